@@ -1,0 +1,64 @@
+//! The client's side of a sync round, mirroring [`crate::server`].
+//!
+//! A client keeps, per document, the server heads it last had acknowledged (`acked`). It
+//! sends everything not covered by `acked` and applies what comes back. `acked` only ever holds
+//! heads the server reported *after* committing, so anything covered by it is durable there.
+
+use automerge::Automerge;
+
+use crate::chunk;
+use crate::id::{DocumentId, Heads};
+use crate::wire::{DocRequest, DocResponse, DocStatus};
+
+/// Builds the request for one document from the local state and the last acknowledged heads.
+pub fn build_request(doc_id: DocumentId, doc: &Automerge, acked: &Heads) -> DocRequest {
+    let have = Heads::new(chunk::present_in(doc, acked.as_slice()));
+    DocRequest { doc_id, chunks: chunk::chunks_since(doc, have.as_slice()), have, heads: chunk::heads_of(doc) }
+}
+
+/// What applying a response did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The heads to remember as acknowledged (persist this with the document).
+    pub acked: Heads,
+    pub status: DocStatus,
+    /// Local changes the server does not have yet (rejected, or their dependencies were missing).
+    pub pending: usize,
+    /// True when another round would make progress right away: the server reported missing
+    /// dependencies, so a resend from the new `acked` heads will be accepted.
+    pub resend: bool,
+}
+
+/// Why a response could not be applied. The local document is unchanged in substance (a
+/// failed load may leave changes queued, never lost) and `acked` must not be updated.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("response is for document {got}, expected {expected}")]
+    WrongDocument { expected: DocumentId, got: DocumentId },
+    #[error("server sent an invalid chunk: {0}")]
+    InvalidChunk(automerge::AutomergeError),
+}
+
+/// Applies the server's answer for one document.
+pub fn apply_response(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, response: &DocResponse) -> Result<Applied, ApplyError> {
+    if response.doc_id != doc_id {
+        return Err(ApplyError::WrongDocument { expected: doc_id, got: response.doc_id });
+    }
+    for c in &response.chunks {
+        doc.load_incremental(c).map_err(ApplyError::InvalidChunk)?;
+    }
+    let acked = match response.status {
+        // Heads are only meaningful on these statuses.
+        DocStatus::Ok | DocStatus::Forbidden => Heads::new(chunk::present_in(doc, response.heads.as_slice())),
+        _ => acked.clone(),
+    };
+    let pending = doc.get_changes(acked.as_slice()).len();
+    let resend = response.status == DocStatus::Ok && !response.missing.is_empty() && pending > 0;
+    Ok(Applied { acked, status: response.status, pending, resend })
+}
+
+/// Number of local changes not yet acknowledged by the server.
+pub fn pending_changes(doc: &Automerge, acked: &Heads) -> usize {
+    let have = chunk::present_in(doc, acked.as_slice());
+    doc.get_changes(&have).len()
+}

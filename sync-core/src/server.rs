@@ -1,0 +1,166 @@
+//! The edge's side of a sync round: a pure function from stored state and a request to the
+//! changes to persist and the response.
+//!
+//! The edge is stateless: it loads the document's stored state, calls [`merge`], commits
+//! [`Merged::new_changes`] in one transaction and only then sends [`Merged::response`].
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+
+use crate::chunk::{self, ChunkError};
+use crate::document::{self, LoadError, StoredDoc};
+use crate::id::Heads;
+use crate::limits::Limits;
+use crate::wire::{DocRequest, DocResponse, DocStatus};
+
+/// What the caller may do to the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// May pull; pushing anything the server lacks yields [`DocStatus::Forbidden`].
+    ReadOnly,
+}
+
+/// A change the edge must persist before answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    pub hash: ChangeHash,
+    pub deps: Vec<ChangeHash>,
+    pub bytes: Vec<u8>,
+}
+
+/// The outcome of [`merge`].
+#[derive(Debug)]
+pub struct Merged {
+    /// Changes the server did not have, in causal order. Empty when nothing is to be written.
+    pub new_changes: Vec<NewChange>,
+    /// The answer to send once `new_changes` are durably committed.
+    pub response: DocResponse,
+    /// The merged document, for callers that go on to use it (e.g. metadata, compaction).
+    pub doc: Automerge,
+    /// Why pushed chunks were rejected, when `response.status` is `InvalidChanges`/`TooLarge`.
+    pub rejection: Option<ChunkError>,
+}
+
+/// True when a request can be answered from the server's heads alone: it pushes nothing and
+/// the client already has every server head, so there is nothing to send either way.
+pub fn is_up_to_date(server_heads: &Heads, request: &DocRequest) -> bool {
+    request.chunks.is_empty()
+        && server_heads.as_slice().iter().all(|h| request.heads.contains(h) || request.have.contains(h))
+}
+
+/// The answer for an up-to-date request (see [`is_up_to_date`]), built without loading the document.
+pub fn up_to_date_response(request: &DocRequest, server_heads: &Heads) -> DocResponse {
+    DocResponse {
+        doc_id: request.doc_id,
+        status: DocStatus::Ok,
+        heads: server_heads.clone(),
+        missing: Heads::empty(),
+        chunks: Vec::new(),
+    }
+}
+
+/// Merges a client's request into a stored document.
+///
+/// Idempotent: changes the server already has are ignored, so replaying a request writes
+/// nothing. Changes whose dependencies the server lacks are not applied and not persisted;
+/// their missing dependencies are reported so the client can resend from the server's heads.
+pub fn merge(stored: StoredDoc<'_>, request: &DocRequest, access: Access, limits: &Limits) -> Result<Merged, LoadError> {
+    let mut doc = document::load(stored)?;
+    let before = chunk::heads_of(&doc);
+    let reject = |doc: Automerge, status, why: Option<ChunkError>| Merged {
+        new_changes: Vec::new(),
+        response: DocResponse { doc_id: request.doc_id, status, heads: before.clone(), missing: Heads::empty(), chunks: Vec::new() },
+        doc,
+        rejection: why,
+    };
+
+    let incoming = match chunk::changes_from_chunks(&request.chunks, limits.max_chunks_per_doc) {
+        Ok(changes) => changes,
+        Err(e @ ChunkError::TooManyChanges { .. }) => return Ok(reject(doc, DocStatus::TooLarge, Some(e))),
+        Err(e) => return Ok(reject(doc, DocStatus::InvalidChanges, Some(e))),
+    };
+    let fresh = unseen(&doc, incoming);
+    let mut status = DocStatus::Ok;
+    let mut new_changes = Vec::new();
+    let mut missing = Heads::empty();
+    if !fresh.is_empty() && access == Access::ReadOnly {
+        status = DocStatus::Forbidden;
+    } else if !fresh.is_empty() {
+        let (ready, absent) = applicable(&doc, fresh);
+        missing = absent;
+        new_changes = ready
+            .iter()
+            .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
+            .collect();
+        if let Err(e) = doc.apply_changes(ready) {
+            // The loaded copy may be half-updated: reload it so the pull below is accurate.
+            let reason = e.to_string();
+            let doc = document::load(stored)?;
+            return Ok(reject(doc, DocStatus::InvalidChanges, Some(ChunkError::InvalidChange { index: 0, reason })));
+        }
+    }
+
+    let mut known: Vec<ChangeHash> = request.heads.as_slice().to_vec();
+    known.extend_from_slice(request.have.as_slice());
+    let base = chunk::present_in(&doc, &Heads::new(known).into_vec());
+    let chunks = if base.is_empty() && new_changes.is_empty() {
+        // A fresh client: the stored bytes are exactly the document, no need to re-save it.
+        stored.snapshot.into_iter().map(<[u8]>::to_vec).chain(stored.changes.iter().cloned()).collect()
+    } else {
+        chunk::chunks_since(&doc, &base)
+    };
+    let response = DocResponse { doc_id: request.doc_id, status, heads: chunk::heads_of(&doc), missing, chunks };
+    Ok(Merged { new_changes, response, doc, rejection: None })
+}
+
+/// Drops changes the document already has, and duplicates within the request.
+fn unseen(doc: &Automerge, incoming: Vec<Change>) -> Vec<Change> {
+    let hashes: Vec<ChangeHash> = incoming.iter().map(Change::hash).collect();
+    // The server document's queue is empty (only applicable changes are ever applied), so
+    // `get_missing_deps` returns exactly the hashes it does not have.
+    let absent: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
+    let mut seen = HashSet::new();
+    incoming.into_iter().filter(|c| absent.contains(&c.hash()) && seen.insert(c.hash())).collect()
+}
+
+/// Splits fresh changes into those whose dependencies are all available (returned in causal
+/// order) and the dependencies that are missing. Kahn's algorithm: linear in the changes.
+fn applicable(doc: &Automerge, fresh: Vec<Change>) -> (Vec<Change>, Heads) {
+    let index: HashMap<ChangeHash, usize> = fresh.iter().enumerate().map(|(i, c)| (c.hash(), i)).collect();
+    let external: Vec<ChangeHash> =
+        fresh.iter().flat_map(|c| c.deps().iter().copied()).filter(|d| !index.contains_key(d)).collect();
+    let absent: HashSet<ChangeHash> = doc.get_missing_deps(&external).into_iter().collect();
+
+    let mut waiting_on = vec![0usize; fresh.len()];
+    let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut blocked = vec![false; fresh.len()];
+    for (i, c) in fresh.iter().enumerate() {
+        for d in c.deps() {
+            match index.get(d) {
+                Some(&j) => {
+                    waiting_on[i] += 1;
+                    dependents.entry(j).or_default().push(i);
+                }
+                None if absent.contains(d) => blocked[i] = true,
+                None => {}
+            }
+        }
+    }
+    let mut queue: Vec<usize> = (0..fresh.len()).filter(|&i| waiting_on[i] == 0 && !blocked[i]).collect();
+    let mut order = Vec::with_capacity(fresh.len());
+    while let Some(i) = queue.pop() {
+        order.push(i);
+        for &k in dependents.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
+            waiting_on[k] -= 1;
+            if waiting_on[k] == 0 && !blocked[k] {
+                queue.push(k);
+            }
+        }
+    }
+    let mut slots: Vec<Option<Change>> = fresh.into_iter().map(Some).collect();
+    let ready = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    let missing = if slots.iter().any(Option::is_some) { Heads::new(absent.into_iter().collect()) } else { Heads::empty() };
+    (ready, missing)
+}
