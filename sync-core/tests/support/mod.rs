@@ -1,0 +1,132 @@
+//! A deterministic in-memory edge and client peers for sync scenarios.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use sync_core::document::{self, StoredDoc};
+use sync_core::server::{self, Access};
+use sync_core::{DocumentId, Heads, Limits, SyncRequest, SyncResponse, client};
+
+/// A stored document as the edge keeps it: snapshot plus change rows.
+#[derive(Default, Clone)]
+pub struct Stored {
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+}
+
+impl Stored {
+    pub fn view(&self) -> StoredDoc<'_> {
+        StoredDoc { snapshot: self.snapshot.as_deref(), changes: &self.changes }
+    }
+
+    pub fn load(&self) -> Automerge {
+        document::load(self.view()).expect("stored state loads")
+    }
+}
+
+/// The edge, reduced to what sync needs: decode, merge, persist, encode.
+#[derive(Default)]
+pub struct Edge {
+    pub docs: HashMap<DocumentId, Stored>,
+    pub read_only: bool,
+    pub writes: usize,
+}
+
+impl Edge {
+    pub fn handle(&mut self, request: &[u8]) -> Vec<u8> {
+        let request = SyncRequest::decode(request, &Limits::DEFAULT).expect("valid request");
+        let access = if self.read_only { Access::ReadOnly } else { Access::ReadWrite };
+        let mut response = SyncResponse::default();
+        for doc in &request.docs {
+            let stored = self.docs.entry(doc.doc_id).or_default();
+            let merged = server::merge(stored.view(), doc, access, &Limits::DEFAULT).expect("merge");
+            for c in merged.new_changes {
+                stored.changes.push(c.bytes);
+                self.writes += 1;
+            }
+            response.docs.push(merged.response);
+        }
+        response.encode()
+    }
+
+    /// Folds every document's change rows into its snapshot.
+    pub fn compact_all(&mut self) {
+        for stored in self.docs.values_mut() {
+            let compacted = document::compact(stored.view()).expect("compacts");
+            let folded: std::collections::HashSet<_> = compacted.folded.into_iter().collect();
+            stored.snapshot = Some(compacted.snapshot);
+            stored
+                .changes
+                .retain(|c| !folded.contains(&automerge::Change::try_from(c.as_slice()).unwrap().hash()));
+        }
+    }
+}
+
+/// One local replica of a document on a client.
+pub struct Replica {
+    pub doc: Automerge,
+    pub acked: Heads,
+}
+
+/// A client with its own replicas of some documents.
+pub struct Peer {
+    pub name: usize,
+    pub docs: Vec<(DocumentId, Replica)>,
+}
+
+impl Peer {
+    pub fn new(name: usize, docs: &[(DocumentId, &[u8])], actor_seed: u64) -> Self {
+        let docs = docs
+            .iter()
+            .enumerate()
+            .map(|(i, (id, base))| {
+                let actor = ActorId::from((actor_seed * 16 + i as u64).to_be_bytes().to_vec());
+                let doc = Automerge::load(base).expect("base loads").with_actor(actor);
+                (*id, Replica { doc, acked: Heads::empty() })
+            })
+            .collect();
+        Self { name, docs }
+    }
+
+    pub fn request(&self) -> Vec<u8> {
+        let docs = self.docs.iter().map(|(id, r)| client::build_request(*id, &r.doc, &r.acked)).collect();
+        SyncRequest { docs }.encode()
+    }
+
+    /// Applies a response; returns whether any document asks for a resend.
+    pub fn apply(&mut self, response: &[u8]) -> bool {
+        let response = SyncResponse::decode(response, &Limits::DEFAULT).expect("valid response");
+        let mut resend = false;
+        for doc_response in &response.docs {
+            let (id, replica) = self.docs.iter_mut().find(|(id, _)| *id == doc_response.doc_id).expect("known doc");
+            let applied = client::apply_response(&mut replica.doc, *id, &replica.acked, doc_response).expect("applies");
+            replica.acked = applied.acked;
+            resend |= applied.resend;
+        }
+        resend
+    }
+
+    pub fn replica(&mut self, i: usize) -> &mut Replica {
+        &mut self.docs[i].1
+    }
+}
+
+/// A base document with a map, a list and a text object, so every peer edits shared objects
+/// instead of racing to create them.
+pub fn base_document() -> Vec<u8> {
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![0xba, 0x5e]));
+    let mut tx = doc.transaction();
+    tx.put_object(ROOT, "map", automerge::ObjType::Map).unwrap();
+    tx.put_object(ROOT, "list", automerge::ObjType::List).unwrap();
+    tx.put_object(ROOT, "text", automerge::ObjType::Text).unwrap();
+    tx.commit();
+    doc.save()
+}
+
+pub fn obj(doc: &impl ReadDoc, key: &str) -> automerge::ObjId {
+    match doc.get(ROOT, key).unwrap() {
+        Some((_, id)) => id,
+        None => panic!("document has no {key}"),
+    }
+}
