@@ -24,8 +24,9 @@ pub struct Applied {
     pub status: DocStatus,
     /// Local changes the server does not have yet (rejected, or their dependencies were missing).
     pub pending: usize,
-    /// True when another round would make progress right away: the server reported missing
-    /// dependencies, so a resend from the new `acked` heads will be accepted.
+    /// True when another round would make progress right away: the server accepted the
+    /// request but still lacks local changes (it lacked something the client believed it had,
+    /// e.g. it answered from a lagging replica), so a resend from the new `acked` is accepted.
     pub resend: bool,
 }
 
@@ -53,7 +54,7 @@ pub fn apply_response(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, re
         _ => acked.clone(),
     };
     let pending = doc.get_changes(acked.as_slice()).len();
-    let resend = response.status == DocStatus::Ok && !response.missing.is_empty() && pending > 0;
+    let resend = response.status == DocStatus::Ok && pending > 0;
     Ok(Applied { acked, status: response.status, pending, resend })
 }
 

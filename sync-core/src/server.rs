@@ -105,7 +105,8 @@ pub fn merge(stored: StoredDoc<'_>, request: &DocRequest, access: Access, limits
     let mut known: Vec<ChangeHash> = request.heads.as_slice().to_vec();
     known.extend_from_slice(request.have.as_slice());
     let base = chunk::present_in(&doc, &Heads::new(known).into_vec());
-    let chunks = if base.is_empty() && new_changes.is_empty() {
+    let fresh_client = request.heads.is_empty() && request.have.is_empty() && new_changes.is_empty();
+    let chunks = if fresh_client {
         // A fresh client: the stored bytes are exactly the document, no need to re-save it.
         stored.snapshot.into_iter().map(<[u8]>::to_vec).chain(stored.changes.iter().cloned()).collect()
     } else {

@@ -27,9 +27,12 @@ fn request() -> impl Strategy<Value = SyncRequest> {
 }
 
 fn response() -> impl Strategy<Value = SyncResponse> {
-    prop::collection::vec((any::<[u8; 16]>(), 0u8..6, heads(), heads(), chunks()), 0..4).prop_map(|docs| SyncResponse {
+    prop::collection::vec((any::<[u8; 16]>(), 0u8..6, heads(), heads(), chunks()), 0..4).prop_map(|docs| {
+        let mut seen = std::collections::HashSet::new();
+        SyncResponse {
         docs: docs
             .into_iter()
+            .filter(|(id, ..)| seen.insert(*id))
             .map(|(id, status, heads, missing, chunks)| DocResponse {
                 doc_id: DocumentId::from_bytes(id),
                 status: DocStatus::from_code(status).unwrap(),
@@ -38,7 +41,7 @@ fn response() -> impl Strategy<Value = SyncResponse> {
                 chunks,
             })
             .collect(),
-    })
+    }})
 }
 
 proptest! {

@@ -18,7 +18,7 @@ pub enum DecodeError {
     BadInteger(&'static str),
     #[error("{what} count {count} is over the limit of {limit}")]
     TooMany { what: &'static str, count: u64, limit: usize },
-    #[error("heads or missing-dependency hashes are not sorted and unique")]
+    #[error("a hash list (have, heads or missing) is not sorted and unique")]
     UnsortedHashes,
     #[error("unknown document status code {0}")]
     UnknownStatus(u8),

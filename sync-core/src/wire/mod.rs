@@ -49,7 +49,8 @@ pub const MEDIA_TYPE: &str = "application/vnd.edgesync.sync.v1";
 
 const TYPE_REQUEST: u8 = 1;
 const TYPE_RESPONSE: u8 = 2;
-/// doc id + status + two empty hash lists + empty chunk list.
+/// Smallest encoded document entry: doc id + two empty hash lists + empty chunk list (a
+/// response entry also has a status byte, so this bound is safe for both).
 const MIN_DOC_BYTES: usize = DOCUMENT_ID_LEN + 3;
 
 /// A client's sync request: one entry per document it wants to reconcile.
@@ -103,7 +104,8 @@ pub enum DocStatus {
     Forbidden = 2,
     /// A pushed chunk is not a valid automerge change or document; nothing was stored.
     InvalidChanges = 3,
-    /// The document would exceed a size limit; nothing was stored.
+    /// The pushed chunks expand to more changes than `Limits::max_chunks_per_doc`; nothing
+    /// was stored. Push in smaller batches.
     TooLarge = 4,
     /// The server could not store the changes right now; retry later.
     Unavailable = 5,
@@ -174,8 +176,12 @@ impl SyncResponse {
         let mut r = open(input, TYPE_RESPONSE, "response", limits)?;
         let n = r.count("documents", limits.max_docs, MIN_DOC_BYTES)?;
         let mut docs = Vec::with_capacity(n);
+        let mut seen = HashSet::with_capacity(n);
         for _ in 0..n {
             let doc_id = r.doc_id()?;
+            if !seen.insert(doc_id) {
+                return Err(DecodeError::DuplicateDocument(doc_id));
+            }
             let status = DocStatus::from_code(r.byte("status")?)?;
             let heads = r.hashes("heads", limits.max_heads)?;
             let missing = r.hashes("missing", limits.max_heads)?;
