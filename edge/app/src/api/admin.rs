@@ -1,0 +1,18 @@
+use axum::Json;
+use axum::extract::State;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::Caller;
+use crate::service::compaction::{self, CompactionReport};
+use crate::state::AppState;
+
+/// Run one compaction pass (tokens with the `edgesync:admin` scope). Hosts without timers
+/// (Spin) call this from a scheduler; Workers use a Cron Trigger; the native server a task.
+#[utoipa::path(post, path = "/v1/admin/compact", tag = "admin",
+    responses((status = 200, body = CompactionReport), (status = 401), (status = 403)), security(("bearer" = [])))]
+pub(super) async fn compact(State(state): State<AppState>, Caller(me): Caller) -> ApiResult<Json<CompactionReport>> {
+    if !me.admin {
+        return Err(ApiError::Forbidden("requires the edgesync:admin scope"));
+    }
+    Ok(Json(compaction::run_pass(&state, 100).await?))
+}

@@ -1,0 +1,62 @@
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use sync_core::{DocStatus, MEDIA_TYPE, SyncResponse};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::middleware::SERVER_TIMING;
+use crate::http::{Caller, SyncBody};
+use crate::service::sync::{self, SyncStats};
+use crate::state::AppState;
+
+/// Response extension: how many changes a sync stored (read by hosts' metrics layers).
+#[derive(Debug, Clone, Copy)]
+pub struct ChangesApplied(pub usize);
+
+fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
+    let mut r = response.encode().into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let timing = format!("db;dur={:.3}, crdt;dur={:.3}", stats.db_micros as f64 / 1000.0, stats.crdt_micros as f64 / 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&timing) {
+        h.insert(SERVER_TIMING.clone(), v);
+    }
+    r.extensions_mut().insert(ChangesApplied(stats.changes_applied));
+    r
+}
+
+/// Sync one document (binary protocol, see docs/protocol.md). A read-only caller pushing
+/// changes gets 403 and nothing is stored.
+#[utoipa::path(post, path = "/v1/docs/{id}/sync", tag = "sync", params(("id" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/vnd.edgesync.sync.v1"),
+    responses(
+        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = Vec<u8>, description = "changes the caller lacks, new server heads"),
+        (status = 400), (status = 401), (status = 403), (status = 404), (status = 413), (status = 415), (status = 429), (status = 503)),
+    security(("bearer" = [])))]
+pub(super) async fn sync_one(State(state): State<AppState>, Caller(me): Caller, Path(id): Path<String>, SyncBody(request): SyncBody) -> ApiResult<Response> {
+    if request.docs.len() != 1 || request.docs[0].doc_id.to_string() != id {
+        return Err(ApiError::Invalid("the request must carry exactly the document named in the path".into()));
+    }
+    let (response, stats) = sync::sync(&state, me.subject.as_str(), &request).await?;
+    match response.docs[0].status {
+        DocStatus::Ok => Ok(binary(&response, stats)),
+        DocStatus::NotFound => Err(ApiError::NotFound),
+        DocStatus::Forbidden => Err(ApiError::Forbidden("viewers may pull but not push changes; nothing was stored")),
+        DocStatus::InvalidChanges => Err(ApiError::MalformedBody("a pushed chunk is not a valid automerge change".into())),
+        DocStatus::TooLarge => Err(ApiError::PayloadTooLarge { limit: state.config.sync_limits.max_chunks_per_doc }),
+        DocStatus::Unavailable => Err(ApiError::Unavailable { cause: "document unavailable".into(), retry_after_secs: 1 }),
+    }
+}
+
+/// Sync many documents in one request; each gets its own status in the response.
+#[utoipa::path(post, path = "/v1/sync", tag = "sync",
+    request_body(content = Vec<u8>, content_type = "application/vnd.edgesync.sync.v1"),
+    responses(
+        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = Vec<u8>, description = "one entry per requested document"),
+        (status = 400), (status = 401), (status = 413), (status = 415), (status = 429), (status = 503)),
+    security(("bearer" = [])))]
+pub(super) async fn sync_many(State(state): State<AppState>, Caller(me): Caller, SyncBody(request): SyncBody) -> ApiResult<Response> {
+    let (response, stats) = sync::sync(&state, me.subject.as_str(), &request).await?;
+    Ok(binary(&response, stats))
+}

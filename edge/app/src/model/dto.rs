@@ -1,0 +1,127 @@
+//! JSON request and response bodies of the v1 API (documented in the OpenAPI spec).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Role;
+use crate::store::DocumentRow;
+
+/// Body of `POST /v1/docs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDocument {
+    /// Client-chosen id (32 lowercase hex digits), so documents created offline keep their id.
+    /// Omitted: the server picks one.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display title, at most 200 characters.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// A document's metadata as seen by the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Document {
+    pub id: String,
+    pub title: String,
+    pub owner: String,
+    /// The caller's role.
+    pub role: Role,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Current heads (hex change hashes).
+    pub heads: Vec<String>,
+    /// Change rows not yet folded into the snapshot.
+    pub change_rows: i64,
+    pub change_bytes: i64,
+    pub snapshot_bytes: i64,
+}
+
+impl From<DocumentRow> for Document {
+    fn from(r: DocumentRow) -> Self {
+        let heads = if r.heads.is_empty() { Vec::new() } else { r.heads.split(',').map(str::to_owned).collect() };
+        Self {
+            id: r.id,
+            title: r.title,
+            owner: r.owner,
+            role: r.role,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            heads,
+            change_rows: r.change_rows,
+            change_bytes: r.change_bytes,
+            snapshot_bytes: r.snapshot_bytes,
+        }
+    }
+}
+
+/// One page of documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentPage {
+    pub documents: Vec<Document>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+}
+
+/// Body of `PUT /v1/docs/{id}/members/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMember {
+    pub role: Role,
+}
+
+/// One change in a document's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    pub hash: String,
+    pub actor: String,
+    pub seq: u64,
+    /// The author's clock, milliseconds since the Unix epoch (not verified).
+    pub timestamp_ms: i64,
+    pub message: Option<String>,
+    pub deps: Vec<String>,
+    pub ops: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryPage {
+    pub changes: Vec<HistoryEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub database: String,
+    pub schema_version: i64,
+}
+
+/// Pagination query.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// `?heads=` of the snapshot endpoint.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HeadsQuery {
+    /// Comma-separated hex change hashes; omitted: the current state.
+    pub heads: Option<String>,
+}

@@ -1,0 +1,18 @@
+//! Ports: what the app needs from its host, as traits. Each runtime crate implements them.
+//!
+//! Futures returned by ports are `Send`, because axum requires `Send` handler futures. Hosts
+//! whose IO futures are `!Send` (Workers, Spin: single-threaded wasm) wrap them at their edge.
+
+pub mod clock;
+pub mod db;
+pub mod random;
+
+pub use clock::{Clock, SystemClock, UnixMillis};
+pub use db::{Database, DbError, Rows, Statement, Value};
+pub use random::{OsRandom, Random};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed `Send` future: keeps the port traits dyn-compatible.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,5 @@
+//! Logic over the ports: what each endpoint does, independent of HTTP.
+
+pub mod compaction;
+pub mod documents;
+pub mod sync;

@@ -1,0 +1,74 @@
+//! Sync: authorise, load, merge (sync-core), commit all writes of a request in one
+//! transaction, and only then answer.
+
+use std::collections::HashMap;
+
+use sync_core::document::StoredDoc;
+use sync_core::server::{self, Access};
+use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
+
+use crate::error::{ApiError, ApiResult};
+use crate::model::Role;
+use crate::state::AppState;
+use crate::store::DocWrite;
+
+/// What a sync did, for metrics and Server-Timing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyncStats {
+    pub changes_applied: usize,
+    pub db_micros: i64,
+    pub crdt_micros: i64,
+}
+
+/// Syncs every document of `request` for `user`.
+pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiResult<(SyncResponse, SyncStats)> {
+    let ids: Vec<String> = request.docs.iter().map(|d| d.doc_id.to_string()).collect();
+    let mut stats = SyncStats::default();
+    let t = state.clock.now_micros();
+    let roles: HashMap<String, Role> = state.store.roles(user, &ids).await?.into_iter().collect();
+    stats.db_micros += state.clock.now_micros() - t;
+
+    let mut responses = Vec::with_capacity(request.docs.len());
+    let mut writes = Vec::new();
+    for (doc, id) in request.docs.iter().zip(&ids) {
+        let Some(&role) = roles.get(id) else {
+            responses.push(status_only(doc.doc_id, DocStatus::NotFound));
+            continue;
+        };
+        let t = state.clock.now_micros();
+        let loaded = state.store.load_state(id).await?;
+        stats.db_micros += state.clock.now_micros() - t;
+        let Some(loaded) = loaded else {
+            responses.push(status_only(doc.doc_id, DocStatus::NotFound));
+            continue;
+        };
+        let server_heads = Heads::parse_list(&loaded.heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
+        if server::is_up_to_date(&server_heads, doc) {
+            responses.push(server::up_to_date_response(doc, &server_heads));
+            continue;
+        }
+        let access = if role.can_write() { Access::ReadWrite } else { Access::ReadOnly };
+        let t = state.clock.now_micros();
+        let stored = StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes };
+        let merged = server::merge(stored, doc, access, &state.config.sync_limits)
+            .map_err(|e| ApiError::Internal(format!("stored document {id} does not load: {e}")))?;
+        stats.crdt_micros += state.clock.now_micros() - t;
+        if let Some(why) = &merged.rejection {
+            tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
+        }
+        if !merged.new_changes.is_empty() {
+            writes.push(DocWrite { doc_id: id.clone(), changes: merged.new_changes });
+        }
+        responses.push(merged.response);
+    }
+    // The response goes out only after every write of the request has committed.
+    let t = state.clock.now_micros();
+    state.store.commit_sync(&writes, state.now()).await?;
+    stats.db_micros += state.clock.now_micros() - t;
+    stats.changes_applied = writes.iter().map(|w| w.changes.len()).sum();
+    Ok((SyncResponse { docs: responses }, stats))
+}
+
+fn status_only(doc_id: sync_core::DocumentId, status: DocStatus) -> DocResponse {
+    DocResponse { doc_id, status, heads: Heads::empty(), missing: Heads::empty(), chunks: Vec::new() }
+}

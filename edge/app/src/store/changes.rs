@@ -1,0 +1,131 @@
+//! A document's sync state (snapshot + change log) and the guarded writes that move it.
+
+use sync_core::server::NewChange;
+
+use super::{Store, int, text};
+use crate::ports::{DbError, Statement, UnixMillis, Value};
+
+/// Everything needed to merge into a document, read in one consistent statement.
+#[derive(Debug, Clone, Default)]
+pub struct DocState {
+    /// Current heads, comma-separated hex (see [`sync_core::Heads`]'s text form).
+    pub heads: String,
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+    /// Highest `seq` among `changes` (0 when there are none).
+    pub max_seq: i64,
+}
+
+/// The changes one sync stores in one document.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    pub doc_id: String,
+    pub changes: Vec<NewChange>,
+}
+
+impl Store {
+    /// Loads a document's state; `None` if the document does not exist.
+    ///
+    /// One statement (a UNION of the document/snapshot row, its heads and its change rows) so
+    /// the parts are always consistent with each other, on every backend.
+    pub async fn load_state(&self, doc_id: &str) -> Result<Option<DocState>, DbError> {
+        const SQL: &str = concat!(
+            "SELECT 0, 0, NULL, s.bytes FROM documents d LEFT JOIN snapshots s ON s.doc_id = d.id WHERE d.id = ?1 ",
+            "UNION ALL SELECT 1, 0, h.hash, NULL FROM heads h WHERE h.doc_id = ?1 ",
+            "UNION ALL SELECT 2, c.seq, NULL, c.bytes FROM changes c WHERE c.doc_id = ?1 ORDER BY 1, 2"
+        );
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into()])).await?;
+        let mut rows = rows.rows.into_iter().map(|r| {
+            let mut r = r.into_iter();
+            (r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null))
+        });
+        let Some((_, _, _, snapshot)) = rows.next() else { return Ok(None) };
+        let mut state = DocState { snapshot: snapshot.into_blob(), ..DocState::default() };
+        let mut heads = Vec::new();
+        for (kind, seq, hash, bytes) in rows {
+            if int(&kind)? == 1 {
+                heads.push(text(&hash)?);
+            } else {
+                state.max_seq = int(&seq)?;
+                state.changes.push(bytes.into_blob().ok_or_else(|| DbError::Other("change without bytes".into()))?);
+            }
+        }
+        heads.sort_unstable();
+        state.heads = heads.join(",");
+        Ok(Some(state))
+    }
+
+    /// Stores every document's new changes of one request in one transaction, and moves each
+    /// document's heads: add the changes that were new, drop everything they depend on.
+    ///
+    /// Writers never conflict: changes are immutable and keyed by hash, and the heads update
+    /// is computed inside the transaction from what the table holds at that moment.
+    pub async fn commit_sync(&self, writes: &[DocWrite], now: UnixMillis) -> Result<(), DbError> {
+        let mut statements = Vec::new();
+        for w in writes.iter().filter(|w| !w.changes.is_empty()) {
+            let doc = || Value::from(w.doc_id.as_str());
+            for c in &w.changes {
+                statements.push(Statement::new(
+                    "INSERT OR IGNORE INTO changes (doc_id, hash, bytes) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)",
+                    [doc(), c.hash.0.to_vec().into(), c.bytes.clone().into()],
+                ));
+                // changes() is the row count of the INSERT just before: 0 if another writer
+                // stored this change first (then it was already accounted for).
+                statements.push(Statement::new(
+                    "INSERT OR IGNORE INTO heads (doc_id, hash) SELECT ?1, ?2 WHERE changes() = 1",
+                    [doc(), c.hash.to_string().into()],
+                ));
+            }
+            let deps: Vec<String> = w.changes.iter().flat_map(|c| c.deps.iter().map(ToString::to_string)).collect();
+            statements.push(Statement::new(
+                "DELETE FROM heads WHERE doc_id = ?1 AND hash IN (SELECT value FROM json_each(?2))",
+                [doc(), serde_json::to_string(&deps).map_err(|e| DbError::Other(e.to_string()))?.into()],
+            ));
+            statements.push(Statement::new(
+                concat!(
+                    "UPDATE documents SET updated_at = ?2, ",
+                    "change_rows = (SELECT COUNT(*) FROM changes WHERE doc_id = ?1), ",
+                    "change_bytes = (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM changes WHERE doc_id = ?1) WHERE id = ?1"
+                ),
+                [doc(), Value::Integer(now.0)],
+            ));
+        }
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.db().batch(statements).await?;
+        Ok(())
+    }
+
+    /// Stores a snapshot covering every change row with `seq <= covers_seq` and deletes those
+    /// rows. A snapshot only ever replaces one that covers less, so two compactions racing
+    /// cannot roll a document back, and rows written meanwhile (higher `seq`) stay.
+    pub async fn commit_compaction(&self, doc_id: &str, snapshot: Vec<u8>, heads: &str, covers_seq: i64, now: UnixMillis) -> Result<(), DbError> {
+        let doc = || Value::from(doc_id);
+        self.db()
+            .batch(vec![
+                Statement::new(
+                    concat!(
+                        "INSERT INTO snapshots (doc_id, heads, bytes, covers_seq, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ",
+                        "ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, bytes = excluded.bytes, ",
+                        "covers_seq = excluded.covers_seq, created_at = excluded.created_at WHERE excluded.covers_seq > snapshots.covers_seq"
+                    ),
+                    [doc(), heads.into(), snapshot.into(), Value::Integer(covers_seq), Value::Integer(now.0)],
+                ),
+                Statement::new(
+                    "DELETE FROM changes WHERE doc_id = ?1 AND seq <= (SELECT covers_seq FROM snapshots WHERE doc_id = ?1)",
+                    [doc()],
+                ),
+                Statement::new(
+                    concat!(
+                        "UPDATE documents SET change_rows = (SELECT COUNT(*) FROM changes WHERE doc_id = ?1), ",
+                        "change_bytes = (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM changes WHERE doc_id = ?1), ",
+                        "snapshot_bytes = (SELECT LENGTH(bytes) FROM snapshots WHERE doc_id = ?1) WHERE id = ?1"
+                    ),
+                    [doc()],
+                ),
+            ])
+            .await?;
+        Ok(())
+    }
+}

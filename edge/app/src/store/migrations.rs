@@ -1,0 +1,40 @@
+//! Versioned schema migrations, applied in order and recorded in `schema_migrations`.
+//! Each script is idempotent, so edges racing to migrate the same database are harmless.
+
+use super::Store;
+use crate::ports::{DbError, Statement, UnixMillis, Value};
+
+/// (version, name, SQL) in application order. Never edit a released entry; add a new one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+
+impl Store {
+    /// Applies every migration not yet recorded; returns the versions applied now.
+    pub async fn migrate(&self, now: UnixMillis) -> Result<Vec<i64>, DbError> {
+        self.db()
+            .execute_script(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
+            )
+            .await?;
+        let applied = self.applied_migrations().await?;
+        let mut now_applied = Vec::new();
+        for &(version, name, sql) in MIGRATIONS {
+            if applied.contains(&version) {
+                continue;
+            }
+            self.db().execute_script(sql).await?;
+            self.db()
+                .query(Statement::new(
+                    "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    [Value::Integer(version), name.into(), Value::Integer(now.0)],
+                ))
+                .await?;
+            now_applied.push(version);
+        }
+        Ok(now_applied)
+    }
+
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, DbError> {
+        let rows = self.db().query(Statement::new("SELECT version FROM schema_migrations ORDER BY version", [])).await?;
+        rows.rows.iter().map(|r| super::int(&r[0])).collect()
+    }
+}

@@ -1,0 +1,40 @@
+//! All SQL lives here, written once over the [`Database`] port and shared by every backend.
+
+mod changes;
+mod documents;
+mod idempotency;
+mod members;
+pub mod migrations;
+mod rate_limit;
+
+use std::sync::Arc;
+
+pub use changes::{DocState, DocWrite};
+pub use documents::DocumentRow;
+pub use idempotency::IdempotencyRecord;
+
+use crate::ports::{Database, DbError, Value};
+
+/// The app's view of its database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<dyn Database>,
+}
+
+impl Store {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Self { db }
+    }
+
+    pub fn db(&self) -> &dyn Database {
+        self.db.as_ref()
+    }
+}
+
+fn text(v: &Value) -> Result<String, DbError> {
+    v.as_str().map(str::to_owned).ok_or_else(|| DbError::Other(format!("expected text, got {v:?}")))
+}
+
+fn int(v: &Value) -> Result<i64, DbError> {
+    v.as_i64().ok_or_else(|| DbError::Other(format!("expected integer, got {v:?}")))
+}
