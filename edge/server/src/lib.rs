@@ -1,0 +1,14 @@
+//! # edgesync native server
+//!
+//! Hosts the shared API router of `edgesync-edge-app` on tokio, with the [`Database`] port
+//! implemented on the `libsql` crate ([`storage`]): an embedded local file by default. Adds
+//! what only a long-running process has: Prometheus `/metrics`, a compaction timer, and
+//! maintenance commands (token, migrate, compact, export, import).
+//!
+//! [`Database`]: edge_app::ports::Database
+
+pub mod commands;
+pub mod metrics;
+pub mod serve;
+pub mod settings;
+pub mod storage;

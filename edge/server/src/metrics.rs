@@ -1,0 +1,29 @@
+//! Prometheus metrics for the native server: request counts and latency by route and
+//! status, and changes applied by sync.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use edge_app::api::ChangesApplied;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub fn install() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new().install_recorder().map_err(|e| e.to_string())
+}
+
+/// Route layer: runs after routing, so the matched route template labels the metrics.
+pub async fn record(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("edgesync_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
+    metrics::histogram!("edgesync_http_request_duration_seconds", "route" => route, "method" => method).record(start.elapsed().as_secs_f64());
+    if let Some(ChangesApplied(n)) = response.extensions().get::<ChangesApplied>() {
+        metrics::counter!("edgesync_sync_changes_applied_total").increment(*n as u64);
+    }
+    response
+}

@@ -1,0 +1,219 @@
+//! Sync through HTTP: convergence, batches, validation, snapshots, history, compaction and
+//! concurrent writers.
+
+mod common;
+
+use automerge::{ActorId, Automerge, ReadDoc, ROOT, transaction::Transactable};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::TestApp;
+use sync_core::{DocStatus, DocumentId, Heads, MEDIA_TYPE, SyncRequest, client};
+
+/// A client replica of one document.
+struct Replica {
+    id: DocumentId,
+    doc: Automerge,
+    acked: Heads,
+}
+
+impl Replica {
+    fn new(id: &str, actor: u8) -> Self {
+        Self { id: id.parse().unwrap(), doc: Automerge::new().with_actor(ActorId::from(vec![actor; 8])), acked: Heads::empty() }
+    }
+
+    fn put(&mut self, key: &str, value: i64) {
+        let mut tx = self.doc.transaction();
+        tx.put(ROOT, key, value).unwrap();
+        tx.commit();
+    }
+
+    fn request(&self) -> SyncRequest {
+        SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] }
+    }
+
+    async fn sync(&mut self, app: &TestApp, token: &str) -> client::Applied {
+        let r = app.sync_at(&format!("/v1/docs/{}/sync", self.id), token, &self.request()).await;
+        let response = r.sync();
+        let applied = client::apply_response(&mut self.doc, self.id, &self.acked, &response.docs[0]).unwrap();
+        self.acked = applied.acked.clone();
+        applied
+    }
+}
+
+#[tokio::test]
+async fn two_clients_converge_through_the_api_in_one_round_trip_each() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    app.add_member("alice", &id, "bob", "editor").await;
+    let (ta, tb) = (app.token("alice"), app.token("bob"));
+    let mut a = Replica::new(&id, 1);
+    let mut b = Replica::new(&id, 2);
+    a.put("a", 1);
+    b.put("b", 2);
+    assert!(!a.sync(&app, &ta).await.resend);
+    let applied = b.sync(&app, &tb).await;
+    assert_eq!(applied.pending, 0);
+    assert!(!applied.resend);
+    a.sync(&app, &ta).await;
+    assert_eq!(a.doc.get_heads(), b.doc.get_heads());
+    assert!(a.doc.get(ROOT, "b").unwrap().is_some() && b.doc.get(ROOT, "a").unwrap().is_some());
+    let meta = app.call(Method::GET, &format!("/v1/docs/{id}"), Some(&ta), None).await.json();
+    let heads: Vec<String> = b.doc.get_heads().iter().map(ToString::to_string).collect();
+    assert_eq!(meta["heads"], serde_json::json!(heads));
+}
+
+#[tokio::test]
+async fn many_documents_in_one_request_each_get_a_status() {
+    let app = TestApp::new().await;
+    let mine = app.create_doc("alice").await;
+    let theirs = app.create_doc("bob").await;
+    app.add_member("bob", &theirs, "alice", "viewer").await;
+    let hidden = app.create_doc("bob").await;
+    let mut docs = Vec::new();
+    for id in [&mine, &theirs, &hidden] {
+        let mut r = Replica::new(id, 3);
+        r.put("x", 1);
+        docs.push(client::build_request(r.id, &r.doc, &r.acked));
+    }
+    let response = app.sync_at("/v1/sync", &app.token("alice"), &SyncRequest { docs }).await.sync();
+    let statuses: Vec<DocStatus> = response.docs.iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [DocStatus::Ok, DocStatus::Forbidden, DocStatus::NotFound]);
+    let meta = app.call(Method::GET, &format!("/v1/docs/{theirs}"), Some(&app.token("bob")), None).await.json();
+    assert_eq!(meta["change_rows"], 0, "viewer's push not stored");
+}
+
+#[tokio::test]
+async fn bad_sync_requests_are_problems() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let other = Replica::new(&app.create_doc("alice").await, 1);
+    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &other.request()).await.assert_problem(400, "invalid-input");
+    let raw = |ct: &str, body: Vec<u8>| {
+        Request::post(format!("/v1/docs/{id}/sync")).header("authorization", format!("Bearer {token}")).header("content-type", ct).body(Body::from(body)).unwrap()
+    };
+    app.send(raw("application/json", b"{}".to_vec())).await.assert_problem(415, "unsupported-media-type");
+    app.send(raw(MEDIA_TYPE, vec![9, 9, 9])).await.assert_problem(400, "malformed-body");
+    let small = TestApp::with(|c| c.sync_limits.max_message_bytes = 64).await;
+    let sid = small.create_doc("alice").await;
+    let mut big = Replica::new(&sid, 1);
+    big.put(&"k".repeat(100), 1);
+    small.sync_at(&format!("/v1/docs/{sid}/sync"), &small.token("alice"), &big.request()).await.assert_problem(413, "payload-too-large");
+    let mut garbage = Replica::new(&id, 1).request();
+    garbage.docs[0].chunks.push(b"definitely not automerge".to_vec());
+    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &garbage).await.assert_problem(400, "malformed-body");
+}
+
+#[tokio::test]
+async fn replaying_a_sync_stores_nothing_twice() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let mut r = Replica::new(&id, 1);
+    r.put("x", 1);
+    let request = r.request();
+    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &request).await.sync();
+    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &request).await.sync();
+    let meta = app.call(Method::GET, &format!("/v1/docs/{id}"), Some(&token), None).await.json();
+    assert_eq!(meta["change_rows"], 1);
+}
+
+#[tokio::test]
+async fn snapshots_are_cacheable_and_addressable_by_heads() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let mut r = Replica::new(&id, 1);
+    r.put("v", 1);
+    r.sync(&app, &token).await;
+    let first_heads = Heads::new(r.doc.get_heads());
+    r.put("v", 2);
+    r.sync(&app, &token).await;
+
+    let now = app.call(Method::GET, &format!("/v1/docs/{id}/snapshot"), Some(&token), None).await;
+    assert_eq!(now.status, StatusCode::OK);
+    let etag = now.header("etag").unwrap().to_owned();
+    let loaded = Automerge::load(&now.body).unwrap();
+    assert_eq!(loaded.get_heads(), r.doc.get_heads());
+    let cond = Request::get(format!("/v1/docs/{id}/snapshot")).header("authorization", format!("Bearer {token}")).header("if-none-match", &etag).body(Body::empty()).unwrap();
+    assert_eq!(app.send(cond).await.status, StatusCode::NOT_MODIFIED);
+
+    let past = app.call(Method::GET, &format!("/v1/docs/{id}/snapshot?heads={first_heads}"), Some(&token), None).await;
+    assert_eq!(past.status, StatusCode::OK);
+    assert!(past.header("cache-control").unwrap().contains("immutable"));
+    let old = Automerge::load(&past.body).unwrap();
+    let (value, _) = old.get(ROOT, "v").unwrap().unwrap();
+    assert_eq!(value.as_i64(), Some(1));
+    let unknown = "ab".repeat(32);
+    app.call(Method::GET, &format!("/v1/docs/{id}/snapshot?heads={unknown}"), Some(&token), None).await.assert_problem(400, "invalid-input");
+    app.call(Method::GET, &format!("/v1/docs/{id}/snapshot?heads=xyz"), Some(&token), None).await.assert_problem(400, "invalid-input");
+}
+
+#[tokio::test]
+async fn history_is_paginated_in_causal_order() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let mut r = Replica::new(&id, 1);
+    for i in 0..5 {
+        r.put("n", i);
+    }
+    r.sync(&app, &token).await;
+    let page = app.call(Method::GET, &format!("/v1/docs/{id}/history?limit=3"), Some(&token), None).await.json();
+    assert_eq!(page["changes"].as_array().unwrap().len(), 3);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = app.call(Method::GET, &format!("/v1/docs/{id}/history?limit=3&cursor={cursor}"), Some(&token), None).await.json();
+    assert_eq!(rest["changes"].as_array().unwrap().len(), 2);
+    assert!(rest["next_cursor"].is_null());
+    let seqs: Vec<u64> = page["changes"].as_array().unwrap().iter().chain(rest["changes"].as_array().unwrap()).map(|c| c["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn compaction_folds_the_log_and_sync_stays_correct() {
+    let app = TestApp::with(|c| c.compaction_threshold = 3).await;
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let mut a = Replica::new(&id, 1);
+    for i in 0..10 {
+        a.put(&format!("k{i}"), i);
+        a.sync(&app, &token).await;
+    }
+    let report = edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
+    assert_eq!(report.compacted, 1);
+    let meta = app.call(Method::GET, &format!("/v1/docs/{id}"), Some(&token), None).await.json();
+    assert_eq!(meta["change_rows"], 0);
+    assert!(meta["snapshot_bytes"].as_i64().unwrap() > 0);
+    let mut fresh = Replica::new(&id, 2);
+    fresh.sync(&app, &token).await;
+    assert_eq!(fresh.doc.get_heads(), a.doc.get_heads());
+    a.put("after", 1);
+    a.sync(&app, &token).await;
+    fresh.sync(&app, &token).await;
+    assert!(fresh.doc.get(ROOT, "after").unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_syncs_into_one_document_lose_nothing() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let mut tasks = Vec::new();
+    for i in 0..50u8 {
+        let (app, id, token) = (app.clone(), id.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut r = Replica::new(&id, 10 + i);
+            r.put(&format!("client-{i}"), i64::from(i));
+            let applied = r.sync(&app, &token).await;
+            assert_eq!(applied.pending, 0, "client {i}'s change acknowledged");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut reader = Replica::new(&id, 200);
+    reader.sync(&app, &token).await;
+    for i in 0..50 {
+        assert!(reader.doc.get(ROOT, format!("client-{i}").as_str()).unwrap().is_some(), "client-{i} lost");
+    }
+}
