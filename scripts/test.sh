@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs what the tests need first (idempotently).
+#   scripts/test.sh          all suites
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain targets"
+scripts/install-tools.sh
+
+step "sync-core stays free of IO crates"
+if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|libsql|worker|spin-sdk|reqwest|hyper) ' ; then
+  echo "sync-core must not depend on IO crates" >&2
+  exit 1
+fi
+
+step "sync-core and the edge app build for wasm32-unknown-unknown and wasm32-wasip2"
+cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-unknown-unknown --features edgesync-edge-app/wasm
+cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-wasip2
+
+step "native workspace tests"
+cargo test --workspace
