@@ -20,5 +20,5 @@ step "sync-core and the edge app build for wasm32-unknown-unknown and wasm32-was
 cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-unknown-unknown --features edgesync-edge-app/wasm
 cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-wasip2
 
-step "native workspace tests"
-cargo test --workspace
+step "native workspace tests (storage suites against a real sqld too)"
+EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace

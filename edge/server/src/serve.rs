@@ -32,7 +32,7 @@ pub struct ServeArgs {
 
 pub async fn open_state(settings: &Settings) -> Result<AppState, String> {
     let config = settings.app_config()?;
-    let db = LibsqlDatabase::open_local(&settings.db_path()).await.map_err(|e| e.to_string())?;
+    let db = LibsqlDatabase::open(settings.backend()).await.map_err(|e| e.to_string())?;
     let state = AppState::new(db, Arc::new(SystemClock), Arc::new(OsRandom), config);
     state.store.migrate(state.now()).await.map_err(|e| format!("migrating: {e}"))?;
     Ok(state)
@@ -80,7 +80,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
         .layer(middleware::from_fn(peer_address));
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("binding {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    eprintln!("edgesync listening on {url} (database {})", settings.db_path().display());
+    eprintln!("edgesync listening on {url} (database: {:?})", settings.backend());
     if created {
         eprintln!("created a development signing secret in {}", settings.data_dir.join("dev-secret").display());
     }

@@ -7,6 +7,8 @@ use edge_app::auth::AuthConfig;
 use edge_app::ports::{OsRandom, Random};
 use edge_app::{Config, RateLimit};
 
+use crate::storage::Backend;
+
 /// Options shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -16,6 +18,19 @@ pub struct Settings {
     /// Database file (default: DATA_DIR/edgesync.db).
     #[arg(long, env = "EDGESYNC_DB", global = true)]
     pub db: Option<PathBuf>,
+    /// A libSQL primary to use instead of the local file (`http://…`, `https://…`, `libsql://…`).
+    #[arg(long, env = "LIBSQL_URL", global = true)]
+    pub libsql_url: Option<String>,
+    /// Auth token for LIBSQL_URL.
+    #[arg(long, env = "LIBSQL_AUTH_TOKEN", hide_env_values = true, default_value = "", global = true)]
+    pub libsql_auth_token: String,
+    /// With LIBSQL_URL: keep an embedded replica in the database file (local reads, writes
+    /// forwarded to the primary) instead of sending every query over HTTP.
+    #[arg(long, env = "EDGESYNC_REPLICA", global = true)]
+    pub replica: bool,
+    /// Seconds between embedded-replica syncs.
+    #[arg(long, env = "EDGESYNC_REPLICA_SYNC_SECS", default_value_t = 1, global = true)]
+    pub replica_sync_secs: u64,
     /// Expected `iss` of tokens.
     #[arg(long, env = "JWT_ISSUER", default_value = "edgesync-dev", global = true)]
     pub jwt_issuer: String,
@@ -40,6 +55,19 @@ pub struct Settings {
 impl Settings {
     pub fn db_path(&self) -> PathBuf {
         self.db.clone().unwrap_or_else(|| self.data_dir.join("edgesync.db"))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &self.libsql_url {
+            None => Backend::Local { path: self.db_path() },
+            Some(url) if self.replica => Backend::Replica {
+                path: self.db_path(),
+                url: url.clone(),
+                auth_token: self.libsql_auth_token.clone(),
+                sync_interval: std::time::Duration::from_secs(self.replica_sync_secs.max(1)),
+            },
+            Some(url) => Backend::Remote { url: url.clone(), auth_token: self.libsql_auth_token.clone() },
+        }
     }
 
     /// The HS256 secret: configured, or the development secret (created on first use).

@@ -1,7 +1,10 @@
-//! The [`Database`] port on the `libsql` crate: an embedded local file (the default).
+//! The [`Database`] port on the `libsql` crate, in three modes:
+//! - an embedded local file (the default; nothing else to run),
+//! - a remote primary over HTTP (sqld or Turso, Hrana protocol),
+//! - an embedded replica of a remote primary: reads are local, writes go to the primary.
 //!
-//! A few connections share the file in WAL mode; single statements take any of them, atomic
-//! batches take the writer connection and run inside one transaction.
+//! A few connections share the database; single statements take any of them, atomic batches
+//! take the writer connection and run inside one transaction.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,8 +19,28 @@ const READ_CONNECTIONS: usize = 4;
 /// SQLite's primary result code for constraint violations (incl. RAISE(ABORT) in triggers).
 const SQLITE_CONSTRAINT: i32 = 19;
 
+/// Where the data lives.
+#[derive(Clone)]
+pub enum Backend {
+    Local { path: std::path::PathBuf },
+    Remote { url: String, auth_token: String },
+    Replica { path: std::path::PathBuf, url: String, auth_token: String, sync_interval: Duration },
+}
+
+impl std::fmt::Debug for Backend {
+    /// Never prints the auth token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Local { path } => write!(f, "local file {}", path.display()),
+            Backend::Remote { url, .. } => write!(f, "remote primary {url}"),
+            Backend::Replica { path, url, .. } => write!(f, "embedded replica {} of {url}", path.display()),
+        }
+    }
+}
+
 pub struct LibsqlDatabase {
-    _db: libsql::Database,
+    db: libsql::Database,
+    replica: bool,
     writer: Mutex<libsql::Connection>,
     readers: Vec<Mutex<libsql::Connection>>,
     next: AtomicUsize,
@@ -26,24 +49,66 @@ pub struct LibsqlDatabase {
 impl LibsqlDatabase {
     /// Opens (creating if needed) a local database file.
     pub async fn open_local(path: &Path) -> Result<Arc<Self>, DbError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DbError::Unavailable(format!("{}: {e}", dir.display())))?;
+        Self::open(Backend::Local { path: path.to_owned() }).await
+    }
+
+    pub async fn open(backend: Backend) -> Result<Arc<Self>, DbError> {
+        let (db, local, replica) = match backend {
+            Backend::Local { path } => {
+                create_parent(&path)?;
+                (libsql::Builder::new_local(path).build().await.map_err(map_err)?, true, false)
+            }
+            Backend::Remote { url, auth_token } => (libsql::Builder::new_remote(url, auth_token).build().await.map_err(map_err)?, false, false),
+            Backend::Replica { path, url, auth_token, sync_interval } => {
+                create_parent(&path)?;
+                let db = libsql::Builder::new_remote_replica(path, url, auth_token)
+                    .read_your_writes(true)
+                    .sync_interval(sync_interval)
+                    .build()
+                    .await
+                    .map_err(map_err)?;
+                (db, false, true)
+            }
+        };
+        if replica {
+            db.sync().await.map_err(map_err)?;
         }
-        let db = libsql::Builder::new_local(path).build().await.map_err(map_err)?;
-        let writer = connect(&db).await?;
-        writer.query("PRAGMA journal_mode = WAL", ()).await.map_err(map_err)?;
+        let writer = connect(&db, local).await?;
+        if local {
+            writer.query("PRAGMA journal_mode = WAL", ()).await.map_err(map_err)?;
+        }
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
-            readers.push(Mutex::new(connect(&db).await?));
+            readers.push(Mutex::new(connect(&db, local).await?));
         }
-        Ok(Arc::new(Self { _db: db, writer: Mutex::new(writer), readers, next: AtomicUsize::new(0) }))
+        Ok(Arc::new(Self { db, replica, writer: Mutex::new(writer), readers, next: AtomicUsize::new(0) }))
+    }
+
+    /// Pulls the primary's latest frames into an embedded replica (a no-op otherwise).
+    /// Returns the replica's frame number after syncing.
+    pub async fn sync_replica(&self) -> Result<Option<u64>, DbError> {
+        if !self.replica {
+            return Ok(None);
+        }
+        let replicated = self.db.sync().await.map_err(map_err)?;
+        Ok(replicated.frame_no())
     }
 }
 
-async fn connect(db: &libsql::Database) -> Result<libsql::Connection, DbError> {
+fn create_parent(path: &Path) -> Result<(), DbError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| DbError::Unavailable(format!("{}: {e}", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
+async fn connect(db: &libsql::Database, local: bool) -> Result<libsql::Connection, DbError> {
     let conn = db.connect().map_err(map_err)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-    conn.execute("PRAGMA synchronous = NORMAL", ()).await.map_err(map_err)?;
+    if local {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+        // FULL: a commit is fsynced before it returns, so an acknowledged edit survives power loss.
+        conn.execute("PRAGMA synchronous = FULL", ()).await.map_err(map_err)?;
+    }
     Ok(conn)
 }
 
@@ -52,8 +117,23 @@ fn map_err(e: libsql::Error) -> DbError {
         libsql::Error::SqliteFailure(code, msg) if code & 0xff == SQLITE_CONSTRAINT => DbError::Constraint(msg),
         // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the database, not the request.
         libsql::Error::SqliteFailure(code, msg) if matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14) => DbError::Unavailable(msg),
+        // (write-delegation status, SQLite extended code, message)
+        libsql::Error::RemoteSqliteFailure(_, code, msg) if code & 0xff == SQLITE_CONSTRAINT => DbError::Constraint(msg),
         libsql::Error::ConnectionFailed(msg) => DbError::Unavailable(msg),
+        // Remote errors arrive as text: SQL errors name their SQLite code, anything else is
+        // the network or the server.
+        libsql::Error::Hrana(e) | libsql::Error::WriteDelegation(e) | libsql::Error::Replication(e) => classify_remote(e.to_string()),
         other => DbError::Other(other.to_string()),
+    }
+}
+
+fn classify_remote(msg: String) -> DbError {
+    if msg.contains("SQLITE_CONSTRAINT") || msg.contains("constraint failed") {
+        DbError::Constraint(msg)
+    } else if msg.contains("SQLITE_") || msg.contains("SQL ") || msg.contains("no such") {
+        DbError::Other(msg)
+    } else {
+        DbError::Unavailable(msg)
     }
 }
 
@@ -77,9 +157,19 @@ fn from_libsql(v: libsql::Value) -> Value {
     }
 }
 
+/// Whether a statement produces rows (then `query`), or only a count (then `execute`, the
+/// only call that reports affected rows on every backend, remote ones included).
+fn returns_rows(sql: &str) -> bool {
+    let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+    head.starts_with("SELECT") || head.starts_with("WITH") || head.starts_with("PRAGMA") || sql.to_ascii_uppercase().contains(" RETURNING ")
+}
+
 async fn run(conn: &libsql::Connection, statement: Statement) -> Result<Rows, DbError> {
     let params = Params::Positional(statement.params.into_iter().map(to_libsql).collect());
-    let before = conn.total_changes();
+    if !returns_rows(statement.sql) {
+        let affected = conn.execute(statement.sql, params).await.map_err(map_err)?;
+        return Ok(Rows { rows: Vec::new(), affected });
+    }
     let mut rows = conn.query(statement.sql, params).await.map_err(map_err)?;
     let columns = rows.column_count();
     let mut out = Vec::new();
@@ -90,8 +180,7 @@ async fn run(conn: &libsql::Connection, statement: Statement) -> Result<Rows, Db
         }
         out.push(values);
     }
-    drop(rows);
-    Ok(Rows { rows: out, affected: conn.total_changes() - before })
+    Ok(Rows { rows: out, affected: 0 })
 }
 
 impl Database for LibsqlDatabase {
