@@ -16,9 +16,9 @@ if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|l
   exit 1
 fi
 
-step "sync-core and the edge app build for wasm32-unknown-unknown and wasm32-wasip2"
-cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-unknown-unknown --features edgesync-edge-app/wasm
-cargo build -p edgesync-sync-core -p edgesync-edge-app --target wasm32-wasip2
+step "sync-core, the edge app and the Hrana client build for wasm32-unknown-unknown and wasm32-wasip2"
+cargo build -p edgesync-sync-core -p edgesync-edge-app -p edgesync-hrana --target wasm32-unknown-unknown --features edgesync-edge-app/wasm
+cargo build -p edgesync-sync-core -p edgesync-edge-app -p edgesync-hrana --target wasm32-wasip2
 
 step "native workspace tests (storage suites against a real sqld too)"
 EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace

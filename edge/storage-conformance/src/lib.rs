@@ -1,0 +1,137 @@
+//! The conformance suite for the [`Database`] port: every backend (local libSQL file, sqld
+//! over HTTP through the `libsql` crate, an embedded replica, and the wasm edges' own Hrana
+//! client) runs exactly these checks.
+
+use std::sync::Arc;
+
+use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+use edge_app::ports::{Database, DbError, Statement, UnixMillis, Value};
+use edge_app::store::{DocWrite, Store};
+use sync_core::server::NewChange;
+use sync_core::{DocumentId, Heads};
+
+const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+
+fn unique_id() -> String {
+    DocumentId::from_bytes(rand::random()).to_string()
+}
+
+/// Runs every check against `db`. Safe to run against a shared database: every check uses
+/// fresh ids.
+pub async fn run(db: Arc<dyn Database>) {
+    let store = Store::new(db.clone());
+    store.migrate(NOW).await.expect("migrates");
+    assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+    values_round_trip(db.as_ref()).await;
+    batches_are_atomic(db.as_ref()).await;
+    heads_follow_the_change_graph(&store).await;
+    compaction_keeps_rows_written_after_it(&store).await;
+    roles_counters_and_idempotency(&store).await;
+}
+
+async fn values_round_trip(db: &dyn Database) {
+    db.execute_script("CREATE TABLE IF NOT EXISTS conformance_values (k TEXT PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n TEXT)").await.unwrap();
+    let k = unique_id();
+    let blob: Vec<u8> = (0..=255).collect();
+    let inserted = db
+        .query(Statement::new(
+            "INSERT INTO conformance_values (k, i, r, t, b, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            [k.clone().into(), Value::Integer(i64::MIN), Value::Real(1.5), "héllo ✓".into(), blob.clone().into(), Value::Null],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(inserted.affected, 1);
+    let rows = db.query(Statement::new("SELECT i, r, t, b, n FROM conformance_values WHERE k = ?1", [k.into()])).await.unwrap();
+    assert_eq!(rows.rows, vec![vec![Value::Integer(i64::MIN), Value::Real(1.5), "héllo ✓".into(), blob.into(), Value::Null]]);
+}
+
+async fn batches_are_atomic(db: &dyn Database) {
+    let k = unique_id();
+    let insert = |v: i64| Statement::new("INSERT INTO conformance_values (k, i) VALUES (?1, ?2)", [k.clone().into(), Value::Integer(v)]);
+    let update = Statement::new("UPDATE conformance_values SET i = 2 WHERE k = ?1", [k.clone().into()]);
+    let err = db.batch(vec![insert(1), update, insert(3)]).await.unwrap_err();
+    assert!(matches!(err, DbError::Constraint(_)), "duplicate key is a constraint error: {err:?}");
+    let rows = db.query(Statement::new("SELECT COUNT(*) FROM conformance_values WHERE k = ?1", [k.clone().into()])).await.unwrap();
+    assert_eq!(rows.rows[0][0], Value::Integer(0), "nothing of a failed batch remains");
+    let ok = db.batch(vec![insert(1), Statement::new("UPDATE conformance_values SET i = i + 1 WHERE k = ?1", [k.into()])]).await.unwrap();
+    assert_eq!((ok[0].affected, ok[1].affected), (1, 1));
+}
+
+fn change(doc: &mut Automerge, key: &str) -> NewChange {
+    let mut tx = doc.transaction();
+    tx.put(ROOT, key, 1).unwrap();
+    tx.commit();
+    let c = doc.get_last_local_change().unwrap();
+    NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() }
+}
+
+async fn create(store: &Store, owner: &str) -> String {
+    let id = unique_id();
+    store.db().batch(Store::create_document_statements(&id, owner, "", NOW)).await.unwrap();
+    id
+}
+
+async fn heads_follow_the_change_graph(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut a = Automerge::new().with_actor(ActorId::from(vec![1]));
+    let a1 = change(&mut a, "a1");
+    let a2 = change(&mut a, "a2");
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![a1.clone(), a2.clone()] }], NOW).await.unwrap();
+    let state = store.load_state(&id).await.unwrap().unwrap();
+    assert_eq!(state.heads, a2.hash.to_string());
+    assert_eq!(state.changes.len(), 2);
+
+    // A concurrent branch from a1 and a replay of a2: two heads, no duplicate rows.
+    let mut b = Automerge::new().with_actor(ActorId::from(vec![2]));
+    b.apply_changes([automerge::Change::try_from(a1.bytes.as_slice()).unwrap()]).unwrap();
+    let b1 = change(&mut b, "b1");
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![b1.clone(), a2.clone()] }], NOW).await.unwrap();
+    let state = store.load_state(&id).await.unwrap().unwrap();
+    assert_eq!(state.heads, Heads::new(vec![a2.hash, b1.hash]).to_string());
+    assert_eq!(state.changes.len(), 3);
+
+    // Writes to a document that does not exist store nothing.
+    let ghost = unique_id();
+    store.commit_sync(&[DocWrite { doc_id: ghost.clone(), changes: vec![a1] }], NOW).await.unwrap();
+    assert!(store.load_state(&ghost).await.unwrap().is_none());
+}
+
+async fn compaction_keeps_rows_written_after_it(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![3]));
+    let first: Vec<NewChange> = (0..3).map(|i| change(&mut doc, &format!("k{i}"))).collect();
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: first }], NOW).await.unwrap();
+    let before = store.load_state(&id).await.unwrap().unwrap();
+    let compacted = sync_core::document::compact(sync_core::document::StoredDoc { snapshot: None, changes: &before.changes }).unwrap();
+
+    // A sync lands between reading and committing the compaction.
+    let late = change(&mut doc, "late");
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![late.clone()] }], NOW).await.unwrap();
+    store.commit_compaction(&id, compacted.snapshot.clone(), &compacted.heads.to_string(), before.max_seq, NOW).await.unwrap();
+
+    let after = store.load_state(&id).await.unwrap().unwrap();
+    assert_eq!(after.changes, vec![late.bytes.clone()], "only the late row remains");
+    assert_eq!(after.snapshot.as_deref(), Some(compacted.snapshot.as_slice()));
+    let loaded = sync_core::document::load(sync_core::document::StoredDoc { snapshot: after.snapshot.as_deref(), changes: &after.changes }).unwrap();
+    assert_eq!(loaded.get_heads(), doc.get_heads());
+
+    // An older compaction arriving late must not replace the newer snapshot.
+    store.commit_compaction(&id, b"stale".to_vec(), "", before.max_seq - 1, NOW).await.unwrap();
+    let again = store.load_state(&id).await.unwrap().unwrap();
+    assert_eq!(again.snapshot.as_deref(), Some(compacted.snapshot.as_slice()));
+}
+
+async fn roles_counters_and_idempotency(store: &Store) {
+    let id = create(store, "alice").await;
+    store.set_member(&id, "bob", edge_app::model::Role::Viewer, NOW).await.unwrap();
+    let roles = store.roles("bob", &[id.clone(), unique_id()]).await.unwrap();
+    assert_eq!(roles, vec![(id.clone(), edge_app::model::Role::Viewer)]);
+    let key = format!("rl-{}", unique_id());
+    assert_eq!(store.count_request(&key, 7).await.unwrap(), 1);
+    assert_eq!(store.count_request(&key, 7).await.unwrap(), 2);
+    assert_eq!(store.count_request(&key, 8).await.unwrap(), 1);
+    assert!(store.remove_member(&id, "bob").await.unwrap());
+    assert!(!store.remove_member(&id, "bob").await.unwrap());
+}
+
