@@ -17,3 +17,11 @@ if ! cmp -s tools/package-lock.json tools/node_modules/.installed-lock 2>/dev/nu
   (cd tools && npm ci --ignore-scripts --no-audit --no-fund)
   cp tools/package-lock.json tools/node_modules/.installed-lock
 fi
+
+# wasmtime (the engine Spin embeds) runs the Spin component in the tests. A trimmed build:
+# only what `wasmtime serve` needs.
+WASMTIME_VERSION=48.0.8
+if ! command -v wasmtime >/dev/null 2>&1 || ! wasmtime --version | grep -q "wasmtime $WASMTIME_VERSION "; then
+  cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --no-default-features \
+    --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator
+fi

@@ -22,3 +22,6 @@ cargo build -p edgesync-sync-core -p edgesync-edge-app -p edgesync-hrana --targe
 
 step "native workspace tests (storage suites against a real sqld too)"
 EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace
+
+step "black-box HTTP suite against the native server"
+scripts/blackbox.sh native

@@ -13,6 +13,7 @@ use sync_core::Heads;
 use sync_core::server::NewChange;
 
 use crate::harness::{self, Latencies, Replica, ms, ratio};
+use crate::phases;
 
 /// Changes written per transaction while seeding (as `edgesync import` does).
 const BATCH: usize = 1_000;
@@ -110,6 +111,19 @@ pub async fn measure(state: &AppState, big: usize, rounds: usize, before_rounds:
             l.round(&mut large, state).await;
         }
     }
+    eprintln!("  part 2 rounds done after {:.1} s", t.elapsed().as_secs_f64());
+
+    let steps = vec![
+        ("100 changes".to_string(), phases::breakdown(state, &mut small, 20, limit).await),
+        (format!("{big} changes, compacted"), phases::breakdown(state, &mut large, 5, limit / 3).await),
+    ];
+    let busy: Vec<Replica> = (0..2u8)
+        .map(|i| {
+            let doc = large.doc.fork().with_actor(ActorId::from(vec![0xc0 + i; 16]));
+            Replica::with_doc(state, large.id, "p2-big", doc, large.acked.clone())
+        })
+        .collect();
+    let blocked = phases::interference(state, &mut small, busy, 40, limit / 3).await;
     eprintln!("  part 2 took {:.1} s", t.elapsed().as_secs_f64());
 
     let mut out = String::new();
@@ -125,5 +139,9 @@ pub async fn measure(state: &AppState, big: usize, rounds: usize, before_rounds:
         let p = |q| ratio(x.lat.pct(q).as_secs_f64(), s.lat.pct(q).as_secs_f64());
         writeln!(out, "| {big} changes, {label} | {} | {} |", p(50.0), p(99.0)).unwrap();
     }
+    writeln!(out, "\nMedian time of each step of a sync (the service's steps replayed one by one):\n").unwrap();
+    writeln!(out, "{}", phases::breakdown_table(&steps)).unwrap();
+    writeln!(out, "Head-of-line blocking: the merge runs on the server's async worker threads.\n").unwrap();
+    writeln!(out, "{blocked}").unwrap();
     format!("{notes}\n{out}")
 }

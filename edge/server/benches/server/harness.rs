@@ -56,11 +56,16 @@ async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Reque
     next.run(req).await
 }
 
-/// Serves `state` on 127.0.0.1:0 with the router and layers of `serve`; returns the base URL.
-pub async fn start_http(state: AppState) -> String {
-    let app = Router::new()
+/// The router and layers of `serve` (without its `/metrics` route).
+pub fn router(state: AppState) -> Router {
+    Router::new()
         .merge(edge_app::app(state).route_layer(middleware::from_fn(edgesync_server::metrics::record)))
-        .layer(middleware::from_fn(peer_address));
+        .layer(middleware::from_fn(peer_address))
+}
+
+/// Serves `state` on 127.0.0.1:0 with [`router`]; returns the base URL.
+pub async fn start_http(state: AppState) -> String {
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("has an address"));
     tokio::spawn(async move {
@@ -221,4 +226,22 @@ pub fn rss_kib() -> u64 {
 pub async fn doc_size(state: &AppState, id: DocumentId) -> (usize, usize) {
     let loaded = state.store.load_state(&id.to_string()).await.expect("loads").expect("exists");
     (loaded.changes.len(), loaded.snapshot.map_or(0, |s| s.len()))
+}
+
+/// p50 and p99 of 50 appends of 4 KiB each followed by fsync, in `dir`: what one commit
+/// with `synchronous = FULL` waits for at least, at this moment on this disk.
+pub fn fsync_probe(dir: &Path) -> (Duration, Duration) {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).expect("probe file");
+    let mut lat = Latencies::default();
+    for _ in 0..50 {
+        let t = Instant::now();
+        f.write_all(&[7u8; 4096]).expect("write");
+        f.sync_all().expect("fsync");
+        lat.push(t.elapsed());
+    }
+    drop(f);
+    let _ = std::fs::remove_file(path);
+    (lat.pct(50.0), lat.pct(99.0))
 }

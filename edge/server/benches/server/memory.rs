@@ -2,9 +2,15 @@
 //! in-process), keeping everything alive: nothing may stay cached per document.
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::time::Instant;
 
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use edge_app::AppState;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceExt;
 
 use crate::harness::{self, Replica};
 
@@ -60,4 +66,37 @@ pub async fn measure(state: &AppState, docs: usize) -> String {
         docs as f64 / secs,
         checkpoints[0]
     )
+}
+
+/// Requests through `serve`'s router (no network): each one records a latency sample in the
+/// Prometheus recorder `serve` installs. Returns the RSS growth in bytes per request.
+async fn requests(router: &axum::Router, n: usize, upkeep: Option<&PrometheusHandle>) -> f64 {
+    let before = harness::rss_kib();
+    for i in 0..n {
+        let mut req = Request::get("/v1/docs").body(Body::empty()).expect("request");
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        let r = router.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(r.status().as_u16(), 401);
+        if let Some(h) = upkeep.filter(|_| i % 10_000 == 9_999) {
+            h.run_upkeep();
+        }
+    }
+    (harness::rss_kib() as f64 - before as f64) * 1024.0 / n as f64
+}
+
+/// RSS growth per HTTP request with the metrics recorder as `serve` installs it (nobody
+/// scrapes `/metrics`), next to the same with the recorder's upkeep run every 10,000 requests.
+pub async fn metrics_samples(state: &AppState, handle: &PrometheusHandle, n: usize) -> String {
+    let router = harness::router(state.clone());
+    let t = Instant::now();
+    requests(&router, n / 10, Some(handle)).await; // warm-up: allocator and router caches
+    let with_upkeep = requests(&router, n, Some(handle)).await;
+    let without = requests(&router, n, None).await;
+    eprintln!("  metrics samples took {:.1} s", t.elapsed().as_secs_f64());
+    let mut out = String::new();
+    writeln!(out, "| {n} unauthenticated `GET /v1/docs` (401) through `serve`'s router | RSS growth per request |").unwrap();
+    writeln!(out, "|---|---:|").unwrap();
+    writeln!(out, "| recorder upkeep every 10,000 requests | {with_upkeep:+.1} B |").unwrap();
+    writeln!(out, "| as `serve` runs it: no upkeep, `/metrics` never scraped | {without:+.1} B |").unwrap();
+    out
 }

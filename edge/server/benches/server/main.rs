@@ -1,0 +1,85 @@
+//! The native server under load: sync rounds over HTTP on loopback next to the same work
+//! in-process, sync latency on a small versus a very large document, and resident memory
+//! while touching many documents.
+//!
+//! Run with `nice -n 10 cargo bench -p edgesync-server --bench server`. Prints Markdown tables
+//! on stdout and progress on stderr. The state is opened as `edgesync --rate-limit 0 serve`
+//! opens it (a local libSQL file in a temp dir, WAL, `synchronous = FULL`), the router gets
+//! `serve`'s layers, the Prometheus recorder is installed as `serve` does, and logs are
+//! formatted as `serve` formats them (JSON, level info) but written to a sink.
+//!
+//! Sizes can be lowered for a smoke run: `EDGESYNC_BENCH_ROUNDS` (2000),
+//! `EDGESYNC_BENCH_BIG` (100000), `EDGESYNC_BENCH_DOCS` (10000), `EDGESYNC_BENCH_REQUESTS` (500000).
+
+mod big_doc;
+mod harness;
+mod memory;
+mod phases;
+mod rounds;
+
+use std::time::{Duration, Instant};
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let rounds = knob("EDGESYNC_BENCH_ROUNDS", 2_000);
+    let big = knob("EDGESYNC_BENCH_BIG", 100_000);
+    let docs = knob("EDGESYNC_BENCH_DOCS", 10_000);
+    let requests = knob("EDGESYNC_BENCH_REQUESTS", 500_000);
+
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .json()
+        .flatten_event(true)
+        .with_writer(std::io::sink)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let workers = runtime.metrics().num_workers();
+    let t = Instant::now();
+    runtime.block_on(async {
+        let prometheus = edgesync_server::metrics::install().expect("recorder installs");
+
+        let probe_dir = tempfile::tempdir().expect("temp dir");
+        let fsync_start = harness::fsync_probe(probe_dir.path());
+
+        // Memory first, in a fresh process, so earlier parts' freed heap cannot hide growth.
+        eprintln!("part 3: memory over {docs} documents");
+        let dir3 = tempfile::tempdir().expect("temp dir");
+        let state3 = harness::open_state(dir3.path()).await;
+        let mem = memory::measure(&state3, docs).await;
+        let samples = memory::metrics_samples(&state3, &prometheus, requests).await;
+        drop(state3);
+
+        eprintln!("part 1: {rounds} sync rounds per scenario and path");
+        let dir1 = tempfile::tempdir().expect("temp dir");
+        let state1 = harness::open_state(dir1.path()).await;
+        let base = harness::start_http(state1.clone()).await;
+        let part1 = rounds::measure(&state1, &base, rounds, Duration::from_secs(12)).await;
+
+        eprintln!("part 2: small vs {big}-change document");
+        let dir2 = tempfile::tempdir().expect("temp dir");
+        let state2 = harness::open_state(dir2.path()).await;
+        let part2 = big_doc::measure(&state2, big, 200, 3, Duration::from_secs(20)).await;
+
+        let fsync_end = harness::fsync_probe(probe_dir.path());
+        println!("Temp dirs under {}; tokio multi-thread runtime, {workers} workers, shared by server and clients.", std::env::temp_dir().display());
+        println!(
+            "fsync of a 4 KiB append there (p50 / p99 of 50): {} / {} before the run, {} / {} after it.\n",
+            harness::ms(fsync_start.0),
+            harness::ms(fsync_start.1),
+            harness::ms(fsync_end.0),
+            harness::ms(fsync_end.1)
+        );
+        println!("### 1. Sync rounds, one map put per round (up to {rounds} timed rounds per row, at most 12 s)\n");
+        println!("{part1}");
+        println!("### 2. One small edit by an up-to-date client: 100 vs {big} changes (in-process `sync`)\n");
+        println!("{part2}");
+        println!("### 3. Memory (VmRSS) while touching {docs} documents (create + one sync each, in-process)\n");
+        println!("{mem}");
+        println!("{samples}");
+    });
+    eprintln!("total {:.1} s", t.elapsed().as_secs_f64());
+}

@@ -1,0 +1,62 @@
+//! # edgesync on Spin
+//!
+//! Wiring only: read configuration from the component's environment (spin.toml
+//! `environment`, or `wasmtime serve --env`), reach libSQL with the shared Hrana client over
+//! `spin_sdk::http::send`, and hand each request to the shared router. Routes, validation
+//! and errors all live in `edgesync-edge-app`.
+//!
+//! Nothing is kept between requests: the host may reuse an instance for many requests, so
+//! the router and its ports are built per request (cheap: a few small allocations).
+
+mod database;
+mod transport;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use edge_app::ports::{OsRandom, SystemClock};
+use edge_app::{ApiError, AppState};
+use http_body_util::BodyExt;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, IntoResponse, Request};
+use tower::ServiceExt;
+
+use database::SpinDatabase;
+
+/// Builds the app state from the environment, or says what is missing.
+fn state() -> Result<AppState, String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = var("LIBSQL_URL").ok_or("LIBSQL_URL is not set")?;
+    let token = var("LIBSQL_AUTH_TOKEN").unwrap_or_default();
+    let issuer = var("JWT_ISSUER").ok_or("JWT_ISSUER is not set")?;
+    let audience = var("JWT_AUDIENCE").ok_or("JWT_AUDIENCE is not set")?;
+    let auth = edge_app::auth::AuthConfig::from_parts(&issuer, &audience, var("JWT_HS256_SECRET").as_deref(), var("JWT_ED25519_PUBLIC_KEYS").as_deref())
+        .map_err(|e| format!("JWT configuration: {e}"))?;
+    let mut config = edge_app::Config::new(auth);
+    if let Some(n) = var("EDGESYNC_RATE_LIMIT") {
+        config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
+    }
+    let db = SpinDatabase::new(&url, &token).map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), config))
+}
+
+#[spin_sdk::http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    let (parts, body) = request.into_parts();
+    let response = match body.bytes().await {
+        Err(e) => ApiError::MalformedBody(format!("could not read the request body: {e:?}")).into_axum(),
+        Ok(bytes) => {
+            let request = http::Request::from_parts(parts, Body::from(bytes));
+            match state() {
+                Ok(state) => match edge_app::app(state).oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                Err(why) => ApiError::Misconfigured(why).into_axum(),
+            }
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    http::Response::from_parts(parts, FullBody::new(bytes))
+}

@@ -1,0 +1,91 @@
+//! A client for the black-box suite: it knows only a base URL and how to mint a token.
+//!
+//! Configuration (set by scripts/blackbox.sh for each runtime):
+//! `EDGESYNC_BASE_URL`, `EDGESYNC_TEST_HS256_SECRET`, `EDGESYNC_TEST_ISSUER`,
+//! `EDGESYNC_TEST_AUDIENCE`. Without `EDGESYNC_BASE_URL` the suite is skipped, unless
+//! `EDGESYNC_REQUIRE_TARGET` is set (as in the test command).
+
+use automerge::{ActorId, Automerge};
+use edge_app::auth::{self, TokenClaims};
+use edge_app::ports::{Clock, SystemClock};
+use sync_core::{DocumentId, Heads, Limits, MEDIA_TYPE, SyncRequest, SyncResponse, client};
+
+pub struct Target {
+    pub base: String,
+    pub http: reqwest::Client,
+    secret: String,
+    issuer: String,
+    audience: String,
+}
+
+impl Target {
+    /// The runtime under test, or `None` (skip) when none is configured.
+    pub fn from_env() -> Option<Self> {
+        let Ok(base) = std::env::var("EDGESYNC_BASE_URL") else {
+            assert!(std::env::var_os("EDGESYNC_REQUIRE_TARGET").is_none(), "EDGESYNC_BASE_URL is required");
+            eprintln!("skipped: EDGESYNC_BASE_URL not set (run through scripts/blackbox.sh)");
+            return None;
+        };
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is required with EDGESYNC_BASE_URL"));
+        Some(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            secret: var("EDGESYNC_TEST_HS256_SECRET"),
+            issuer: var("EDGESYNC_TEST_ISSUER"),
+            audience: var("EDGESYNC_TEST_AUDIENCE"),
+        })
+    }
+
+    /// A token for a fresh, unique user (tests never share users, so they can share a server).
+    pub fn user(&self, name: &str) -> (String, String) {
+        let user = format!("{name}-{:016x}", rand::random::<u64>());
+        let claims = TokenClaims { subject: user.clone(), issuer: self.issuer.clone(), audience: self.audience.clone(), scope: None };
+        let token = auth::mint_hs256(self.secret.as_bytes(), &claims, SystemClock.now(), 600);
+        (user, token)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_doc(&self, token: &str) -> String {
+        let r = self.http.post(self.url("/v1/docs")).bearer_auth(token).json(&serde_json::json!({"title": "bb"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A client replica of one document, synced through the API.
+pub struct Replica {
+    pub id: DocumentId,
+    pub doc: Automerge,
+    pub acked: Heads,
+}
+
+impl Replica {
+    pub fn new(id: &str, actor: u8) -> Self {
+        Self { id: id.parse().unwrap(), doc: Automerge::new().with_actor(ActorId::from(vec![actor; 8])), acked: Heads::empty() }
+    }
+
+    /// One sync round; returns the HTTP status (and applies the response on 200).
+    pub async fn sync(&mut self, target: &Target, token: &str) -> u16 {
+        let request = SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] };
+        let r = target
+            .http
+            .post(target.url(&format!("/v1/docs/{}/sync", self.id)))
+            .bearer_auth(token)
+            .header("content-type", MEDIA_TYPE)
+            .body(request.encode())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 200 {
+            let body = r.bytes().await.unwrap();
+            let response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response");
+            let applied = client::apply_response(&mut self.doc, self.id, &self.acked, &response.docs[0]).unwrap();
+            self.acked = applied.acked;
+        }
+        status
+    }
+}

@@ -1,0 +1,109 @@
+//! The black-box suite: HTTP only, the same assertions for every runtime.
+
+use automerge::{ROOT, ReadDoc, transaction::Transactable};
+use edgesync_blackbox::{Replica, Target};
+use serde_json::{Value, json};
+
+async fn problem(r: reqwest::Response, status: u16, kind: &str) {
+    assert_eq!(r.status().as_u16(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], format!("urn:edgesync:problem:{kind}"));
+}
+
+#[tokio::test]
+async fn health_and_openapi() {
+    let Some(t) = Target::from_env() else { return };
+    let r = t.http.get(t.url("/v1/health")).header("x-request-id", "bb-1").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"], "bb-1");
+    assert_eq!(r.json::<Value>().await.unwrap()["database"], "ok");
+    let spec: Value = t.http.get(t.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"]["/v1/sync"].is_object());
+}
+
+#[tokio::test]
+async fn auth_failures_are_401_problems() {
+    let Some(t) = Target::from_env() else { return };
+    problem(t.http.get(t.url("/v1/docs")).send().await.unwrap(), 401, "unauthorized").await;
+    problem(t.http.get(t.url("/v1/docs")).bearer_auth("not.a.token").send().await.unwrap(), 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn document_lifecycle_roles_and_idempotency() {
+    let Some(t) = Target::from_env() else { return };
+    let (_, owner) = t.user("owner");
+    let (viewer_id, viewer) = t.user("viewer");
+    let (_, stranger) = t.user("stranger");
+    let create = |key: &str, title: &str| {
+        t.http.post(t.url("/v1/docs")).bearer_auth(&owner).header("idempotency-key", key).json(&json!({"title": title})).send()
+    };
+    let first: Value = create("k1", "a").await.unwrap().json().await.unwrap();
+    let replay: Value = create("k1", "a").await.unwrap().json().await.unwrap();
+    assert_eq!(first, replay);
+    problem(create("k1", "b").await.unwrap(), 422, "idempotency-key-reused").await;
+    let id = first["id"].as_str().unwrap();
+
+    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{viewer_id}"))).bearer_auth(&owner).json(&json!({"role": "viewer"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(t.http.get(t.url(&format!("/v1/docs/{id}"))).bearer_auth(&viewer).send().await.unwrap().status(), 200);
+    problem(t.http.get(t.url(&format!("/v1/docs/{id}"))).bearer_auth(&stranger).send().await.unwrap(), 404, "not-found").await;
+    problem(t.http.delete(t.url(&format!("/v1/docs/{id}"))).bearer_auth(&viewer).send().await.unwrap(), 403, "forbidden").await;
+
+    let mut v = Replica::new(id, 9);
+    let mut tx = v.doc.transaction();
+    tx.put(ROOT, "by-viewer", 1).unwrap();
+    tx.commit();
+    assert_eq!(v.sync(&t, &viewer).await, 403, "a viewer's push is rejected");
+
+    assert_eq!(t.http.delete(t.url(&format!("/v1/docs/{id}"))).bearer_auth(&owner).send().await.unwrap().status(), 204);
+    problem(t.http.get(t.url(&format!("/v1/docs/{id}"))).bearer_auth(&owner).send().await.unwrap(), 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn limits_and_malformed_input() {
+    let Some(t) = Target::from_env() else { return };
+    let (_, token) = t.user("limits");
+    let big = json!({"title": "x".repeat(70 * 1024)});
+    problem(t.http.post(t.url("/v1/docs")).bearer_auth(&token).json(&big).send().await.unwrap(), 413, "payload-too-large").await;
+    let r = t.http.post(t.url("/v1/docs")).bearer_auth(&token).header("content-type", "application/json").body("{oops").send().await.unwrap();
+    problem(r, 400, "malformed-body").await;
+    let id = t.create_doc(&token).await;
+    let r = t.http.post(t.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", sync_core::MEDIA_TYPE).body(vec![7u8, 7, 7]).send().await.unwrap();
+    problem(r, 400, "malformed-body").await;
+}
+
+#[tokio::test]
+async fn three_clients_edit_offline_and_converge_through_the_api() {
+    let Some(t) = Target::from_env() else { return };
+    let (_, alice) = t.user("alice");
+    let (bob_id, bob) = t.user("bob");
+    let id = t.create_doc(&alice).await;
+    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{bob_id}"))).bearer_auth(&alice).json(&json!({"role": "editor"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut clients = [(Replica::new(&id, 1), &alice), (Replica::new(&id, 2), &bob), (Replica::new(&id, 3), &alice)];
+    for round in 0..3 {
+        for (n, (replica, _)) in clients.iter_mut().enumerate() {
+            let mut tx = replica.doc.transaction();
+            tx.put(ROOT, format!("c{n}-r{round}").as_str(), round as i64).unwrap();
+            tx.commit();
+        }
+        // Reconnect in a different order each round.
+        for n in [(round) % 3, (round + 2) % 3, (round + 1) % 3] {
+            let (replica, token) = &mut clients[n];
+            assert_eq!(replica.sync(&t, token).await, 200);
+        }
+    }
+    for (replica, token) in clients.iter_mut() {
+        assert_eq!(replica.sync(&t, token).await, 200);
+    }
+    let heads = clients[0].0.doc.get_heads();
+    for (replica, _) in &clients {
+        assert_eq!(replica.doc.get_heads(), heads);
+        for n in 0..3 {
+            for round in 0..3 {
+                assert!(replica.doc.get(ROOT, format!("c{n}-r{round}").as_str()).unwrap().is_some());
+            }
+        }
+    }
+}
