@@ -46,6 +46,7 @@ done
 curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null || { cat "$work/server.log" >&2; echo "$target is not healthy" >&2; exit 1; }
 
 echo "black-box suite against $target at http://127.0.0.1:$port"
+if [ "$target" = spin ]; then EDGESYNC_SPIN_WASM="$(realpath "$out/wasm32-wasip2/release/edgesync_spin.wasm")"; export EDGESYNC_SPIN_WASM; fi
 EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 \
 EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
   cargo test -p edgesync-blackbox || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }

@@ -25,3 +25,6 @@ EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace
 
 step "black-box HTTP suite against the native server"
 scripts/blackbox.sh native
+
+step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
+scripts/with-sqld.sh scripts/blackbox.sh spin

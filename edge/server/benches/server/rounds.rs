@@ -56,6 +56,14 @@ impl Outcome {
     }
 }
 
+/// What the clients talk to: the state in-process, or the HTTP server on it.
+#[derive(Clone, Copy)]
+struct Server<'a> {
+    state: &'a AppState,
+    base: &'a str,
+    http: &'a reqwest::Client,
+}
+
 /// The compaction task of `serve` (`run_pass(state, 100)` on a timer), every second instead
 /// of every minute so that documents are compacted within a short run as they would be in a
 /// long one. Counts the documents it compacts.
@@ -73,7 +81,8 @@ fn spawn_compaction(state: &AppState, count: Arc<AtomicU32>) -> tokio::task::Joi
 
 /// Runs `total` rounds spread over the scenario's clients (stopping early at `limit`), each on
 /// fresh documents. Every client first makes one untimed round (connection set-up, first sync).
-pub async fn run(state: &AppState, base: &str, http: &reqwest::Client, sc: Scenario, path: Path, total: usize, limit: Duration, tag: &str) -> Outcome {
+async fn run(server: &Server<'_>, sc: Scenario, path: Path, total: usize, limit: Duration, tag: &str) -> Outcome {
+    let Server { state, base, http } = *server;
     let mut replicas = Vec::new();
     let shared = if sc.shared { Some(harness::create_doc(state, &format!("{tag}-u0")).await) } else { None };
     for c in 0..sc.clients {
@@ -145,7 +154,8 @@ pub async fn measure(state: &AppState, base: &str, total: usize, limit: Duration
         // documents, so that load drifting during the run weighs on both paths alike.
         let mut results: Vec<Outcome> = Vec::new();
         for (seg, path) in [Path::InProcess, Path::Http, Path::Http, Path::InProcess].into_iter().enumerate() {
-            let o = run(state, base, &http, *sc, path, total / 2, limit / 2, &format!("p1s{i}g{seg}")).await;
+            let server = Server { state, base, http: &http };
+            let o = run(&server, *sc, path, total / 2, limit / 2, &format!("p1s{i}g{seg}")).await;
             eprintln!("  {} x{} {path:?}: {} rounds in {:.1} s", sc.name, sc.clients, o.rounds, o.secs);
             match results.get_mut(usize::from(path == Path::Http)) {
                 Some(r) if seg >= 2 => r.merge(o),
