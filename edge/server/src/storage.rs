@@ -119,6 +119,7 @@ fn map_err(e: libsql::Error) -> DbError {
         libsql::Error::SqliteFailure(code, msg) if matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14) => DbError::Unavailable(msg),
         // (write-delegation status, SQLite extended code, message)
         libsql::Error::RemoteSqliteFailure(_, code, msg) if code & 0xff == SQLITE_CONSTRAINT => DbError::Constraint(msg),
+        libsql::Error::RemoteSqliteFailure(_, code, msg) if matches!(code & 0xff, 5 | 6) => DbError::Unavailable(msg),
         libsql::Error::ConnectionFailed(msg) => DbError::Unavailable(msg),
         // Remote errors arrive as text: SQL errors name their SQLite code, anything else is
         // the network or the server.
@@ -128,7 +129,9 @@ fn map_err(e: libsql::Error) -> DbError {
 }
 
 fn classify_remote(msg: String) -> DbError {
-    if msg.contains("SQLITE_CONSTRAINT") || msg.contains("constraint failed") {
+    if is_busy(&msg) {
+        DbError::Unavailable(msg)
+    } else if msg.contains("SQLITE_CONSTRAINT") || msg.contains("constraint failed") {
         DbError::Constraint(msg)
     } else if msg.contains("SQLITE_") || msg.contains("SQL ") || msg.contains("no such") {
         DbError::Other(msg)
@@ -194,6 +197,38 @@ impl Database for LibsqlDatabase {
 
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
         Box::pin(async move {
+            // Another writer holding the primary's write lock (other edges, other processes)
+            // makes a transaction fail with BUSY; waiting briefly is better than a 503.
+            let mut delay = Duration::from_millis(5);
+            loop {
+                match self.batch_once(statements.clone()).await {
+                    Err(DbError::Unavailable(msg)) if is_busy(&msg) && delay < Duration::from_secs(1) => {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    result => return result,
+                }
+            }
+        })
+    }
+
+    fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
+        Box::pin(async move {
+            let conn = self.writer.lock().await;
+            conn.execute_batch(sql).await.map_err(map_err)?;
+            Ok(())
+        })
+    }
+}
+
+fn is_busy(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("busy") || m.contains("locked")
+}
+
+impl LibsqlDatabase {
+    async fn batch_once(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+        {
             let conn = self.writer.lock().await;
             let tx = conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
             let mut results = Vec::with_capacity(statements.len());
@@ -208,14 +243,6 @@ impl Database for LibsqlDatabase {
             }
             tx.commit().await.map_err(map_err)?;
             Ok(results)
-        })
-    }
-
-    fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
-        Box::pin(async move {
-            let conn = self.writer.lock().await;
-            conn.execute_batch(sql).await.map_err(map_err)?;
-            Ok(())
-        })
+        }
     }
 }

@@ -116,10 +116,13 @@ impl Replica {
         Self { id, user: user.into(), token: token(state, user), doc, acked, edits: 0 }
     }
 
-    /// One small edit: a single map put.
+    /// One small edit: a single map put, on one of 64 keys of this client's own (clients
+    /// sharing a document edit different fields, so their puts do not conflict).
     pub fn edit(&mut self) {
+        let actor = self.doc.get_actor().to_hex_string();
+        let key = format!("{}-k{}", &actor[actor.len().saturating_sub(8)..], self.edits % 64);
         let mut tx = self.doc.transaction();
-        tx.put(ROOT, format!("k{}", self.edits % 64), self.edits as i64).expect("put");
+        tx.put(ROOT, key, self.edits as i64).expect("put");
         tx.commit();
         self.edits += 1;
     }

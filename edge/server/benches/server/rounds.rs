@@ -34,8 +34,9 @@ pub struct Outcome {
     pub rounds: usize,
     pub secs: f64,
     pub latencies: Latencies,
-    /// Client-side time per round (edit, build request, apply response; plus encode and
-    /// decode over HTTP), on the same cores as the server.
+    /// Client-side time per round outside the timed call (edit, build request, apply response;
+    /// plus encode and decode over HTTP), including waits for a worker thread: the clients run
+    /// on the same runtime and cores as the server.
     pub client_ms: f64,
     /// Documents compacted by the background pass during the run.
     pub compactions: u32,
@@ -145,7 +146,7 @@ pub async fn measure(state: &AppState, base: &str, total: usize, limit: Duration
     let http = harness::http_client();
     let mut table = String::new();
     let mut ratios = String::new();
-    writeln!(table, "| scenario | clients | path | rounds | rounds/s | p50 | p99 | client work per round | compactions |").unwrap();
+    writeln!(table, "| scenario | clients | path | rounds | rounds/s | p50 | p99 | client time per round | compactions |").unwrap();
     writeln!(table, "|---|---:|---|---:|---:|---:|---:|---:|---:|").unwrap();
     writeln!(ratios, "| scenario | clients | rounds/s HTTP / in-process | p50 HTTP / in-process | p99 HTTP / in-process |").unwrap();
     writeln!(ratios, "|---|---:|---:|---:|---:|").unwrap();

