@@ -12,7 +12,9 @@ native_bin=${EDGESYNC_NATIVE_BIN:-$out/debug/edgesync}
 
 start_target() {
   local target=$1 port=$2 work=$3
-  [ -n "${EDGESYNC_NATIVE_BIN:-}" ] || cargo build -q -p edgesync-server --bin edgesync
+  # `cargo test --workspace --no-run` builds the binary with the same features as the test
+  # run before it, so nothing is compiled twice.
+  [ -n "${EDGESYNC_NATIVE_BIN:-}" ] || cargo test -q --workspace --no-run
   case "$target" in
     native)
       local db_args=()

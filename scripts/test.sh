@@ -16,9 +16,10 @@ if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|l
   exit 1
 fi
 
-step "sync-core, the edge app and the Hrana client build for wasm32-unknown-unknown and wasm32-wasip2"
-cargo build -p edgesync-sync-core -p edgesync-edge-app -p edgesync-hrana --target wasm32-unknown-unknown --features edgesync-edge-app/wasm
-cargo build -p edgesync-sync-core -p edgesync-edge-app -p edgesync-hrana --target wasm32-wasip2
+step "sync-core builds for wasm32-unknown-unknown and wasm32-wasip2"
+# (The edge app and the Hrana client are built for both targets by the Worker and Spin steps.)
+cargo build -p edgesync-sync-core --target wasm32-unknown-unknown --features wasm
+cargo build -p edgesync-sync-core --target wasm32-wasip2
 
 step "native workspace tests (storage suites against a real sqld too)"
 EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace

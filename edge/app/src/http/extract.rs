@@ -34,19 +34,27 @@ fn content_type(req: &Request) -> Option<&str> {
     req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or("").trim())
 }
 
-async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
+/// How much of an oversized body is read and discarded before answering 413. A client that
+/// is still sending when the server answers and closes sees a broken pipe instead of the
+/// 413; draining moderate overruns lets well-behaved clients read the problem. Beyond this,
+/// the connection is simply cut.
+const DRAIN_CAP: usize = 1024 * 1024;
+
+async fn drain(body: Body) {
+    let _ = Limited::new(body, DRAIN_CAP).collect().await;
+}
+
+/// Reads the body, at most `limit` bytes; a declared or actual overrun is a 413.
+async fn read_limited(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        drain(req.into_body()).await;
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge { limit }),
         Err(e) => Err(ApiError::MalformedBody(format!("could not read body: {e}"))),
-    }
-}
-
-fn check_length(req: &Request, limit: usize) -> Result<(), ApiError> {
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit as u64 => Err(ApiError::PayloadTooLarge { limit }),
-        _ => Ok(()),
     }
 }
 
@@ -74,9 +82,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !matches!(ct, Some(t) if t.eq_ignore_ascii_case("application/json")) {
             return Err(ApiError::UnsupportedMediaType("application/json"));
         }
-        let limit = state.config.max_json_bytes;
-        check_length(&req, limit)?;
-        let bytes = read_limited(req.into_body(), limit).await?;
+        let bytes = read_limited(req, state.config.max_json_bytes).await?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| ApiError::MalformedBody(e.to_string()))
     }
 }
@@ -93,8 +99,7 @@ impl FromRequest<AppState> for SyncBody {
             return Err(ApiError::UnsupportedMediaType(MEDIA_TYPE));
         }
         let limits = state.config.sync_limits;
-        check_length(&req, limits.max_message_bytes)?;
-        let bytes = read_limited(req.into_body(), limits.max_message_bytes).await?;
+        let bytes = read_limited(req, limits.max_message_bytes).await?;
         SyncRequest::decode(&bytes, &limits).map(SyncBody).map_err(|e| ApiError::MalformedBody(e.to_string()))
     }
 }
