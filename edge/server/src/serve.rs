@@ -58,6 +58,18 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     let (_, created) = settings.hs256_secret().map_err(|e| e.to_string())?;
     let state = open_state(settings).await?;
     let prometheus = crate::metrics::install()?;
+    {
+        // The recorder keeps histogram samples until upkeep drains them; without this task
+        // memory grows with every request when nobody scrapes /metrics.
+        let handle = prometheus.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
 
     if args.compaction_interval > 0 {
         let state = state.clone();

@@ -86,7 +86,14 @@ pub async fn measure(state: &AppState, big: usize, rounds: usize, before_rounds:
     let mut large = seed(state, "p2-big", big_doc).await;
     let seeded = t_seed.elapsed();
     let (rows, _) = harness::doc_size(state, large.id).await;
-    writeln!(notes, "Seeding: {big} one-put changes built in {:.1} s, stored as {rows} change rows in {:.1} s ({} per transaction).", build.as_secs_f64(), seeded.as_secs_f64(), BATCH).unwrap();
+    writeln!(
+        notes,
+        "Seeding: {big} one-put changes built in {:.1} s, stored as {rows} change rows in {:.1} s ({} per transaction).",
+        build.as_secs_f64(),
+        seeded.as_secs_f64(),
+        BATCH
+    )
+    .unwrap();
 
     // Before compaction: every sync loads all change rows, so only a few rounds.
     let mut before = Sample::default();
@@ -100,7 +107,12 @@ pub async fn measure(state: &AppState, big: usize, rounds: usize, before_rounds:
     let compact_took = t_compact.elapsed();
     let (rows_big, snap_big) = harness::doc_size(state, large.id).await;
     let (_, snap_small) = harness::doc_size(state, small.id).await;
-    writeln!(notes, "Compaction of the big document: {:.1} s; snapshot {snap_big} bytes, {rows_big} change rows left. Small document snapshot: {snap_small} bytes.", compact_took.as_secs_f64()).unwrap();
+    writeln!(
+        notes,
+        "Compaction of the big document: {:.1} s; snapshot {snap_big} bytes, {rows_big} change rows left. Small document snapshot: {snap_small} bytes.",
+        compact_took.as_secs_f64()
+    )
+    .unwrap();
 
     // Alternate the two documents round by round, so drifting machine load hits both alike.
     let (mut s, mut l) = (Sample::default(), Sample::default());

@@ -58,9 +58,7 @@ async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Reque
 
 /// The router and layers of `serve` (without its `/metrics` route).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(edge_app::app(state).route_layer(middleware::from_fn(edgesync_server::metrics::record)))
-        .layer(middleware::from_fn(peer_address))
+    Router::new().merge(edge_app::app(state).route_layer(middleware::from_fn(edgesync_server::metrics::record))).layer(middleware::from_fn(peer_address))
 }
 
 /// Serves `state` on 127.0.0.1:0 with [`router`]; returns the base URL.
@@ -85,9 +83,7 @@ pub fn token(state: &AppState, user: &str) -> String {
 
 /// Creates a document owned by `owner` through the service (as `POST /v1/docs` does).
 pub async fn create_doc(state: &AppState, owner: &str) -> DocumentId {
-    let created = service::documents::create(state, owner, None, &CreateDocument { id: None, title: Some("bench".into()) })
-        .await
-        .expect("document created");
+    let created = service::documents::create(state, owner, None, &CreateDocument { id: None, title: Some("bench".into()) }).await.expect("document created");
     let body: serde_json::Value = serde_json::from_slice(&created.body).expect("JSON");
     body["id"].as_str().expect("id").parse().expect("valid id")
 }
@@ -150,6 +146,11 @@ impl Replica {
         let t = Instant::now();
         let (response, stats) = service::sync::sync(state, &self.user, &request).await.expect("sync succeeds");
         let took = t.elapsed();
+        // The call only yields on a contended connection lock (the local libSQL driver is
+        // synchronous), so without this a client would go straight into its next round while
+        // the task it just handed the writer lock to waits behind it on the same worker; a
+        // network client yields here while it waits for the response.
+        tokio::task::yield_now().await;
         self.apply(&response);
         (took, stats)
     }
@@ -218,11 +219,7 @@ pub fn ratio(a: f64, b: f64) -> String {
 /// Resident set size of this process, from /proc/self/status.
 pub fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmRSS")
 }
 
 /// Change rows and snapshot bytes of a document, as the store accounts them.

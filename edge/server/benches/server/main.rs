@@ -31,12 +31,7 @@ fn main() {
     let requests = knob("EDGESYNC_BENCH_REQUESTS", 500_000);
     let parts = std::env::var("EDGESYNC_BENCH_PARTS").unwrap_or_else(|_| "123".into());
 
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .json()
-        .flatten_event(true)
-        .with_writer(std::io::sink)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).json().flatten_event(true).with_writer(std::io::sink).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let workers = runtime.metrics().num_workers();
     let t = Instant::now();

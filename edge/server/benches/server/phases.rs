@@ -53,7 +53,11 @@ pub async fn breakdown(state: &AppState, r: &mut Replica, rounds: usize, limit: 
 
 pub fn breakdown_table(rows: &[(String, [Latencies; 6])]) -> String {
     let mut out = String::new();
-    writeln!(out, "| document | rounds | `roles` | `load_state` | `document::load` alone | `server::merge` (incl. its load) | `commit_sync` | drop merged doc |").unwrap();
+    writeln!(
+        out,
+        "| document | rounds | `roles` | `load_state` | `document::load` alone | `server::merge` (incl. its load) | `commit_sync` | drop merged doc |"
+    )
+    .unwrap();
     writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
     for (name, l) in rows {
         let m: Vec<String> = l.iter().map(|x| ms(x.pct(50.0))).collect();
@@ -101,7 +105,20 @@ pub async fn interference(state: &AppState, small: &mut Replica, big: Vec<Replic
     writeln!(out, "| small-document sync over HTTP | rounds | p50 | p99 |").unwrap();
     writeln!(out, "|---|---:|---:|---:|").unwrap();
     writeln!(out, "| alone | {} | {} | {} |", alone.len(), ms(alone.pct(50.0)), ms(alone.pct(99.0))).unwrap();
-    writeln!(out, "| while {busy} clients sync the big document ({big_rounds} rounds) | {} | {} | {} |", loaded.len(), ms(loaded.pct(50.0)), ms(loaded.pct(99.0))).unwrap();
-    writeln!(out, "| ratio | | {} | {} |", ratio(loaded.pct(50.0).as_secs_f64(), alone.pct(50.0).as_secs_f64()), ratio(loaded.pct(99.0).as_secs_f64(), alone.pct(99.0).as_secs_f64())).unwrap();
+    writeln!(
+        out,
+        "| while {busy} clients sync the big document ({big_rounds} rounds) | {} | {} | {} |",
+        loaded.len(),
+        ms(loaded.pct(50.0)),
+        ms(loaded.pct(99.0))
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| ratio | | {} | {} |",
+        ratio(loaded.pct(50.0).as_secs_f64(), alone.pct(50.0).as_secs_f64()),
+        ratio(loaded.pct(99.0).as_secs_f64(), alone.pct(99.0).as_secs_f64())
+    )
+    .unwrap();
     out
 }
