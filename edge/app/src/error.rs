@@ -131,12 +131,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl ApiError {
-    /// The problem response for this error, for hosts that fail before reaching the router
-    /// (unreadable body, missing configuration).
-    pub fn into_axum(self) -> Response {
-        self.into_response()
-    }
-}
-
 pub type ApiResult<T> = Result<T, ApiError>;

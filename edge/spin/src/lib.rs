@@ -44,7 +44,7 @@ fn state() -> Result<AppState, String> {
 async fn handle(request: Request) -> impl IntoResponse {
     let (parts, body) = request.into_parts();
     let response = match body.bytes().await {
-        Err(e) => ApiError::MalformedBody(format!("could not read the request body: {e:?}")).into_axum(),
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::MalformedBody(format!("could not read the request body: {e:?}"))),
         Ok(bytes) => {
             let request = http::Request::from_parts(parts, Body::from(bytes));
             match state() {
@@ -52,7 +52,7 @@ async fn handle(request: Request) -> impl IntoResponse {
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
-                Err(why) => ApiError::Misconfigured(why).into_axum(),
+                Err(why) => axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)),
             }
         }
     };

@@ -57,7 +57,7 @@ async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<
         },
         Err(why) => {
             worker::console_error!("edgesync is misconfigured: {why}");
-            ApiError::Misconfigured(why).into_axum()
+            axum::response::IntoResponse::into_response(ApiError::Misconfigured(why))
         }
     };
     Ok(response)
