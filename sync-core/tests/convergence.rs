@@ -57,7 +57,7 @@ fn edit(peer: &mut Peer, doc: usize, rng: &mut StdRng, counter: &mut i64, expect
     expected.hashes.push(hash.expect("edit made a change"));
 }
 
-fn run_schedule(seed: u64) -> Result<(), String> {
+fn run_schedule(seed: u64) -> Result<usize, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = base_document();
     let doc_ids = [DocumentId::from_bytes([1; 16]), DocumentId::from_bytes([2; 16])];
@@ -145,7 +145,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
     check(&mut peers, &edge, &doc_ids, &expected)
 }
 
-fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<(), String> {
+fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<usize, String> {
     for (d, id) in doc_ids.iter().enumerate() {
         let server = edge.docs[id].load();
         let server_value = server.hydrate(None);
@@ -190,7 +190,10 @@ fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Exp
             return Err(format!("change {h} was lost"));
         }
     }
-    Ok(())
+    if let Some(m) = edge.mismatches.first() {
+        return Err(format!("fast path disagreed with merge: {m}"));
+    }
+    Ok(edge.appended)
 }
 
 #[test]
@@ -202,10 +205,17 @@ fn every_schedule_converges_without_losing_edits() {
             (0..n).collect()
         }
     };
-    let failures: Vec<String> = seeds
-        .iter()
-        .filter_map(|&seed| run_schedule(seed).err().map(|e| format!("seed {seed}: {e} (replay: SYNC_SEED={seed})")))
-        .collect();
+    let mut appended = 0;
+    let mut failures = Vec::new();
+    for &seed in &seeds {
+        match run_schedule(seed) {
+            Ok(n) => appended += n,
+            Err(e) => failures.push(format!("seed {seed}: {e} (replay: SYNC_SEED={seed})")),
+        }
+    }
     assert!(failures.is_empty(), "{} of {} schedules failed:\n{}", failures.len(), seeds.len(), failures.join("\n"));
-    println!("{} schedules converged", seeds.len());
+    if seeds.len() >= 100 {
+        assert!(appended >= seeds.len(), "the append fast path took only {appended} pushes in {} schedules", seeds.len());
+    }
+    println!("{} schedules converged; {appended} pushes took the append fast path", seeds.len());
 }

@@ -1,12 +1,12 @@
 //! Prometheus metrics for the native server: request counts and latency by route and
-//! status, and changes applied by sync.
+//! status, changes applied by sync and documents merged without a load (append fast path).
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use edge_app::api::ChangesApplied;
+use edge_app::api::SyncStats;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -22,8 +22,9 @@ pub async fn record(req: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::counter!("edgesync_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
     metrics::histogram!("edgesync_http_request_duration_seconds", "route" => route, "method" => method).record(start.elapsed().as_secs_f64());
-    if let Some(ChangesApplied(n)) = response.extensions().get::<ChangesApplied>() {
-        metrics::counter!("edgesync_sync_changes_applied_total").increment(*n as u64);
+    if let Some(stats) = response.extensions().get::<SyncStats>() {
+        metrics::counter!("edgesync_sync_changes_applied_total").increment(stats.changes_applied as u64);
+        metrics::counter!("edgesync_sync_docs_appended_total").increment(stats.fast_path as u64);
     }
     response
 }

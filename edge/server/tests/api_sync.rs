@@ -193,6 +193,47 @@ async fn compaction_folds_the_log_and_sync_stays_correct() {
     assert!(fresh.doc.get(ROOT, "after").unwrap().is_some());
 }
 
+/// One sync through the service, returning what it did.
+async fn push(app: &TestApp, r: &Replica) -> (sync_core::SyncResponse, edge_app::api::SyncStats) {
+    edge_app::service::sync::sync(&app.state, "alice", &r.request()).await.unwrap()
+}
+
+#[tokio::test]
+async fn pushes_on_the_current_heads_skip_the_document_load() {
+    let app = TestApp::with(|c| c.compaction_threshold = 3).await;
+    let id = app.create_doc("alice").await;
+    let mut a = Replica::new(&id, 1);
+    let mut b = Replica::new(&id, 2);
+    a.put("a0", 0);
+    let (first, stats) = push(&app, &a).await;
+    assert_eq!((stats.changes_applied, stats.fast_path), (1, 1), "an empty document takes any push");
+    a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &first.docs[0]).unwrap().acked;
+    for i in 1..6 {
+        a.put(&format!("a{i}"), i);
+        let (response, stats) = push(&app, &a).await;
+        assert_eq!((stats.changes_applied, stats.fast_path), (1, 1));
+        a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &response.docs[0]).unwrap().acked;
+        assert_eq!(a.acked.as_slice(), a.doc.get_heads().as_slice());
+        if i == 3 {
+            edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
+        }
+    }
+    // A client that has not seen the latest heads goes through the full merge and gets them.
+    b.put("b", 1);
+    let (response, stats) = push(&app, &b).await;
+    assert_eq!((stats.changes_applied, stats.fast_path), (1, 0));
+    b.acked = client::apply_response(&mut b.doc, b.id, &b.acked, &response.docs[0]).unwrap().acked;
+    // What the fast path stored loads back: heads, content and a fresh client all agree.
+    let meta = app.call(Method::GET, &format!("/v1/docs/{id}"), Some(&app.token("alice")), None).await.json();
+    assert_eq!(meta["heads"].as_array().unwrap().len(), 2);
+    let mut fresh = Replica::new(&id, 3);
+    fresh.sync(&app, &app.token("alice")).await;
+    assert_eq!(fresh.doc.get_heads(), b.doc.get_heads());
+    for i in 0..6 {
+        assert!(fresh.doc.get(ROOT, format!("a{i}").as_str()).unwrap().is_some(), "a{i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_syncs_into_one_document_lose_nothing() {
     let app = std::sync::Arc::new(TestApp::new().await);

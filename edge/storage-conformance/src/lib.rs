@@ -90,11 +90,19 @@ async fn heads_follow_the_change_graph(store: &Store) {
     let state = store.load_state(&id).await.unwrap().unwrap();
     assert_eq!(state.heads, Heads::new(vec![a2.hash, b1.hash]).to_string());
     assert_eq!(state.changes.len(), 3);
+    assert_eq!(store.load_heads(&id).await.unwrap(), Some(state.heads.clone()), "the heads alone read the same");
+    // Counters move by what was really stored: the replayed a2 counts once.
+    let row = store.document_for(&id, "alice").await.unwrap().unwrap();
+    assert_eq!(row.change_rows, 3);
+    assert_eq!(row.change_bytes, (a1.bytes.len() + a2.bytes.len() + b1.bytes.len()) as i64);
 
     // Writes to a document that does not exist store nothing.
     let ghost = unique_id();
     store.commit_sync(&[DocWrite { doc_id: ghost.clone(), changes: vec![a1] }], NOW).await.unwrap();
     assert!(store.load_state(&ghost).await.unwrap().is_none());
+    assert!(store.load_heads(&ghost).await.unwrap().is_none());
+    let empty = create(store, "alice").await;
+    assert_eq!(store.load_heads(&empty).await.unwrap(), Some(String::new()));
 }
 
 async fn compaction_keeps_rows_written_after_it(store: &Store) {

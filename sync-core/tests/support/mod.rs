@@ -31,6 +31,10 @@ pub struct Edge {
     pub docs: HashMap<DocumentId, Stored>,
     pub read_only: bool,
     pub writes: usize,
+    /// Pushes merged by the append-only fast path (each one cross-checked against `merge`).
+    pub appended: usize,
+    /// Requests where the fast path and the full merge disagreed (must stay empty).
+    pub mismatches: Vec<String>,
 }
 
 impl Edge {
@@ -41,11 +45,24 @@ impl Edge {
         for doc in &request.docs {
             let stored = self.docs.entry(doc.doc_id).or_default();
             let merged = server::merge(stored.view(), doc, access, &Limits::DEFAULT).expect("merge");
-            for c in merged.new_changes {
+            let server_heads = Heads::new(stored.load().get_heads());
+            let (new_changes, answer) = match server::append(&server_heads, doc, access, &Limits::DEFAULT) {
+                Some(appended) => {
+                    // The fast path must agree with the full merge on what is new and on the answer.
+                    let hashes = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<std::collections::BTreeSet<_>>();
+                    if hashes(&appended.new_changes) != hashes(&merged.new_changes) || appended.response != merged.response {
+                        self.mismatches.push(format!("append {:?} vs merge {:?}", appended.response, merged.response));
+                    }
+                    self.appended += 1;
+                    (appended.new_changes, appended.response)
+                }
+                None => (merged.new_changes, merged.response),
+            };
+            for c in new_changes {
                 stored.changes.push(c.bytes);
                 self.writes += 1;
             }
-            response.docs.push(merged.response);
+            response.docs.push(answer);
         }
         response.encode()
     }

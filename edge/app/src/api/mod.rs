@@ -17,7 +17,7 @@ use crate::model::Role;
 use crate::state::AppState;
 use crate::store::DocumentRow;
 
-pub use sync::ChangesApplied;
+pub use crate::service::sync::SyncStats;
 
 /// Routes under `/v1`, without middleware (see [`crate::app`]).
 pub(crate) fn routes() -> Router<AppState> {

@@ -9,10 +9,6 @@ use crate::http::{Caller, SyncBody};
 use crate::service::sync::{self, SyncStats};
 use crate::state::AppState;
 
-/// Response extension: how many changes a sync stored (read by hosts' metrics layers).
-#[derive(Debug, Clone, Copy)]
-pub struct ChangesApplied(pub usize);
-
 fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
     let mut r = response.encode().into_response();
     let h = r.headers_mut();
@@ -22,7 +18,8 @@ fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
     if let Ok(v) = HeaderValue::from_str(&timing) {
         h.insert(SERVER_TIMING.clone(), v);
     }
-    r.extensions_mut().insert(ChangesApplied(stats.changes_applied));
+    // Hosts' metrics layers read what the sync did from the response.
+    r.extensions_mut().insert(stats);
     r
 }
 

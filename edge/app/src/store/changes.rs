@@ -55,6 +55,25 @@ impl Store {
         Ok(Some(state))
     }
 
+    /// A document's current heads (comma-separated hex, sorted), or `None` if it does not exist.
+    /// One indexed read, whatever the document's size: enough for the append fast path.
+    pub async fn load_heads(&self, doc_id: &str) -> Result<Option<String>, DbError> {
+        const SQL: &str = "SELECT h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id WHERE d.id = ?1";
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into()])).await?;
+        if rows.rows.is_empty() {
+            return Ok(None);
+        }
+        let mut heads = Vec::with_capacity(rows.rows.len());
+        for row in rows.rows {
+            match row.into_iter().next() {
+                Some(Value::Null) | None => {}
+                Some(hash) => heads.push(text(&hash)?),
+            }
+        }
+        heads.sort_unstable();
+        Ok(Some(heads.join(",")))
+    }
+
     /// Stores every document's new changes of one request in one transaction, and moves each
     /// document's heads: add the changes that were new, drop everything they depend on.
     ///
@@ -75,20 +94,19 @@ impl Store {
                     "INSERT OR IGNORE INTO heads (doc_id, hash) SELECT ?1, ?2 WHERE changes() = 1",
                     [doc(), c.hash.to_string().into()],
                 ));
+                // ... and here it is that of the heads INSERT, which added a row exactly when
+                // the change was new: counters move by increments, never by scanning the log.
+                statements.push(Statement::new(
+                    "UPDATE documents SET change_rows = change_rows + changes(), change_bytes = change_bytes + changes() * ?2 WHERE id = ?1",
+                    [doc(), Value::Integer(c.bytes.len() as i64)],
+                ));
             }
             let deps: Vec<String> = w.changes.iter().flat_map(|c| c.deps.iter().map(ToString::to_string)).collect();
             statements.push(Statement::new(
                 "DELETE FROM heads WHERE doc_id = ?1 AND hash IN (SELECT value FROM json_each(?2))",
                 [doc(), serde_json::to_string(&deps).map_err(|e| DbError::Other(e.to_string()))?.into()],
             ));
-            statements.push(Statement::new(
-                concat!(
-                    "UPDATE documents SET updated_at = ?2, ",
-                    "change_rows = (SELECT COUNT(*) FROM changes WHERE doc_id = ?1), ",
-                    "change_bytes = (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM changes WHERE doc_id = ?1) WHERE id = ?1"
-                ),
-                [doc(), Value::Integer(now.0)],
-            ));
+            statements.push(Statement::new("UPDATE documents SET updated_at = ?2 WHERE id = ?1", [doc(), Value::Integer(now.0)]));
         }
         if statements.is_empty() {
             return Ok(());

@@ -3,6 +3,7 @@
 //!
 //! The edge is stateless: it loads the document's stored state, calls [`merge`], commits
 //! [`Merged::new_changes`] in one transaction and only then sends [`Merged::response`].
+//! A push that extends the server's heads skips the load: see [`append`].
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +14,9 @@ use crate::document::{self, LoadError, StoredDoc};
 use crate::id::Heads;
 use crate::limits::Limits;
 use crate::wire::{DocRequest, DocResponse, DocStatus};
+
+mod append;
+pub use append::{Appended, append};
 
 /// What the caller may do to the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,95 @@
+//! The append-only fast path takes exactly the pushes it can prove new, and agrees with the
+//! full merge on them; everything else falls back (returns `None`).
+
+use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use sync_core::server::{self, Access};
+use sync_core::{DocRequest, DocStatus, DocumentId, Heads, Limits};
+
+const ID: DocumentId = DocumentId::from_bytes([7; 16]);
+
+fn edit(doc: &mut Automerge, key: &str) {
+    let mut tx = doc.transaction();
+    tx.put(ROOT, key, 1).unwrap();
+    tx.commit();
+}
+
+fn request(have: Vec<automerge::ChangeHash>, doc: &Automerge, chunks: Vec<Vec<u8>>) -> DocRequest {
+    DocRequest { doc_id: ID, have: Heads::new(have), heads: Heads::new(doc.get_heads()), chunks }
+}
+
+fn since(doc: &Automerge, base: &[automerge::ChangeHash]) -> Vec<Vec<u8>> {
+    doc.get_changes(base).iter().map(|c| c.raw_bytes().to_vec()).collect()
+}
+
+fn server_with(n: usize) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![1]));
+    for i in 0..n {
+        edit(&mut doc, &format!("s{i}"));
+    }
+    doc
+}
+
+#[test]
+fn a_push_on_the_current_heads_is_appended_and_answered_like_merge() {
+    let server = server_with(3);
+    let heads = server.get_heads();
+    let mut client = server.fork().with_actor(ActorId::from(vec![2]));
+    edit(&mut client, "a");
+    edit(&mut client, "b");
+    let req = request(heads.clone(), &client, since(&client, &heads));
+    let appended = server::append(&Heads::new(heads), &req, Access::ReadWrite, &Limits::DEFAULT).expect("fast path");
+    assert_eq!(appended.new_changes.len(), 2);
+    // Causal order: the first edit before the one that depends on it.
+    assert_eq!(appended.new_changes[1].deps, vec![appended.new_changes[0].hash]);
+    let saved = server.save();
+    let stored = sync_core::document::StoredDoc { snapshot: Some(&saved), changes: &[] };
+    let merged = server::merge(stored, &req, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert_eq!(appended.response, merged.response);
+    assert_eq!(appended.response.heads.as_slice(), client.get_heads().as_slice());
+}
+
+#[test]
+fn an_empty_document_accepts_root_changes() {
+    let mut client = Automerge::new();
+    edit(&mut client, "first");
+    let req = request(vec![], &client, since(&client, &[]));
+    let appended = server::append(&Heads::empty(), &req, Access::ReadWrite, &Limits::DEFAULT).expect("fast path");
+    assert_eq!(appended.response.status, DocStatus::Ok);
+    assert_eq!(appended.new_changes.len(), 1);
+}
+
+#[test]
+fn pushes_it_cannot_prove_new_fall_back_to_merge() {
+    let server = server_with(2);
+    let heads = server.get_heads();
+    let server_heads = Heads::new(heads.clone());
+    let mut client = server.fork().with_actor(ActorId::from(vec![2]));
+    edit(&mut client, "c");
+    let fine = request(heads.clone(), &client, since(&client, &heads));
+    assert!(server::append(&server_heads, &fine, Access::ReadWrite, &Limits::DEFAULT).is_some());
+
+    // Read-only callers, and clients whose `have` is not the server's heads.
+    assert!(server::append(&server_heads, &fine, Access::ReadOnly, &Limits::DEFAULT).is_none());
+    let stale = request(vec![], &client, since(&client, &heads));
+    assert!(server::append(&server_heads, &stale, Access::ReadWrite, &Limits::DEFAULT).is_none());
+
+    // A change the server already has: a head, or an old root change (the whole history).
+    let resent_head = request(heads.clone(), &client, vec![server.get_change_by_hash(&heads[0]).unwrap().raw_bytes().to_vec()]);
+    assert!(server::append(&server_heads, &resent_head, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    let everything = request(heads.clone(), &client, since(&client, &[]));
+    assert!(server::append(&server_heads, &everything, Access::ReadWrite, &Limits::DEFAULT).is_none());
+
+    // A change built on something the server does not have (here: another client's edit).
+    let mut other = server.fork().with_actor(ActorId::from(vec![3]));
+    edit(&mut other, "unseen");
+    let mut builds_on_unseen = client.fork().with_actor(ActorId::from(vec![4]));
+    builds_on_unseen.merge(&mut other).unwrap();
+    let before = builds_on_unseen.get_heads();
+    edit(&mut builds_on_unseen, "on top");
+    let req = request(heads.clone(), &builds_on_unseen, since(&builds_on_unseen, &before));
+    assert!(server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT).is_none());
+
+    // Chunks that do not parse.
+    let garbage = request(heads.clone(), &client, vec![vec![1, 2, 3]]);
+    assert!(server::append(&server_heads, &garbage, Access::ReadWrite, &Limits::DEFAULT).is_none());
+}
