@@ -97,6 +97,6 @@ pub async fn metrics_samples(state: &AppState, handle: &PrometheusHandle, n: usi
     writeln!(out, "| {n} unauthenticated `GET /v1/docs` (401) through `serve`'s router | RSS growth per request |").unwrap();
     writeln!(out, "|---|---:|").unwrap();
     writeln!(out, "| recorder upkeep every 10,000 requests | {with_upkeep:+.1} B |").unwrap();
-    writeln!(out, "| as `serve` runs it: no upkeep, `/metrics` never scraped | {without:+.1} B |").unwrap();
+    writeln!(out, "| no upkeep, `/metrics` never scraped | {without:+.1} B |").unwrap();
     out
 }
