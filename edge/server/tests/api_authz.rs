@@ -37,8 +37,8 @@ async fn setup() -> (TestApp, String) {
 }
 
 async fn status(app: &TestApp, doc: &str, who: &str, route: Route) -> u16 {
-    let t = app.token(who);
-    let t = Some(t.as_str());
+    let token = app.token(who);
+    let t = Some(token.as_str());
     let id: DocumentId = doc.parse().unwrap();
     let r = match route {
         Route::Get => app.call(Method::GET, &format!("/v1/docs/{doc}"), t, None).await,
@@ -49,7 +49,7 @@ async fn status(app: &TestApp, doc: &str, who: &str, route: Route) -> u16 {
         Route::RemoveSelf => app.call(Method::DELETE, &format!("/v1/docs/{doc}/members/{who}"), t, None).await,
         Route::SyncPull => {
             let req = SyncRequest { docs: vec![client::build_request(id, &Automerge::new(), &Heads::empty())] };
-            app.sync_at(&format!("/v1/docs/{doc}/sync"), t.unwrap(), &req).await
+            app.sync_at(&format!("/v1/docs/{doc}/sync"), &token, &req).await
         }
         Route::SyncPush => {
             let mut local = Automerge::new();
@@ -57,7 +57,7 @@ async fn status(app: &TestApp, doc: &str, who: &str, route: Route) -> u16 {
             tx.put(ROOT, "by", who).unwrap();
             tx.commit();
             let req = SyncRequest { docs: vec![client::build_request(id, &local, &Heads::empty())] };
-            app.sync_at(&format!("/v1/docs/{doc}/sync"), t.unwrap(), &req).await
+            app.sync_at(&format!("/v1/docs/{doc}/sync"), &token, &req).await
         }
         Route::Snapshot => app.call(Method::GET, &format!("/v1/docs/{doc}/snapshot"), t, None).await,
         Route::History => app.call(Method::GET, &format!("/v1/docs/{doc}/history"), t, None).await,

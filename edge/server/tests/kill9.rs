@@ -27,11 +27,10 @@ fn start(data: &std::path::Path, port: u16) -> Child {
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) {
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/v1/health")).send().await {
-            if r.status().is_success() {
+        if let Ok(r) = http.get(format!("{base}/v1/health")).send().await
+            && r.status().is_success() {
                 return;
             }
-        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("server did not become healthy");

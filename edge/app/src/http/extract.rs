@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         match parts.extensions.get::<Authentication>() {
             Some(Authentication(Ok(p))) => Ok(Caller(p.clone())),
-            Some(Authentication(Err(e))) => Err(ApiError::Unauthorized(e.clone())),
+            Some(Authentication(Err(e))) => Err(ApiError::Unauthorized(*e)),
             None => Err(ApiError::Unauthorized(AuthError::Missing)),
         }
     }

@@ -69,11 +69,10 @@ pub async fn create(state: &AppState, user: &str, key: Option<&str>, request: &C
         Ok(_) => Ok(Created { status: 201, body, replayed: false }),
         Err(DbError::Constraint(msg)) => {
             // Either the key was recorded by a concurrent request, or the id is taken.
-            if let Some(key) = key {
-                if let Some(found) = state.store.idempotency_record(user, key).await? {
+            if let Some(key) = key
+                && let Some(found) = state.store.idempotency_record(user, key).await? {
                     return replay(found, &hash);
                 }
-            }
             tracing::info!(%msg, "create conflicted");
             Err(ApiError::Conflict("a document with this id already exists"))
         }
