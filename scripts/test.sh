@@ -16,10 +16,11 @@ if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|l
   exit 1
 fi
 
-step "sync-core builds for wasm32-unknown-unknown and wasm32-wasip2"
+step "sync-core builds for wasm32-unknown-unknown and wasm32-wasip2; the client engine for the web"
 # (The edge app and the Hrana client are built for both targets by the Worker and Spin steps.)
 cargo build -p edgesync-sync-core --target wasm32-unknown-unknown --features wasm
 cargo build -p edgesync-sync-core --target wasm32-wasip2
+cargo build -p edgesync-client --target wasm32-unknown-unknown --no-default-features --features wasm
 
 step "native workspace tests (storage suites against a real sqld too)"
 EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace
@@ -32,3 +33,7 @@ scripts/with-sqld.sh scripts/blackbox.sh spin
 
 step "Cloudflare Worker: worker-build, then the black-box suite under wrangler dev (workerd) with sqld"
 scripts/with-sqld.sh scripts/blackbox.sh worker
+
+step "The same Worker bundle in bare workerd: the black-box suite, then configuration errors"
+scripts/with-sqld.sh scripts/blackbox.sh workerd
+scripts/worker-config-errors.sh
