@@ -1,0 +1,86 @@
+//! When to retry a failed sync: exponential backoff with jitter, or the server's
+//! `Retry-After`. Pure arithmetic — the host's sync loop supplies the randomness and the timer.
+
+use std::time::Duration;
+
+/// Retry policy of the background sync loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure (before jitter).
+    pub initial: Duration,
+    /// Upper bound of the exponential delay.
+    pub max: Duration,
+    /// Upper bound on a server's `Retry-After` (a misconfigured server cannot park clients
+    /// for days).
+    pub max_retry_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { initial: Duration::from_millis(500), max: Duration::from_secs(60), max_retry_after: Duration::from_secs(600) }
+    }
+}
+
+impl Backoff {
+    /// The wait before the next attempt after `failures` consecutive failures (1 or more).
+    ///
+    /// `jitter` is a uniform random number in `[0, 1)`. Without `retry_after` the delay is
+    /// `initial · 2^(failures-1)`, capped at `max`, then spread uniformly over its upper half
+    /// ("equal jitter": clients that failed together do not retry together, and none retries
+    /// much sooner than planned). With `retry_after` the server's delay is honoured exactly,
+    /// plus up to 10 % jitter, capped at `max_retry_after`.
+    pub fn delay(&self, failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+        if let Some(wait) = retry_after {
+            let wait = wait.min(self.max_retry_after);
+            return wait + wait.mul_f64(0.1 * jitter);
+        }
+        let exponent = failures.saturating_sub(1).min(32);
+        let base = self.initial.saturating_mul(1u32 << exponent.min(31)).min(self.max);
+        base.mul_f64(0.5 + 0.5 * jitter)
+    }
+}
+
+/// A uniform number in `[0, 1)` from 64 random bits.
+pub fn unit_interval(bits: u64) -> f64 {
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: Backoff =
+        Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10), max_retry_after: Duration::from_secs(60) };
+
+    #[test]
+    fn grows_exponentially_up_to_the_cap() {
+        assert_eq!(POLICY.delay(1, None, 1.0), Duration::from_millis(100));
+        assert_eq!(POLICY.delay(2, None, 1.0), Duration::from_millis(200));
+        assert_eq!(POLICY.delay(4, None, 1.0), Duration::from_millis(800));
+        assert_eq!(POLICY.delay(20, None, 1.0), Duration::from_secs(10));
+        assert_eq!(POLICY.delay(u32::MAX, None, 1.0), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn jitter_spreads_over_the_upper_half() {
+        assert_eq!(POLICY.delay(3, None, 0.0), Duration::from_millis(200));
+        assert_eq!(POLICY.delay(3, None, 0.5), Duration::from_millis(300));
+        // Nonsense jitter is treated as 0, never as a panic or an endless wait.
+        assert_eq!(POLICY.delay(3, None, f64::NAN), Duration::from_millis(200));
+        assert_eq!(POLICY.delay(3, None, 7.0), Duration::from_millis(400));
+    }
+
+    #[test]
+    fn retry_after_wins_and_is_capped() {
+        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(3)), 0.0), Duration::from_secs(3));
+        assert_eq!(POLICY.delay(9, Some(Duration::from_secs(3)), 1.0), Duration::from_millis(3300));
+        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(86_400)), 0.0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unit_interval_stays_below_one() {
+        assert_eq!(unit_interval(0), 0.0);
+        assert!(unit_interval(u64::MAX) < 1.0);
+    }
+}
