@@ -26,13 +26,14 @@ start_target() {
       ;;
     spin)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
-      cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+      [ -n "${EDGESYNC_PREBUILT:-}" ] || cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
       # Migrations run at deploy time, as for real deployments: the component never alters
       # the schema by itself.
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
       wasmtime serve -Scli --addr "127.0.0.1:$port" \
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
         --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 \
+        --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" \
         "$out/wasm32-wasip2/release/edgesync_spin.wasm" >"$work/server.log" 2>&1 &
       ;;
     worker)
@@ -98,6 +99,7 @@ $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBL
     (name = "JWT_AUDIENCE", text = "$JWT_AUDIENCE"),
     (name = "JWT_HS256_SECRET", text = "$JWT_HS256_SECRET"),
     (name = "EDGESYNC_RATE_LIMIT", text = "0"),
+    (name = "LIBSQL_TIMEOUT_MS", text = "${LIBSQL_TIMEOUT_MS:-10000}"),
   ],
 );
 CAPNP

@@ -37,3 +37,6 @@ scripts/with-sqld.sh scripts/blackbox.sh worker
 step "The same Worker bundle in bare workerd: the black-box suite, then configuration errors"
 scripts/with-sqld.sh scripts/blackbox.sh workerd
 scripts/worker-config-errors.sh
+
+step "Replicated topology: sqld primary + 2 replicas, workerd/Spin/native edges on different copies; primary down; replica wiped"
+scripts/test-replicas.sh

@@ -26,21 +26,31 @@ impl Target {
             eprintln!("skipped: EDGESYNC_BASE_URL not set (run through scripts/blackbox.sh)");
             return None;
         };
-        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is required with EDGESYNC_BASE_URL"));
-        Some(Self {
+        Some(Self::at(&base))
+    }
+
+    /// The runtime at `base`, with the token settings from the environment.
+    pub fn at(base: &str) -> Self {
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is required"));
+        Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             secret: var("EDGESYNC_TEST_HS256_SECRET"),
             issuer: var("EDGESYNC_TEST_ISSUER"),
             audience: var("EDGESYNC_TEST_AUDIENCE"),
-        })
+        }
+    }
+
+    /// A token for exactly this user.
+    pub fn token_for(&self, user: &str) -> String {
+        let claims = TokenClaims { subject: user.to_owned(), issuer: self.issuer.clone(), audience: self.audience.clone(), scope: None };
+        auth::mint_hs256(self.secret.as_bytes(), &claims, SystemClock.now(), 600)
     }
 
     /// A token for a fresh, unique user (tests never share users, so they can share a server).
     pub fn user(&self, name: &str) -> (String, String) {
         let user = format!("{name}-{:016x}", rand::random::<u64>());
-        let claims = TokenClaims { subject: user.clone(), issuer: self.issuer.clone(), audience: self.audience.clone(), scope: None };
-        let token = auth::mint_hs256(self.secret.as_bytes(), &claims, SystemClock.now(), 600);
+        let token = self.token_for(&user);
         (user, token)
     }
 

@@ -12,8 +12,8 @@ use crate::transport::SpinHttp;
 pub struct SpinDatabase(HranaClient<SpinHttp>);
 
 impl SpinDatabase {
-    pub fn new(url: &str, auth_token: &str) -> Result<Self, DbError> {
-        HranaClient::new(url, auth_token, SpinHttp).map(Self)
+    pub fn new(url: &str, auth_token: &str, timeout: std::time::Duration) -> Result<Self, DbError> {
+        HranaClient::new(url, auth_token, SpinHttp { timeout }).map(Self)
     }
 }
 

@@ -23,6 +23,9 @@ use tower::ServiceExt;
 
 use database::SpinDatabase;
 
+/// How long a database request may take before the API answers 503 (`LIBSQL_TIMEOUT_MS`).
+const DEFAULT_DB_TIMEOUT_MS: u64 = 10_000;
+
 /// Builds the app state from the environment, or says what is missing.
 fn state() -> Result<AppState, String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -36,7 +39,11 @@ fn state() -> Result<AppState, String> {
     if let Some(n) = var("EDGESYNC_RATE_LIMIT") {
         config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
     }
-    let db = SpinDatabase::new(&url, &token).map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    let timeout_ms: u64 = match var("LIBSQL_TIMEOUT_MS") {
+        Some(ms) => ms.parse().map_err(|_| "LIBSQL_TIMEOUT_MS is not a number")?,
+        None => DEFAULT_DB_TIMEOUT_MS,
+    };
+    let db = SpinDatabase::new(&url, &token, std::time::Duration::from_millis(timeout_ms)).map_err(|e| format!("LIBSQL_URL: {e}"))?;
     Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), config))
 }
 

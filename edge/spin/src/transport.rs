@@ -1,11 +1,18 @@
 //! The Hrana client's outbound HTTP on Spin: `spin_sdk::http::send` with an explicit
-//! content type and length (its `post` helper sends a chunked body without them).
+//! content type and length (its `post` helper sends a chunked body without them), and a
+//! deadline for the answer: a sqld replica whose primary is down holds writes while it retries,
+//! and the client must get a 503 it can retry rather than wait without end.
 
 use hrana_client::{HttpResponse, HttpTransport, TransportError};
 use http_body_util::BodyExt;
 use spin_sdk::http::FullBody;
+use spin_sdk::wasip3::http::types::RequestOptions;
+use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 
-pub struct SpinHttp;
+pub struct SpinHttp {
+    /// How long to wait for the first byte of the database's answer.
+    pub timeout: std::time::Duration,
+}
 
 impl HttpTransport for SpinHttp {
     async fn post_json(&self, url: &str, bearer: Option<&str>, body: Vec<u8>) -> Result<HttpResponse, TransportError> {
@@ -13,7 +20,13 @@ impl HttpTransport for SpinHttp {
         if let Some(token) = bearer {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let request = request.body(FullBody::new(bytes::Bytes::from(body))).map_err(|e| TransportError(e.to_string()))?;
+        let mut request = request.body(FullBody::new(bytes::Bytes::from(body))).map_err(|e| TransportError(e.to_string()))?;
+        let options = RequestOptions::new();
+        let nanos = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
+        // A host that cannot enforce the deadline still serves the request, just without it.
+        if options.set_first_byte_timeout(Some(nanos)).is_ok() {
+            request.extensions_mut().insert(RequestOptionsExtension(options));
+        }
         let response = spin_sdk::http::send(request).await.map_err(|e| TransportError(format!("{e:?}")))?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.map_err(|e| TransportError(format!("{e:?}")))?.to_bytes();

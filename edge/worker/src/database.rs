@@ -9,8 +9,8 @@ use crate::transport::WorkerFetch;
 pub struct WorkerDatabase(HranaClient<WorkerFetch>);
 
 impl WorkerDatabase {
-    pub fn new(url: &str, auth_token: &str) -> Result<Self, DbError> {
-        HranaClient::new(url, auth_token, WorkerFetch).map(Self)
+    pub fn new(url: &str, auth_token: &str, timeout_ms: u32) -> Result<Self, DbError> {
+        HranaClient::new(url, auth_token, WorkerFetch { timeout_ms }).map(Self)
     }
 }
 

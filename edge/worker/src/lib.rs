@@ -32,6 +32,9 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok().filter(|v| !v.is_empty())
 }
 
+/// How long a database request may take before the API answers 503 (`LIBSQL_TIMEOUT_MS`).
+const DEFAULT_DB_TIMEOUT_MS: u32 = 10_000;
+
 /// Builds the app state from vars and secrets, or says what is missing.
 fn state(env: &Env) -> Result<AppState, String> {
     let url = var(env, "LIBSQL_URL").ok_or("LIBSQL_URL is not set")?;
@@ -44,7 +47,11 @@ fn state(env: &Env) -> Result<AppState, String> {
     if let Some(n) = var(env, "EDGESYNC_RATE_LIMIT") {
         config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
     }
-    let db = WorkerDatabase::new(&url, &token).map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    let timeout_ms: u32 = match var(env, "LIBSQL_TIMEOUT_MS") {
+        Some(ms) => ms.parse().map_err(|_| "LIBSQL_TIMEOUT_MS is not a number")?,
+        None => DEFAULT_DB_TIMEOUT_MS,
+    };
+    let db = WorkerDatabase::new(&url, &token, timeout_ms).map_err(|e| format!("LIBSQL_URL: {e}"))?;
     Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), config))
 }
 

@@ -1,9 +1,14 @@
-//! The Hrana client's outbound HTTP on Workers: the global `fetch`.
+//! The Hrana client's outbound HTTP on Workers: the global `fetch`, aborted after a deadline:
+//! a sqld replica whose primary is down holds writes while it retries, and the client must get
+//! a 503 it can retry rather than wait without end.
 
 use hrana_client::{HttpResponse, HttpTransport, TransportError};
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
-pub struct WorkerFetch;
+pub struct WorkerFetch {
+    /// How long to wait for the database's whole answer.
+    pub timeout_ms: u32,
+}
 
 fn err(e: worker::Error) -> TransportError {
     TransportError(e.to_string())
@@ -19,7 +24,8 @@ impl HttpTransport for WorkerFetch {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
         let request = Request::new_with_init(url, &init).map_err(err)?;
-        let mut response = Fetch::Request(request).send().await.map_err(err)?;
+        let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(self.timeout_ms));
+        let mut response = Fetch::Request(request).send_with_signal(&signal).await.map_err(err)?;
         Ok(HttpResponse { status: response.status_code(), body: response.bytes().await.map_err(err)? })
     }
 }

@@ -1,0 +1,176 @@
+//! Edges on different copies of a replicated libSQL database (scripts/test-replicas.sh starts
+//! the topology of scripts/topology.sh and points `EDGESYNC_TOPOLOGY` at it): the Worker in
+//! workerd on sqld replica 1, the Spin component on sqld replica 2, the native server on an
+//! embedded replica. Run one test at a time: they stop and wipe shared processes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use automerge::{ROOT, ReadDoc, transaction::Transactable};
+use edgesync_blackbox::{Replica, Target};
+use sync_core::{MEDIA_TYPE, SyncRequest, client};
+
+const EDGES: [&str; 3] = ["WORKERD", "SPIN", "NATIVE"];
+
+struct Topology {
+    dir: PathBuf,
+    edges: Vec<(&'static str, Target)>,
+}
+
+impl Topology {
+    fn from_env() -> Option<Self> {
+        let Ok(dir) = std::env::var("EDGESYNC_TOPOLOGY") else {
+            assert!(std::env::var_os("EDGESYNC_REQUIRE_TARGET").is_none(), "EDGESYNC_TOPOLOGY is required");
+            eprintln!("skipped: EDGESYNC_TOPOLOGY not set (run through scripts/test-replicas.sh)");
+            return None;
+        };
+        let env: HashMap<String, String> = std::fs::read_to_string(PathBuf::from(&dir).join("env"))
+            .expect("topology env file")
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        let edges = EDGES.iter().map(|e| (*e, Target::at(&format!("http://127.0.0.1:{}", env[&format!("{e}_PORT")])))).collect();
+        Some(Self { dir: dir.into(), edges })
+    }
+
+    fn control(&self, args: &[&str]) {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(root.join("scripts/topology.sh")).arg(args[0]).arg(&self.dir).args(&args[1..]).status().unwrap();
+        assert!(status.success(), "topology.sh {args:?}");
+    }
+}
+
+/// Restarts the primary when dropped, so a failing test does not take the others down with it.
+struct PrimaryBack<'a>(&'a Topology);
+
+impl Drop for PrimaryBack<'_> {
+    fn drop(&mut self) {
+        self.0.control(&["start-primary"]);
+    }
+}
+
+fn edit(r: &mut Replica, key: &str) {
+    let mut tx = r.doc.transaction();
+    tx.put(ROOT, key, 1).unwrap();
+    tx.commit();
+}
+
+/// Syncs every client through its own edge until all have the same heads and nothing is
+/// pending, or panics after `limit` (replication lag makes early rounds see older copies).
+async fn until_converged(topo: &Topology, clients: &mut [Replica], token: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        for (client, (_, edge)) in clients.iter_mut().zip(&topo.edges) {
+            client.sync(edge, token).await;
+        }
+        let heads = clients[0].doc.get_heads();
+        let settled = clients.iter().all(|c| c.doc.get_heads() == heads && client::pending_changes(&c.doc, &c.acked) == 0);
+        if settled {
+            return;
+        }
+        assert!(start.elapsed() < limit, "clients did not converge within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn setup(topo: &Topology, user: &str) -> (String, String) {
+    let native = &topo.edges[2].1;
+    let token = native.token_for(user);
+    let id = native.create_doc(&token).await;
+    (id, token)
+}
+
+#[tokio::test]
+async fn clients_on_different_edges_converge() {
+    let Some(topo) = Topology::from_env() else { return };
+    let user = format!("conv-{:08x}", rand::random::<u32>());
+    let (id, token) = setup(&topo, &user).await;
+    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 10 + n as u8)).collect();
+    let mut keys = Vec::new();
+    for round in 0..4 {
+        // Everyone edits offline, then reconnects through its own edge in a rotating order.
+        for (n, c) in clients.iter_mut().enumerate() {
+            let key = format!("{}-r{round}", EDGES[n]);
+            edit(c, &key);
+            keys.push(key);
+        }
+        for k in 0..3 {
+            let n = (round + k) % 3;
+            clients[n].sync(&topo.edges[n].1, &token).await;
+        }
+    }
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+    for c in &clients {
+        for key in &keys {
+            assert!(c.doc.get(ROOT, key.as_str()).unwrap().is_some(), "{key} missing");
+        }
+    }
+}
+
+#[tokio::test]
+async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
+    let Some(topo) = Topology::from_env() else { return };
+    let user = format!("down-{:08x}", rand::random::<u32>());
+    let (id, token) = setup(&topo, &user).await;
+    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 20 + n as u8)).collect();
+    edit(&mut clients[0], "before");
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+
+    topo.control(&["stop-primary"]);
+    let back = PrimaryBack(&topo);
+    for (n, (name, edge)) in topo.edges.iter().enumerate() {
+        // Reads of replicated data keep working.
+        let r = edge.http.get(edge.url(&format!("/v1/docs/{id}/snapshot"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{name}: snapshot while the primary is down");
+        let up_to_date = SyncRequest { docs: vec![client::build_request(clients[n].id, &clients[n].doc, &clients[n].acked)] };
+        let r = edge.http.post(edge.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", MEDIA_TYPE).body(up_to_date.encode()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{name}: an up-to-date pull while the primary is down");
+
+        // Writes fail clearly and retryably; the edit stays with the client.
+        edit(&mut clients[n], &format!("offline-{name}"));
+        let push = SyncRequest { docs: vec![client::build_request(clients[n].id, &clients[n].doc, &clients[n].acked)] };
+        let started = Instant::now();
+        let r = edge.http.post(edge.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", MEDIA_TYPE).body(push.encode()).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{name}: a push while the primary is down");
+        assert!(r.headers().get("retry-after").is_some(), "{name}: Retry-After");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:edgesync:problem:unavailable");
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}: took {:?}", started.elapsed());
+        assert_eq!(client::pending_changes(&clients[n].doc, &clients[n].acked), 1);
+    }
+
+    drop(back);
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(60)).await;
+    for c in &clients {
+        for key in ["before", "offline-WORKERD", "offline-SPIN", "offline-NATIVE"] {
+            assert!(c.doc.get(ROOT, key).unwrap().is_some(), "{key} lost");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replica_restarted_from_empty_catches_up() {
+    let Some(topo) = Topology::from_env() else { return };
+    let user = format!("wipe-{:08x}", rand::random::<u32>());
+    let (id, token) = setup(&topo, &user).await;
+    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 30 + n as u8)).collect();
+    edit(&mut clients[2], "written-before-wipe");
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+
+    topo.control(&["wipe-replica", "1"]);
+    // The Worker's replica starts empty; without any manual step the edge serves the document
+    // again once the replica has caught up, and its client converges with the others.
+    let mut fresh = Replica::new(&id, 39);
+    let start = Instant::now();
+    while fresh.sync(&topo.edges[0].1, &token).await != 200 || fresh.doc.get(ROOT, "written-before-wipe").unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the wiped replica never caught up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    clients[0] = fresh;
+    edit(&mut clients[0], "after-wipe");
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+    assert!(clients[1].doc.get(ROOT, "after-wipe").unwrap().is_some());
+}
