@@ -118,6 +118,16 @@ async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
     edit(&mut clients[0], "before");
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
 
+    let health = |edge: &Target| {
+        let edge = edge.url("/v1/health");
+        async move { reqwest::get(edge).await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let native = &topo.edges[2].1;
+    let fresh = health(native).await;
+    assert!(fresh["replica"]["frame_no"].as_u64().is_some(), "{fresh}");
+    assert!(fresh["replica"]["lag_ms"].as_i64().unwrap() < 5_000, "{fresh}");
+    assert!(health(&topo.edges[0].1).await.get("replica").is_none(), "sqld replicas are not embedded");
+
     topo.control(&["stop-primary"]);
     let back = PrimaryBack(&topo);
     for (n, (name, edge)) in topo.edges.iter().enumerate() {
@@ -141,6 +151,12 @@ async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
         assert!(started.elapsed() < Duration::from_secs(20), "{name}: took {:?}", started.elapsed());
         assert_eq!(client::pending_changes(&clients[n].doc, &clients[n].acked), 1);
     }
+
+    // The embedded replica can no longer pull: its health says how stale reads have become.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let stale = health(native).await;
+    assert_eq!(stale["status"], "ok");
+    assert!(stale["replica"]["lag_ms"].as_i64().unwrap() >= 2_000, "{stale}");
 
     drop(back);
     until_converged(&topo, &mut clients, &token, Duration::from_secs(60)).await;

@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use clap::Args;
-use edge_app::ports::{OsRandom, SystemClock};
+use edge_app::ports::{Clock, Database, OsRandom, SystemClock};
 use edge_app::{AppState, service};
 
 use crate::settings::Settings;
@@ -31,11 +31,39 @@ pub struct ServeArgs {
 }
 
 pub async fn open_state(settings: &Settings) -> Result<AppState, String> {
+    Ok(open(settings).await?.0)
+}
+
+/// The app state and the database behind it (for the replica sync task).
+async fn open(settings: &Settings) -> Result<(AppState, Arc<LibsqlDatabase>), String> {
     let config = settings.app_config()?;
     let db = LibsqlDatabase::open(settings.backend()).await.map_err(|e| e.to_string())?;
-    let state = AppState::new(db, Arc::new(SystemClock), Arc::new(OsRandom), config);
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config);
     state.store.migrate(state.now()).await.map_err(|e| format!("migrating: {e}"))?;
-    Ok(state)
+    Ok((state, db))
+}
+
+/// Keeps an embedded replica fresh: pulls from the primary every interval (writes pull on
+/// their own, `read_your_writes`) and publishes how stale it is.
+fn spawn_replica_sync(db: Arc<LibsqlDatabase>) {
+    let Some(every) = db.replica_sync_interval() else { return };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = db.sync_replica().await {
+                tracing::warn!(error = %e, "replica sync failed; serving the last synced copy");
+            }
+            if let Some(status) = db.replica_status() {
+                let now = SystemClock.now().0;
+                metrics::gauge!("edgesync_replica_lag_seconds").set((now - status.last_sync_ms) as f64 / 1000.0);
+                if let Some(frame) = status.frame_no {
+                    metrics::gauge!("edgesync_replica_frame_no").set(frame as f64);
+                }
+            }
+        }
+    });
 }
 
 fn init_logs(format: &str) {
@@ -56,8 +84,9 @@ async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Reque
 pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     init_logs(&args.log_format);
     let (_, created) = settings.hs256_secret().map_err(|e| e.to_string())?;
-    let state = open_state(settings).await?;
+    let (state, db) = open(settings).await?;
     let prometheus = crate::metrics::install()?;
+    spawn_replica_sync(db);
     {
         // The recorder keeps histogram samples until upkeep drains them; without this task
         // memory grows with every request when nobody scrapes /metrics.

@@ -8,10 +8,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use edge_app::ports::{BoxFuture, Database, DbError, Rows, Statement, Value};
+use edge_app::ports::{BoxFuture, Database, DbError, ReplicaStatus, Rows, Statement, Value};
 use libsql::params::Params;
 use tokio::sync::Mutex;
 
@@ -40,7 +40,12 @@ impl std::fmt::Debug for Backend {
 
 pub struct LibsqlDatabase {
     db: libsql::Database,
-    replica: bool,
+    /// For an embedded replica: how often to pull from the primary (see [`Self::sync_replica`]).
+    replica: Option<Duration>,
+    /// Frame applied by the last successful replica sync (`u64::MAX`: none yet).
+    frame_no: AtomicU64,
+    /// When the replica last synced successfully, Unix milliseconds (0: never).
+    last_sync_ms: AtomicI64,
     writer: Mutex<libsql::Connection>,
     readers: Vec<Mutex<libsql::Connection>>,
     next: AtomicUsize,
@@ -56,23 +61,17 @@ impl LibsqlDatabase {
         let (db, local, replica) = match backend {
             Backend::Local { path } => {
                 create_parent(&path)?;
-                (libsql::Builder::new_local(path).build().await.map_err(map_err)?, true, false)
+                (libsql::Builder::new_local(path).build().await.map_err(map_err)?, true, None)
             }
-            Backend::Remote { url, auth_token } => (libsql::Builder::new_remote(url, auth_token).build().await.map_err(map_err)?, false, false),
+            Backend::Remote { url, auth_token } => (libsql::Builder::new_remote(url, auth_token).build().await.map_err(map_err)?, false, None),
             Backend::Replica { path, url, auth_token, sync_interval } => {
                 create_parent(&path)?;
-                let db = libsql::Builder::new_remote_replica(path, url, auth_token)
-                    .read_your_writes(true)
-                    .sync_interval(sync_interval)
-                    .build()
-                    .await
-                    .map_err(map_err)?;
-                (db, false, true)
+                // read_your_writes: after a write the replica pulls the primary's new frames
+                // before the next read. Periodic pulls are `sync_replica`'s (see serve).
+                let db = libsql::Builder::new_remote_replica(path, url, auth_token).read_your_writes(true).build().await.map_err(map_err)?;
+                (db, false, Some(sync_interval))
             }
         };
-        if replica {
-            db.sync().await.map_err(map_err)?;
-        }
         let writer = connect(&db, local).await?;
         if local {
             writer.query("PRAGMA journal_mode = WAL", ()).await.map_err(map_err)?;
@@ -81,17 +80,35 @@ impl LibsqlDatabase {
         for _ in 0..READ_CONNECTIONS {
             readers.push(Mutex::new(connect(&db, local).await?));
         }
-        Ok(Arc::new(Self { db, replica, writer: Mutex::new(writer), readers, next: AtomicUsize::new(0) }))
+        let this = Arc::new(Self {
+            db,
+            replica,
+            frame_no: AtomicU64::new(u64::MAX),
+            last_sync_ms: AtomicI64::new(0),
+            writer: Mutex::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        });
+        this.sync_replica().await?;
+        Ok(this)
     }
 
-    /// Pulls the primary's latest frames into an embedded replica (a no-op otherwise).
-    /// Returns the replica's frame number after syncing.
+    /// For an embedded replica, how often it should pull from the primary.
+    pub fn replica_sync_interval(&self) -> Option<Duration> {
+        self.replica
+    }
+
+    /// Pulls the primary's latest frames into an embedded replica (a no-op otherwise) and
+    /// records when, for [`Database::replica_status`]. Returns the frame number after syncing.
     pub async fn sync_replica(&self) -> Result<Option<u64>, DbError> {
-        if !self.replica {
+        if self.replica.is_none() {
             return Ok(None);
         }
-        let replicated = self.db.sync().await.map_err(map_err)?;
-        Ok(replicated.frame_no())
+        let frame_no = self.db.sync().await.map_err(map_err)?.frame_no();
+        self.frame_no.store(frame_no.unwrap_or(u64::MAX), Ordering::Relaxed);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.last_sync_ms.store(now, Ordering::Relaxed);
+        Ok(frame_no)
     }
 }
 
@@ -187,6 +204,12 @@ async fn run(conn: &libsql::Connection, statement: Statement) -> Result<Rows, Db
 }
 
 impl Database for LibsqlDatabase {
+    fn replica_status(&self) -> Option<ReplicaStatus> {
+        self.replica?;
+        let frame_no = Some(self.frame_no.load(Ordering::Relaxed)).filter(|&f| f != u64::MAX);
+        Some(ReplicaStatus { frame_no, last_sync_ms: self.last_sync_ms.load(Ordering::Relaxed) })
+    }
+
     fn query(&self, statement: Statement) -> BoxFuture<'_, Result<Rows, DbError>> {
         Box::pin(async move {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use edge_app::ports::Database;
 use edgesync_server::storage::{Backend, LibsqlDatabase};
 use edgesync_storage_conformance::run as conformance;
 
@@ -38,5 +39,15 @@ async fn embedded_replica_of_the_primary() {
     let Some(url) = sqld_url() else { return };
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::Replica { path: dir.path().join("replica.db"), url, auth_token: String::new(), sync_interval: Duration::from_secs(1) };
-    conformance(LibsqlDatabase::open(backend).await.unwrap()).await;
+    let db = LibsqlDatabase::open(backend).await.unwrap();
+    let synced = db.replica_status().expect("an embedded replica reports its freshness");
+    assert!(synced.last_sync_ms > 0, "synced once on open");
+    assert_eq!(db.replica_sync_interval(), Some(Duration::from_secs(1)));
+    conformance(db.clone()).await;
+    // Every successful pull moves the sync time forward and keeps (or advances) the frame.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.sync_replica().await.unwrap();
+    let later = db.replica_status().unwrap();
+    assert!(later.last_sync_ms > synced.last_sync_ms);
+    assert!(later.frame_no >= synced.frame_no && later.frame_no.is_some(), "{later:?}");
 }

@@ -18,7 +18,7 @@ use crate::model::dto;
         super::admin::compact,
     ),
     components(schemas(dto::CreateDocument, dto::Document, dto::DocumentPage, dto::Member, dto::MemberList, dto::SetMember,
-        dto::HistoryEntry, dto::HistoryPage, dto::Health, crate::model::Role, crate::service::compaction::CompactionReport)),
+        dto::HistoryEntry, dto::HistoryPage, dto::Health, dto::ReplicaHealth, crate::model::Role, crate::service::compaction::CompactionReport)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

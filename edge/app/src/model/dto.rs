@@ -106,6 +106,18 @@ pub struct Health {
     pub status: String,
     pub database: String,
     pub schema_version: i64,
+    /// Present when this edge reads from an embedded replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaHealth>,
+}
+
+/// Freshness of an embedded replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaHealth {
+    /// The primary's replication frame the replica has applied.
+    pub frame_no: Option<u64>,
+    /// Milliseconds since the replica last synced from the primary (how stale reads may be).
+    pub lag_ms: i64,
 }
 
 /// Pagination query.

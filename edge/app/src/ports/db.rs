@@ -61,6 +61,21 @@ pub trait Database: Send + Sync + 'static {
 
     /// Runs a script of statements without parameters (migrations), outside a transaction.
     fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>>;
+
+    /// How fresh the local copy is, for backends that keep one (an embedded replica); `None`
+    /// for backends that query a server (which may itself be a replica).
+    fn replica_status(&self) -> Option<ReplicaStatus> {
+        None
+    }
+}
+
+/// The state of an embedded replica, as last synced from the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// The primary's replication frame the replica has applied (`None` before any frame).
+    pub frame_no: Option<u64>,
+    /// When the replica last synced successfully (Unix milliseconds; 0 = never).
+    pub last_sync_ms: i64,
 }
 
 impl Value {

@@ -8,7 +8,7 @@ pub mod db;
 pub mod random;
 
 pub use clock::{Clock, SystemClock, UnixMillis};
-pub use db::{Database, DbError, Rows, Statement, Value};
+pub use db::{Database, DbError, ReplicaStatus, Rows, Statement, Value};
 pub use random::{OsRandom, Random};
 
 use std::future::Future;
