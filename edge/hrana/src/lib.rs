@@ -15,6 +15,8 @@
 
 mod client;
 mod convert;
+#[cfg(feature = "reqwest")]
+pub mod native;
 mod transport;
 
 pub use client::HranaClient;

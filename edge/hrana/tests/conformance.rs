@@ -3,41 +3,12 @@
 
 use std::sync::Arc;
 
-use edge_app::ports::{BoxFuture, Database, DbError, Rows, Statement};
-use hrana_client::{HranaClient, HttpResponse, HttpTransport, TransportError};
+use edge_app::ports::{Database, DbError, Statement};
+use hrana_client::HranaClient;
+use hrana_client::native::{HranaDatabase, ReqwestTransport};
 
-struct Reqwest(reqwest::Client);
-
-impl HttpTransport for Reqwest {
-    async fn post_json(&self, url: &str, bearer: Option<&str>, body: Vec<u8>) -> Result<HttpResponse, TransportError> {
-        let mut request = self.0.post(url).header("content-type", "application/json").body(body);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| TransportError(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| TransportError(e.to_string()))?.to_vec();
-        Ok(HttpResponse { status, body })
-    }
-}
-
-/// The port implementation a native host would write (natively the futures are `Send`).
-struct Hrana(HranaClient<Reqwest>);
-
-impl Database for Hrana {
-    fn query(&self, statement: Statement) -> BoxFuture<'_, Result<Rows, DbError>> {
-        Box::pin(self.0.execute(statement))
-    }
-    fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
-        Box::pin(self.0.batch(statements))
-    }
-    fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
-        Box::pin(self.0.execute_script(sql))
-    }
-}
-
-fn client(url: &str) -> Hrana {
-    Hrana(HranaClient::new(url, "", Reqwest(reqwest::Client::new())).unwrap())
+fn client(url: &str) -> HranaDatabase {
+    HranaDatabase::new(url, "").unwrap()
 }
 
 #[tokio::test]
@@ -60,6 +31,6 @@ async fn an_unreachable_server_is_unavailable_not_a_panic() {
 
 #[test]
 fn urls_are_normalised_and_bad_schemes_rejected() {
-    assert!(HranaClient::new("libsql://db.example", "t", Reqwest(reqwest::Client::new())).is_ok());
-    assert!(matches!(HranaClient::new("ftp://x", "", Reqwest(reqwest::Client::new())), Err(DbError::Other(_))));
+    assert!(HranaClient::new("libsql://db.example", "t", ReqwestTransport(reqwest::Client::new())).is_ok());
+    assert!(matches!(HranaClient::new("ftp://x", "", ReqwestTransport(reqwest::Client::new())), Err(DbError::Other(_))));
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Replication figures (docs/benchmarks.md): starts the topology of scripts/topology.sh and runs
+# tests/src/bin/replica-bench.rs in it (release build).
+#   scripts/bench-replicas.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/targets.sh
+export JWT_ISSUER=edgesync-bench JWT_AUDIENCE=edgesync-bench
+JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export JWT_HS256_SECRET
+cargo build -q --release -p edgesync-server --bin edgesync -p edgesync-blackbox --bin replica-bench
+export EDGESYNC_NATIVE_BIN=${CARGO_TARGET_DIR:-target}/release/edgesync
+cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+build_worker
+dir=$(mktemp -d)
+trap 'scripts/topology.sh down "$dir" || true; rm -rf "$dir"' EXIT
+scripts/topology.sh up "$dir"
+EDGESYNC_TOPOLOGY="$dir" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" \
+EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" "${CARGO_TARGET_DIR:-target}/release/replica-bench"
