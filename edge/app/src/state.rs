@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, Database, Random, UnixMillis};
+use crate::ports::{Clock, Compute, Database, Inline, Random, UnixMillis};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -11,12 +11,20 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Where document loads and merges run (inline unless the host says otherwise).
+    pub compute: Arc<dyn Compute>,
     pub config: Arc<Config>,
 }
 
 impl AppState {
     pub fn new(db: Arc<dyn Database>, clock: Arc<dyn Clock>, random: Arc<dyn Random>, config: Config) -> Self {
-        Self { store: Store::new(db), clock, random, config: Arc::new(config) }
+        Self { store: Store::new(db), clock, random, compute: Arc::new(Inline), config: Arc::new(config) }
+    }
+
+    /// Runs document loads and merges on `compute` (the native server's blocking pool).
+    pub fn with_compute(mut self, compute: Arc<dyn Compute>) -> Self {
+        self.compute = compute;
+        self
     }
 
     pub fn now(&self) -> UnixMillis {

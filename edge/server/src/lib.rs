@@ -8,6 +8,7 @@
 //! [`Database`]: edge_app::ports::Database
 
 pub mod commands;
+pub mod compute;
 pub mod metrics;
 pub mod serve;
 pub mod settings;

@@ -14,6 +14,7 @@ use clap::Args;
 use edge_app::ports::{Clock, Database, OsRandom, SystemClock};
 use edge_app::{AppState, service};
 
+use crate::compute::BlockingPool;
 use crate::settings::Settings;
 use crate::storage::LibsqlDatabase;
 
@@ -38,7 +39,7 @@ pub async fn open_state(settings: &Settings) -> Result<AppState, String> {
 async fn open(settings: &Settings) -> Result<(AppState, Arc<LibsqlDatabase>), String> {
     let config = settings.app_config()?;
     let db = LibsqlDatabase::open(settings.backend()).await.map_err(|e| e.to_string())?;
-    let state = AppState::new(db.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config);
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config).with_compute(Arc::new(BlockingPool));
     state.store.migrate(state.now()).await.map_err(|e| format!("migrating: {e}"))?;
     Ok((state, db))
 }

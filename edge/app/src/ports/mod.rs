@@ -4,10 +4,12 @@
 //! whose IO futures are `!Send` (Workers, Spin: single-threaded wasm) wrap them at their edge.
 
 pub mod clock;
+pub mod compute;
 pub mod db;
 pub mod random;
 
 pub use clock::{Clock, SystemClock, UnixMillis};
+pub use compute::{Compute, Inline};
 pub use db::{Database, DbError, ReplicaStatus, Rows, Statement, Value};
 pub use random::{OsRandom, Random};
 

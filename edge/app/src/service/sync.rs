@@ -9,6 +9,7 @@ use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
+use crate::ports::compute::offload;
 use crate::state::AppState;
 use crate::store::DocWrite;
 
@@ -68,9 +69,14 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
             continue;
         };
         let t = state.clock.now_micros();
-        let stored = StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes };
-        let merged = server::merge(stored, doc, access, &state.config.sync_limits)
-            .map_err(|e| ApiError::Internal(format!("stored document {id} does not load: {e}")))?;
+        let (request, limits) = (doc.clone(), state.config.sync_limits);
+        let merged = offload(state.compute.as_ref(), move || {
+            let stored = StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes };
+            server::merge(stored, &request, access, &limits)
+        })
+        .await
+        .ok_or_else(|| ApiError::Internal(format!("merging into {id} panicked")))?
+        .map_err(|e| ApiError::Internal(format!("stored document {id} does not load: {e}")))?;
         stats.crdt_micros += state.clock.now_micros() - t;
         if let Some(why) = &merged.rejection {
             tracing::info!(doc = %id, reason = %why, "rejected pushed changes");

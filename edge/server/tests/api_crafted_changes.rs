@@ -1,0 +1,81 @@
+//! A change that parses but lies about what it references (here: an object the document does
+//! not have) makes automerge 0.12 panic when applied. On the native server the merge runs on
+//! the blocking pool, so such a push fails its own request with a 500 problem, stores nothing,
+//! and the server and the document keep working.
+
+mod common;
+
+use std::sync::Arc;
+
+use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, transaction::Transactable};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::TestApp;
+use edgesync_server::compute::BlockingPool;
+use http_body_util::BodyExt;
+use sync_core::{DocumentId, Heads, MEDIA_TYPE, SyncRequest, client};
+use tower::ServiceExt;
+
+/// A change on top of `base` that puts a key into an object created by a change `base` never
+/// saw: well-formed bytes, valid hash and deps, impossible content.
+fn crafted_on(base: &Automerge) -> Change {
+    let mut elsewhere = base.fork().with_actor(ActorId::from(vec![0xee; 8]));
+    let mut tx = elsewhere.transaction();
+    let map = tx.put_object(ROOT, "m", ObjType::Map).unwrap();
+    tx.commit();
+    let mut tx = elsewhere.transaction();
+    tx.put(&map, "k", 1).unwrap();
+    tx.commit();
+    let mut expanded = elsewhere.get_last_local_change().unwrap().decode();
+    expanded.deps = base.get_heads();
+    expanded.seq = 1;
+    expanded.hash = None;
+    Change::from(expanded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_automerge_cannot_apply_fails_alone() {
+    let app = TestApp::new().await;
+    let router = edge_app::app(app.state.clone().with_compute(Arc::new(BlockingPool)));
+    let id = app.create_doc("alice").await;
+    let token = app.token("alice");
+    let doc_id: DocumentId = id.parse().unwrap();
+    let sync = |body: Vec<u8>| {
+        Request::post(format!("/v1/docs/{id}/sync"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", MEDIA_TYPE)
+            .body(Body::from(body))
+            .unwrap()
+    };
+
+    let mut honest = Automerge::new().with_actor(ActorId::from(vec![1; 8]));
+    let mut tx = honest.transaction();
+    tx.put(ROOT, "ok", 1).unwrap();
+    tx.commit();
+    let first = SyncRequest { docs: vec![client::build_request(doc_id, &honest, &Heads::empty())] };
+    assert_eq!(router.clone().oneshot(sync(first.encode())).await.unwrap().status(), StatusCode::OK);
+
+    // Sent without acknowledged heads, so the server loads and merges (no append fast path).
+    let bad = crafted_on(&honest);
+    let request = SyncRequest {
+        docs: vec![sync_core::DocRequest { doc_id, have: Heads::empty(), heads: Heads::new(vec![bad.hash()]), chunks: vec![bad.raw_bytes().to_vec()] }],
+    };
+    let response = router.clone().oneshot(sync(request.encode())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["type"], "urn:edgesync:problem:internal");
+
+    // Nothing of it was stored; the document and the server go on.
+    let meta = app.call(axum::http::Method::GET, &format!("/v1/docs/{id}"), Some(&token), None).await.json();
+    assert_eq!(meta["change_rows"], 1);
+    let mut fresh = Automerge::new();
+    let pull = SyncRequest { docs: vec![client::build_request(doc_id, &fresh, &Heads::empty())] };
+    let response = router.clone().oneshot(sync(pull.encode())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let answer = sync_core::SyncResponse::decode(&body, &sync_core::Limits::DEFAULT).unwrap();
+    client::apply_response(&mut fresh, doc_id, &Heads::empty(), &answer.docs[0]).unwrap();
+    assert!(fresh.get(ROOT, "ok").unwrap().is_some());
+}
