@@ -1,6 +1,7 @@
 //! Runtime configuration of the app, built by each host from its environment or bindings.
 
 use crate::auth::AuthConfig;
+use crate::http::CorsOrigins;
 
 /// Request limits per caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct Config {
     pub idempotency_ttl_secs: i64,
     /// Page size limit for list endpoints.
     pub max_page_size: i64,
+    /// Web origins allowed to call the API from a browser (default: any).
+    pub cors_origins: CorsOrigins,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
             compaction_threshold: 500,
             idempotency_ttl_secs: 24 * 3600,
             max_page_size: 200,
+            cors_origins: CorsOrigins::Any,
         }
     }
 }

@@ -8,7 +8,7 @@
 //!   host crate (worker / spin / native)
 //!     │ builds ports: Database (libSQL local / HTTP / replica), Clock, Random; reads Config
 //!     ▼
-//!   app(state) ── http::middleware (request id, logs, auth, rate limit)
+//!   app(state) ── http::middleware (request id, logs, CORS, auth, rate limit)
 //!     └── api::* handlers ── service::* (sync, documents, compaction) ── store (all SQL)
 //!                                 └── sync_core (pure CRDT merge; no IO)
 //! ```
@@ -42,9 +42,14 @@ pub use state::AppState;
 
 /// The API router with its middleware, ready to be served by any host.
 pub fn app(state: AppState) -> Router {
-    api::routes()
+    let routes = api::routes()
         .fallback(|| async { ApiError::NotFound })
-        .layer(from_fn_with_state(state.clone(), http::middleware::authenticate_and_limit))
-        .layer(from_fn_with_state(state.clone(), http::middleware::request_context))
-        .with_state(state)
+        .layer(from_fn_with_state(state.clone(), http::middleware::authenticate_and_limit));
+    // Inside the request context (preflights get a request id and a log line), outside
+    // authentication (preflights carry no token; errors carry the CORS headers).
+    let routes = match http::cors::layer(&state.config.cors_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes.layer(from_fn_with_state(state.clone(), http::middleware::request_context)).with_state(state)
 }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use edge_app::auth::AuthConfig;
+use edge_app::http::CorsOrigins;
 use edge_app::ports::{OsRandom, Random};
 use edge_app::{Config, RateLimit};
 
@@ -50,6 +51,10 @@ pub struct Settings {
     /// Change rows after which a document is compacted.
     #[arg(long, env = "EDGESYNC_COMPACTION_THRESHOLD", default_value_t = 500, global = true)]
     pub compaction_threshold: i64,
+    /// Web origins allowed to call the API from a browser: `*` (any; auth is a bearer
+    /// header, never a cookie), a comma-separated list (`https://app.example.com`), or `none`.
+    #[arg(long, env = "EDGESYNC_CORS_ORIGINS", default_value = "*", global = true)]
+    pub cors_origins: CorsOrigins,
 }
 
 impl Settings {
@@ -96,6 +101,7 @@ impl Settings {
         let mut config = Config::new(auth);
         config.rate_limit = RateLimit { requests: self.rate_limit, window_secs: 60 };
         config.compaction_threshold = self.compaction_threshold;
+        config.cors_origins = self.cors_origins.clone();
         Ok(config)
     }
 }
