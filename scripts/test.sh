@@ -40,3 +40,9 @@ scripts/worker-config-errors.sh
 
 step "Replicated topology: sqld primary + 2 replicas, workerd/Spin/native edges on different copies; primary down; replica wiped"
 scripts/test-replicas.sh
+
+step "Mobile bindings (UniFFI): generate Kotlin and Swift, run the Python bindings against the native server"
+scripts/test-mobile.sh
+
+step "Web SDK: build the npm package, then its tests in Node and headless Chromium against the native server"
+scripts/test-web.sh

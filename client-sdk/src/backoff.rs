@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use crate::engine::SyncReport;
+use crate::error::SyncError;
+
 /// Retry policy of the background sync loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -41,9 +44,35 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// A sync loop's step after a run: resets `failures` on success (next run after
+    /// `interval`), or counts the failure and backs off, honouring the server's `Retry-After`.
+    pub fn after_run(&self, outcome: &Result<SyncReport, SyncError>, failures: &mut u32, interval: Duration, jitter: f64) -> Duration {
+        match outcome {
+            Ok(report) if !report.needs_retry() => {
+                *failures = 0;
+                interval
+            }
+            Ok(_) => {
+                *failures = failures.saturating_add(1);
+                self.delay(*failures, None, jitter)
+            }
+            Err(e) => {
+                *failures = failures.saturating_add(1);
+                self.delay(*failures, e.retry_after(), jitter)
+            }
+        }
+    }
+}
+
 /// A uniform number in `[0, 1)` from 64 random bits.
 pub fn unit_interval(bits: u64) -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Jitter for [`Backoff::delay`] from the platform's random source (0.5 if it has none).
+pub fn random_jitter() -> f64 {
+    getrandom::u64().map(unit_interval).unwrap_or(0.5)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::NativeEngine;
-use crate::backoff::{Backoff, unit_interval};
+use crate::backoff::{Backoff, random_jitter};
 use crate::events::{ChangeOrigin, Event, Subscription};
 
 /// Settings of the background sync loop.
@@ -51,20 +51,8 @@ pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync) -> Join
             }
             // Every change made up to now goes out with this run; later ones trigger the next.
             while events.try_next().is_some() {}
-            match engine.sync_now().await {
-                Ok(report) if !report.needs_retry() => {
-                    failures = 0;
-                    wait = settings.interval;
-                }
-                Ok(_) => {
-                    failures = failures.saturating_add(1);
-                    wait = settings.backoff.delay(failures, None, jitter());
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    wait = settings.backoff.delay(failures, e.retry_after(), jitter());
-                }
-            }
+            let outcome = engine.sync_now().await;
+            wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
         }
     })
 }
@@ -79,6 +67,3 @@ async fn local_change(events: &mut Subscription) -> bool {
     false
 }
 
-fn jitter() -> f64 {
-    getrandom::u64().map(unit_interval).unwrap_or(0.5)
-}

