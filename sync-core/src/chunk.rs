@@ -30,6 +30,12 @@ pub fn changes_from_chunks(chunks: &[Vec<u8>], limit: usize) -> Result<Vec<Chang
         } else {
             let change = Change::try_from(chunk.as_slice())
                 .map_err(|e| ChunkError::InvalidChange { index, reason: e.to_string() })?;
+            // automerge does not check a change chunk's checksum (the first 4 bytes of the
+            // change hash, stored after the magic bytes); a corrupted change can parse and
+            // then panic inside automerge when applied, so the check is done here.
+            if chunk.get(4..8) != Some(&change.hash().0[..4]) {
+                return Err(ChunkError::InvalidChange { index, reason: "checksum does not match the contents".into() });
+            }
             out.push(change);
         }
         if out.len() > limit {

@@ -144,6 +144,27 @@ mod merge_input {
         doc.get_last_local_change().unwrap().raw_bytes().to_vec()
     }
 
+    /// Every single-byte corruption of a change is refused before automerge applies it
+    /// (automerge does not verify a change's checksum, and applies some corrupt changes only to
+    /// panic on them).
+    #[test]
+    fn every_single_byte_corruption_is_an_invalid_change() {
+        let valid = valid_change();
+        for i in 0..valid.len() {
+            for value in [0u8, 1, 2, 3, 0x7f, 0x80, 0xff] {
+                if valid[i] == value {
+                    continue;
+                }
+                let mut chunk = valid.clone();
+                chunk[i] = value;
+                let request = DocRequest { doc_id: DocumentId::from_bytes([3; 16]), have: Heads::empty(), heads: Heads::empty(), chunks: vec![chunk] };
+                let merged = server::merge(StoredDoc::default(), &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+                assert_eq!(merged.response.status, DocStatus::InvalidChanges, "byte {i} set to {value}");
+                assert!(merged.new_changes.is_empty());
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1_000))]
 
