@@ -25,4 +25,4 @@ echo "black-box suite against $target at http://127.0.0.1:$port"
 if [ "$target" = spin ]; then EDGESYNC_SPIN_WASM="$(realpath "$out/wasm32-wasip2/release/edgesync_spin.wasm")"; export EDGESYNC_SPIN_WASM; fi
 EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 \
 EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-  cargo test --workspace --test api --test component_imports || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+  cargo test --workspace --test api --test sdk --test component_imports || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
