@@ -9,9 +9,8 @@ cd "$(dirname "$0")/.."
 clients=${1:-8}
 rounds=${2:-50}
 source scripts/targets.sh
-export JWT_ISSUER=edgesync-bench JWT_AUDIENCE=edgesync-bench
-JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-export JWT_HS256_SECRET EDGESYNC_NATIVE_ON_SQLD=1
+jwt_env edgesync-bench
+export EDGESYNC_NATIVE_ON_SQLD=1
 cargo build -q --release -p edgesync-blackbox --bin edge-load -p edgesync-server --bin edgesync
 export EDGESYNC_NATIVE_BIN="${CARGO_TARGET_DIR:-target}/release/edgesync"
 cargo build -q -p edgesync-spin --target wasm32-wasip2 --release

@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/targets.sh
-export JWT_ISSUER=edgesync-bench JWT_AUDIENCE=edgesync-bench
-JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-export JWT_HS256_SECRET
+jwt_env edgesync-bench
 cargo build -q --release -p edgesync-server --bin edgesync -p edgesync-blackbox --bin replica-bench
 export EDGESYNC_NATIVE_BIN=${CARGO_TARGET_DIR:-target}/release/edgesync
 cargo build -q -p edgesync-spin --target wasm32-wasip2 --release

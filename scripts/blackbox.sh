@@ -12,9 +12,7 @@ source scripts/targets.sh
 
 work=$(mktemp -d)
 port=$(free_port)
-export JWT_ISSUER=edgesync-blackbox JWT_AUDIENCE=edgesync-blackbox
-JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-export JWT_HS256_SECRET
+jwt_env edgesync-blackbox
 
 start_target "$target" "$port" "$work"
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }

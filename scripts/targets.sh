@@ -7,6 +7,13 @@
 # JWT_ISSUER, JWT_AUDIENCE and JWT_HS256_SECRET must be exported; spin and worker need
 # EDGESYNC_SQLD_URL (scripts/with-sqld.sh).
 
+# Token settings for a test or benchmark run: issuer and audience NAME, a fresh random secret.
+jwt_env() {
+  export JWT_ISSUER=$1 JWT_AUDIENCE=$1
+  JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  export JWT_HS256_SECRET
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 out=${CARGO_TARGET_DIR:-target}
 # The native binary (bench-edges.sh points this at a release build).

@@ -4,9 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/targets.sh
-export JWT_ISSUER=edgesync-replicas JWT_AUDIENCE=edgesync-replicas
-JWT_HS256_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-export JWT_HS256_SECRET
+jwt_env edgesync-replicas
 # A short database deadline, so a push while the primary is down answers 503 quickly.
 export LIBSQL_TIMEOUT_MS=3000
 
