@@ -153,7 +153,7 @@ pub async fn measure(state: &AppState, big: usize, rounds: usize, before_rounds:
     }
     writeln!(out, "\nMedian time of each step of a sync (the service's steps replayed one by one):\n").unwrap();
     writeln!(out, "{}", phases::breakdown_table(&steps)).unwrap();
-    writeln!(out, "Head-of-line blocking: the merge runs on the server's async worker threads.\n").unwrap();
+    writeln!(out, "Head-of-line blocking: a small document's syncs while full merges of the big one run (on the blocking pool, `serve`'s `Compute`).\n").unwrap();
     writeln!(out, "{blocked}").unwrap();
     format!("{notes}\n{out}")
 }
