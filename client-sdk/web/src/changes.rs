@@ -30,6 +30,33 @@ pub enum Op {
     SpliceText { path: Path, index: usize, delete: usize, text: String },
 }
 
+/// Operations from the JS arguments of `put`/`insert`/`push`/`delete`/`spliceText`, shared by
+/// `ChangeSet` (recorded) and `Document` (applied at once).
+impl Op {
+    pub fn put_js(path: &JsValue, value: &JsValue) -> Result<Op, WebError> {
+        Ok(Op::Put { path: path_from_js(path)?, value: Json::from_js(value)? })
+    }
+
+    /// `index` `None`: append.
+    pub fn insert_js(list: &JsValue, index: Option<&JsValue>, value: &JsValue) -> Result<Op, WebError> {
+        let index = index.map(|i| index_from_js(i, "index")).transpose()?;
+        Ok(Op::Insert { list: path_from_js(list)?, index, value: Json::from_js(value)? })
+    }
+
+    pub fn delete_js(path: &JsValue) -> Result<Op, WebError> {
+        Ok(Op::Delete { path: path_from_js(path)? })
+    }
+
+    pub fn splice_text_js(path: &JsValue, index: &JsValue, delete_count: &JsValue, text: String) -> Result<Op, WebError> {
+        Ok(Op::SpliceText {
+            path: path_from_js(path)?,
+            index: index_from_js(index, "index")?,
+            delete: index_from_js(delete_count, "deleteCount")?,
+            text,
+        })
+    }
+}
+
 #[derive(Default)]
 struct Recorded {
     ops: Vec<Op>,
@@ -82,8 +109,7 @@ impl ChangeSet {
         #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Result<(), JsValue> {
-        let op = Op::Put { path: path_from_js(&path)?, value: Json::from_js(&value)? };
-        self.record(op)
+        self.record(Op::put_js(&path, &value)?)
     }
 
     /// Inserts `value` into the list at `path` before `index` (`index` = length appends).
@@ -93,8 +119,7 @@ impl ChangeSet {
         #[wasm_bindgen(unchecked_param_type = "number")] index: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Result<(), JsValue> {
-        let op = Op::Insert { list: path_from_js(&path)?, index: Some(index_from_js(&index, "index")?), value: Json::from_js(&value)? };
-        self.record(op)
+        self.record(Op::insert_js(&path, Some(&index), &value)?)
     }
 
     /// Appends `value` to the list at `path`.
@@ -103,13 +128,12 @@ impl ChangeSet {
         #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Result<(), JsValue> {
-        let op = Op::Insert { list: path_from_js(&path)?, index: None, value: Json::from_js(&value)? };
-        self.record(op)
+        self.record(Op::insert_js(&path, None, &value)?)
     }
 
     /// Deletes the map key or list element at `path`.
     pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue) -> Result<(), JsValue> {
-        self.record(Op::Delete { path: path_from_js(&path)? })
+        self.record(Op::delete_js(&path)?)
     }
 
     /// Edits the text at `path`: deletes `deleteCount` characters at `index` and inserts
@@ -122,13 +146,7 @@ impl ChangeSet {
         #[wasm_bindgen(js_name = deleteCount, unchecked_param_type = "number")] delete_count: JsValue,
         text: String,
     ) -> Result<(), JsValue> {
-        let op = Op::SpliceText {
-            path: path_from_js(&path)?,
-            index: index_from_js(&index, "index")?,
-            delete: index_from_js(&delete_count, "deleteCount")?,
-            text,
-        };
-        self.record(op)
+        self.record(Op::splice_text_js(&path, &index, &delete_count, text)?)
     }
 }
 

@@ -105,7 +105,7 @@ impl Document {
         #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Promise {
-        self.run((|| Ok(Op::Put { path: path_from_js(&path)?, value: json::Json::from_js(&value)? }))())
+        self.run(Op::put_js(&path, &value))
     }
 
     /// Inserts `value` into the list at `path` before `index`.
@@ -116,13 +116,7 @@ impl Document {
         #[wasm_bindgen(unchecked_param_type = "number")] index: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Promise {
-        self.run((|| {
-            Ok(Op::Insert {
-                list: path_from_js(&path)?,
-                index: Some(json::index_from_js(&index, "index")?),
-                value: json::Json::from_js(&value)?,
-            })
-        })())
+        self.run(Op::insert_js(&path, Some(&index), &value))
     }
 
     /// Appends `value` to the list at `path`.
@@ -132,13 +126,13 @@ impl Document {
         #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Promise {
-        self.run((|| Ok(Op::Insert { list: path_from_js(&path)?, index: None, value: json::Json::from_js(&value)? }))())
+        self.run(Op::insert_js(&path, None, &value))
     }
 
     /// Deletes the map key or list element at `path`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "Path")] path: JsValue) -> Promise {
-        self.run(path_from_js(&path).map(|path| Op::Delete { path }))
+        self.run(Op::delete_js(&path))
     }
 
     /// Edits the text at `path` (indices in UTF-16 code units, like JS strings).
@@ -150,14 +144,7 @@ impl Document {
         #[wasm_bindgen(js_name = deleteCount, unchecked_param_type = "number")] delete_count: JsValue,
         text: String,
     ) -> Promise {
-        self.run((|| {
-            Ok(Op::SpliceText {
-                path: path_from_js(&path)?,
-                index: json::index_from_js(&index, "index")?,
-                delete: json::index_from_js(&delete_count, "deleteCount")?,
-                text,
-            })
-        })())
+        self.run(Op::splice_text_js(&path, &index, &delete_count, text))
     }
 
     /// The value at `path` (`undefined` if there is none); the whole document for `[]`.
