@@ -75,19 +75,27 @@ async fn until_converged(topo: &Topology, clients: &mut [Replica], token: &str, 
     }
 }
 
-async fn setup(topo: &Topology, user: &str) -> (String, String) {
+/// A fresh user's document, created through the native edge, and one client replica per edge
+/// (actor ids from `actor_base`).
+async fn setup(topo: &Topology, name: &str, actor_base: u8) -> (String, String, Vec<Replica>) {
     let native = &topo.edges[2].1;
-    let token = native.token_for(user);
+    let token = native.token_for(&format!("{name}-{:08x}", rand::random::<u32>()));
     let id = native.create_doc(&token).await;
-    (id, token)
+    let clients = (0..topo.edges.len()).map(|n| Replica::new(&id, actor_base + n as u8)).collect();
+    (id, token, clients)
+}
+
+/// One sync round of `client` through `edge`, as raw HTTP (the caller inspects the answer).
+async fn post_sync(edge: &Target, token: &str, client: &Replica) -> reqwest::Response {
+    let request = SyncRequest { docs: vec![client::build_request(client.id, &client.doc, &client.acked)] };
+    let url = edge.url(&format!("/v1/docs/{}/sync", client.id));
+    edge.http.post(url).bearer_auth(token).header("content-type", MEDIA_TYPE).body(request.encode()).send().await.unwrap()
 }
 
 #[tokio::test]
 async fn clients_on_different_edges_converge() {
     let Some(topo) = Topology::from_env() else { return };
-    let user = format!("conv-{:08x}", rand::random::<u32>());
-    let (id, token) = setup(&topo, &user).await;
-    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 10 + n as u8)).collect();
+    let (_, token, mut clients) = setup(&topo, "conv", 10).await;
     let mut keys = Vec::new();
     for round in 0..4 {
         // Everyone edits offline, then reconnects through its own edge in a rotating order.
@@ -112,9 +120,7 @@ async fn clients_on_different_edges_converge() {
 #[tokio::test]
 async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
     let Some(topo) = Topology::from_env() else { return };
-    let user = format!("down-{:08x}", rand::random::<u32>());
-    let (id, token) = setup(&topo, &user).await;
-    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 20 + n as u8)).collect();
+    let (id, token, mut clients) = setup(&topo, "down", 20).await;
     edit(&mut clients[0], "before");
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
 
@@ -134,15 +140,13 @@ async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
         // Reads of replicated data keep working.
         let r = edge.http.get(edge.url(&format!("/v1/docs/{id}/snapshot"))).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 200, "{name}: snapshot while the primary is down");
-        let up_to_date = SyncRequest { docs: vec![client::build_request(clients[n].id, &clients[n].doc, &clients[n].acked)] };
-        let r = edge.http.post(edge.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", MEDIA_TYPE).body(up_to_date.encode()).send().await.unwrap();
+        let r = post_sync(edge, &token, &clients[n]).await;
         assert_eq!(r.status(), 200, "{name}: an up-to-date pull while the primary is down");
 
         // Writes fail clearly and retryably; the edit stays with the client.
         edit(&mut clients[n], &format!("offline-{name}"));
-        let push = SyncRequest { docs: vec![client::build_request(clients[n].id, &clients[n].doc, &clients[n].acked)] };
         let started = Instant::now();
-        let r = edge.http.post(edge.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", MEDIA_TYPE).body(push.encode()).send().await.unwrap();
+        let r = post_sync(edge, &token, &clients[n]).await;
         assert_eq!(r.status(), 503, "{name}: a push while the primary is down");
         assert!(r.headers().get("retry-after").is_some(), "{name}: Retry-After");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -170,9 +174,7 @@ async fn primary_down_writes_are_503_reads_go_on_and_nothing_is_lost() {
 #[tokio::test]
 async fn a_replica_restarted_from_empty_catches_up() {
     let Some(topo) = Topology::from_env() else { return };
-    let user = format!("wipe-{:08x}", rand::random::<u32>());
-    let (id, token) = setup(&topo, &user).await;
-    let mut clients: Vec<Replica> = (0..3).map(|n| Replica::new(&id, 30 + n as u8)).collect();
+    let (id, token, mut clients) = setup(&topo, "wipe", 30).await;
     edit(&mut clients[2], "written-before-wipe");
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
 
