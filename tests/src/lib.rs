@@ -99,3 +99,26 @@ impl Replica {
         status
     }
 }
+
+/// The URLs of a topology started by `scripts/topology.sh up DIR`: `url("WORKERD_PORT")` is
+/// `http://127.0.0.1:<that port>` (names as in `DIR/env`).
+pub struct Topology {
+    pub dir: std::path::PathBuf,
+    env: std::collections::HashMap<String, String>,
+}
+
+impl Topology {
+    pub fn read(dir: impl Into<std::path::PathBuf>) -> Self {
+        let dir = dir.into();
+        let env = std::fs::read_to_string(dir.join("env"))
+            .expect("topology env file")
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        Self { dir, env }
+    }
+
+    pub fn url(&self, port_name: &str) -> String {
+        format!("http://127.0.0.1:{}", self.env[port_name])
+    }
+}

@@ -3,7 +3,6 @@
 //! workerd on sqld replica 1, the Spin component on sqld replica 2, the native server on an
 //! embedded replica. Run one test at a time: they stop and wipe shared processes.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,12 +25,8 @@ impl Topology {
             eprintln!("skipped: EDGESYNC_TOPOLOGY not set (run through scripts/test-replicas.sh)");
             return None;
         };
-        let env: HashMap<String, String> = std::fs::read_to_string(PathBuf::from(&dir).join("env"))
-            .expect("topology env file")
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect();
-        let edges = EDGES.iter().map(|e| (*e, Target::at(&format!("http://127.0.0.1:{}", env[&format!("{e}_PORT")])))).collect();
+        let ports = edgesync_blackbox::Topology::read(&dir);
+        let edges = EDGES.iter().map(|e| (*e, Target::at(&ports.url(&format!("{e}_PORT"))))).collect();
         Some(Self { dir: dir.into(), edges })
     }
 

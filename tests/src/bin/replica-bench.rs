@@ -8,15 +8,13 @@
 //! 2. Time for a change pushed at one edge (the Worker, replica 1) to be visible at the others
 //!    (Spin on replica 2, native on its embedded replica).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::{ROOT, transaction::Transactable};
 use edge_app::ports::{Clock, Database, SystemClock};
 use edge_app::store::{DocWrite, Store};
-use edgesync_blackbox::{Replica, Target};
+use edgesync_blackbox::{Replica, Target, Topology};
 use edgesync_server::storage::{Backend, LibsqlDatabase};
 use hrana_client::native::HranaDatabase;
 use sync_core::server::NewChange;
@@ -33,13 +31,8 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let dir = PathBuf::from(std::env::var("EDGESYNC_TOPOLOGY").expect("EDGESYNC_TOPOLOGY"));
-    let env: HashMap<String, String> = std::fs::read_to_string(dir.join("env"))
-        .expect("topology env")
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
-    let url = |k: &str| format!("http://127.0.0.1:{}", env[k]);
+    let topology = Topology::read(std::env::var("EDGESYNC_TOPOLOGY").expect("EDGESYNC_TOPOLOGY"));
+    let url = |k: &str| topology.url(k);
 
     // A document of CHANGES one-put changes, written on the primary (below the compaction
     // threshold: what an active document's log looks like between compactions).
