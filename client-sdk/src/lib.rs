@@ -76,6 +76,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod ports;
+pub mod text;
 
 #[cfg(feature = "native")]
 mod native;

@@ -211,8 +211,8 @@ fn apply_one(tx: &mut Transaction<'_>, op: &Op) -> Result<(), WebError> {
             }
             let current = tx.text(&obj).map_err(|e| invalid(e, path))?;
             let bad = || WebError::invalid_path(format!("index {index} + deleteCount {delete} is outside the text at {}", describe(path)));
-            let start = json::utf16_to_char_index(&current, *index).ok_or_else(bad)?;
-            let end = json::utf16_to_char_index(&current, index + delete).ok_or_else(bad)?;
+            let start = edgesync_client::text::utf16_to_char_index(&current, *index).ok_or_else(bad)?;
+            let end = edgesync_client::text::utf16_to_char_index(&current, index + delete).ok_or_else(bad)?;
             tx.splice_text(&obj, start, (end - start) as isize, text).map_err(|e| invalid(e, path))
         }
     }
