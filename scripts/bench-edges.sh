@@ -12,11 +12,11 @@ source scripts/targets.sh
 jwt_env edgesync-bench
 export EDGESYNC_NATIVE_ON_SQLD=1
 cargo build -q --release -p edgesync-blackbox --bin edge-load -p edgesync-server --bin edgesync
-export EDGESYNC_NATIVE_BIN="${CARGO_TARGET_DIR:-target}/release/edgesync"
-cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+export EDGESYNC_NATIVE_BIN="$out/release/edgesync"
+build_spin
 
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+trap 'for p in "${pids[@]}"; do stop_pid "$p"; done' EXIT
 rows=()
 build_worker
 for target in native spin worker workerd; do
@@ -29,9 +29,9 @@ for target in native spin worker workerd; do
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
     EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-    "${CARGO_TARGET_DIR:-target}/release/edge-load" "$target" "$clients" "$rounds")
+    "$out/release/edge-load" "$target" "$clients" "$rounds")
   rows+=("$row $ms |")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_pid "$pid"
 done
 
 echo

@@ -7,11 +7,11 @@ cd "$(dirname "$0")/.."
 source scripts/targets.sh
 jwt_env edgesync-bench
 cargo build -q --release -p edgesync-server --bin edgesync -p edgesync-blackbox --bin replica-bench
-export EDGESYNC_NATIVE_BIN=${CARGO_TARGET_DIR:-target}/release/edgesync
-cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+export EDGESYNC_NATIVE_BIN=$out/release/edgesync
+build_spin
 build_worker
 dir=$(mktemp -d)
 trap 'scripts/topology.sh down "$dir" || true; rm -rf "$dir"' EXIT
 scripts/topology.sh up "$dir"
 EDGESYNC_TOPOLOGY="$dir" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" \
-EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" "${CARGO_TARGET_DIR:-target}/release/replica-bench"
+EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" "$out/release/replica-bench"

@@ -4,7 +4,9 @@
 #   scripts/blackbox.sh spin     the Spin component under `wasmtime serve`, libSQL = sqld
 #   scripts/blackbox.sh worker   the Worker under `wrangler dev --local` (workerd), libSQL = sqld
 #   scripts/blackbox.sh workerd  the same Worker bundle in bare workerd (no wrangler proxy)
-# `spin` and `worker` need a sqld primary: run them inside scripts/with-sqld.sh.
+# `spin`, `worker` and `workerd` need a sqld primary: run them inside scripts/with-sqld.sh.
+# The test binaries come from `build_tests` (scripts/env.sh): nothing is compiled here but
+# the runtime itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/blackbox.sh native|spin|worker|workerd}
@@ -13,14 +15,20 @@ source scripts/targets.sh
 work=$(mktemp -d)
 port=$(free_port)
 jwt_env edgesync-blackbox
+[ -f "$test_bins_list" ] || build_tests
+if [ "$target" = workerd ]; then build_worker; fi
 
 start_target "$target" "$port" "$work"
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { stop_pid "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
 wait_healthy "$port" "$work"
 
 echo "black-box suite against $target at http://127.0.0.1:$port"
-if [ "$target" = spin ]; then EDGESYNC_SPIN_WASM="$(realpath "$out/wasm32-wasip2/release/edgesync_spin.wasm")"; export EDGESYNC_SPIN_WASM; fi
+tests=(api sdk)
+if [ "$target" = spin ]; then
+  EDGESYNC_SPIN_WASM="$out/wasm32-wasip2/release/edgesync_spin.wasm"; export EDGESYNC_SPIN_WASM
+  tests+=(component_imports)
+fi
 EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 \
 EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-  cargo test --workspace --test api --test sdk --test component_imports || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+  run_tests edgesync-blackbox "${tests[@]}" || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }

