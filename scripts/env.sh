@@ -29,6 +29,7 @@ export WASM_BINDGEN_BIN WASM_OPT_BIN="$tools_dir/node_modules/.bin/wasm-opt" ESB
 test_bins_list=$out/edgesync-test-bins.tsv
 
 build_tests() {
+  mkdir -p "$out"
   cargo build --all-targets --message-format=json-render-diagnostics \
     | python3 "$edgesync_root/scripts/test_bins.py" >"$test_bins_list.tmp"
   mv "$test_bins_list.tmp" "$test_bins_list"
