@@ -335,7 +335,7 @@ fn server_cpu(tables: &mut Tables, push: &LastPush) {
     let compacted = Stored { snapshot: Some(document::compact(stored.view()).unwrap().snapshot), changes: Vec::new() };
     let merge_once = |s: &Stored| server::merge(s.view(), request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     let loaded = document::load(stored.view()).unwrap();
-    let expand = || sync_core::chunk::changes_from_chunks(&request.chunks, usize::MAX).unwrap();
+    let expand = || sync_core::chunk::changes_from_chunks(&request.chunks, &Limits::DEFAULT).unwrap();
     let fresh: Vec<Change> = expand().into_iter().filter(|c| loaded.get_change_meta_by_hash(&c.hash()).is_none()).collect();
     let (doc, state, message) = log.carrying.as_ref().expect("B pushed changes");
     let merged = merge_once(stored).doc;

@@ -26,7 +26,9 @@ pub struct Applied {
     pub pending: usize,
     /// True when another round would make progress right away: the server accepted the
     /// request but still lacks local changes (it lacked something the client believed it had,
-    /// e.g. it answered from a lagging replica), so a resend from the new `acked` is accepted.
+    /// e.g. it answered from a lagging replica), so a resend from the new `acked` is accepted;
+    /// or the push was refused for the document's number of heads, and an empty change now
+    /// merges them.
     pub resend: bool,
 }
 
@@ -53,11 +55,18 @@ pub fn apply_response(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, re
     }
     let acked = match response.status {
         // Heads are only meaningful on these statuses.
-        DocStatus::Ok | DocStatus::Forbidden => Heads::new(chunk::present_in(doc, response.heads.as_slice())),
+        DocStatus::Ok | DocStatus::Forbidden | DocStatus::TooLarge => Heads::new(chunk::present_in(doc, response.heads.as_slice())),
         _ => acked.clone(),
     };
+    // Refused because the document would have too many heads: with the server's changes
+    // applied, one empty change depending on every head merges them, and the next round
+    // (which pushes it) is accepted. See docs/protocol.md, §5.
+    let merge_heads = response.status == DocStatus::TooLarge && doc.get_heads().len() > 1;
+    if merge_heads {
+        doc.empty_commit(automerge::transaction::CommitOptions::default());
+    }
     let pending = doc.get_changes(acked.as_slice()).len();
-    let resend = response.status == DocStatus::Ok && pending > 0;
+    let resend = (response.status == DocStatus::Ok || merge_heads) && pending > 0;
     Ok(Applied { acked, status: response.status, pending, resend })
 }
 

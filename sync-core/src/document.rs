@@ -54,7 +54,11 @@ pub struct Compacted {
 
 /// Folds `stored`'s change rows into a new snapshot.
 pub fn compact(stored: StoredDoc<'_>) -> Result<Compacted, LoadError> {
-    let doc = load(stored)?;
+    compact_loaded(&load(stored)?, stored)
+}
+
+/// [`compact`] with `stored` already loaded into `doc`.
+pub fn compact_loaded(doc: &Automerge, stored: StoredDoc<'_>) -> Result<Compacted, LoadError> {
     let mut folded = Vec::with_capacity(stored.changes.len());
     for (index, bytes) in stored.changes.iter().enumerate() {
         let change = automerge::Change::try_from(bytes.as_slice())

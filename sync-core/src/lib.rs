@@ -14,6 +14,8 @@
 //!   changes to persist + response.
 //! - [`client`]: [`client::build_request`] and [`client::apply_response`], the mirror image.
 //! - [`document`]: loading stored state, compaction, history and views at given heads.
+//! - [`inspect`]: bounded pre-flight checks of untrusted automerge chunks (inflation, op and
+//!   change counts, shapes that panic automerge), run before automerge sees a pushed byte.
 //!
 //! ## The round trip
 //! The edge keeps nothing between requests, so each request is self-describing: the client
@@ -50,6 +52,7 @@ pub mod chunk;
 pub mod client;
 pub mod document;
 pub mod id;
+pub mod inspect;
 pub mod limits;
 pub mod server;
 pub mod wire;

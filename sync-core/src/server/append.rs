@@ -39,14 +39,23 @@ pub struct Appended {
 /// [`super::merge`] is needed (the client's `have` differs from the server's heads, it is not
 /// allowed to write, a chunk does not parse, or a change does not extend the heads).
 pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits: &Limits) -> Option<Appended> {
-    if access != Access::ReadWrite || request.chunks.is_empty() || request.have != *server_heads {
+    let incoming = chunk::changes_from_chunks(&request.chunks, limits).ok()?;
+    append_pushed(server_heads, request, &incoming, access, limits)
+}
+
+/// [`append`] with the request's chunks already read.
+pub fn append_pushed(server_heads: &Heads, request: &DocRequest, incoming: &[Change], access: Access, limits: &Limits) -> Option<Appended> {
+    if access != Access::ReadWrite || incoming.is_empty() || request.have != *server_heads {
         return None;
     }
-    let incoming = chunk::changes_from_chunks(&request.chunks, limits.max_chunks_per_doc).ok()?;
     let ordered = extending(server_heads, incoming)?;
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
-    heads.extend(ordered.iter().map(Change::hash).filter(|h| !deps.contains(h)));
+    heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
+    if heads.len() > limits.max_doc_heads && heads.len() > server_heads.len() {
+        // Refused by the full merge, which can also send the client what it needs to merge.
+        return None;
+    }
     let new_changes = ordered
         .iter()
         .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
@@ -63,8 +72,8 @@ pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits
 
 /// The pushed changes in causal order if every one of them descends from a server head (or
 /// the document is empty) and depends only on server heads and other pushed changes.
-fn extending(server_heads: &Heads, incoming: Vec<Change>) -> Option<Vec<Change>> {
-    let mut by_hash: HashMap<ChangeHash, Change> = HashMap::with_capacity(incoming.len());
+fn extending<'c>(server_heads: &Heads, incoming: &'c [Change]) -> Option<Vec<&'c Change>> {
+    let mut by_hash: HashMap<ChangeHash, &'c Change> = HashMap::with_capacity(incoming.len());
     for change in incoming {
         if server_heads.contains(&change.hash()) {
             return None;

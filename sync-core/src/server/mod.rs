@@ -16,7 +16,11 @@ use crate::limits::Limits;
 use crate::wire::{DocRequest, DocResponse, DocStatus};
 
 mod append;
-pub use append::{Appended, append};
+pub use append::{Appended, append, append_pushed};
+
+/// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the
+/// request's budget.
+pub type Pushed = Result<Vec<Change>, ChunkError>;
 
 /// What the caller may do to the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,20 +75,20 @@ pub fn up_to_date_response(request: &DocRequest, server_heads: &Heads) -> DocRes
 /// nothing. Changes whose dependencies the server lacks are not applied and not persisted;
 /// their missing dependencies are reported so the client can resend from the server's heads.
 pub fn merge(stored: StoredDoc<'_>, request: &DocRequest, access: Access, limits: &Limits) -> Result<Merged, LoadError> {
-    let mut doc = document::load(stored)?;
-    let before = chunk::heads_of(&doc);
-    let reject = |doc: Automerge, status, why: Option<ChunkError>| Merged {
-        new_changes: Vec::new(),
-        response: DocResponse { doc_id: request.doc_id, status, heads: before.clone(), missing: Heads::empty(), chunks: Vec::new() },
-        doc,
-        rejection: why,
-    };
+    merge_pushed(stored, request, chunk::changes_from_chunks(&request.chunks, limits), access, limits)
+}
 
-    let incoming = match chunk::changes_from_chunks(&request.chunks, limits.max_chunks_per_doc) {
+/// [`merge`] with the request's chunks already read.
+pub fn merge_pushed(stored: StoredDoc<'_>, request: &DocRequest, pushed: Pushed, access: Access, limits: &Limits) -> Result<Merged, LoadError> {
+    let mut doc = document::load(stored)?;
+    let incoming = match pushed {
         Ok(changes) => changes,
-        Err(e @ ChunkError::TooManyChanges { .. }) => return Ok(reject(doc, DocStatus::TooLarge, Some(e))),
-        Err(e) => return Ok(reject(doc, DocStatus::InvalidChanges, Some(e))),
+        Err(e) => {
+            let response = rejected(request, &chunk::heads_of(&doc), &e);
+            return Ok(Merged { new_changes: Vec::new(), response, doc, rejection: Some(e) });
+        }
     };
+    let before = chunk::heads_of(&doc);
     let fresh = unseen(&doc, incoming);
     let mut status = DocStatus::Ok;
     let mut new_changes = Vec::new();
@@ -93,31 +97,71 @@ pub fn merge(stored: StoredDoc<'_>, request: &DocRequest, access: Access, limits
         status = DocStatus::Forbidden;
     } else if !fresh.is_empty() {
         let (ready, absent) = applicable(&doc, fresh);
+        let after = heads_after(&before, &ready);
+        if after > limits.max_doc_heads && after > before.len() {
+            // Refused, but the pull goes on: with the server's changes the client can merge
+            // every head into one change and push that (docs/protocol.md, §5).
+            status = DocStatus::TooLarge;
+            let why = ChunkError::TooManyHeads { heads: after, limit: limits.max_doc_heads };
+            let response = pull_response(&doc, stored, request, status, Heads::empty(), false);
+            return Ok(Merged { new_changes: Vec::new(), response, doc, rejection: Some(why) });
+        }
         missing = absent;
         new_changes = ready
             .iter()
             .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
             .collect();
-        if let Err(e) = doc.apply_changes(ready) {
-            // The loaded copy may be half-updated: reload it so the pull below is accurate.
-            let reason = e.to_string();
+        // automerge 0.12 panics on some changes that parse but reference what does not exist;
+        // where panics unwind (native), that is an invalid push, not a failed request.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(ready)));
+        let failed = match applied {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("automerge cannot apply it".to_owned()),
+        };
+        if let Some(reason) = failed {
+            // The loaded copy may be half-updated: reload it so the answer is accurate.
+            let e = ChunkError::InvalidChange { index: 0, reason };
             let doc = document::load(stored)?;
-            return Ok(reject(doc, DocStatus::InvalidChanges, Some(ChunkError::InvalidChange { index: 0, reason })));
+            return Ok(Merged { new_changes: Vec::new(), response: rejected(request, &before, &e), doc, rejection: Some(e) });
         }
     }
 
+    let stored_only = new_changes.is_empty();
+    let response = pull_response(&doc, stored, request, status, missing, stored_only);
+    Ok(Merged { new_changes, response, doc, rejection: None })
+}
+
+/// The answer carrying everything the client lacks of `doc`: the chunks not covered by
+/// `have ∪ heads`, and the server's heads.
+fn pull_response(doc: &Automerge, stored: StoredDoc<'_>, request: &DocRequest, status: DocStatus, missing: Heads, stored_only: bool) -> DocResponse {
     let mut known: Vec<ChangeHash> = request.heads.as_slice().to_vec();
     known.extend_from_slice(request.have.as_slice());
-    let base = chunk::present_in(&doc, &Heads::new(known).into_vec());
-    let fresh_client = request.heads.is_empty() && request.have.is_empty() && new_changes.is_empty();
+    let base = chunk::present_in(doc, &Heads::new(known).into_vec());
+    let fresh_client = request.heads.is_empty() && request.have.is_empty() && stored_only;
     let chunks = if fresh_client {
         // A fresh client: the stored bytes are exactly the document, no need to re-save it.
         stored.snapshot.into_iter().map(<[u8]>::to_vec).chain(stored.changes.iter().cloned()).collect()
     } else {
-        chunk::chunks_since(&doc, &base)
+        chunk::chunks_since(doc, &base)
     };
-    let response = DocResponse { doc_id: request.doc_id, status, heads: chunk::heads_of(&doc), missing, chunks };
-    Ok(Merged { new_changes, response, doc, rejection: None })
+    DocResponse { doc_id: request.doc_id, status, heads: chunk::heads_of(doc), missing, chunks }
+}
+
+/// How many heads a document with heads `before` has after applying `ready` (changes whose
+/// dependencies are all present): every old head and new change except those a new change
+/// depends on.
+pub fn heads_after<'c>(before: &Heads, ready: impl IntoIterator<Item = &'c Change> + Clone) -> usize {
+    let covered: HashSet<ChangeHash> = ready.clone().into_iter().flat_map(|c| c.deps().iter().copied()).collect();
+    let old = before.as_slice().iter().filter(|h| !covered.contains(h)).count();
+    old + ready.into_iter().filter(|c| !covered.contains(&c.hash())).count()
+}
+
+/// The answer to a push whose chunks were refused: `TooLarge` when they are over a limit,
+/// `InvalidChanges` otherwise. Nothing was stored; `heads` are the server's, nothing to pull.
+pub fn rejected(request: &DocRequest, server_heads: &Heads, why: &ChunkError) -> DocResponse {
+    let status = if why.is_too_large() { DocStatus::TooLarge } else { DocStatus::InvalidChanges };
+    DocResponse { doc_id: request.doc_id, status, heads: server_heads.clone(), missing: Heads::empty(), chunks: Vec::new() }
 }
 
 /// Drops changes the document already has, and duplicates within the request.

@@ -1,0 +1,163 @@
+//! Change chunks: type 1 as sent, type 2 inflated (bounded) into the type-1 chunk automerge
+//! would build itself.
+
+use super::columns::{
+    DEFLATE_BIT, GROUPED_ITEMS_FACTOR, add_meta_len, check_meta_vs_raw, promote, read_column_metadata, scan_column,
+    total_column_len,
+};
+use super::spec::{self, Role, change_chunk_role};
+use super::inflate::inflate_capped;
+use super::reader::{Reader, leb_err, strict_u, write_uleb};
+use super::{Budget, ChunkHeader, InspectError, Inspected, MAGIC, MAX_HEADER_LEN, Spend, TYPE_CHANGE};
+
+
+/// Type 2: inflate (bounded), rebuild the type-1 chunk exactly as automerge does, inspect it.
+pub(super) fn inspect_compressed(
+    header: &ChunkHeader<'_>,
+    budget: &Budget,
+    spend: &mut Spend,
+) -> Result<(Inspected, Option<Vec<u8>>), InspectError> {
+    // Inflate after a MAX_HEADER_LEN gap so the header can be written in place (no second
+    // buffer of the inflated size).
+    let mut out = inflate_capped(
+        header.body,
+        MAX_HEADER_LEN,
+        budget.max_inflated_bytes,
+        spend,
+    )?;
+    let body_len = out
+        .len()
+        .checked_sub(MAX_HEADER_LEN)
+        .ok_or(InspectError::AllocFailed)?;
+
+    // automerge: `header.with_data(ChunkType::Change, &decompressed)` keeps the checksum,
+    // `Header::write` emits MAGIC, checksum, type byte, minimal uLEB128 length.
+    let mut head = Vec::with_capacity(MAX_HEADER_LEN);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&header.checksum);
+    head.push(TYPE_CHANGE);
+    write_uleb(
+        &mut head,
+        u64::try_from(body_len).map_err(|_| InspectError::AllocFailed)?,
+    );
+    let start = MAX_HEADER_LEN
+        .checked_sub(head.len())
+        .ok_or(InspectError::AllocFailed)?;
+    let slot = out
+        .get_mut(start..MAX_HEADER_LEN)
+        .ok_or(InspectError::AllocFailed)?;
+    if slot.len() != head.len() {
+        return Err(InspectError::AllocFailed);
+    }
+    slot.copy_from_slice(&head);
+    out.drain(..start);
+
+    let ops = {
+        let body = out.get(head.len()..).ok_or(InspectError::AllocFailed)?;
+        inspect_body(body, budget, spend)?
+    };
+    Ok((Inspected::Change { ops }, Some(out)))
+}
+
+/// Change chunk body (`storage/change.rs:100-156`):
+/// deps (uLEB count + 32-byte hashes), actor (uLEB len + bytes), seq (uLEB), start_op (uLEB,
+/// nonzero), time (sLEB), message (uLEB len + UTF-8), other actors (uLEB count + uLEB-len
+/// prefixed), op column metadata, op column data, extra bytes (everything left; allowed).
+pub(super) fn inspect_body(
+    body: &[u8],
+    budget: &Budget,
+    spend: &mut Spend,
+) -> Result<u64, InspectError> {
+    if budget.max_changes == 0 {
+        return Err(InspectError::TooManyChanges { limit: 0 });
+    }
+    let mut r = Reader::new(body);
+    let n_deps = strict_u(&mut r, "dependency count")?;
+    let deps_len = n_deps
+        .checked_mul(32)
+        .ok_or(InspectError::Truncated("dependencies"))?;
+    r.take_u64(deps_len)
+        .ok_or(InspectError::Truncated("dependencies"))?;
+    let actor_len = strict_u(&mut r, "actor id length")?;
+    r.take_u64(actor_len)
+        .ok_or(InspectError::Truncated("actor id"))?;
+    strict_u(&mut r, "seq")?;
+    if strict_u(&mut r, "start_op")? == 0 {
+        return Err(InspectError::ZeroStartOp);
+    }
+    r.sleb_strict().map_err(|e| leb_err(e, "timestamp"))?;
+    let msg_len = strict_u(&mut r, "message length")?;
+    let msg = r
+        .take_u64(msg_len)
+        .ok_or(InspectError::Truncated("message"))?;
+    std::str::from_utf8(msg).map_err(|_| InspectError::InvalidUtf8("message"))?;
+    let n_other = strict_u(&mut r, "other actor count")?;
+    let n_actors = n_other.saturating_add(1);
+    if n_actors > budget.max_actors {
+        return Err(InspectError::TooManyActors {
+            count: n_actors,
+            limit: budget.max_actors,
+        });
+    }
+    for _ in 0..n_other {
+        let len = strict_u(&mut r, "other actor id length")?;
+        r.take_u64(len)
+            .ok_or(InspectError::Truncated("other actor id"))?;
+    }
+
+    let cols = read_column_metadata(&mut r)?;
+    // automerge rejects DEFLATE-flagged columns in change chunks
+    // (`storage/change.rs:127-129`), without inflating them.
+    if let Some(&(spec, _)) = cols.iter().find(|(s, _)| s & DEFLATE_BIT != 0) {
+        return Err(InspectError::CompressedColumnInChange { spec });
+    }
+    let total = total_column_len(&cols)?;
+    let data = r
+        .take(total)
+        .ok_or(InspectError::Truncated("column data"))?;
+    // Whatever remains is the change's "extra bytes" (e.g. an author footer); automerge keeps
+    // it verbatim and never decodes it as columns.
+
+    let limit = budget.max_ops;
+    let grouped = limit.saturating_mul(GROUPED_ITEMS_FACTOR);
+    let mut ops: u64 = 0;
+    let mut meta_sum: u128 = 0;
+    let mut raw_len: usize = 0;
+    let mut offset: usize = 0;
+    for &(s, len) in &cols {
+        let end = offset
+            .checked_add(len)
+            .ok_or(InspectError::ColumnLengthOverflow)?;
+        let col = data
+            .get(offset..end)
+            .ok_or(InspectError::Truncated("column data"))?;
+        offset = end;
+        let lim = match change_chunk_role(s) {
+            None => continue,
+            Some(Role::Raw) => {
+                raw_len = col.len();
+                continue;
+            }
+            Some(Role::Row) => limit,
+            Some(Role::Grouped) => grouped,
+        };
+        let scanned = if s == spec::VALUE_META {
+            scan_column(col, s, lim, |c, v| add_meta_len(&mut meta_sum, c, v))
+        } else {
+            scan_column(col, s, lim, |_, _| Ok(()))
+        };
+        let items =
+            scanned.map_err(|e| promote(e, spec::ACTION, InspectError::TooManyOps { limit }))?;
+        // `ChangeOpsIter::done()` is `action.done()` (`change_op_columns.rs:394-397`): the
+        // action column alone decides how many ops automerge iterates.
+        if s == spec::ACTION {
+            ops = items;
+        }
+    }
+    check_meta_vs_raw(meta_sum, raw_len, spec::VALUE_META)?;
+
+    spend.ops = ops;
+    spend.changes = 1;
+    Ok(ops)
+}
+

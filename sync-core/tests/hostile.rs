@@ -1,0 +1,150 @@
+//! Pushes a member with write access could craft to hurt the server or other members: a
+//! decompression bomb, more pushed work than a request's budget, and a flood of concurrent
+//! heads. Each is refused per document, with nothing stored, and honest pushes still work.
+
+use std::io::Write;
+
+use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use sync_core::chunk::{self, ChunkError};
+use sync_core::document::StoredDoc;
+use sync_core::server::{self, Access};
+use sync_core::{DocRequest, DocStatus, DocumentId, Heads, Limits, client};
+
+const ID: DocumentId = DocumentId::from_bytes([9; 16]);
+
+/// An automerge chunk of type 2 (compressed change) whose body is raw DEFLATE of `mib` MiB of
+/// zeros: a few hundred bytes per MiB on the wire.
+fn bomb(mib: usize) -> Vec<u8> {
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        deflate.write_all(&zeros).unwrap();
+    }
+    let body = deflate.finish().unwrap();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 2];
+    let mut len = body.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        chunk.push(if len == 0 { byte } else { byte | 0x80 });
+        if len == 0 {
+            break;
+        }
+    }
+    chunk.extend(body);
+    chunk
+}
+
+fn push(chunks: Vec<Vec<u8>>, have: &Heads) -> DocRequest {
+    DocRequest { doc_id: ID, have: have.clone(), heads: Heads::empty(), chunks }
+}
+
+fn one_edit(actor: u8, key: &str, value: &str) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![actor; 4]));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, key, value).unwrap();
+    tx.commit();
+    doc
+}
+
+#[test]
+fn a_decompression_bomb_is_too_large_before_it_inflates() {
+    // 512 MiB of zeros in ~500 KiB; the default budget stops inflating at 32 MiB.
+    let chunk = bomb(512);
+    assert!(chunk.len() < 1 << 20, "{} bytes", chunk.len());
+    let request = push(vec![chunk], &Heads::empty());
+    assert!(server::append(&Heads::empty(), &request, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    let merged = server::merge(StoredDoc::default(), &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.status, DocStatus::TooLarge);
+    assert!(merged.new_changes.is_empty());
+    assert!(matches!(merged.rejection, Some(ChunkError::OverBudget { .. })), "{:?}", merged.rejection);
+    // Viewers are refused the same way: the budget applies before the read-only check.
+    let merged = server::merge(StoredDoc::default(), &request, Access::ReadOnly, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.status, DocStatus::TooLarge);
+}
+
+#[test]
+fn one_budget_covers_every_document_of_a_request() {
+    // Two honest changes, each carrying 600 KiB of text (compressed on the wire by automerge).
+    let big = |actor| {
+        let doc = one_edit(actor, "text", &"x".repeat(600 * 1024));
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        let bytes = change.bytes().into_owned();
+        assert_eq!(bytes[8], 2, "automerge compresses large changes");
+        (doc.get_heads(), bytes)
+    };
+    let (_, a) = big(1);
+    let (_, b) = big(2);
+    let limits = Limits { max_inflated_bytes: 1024 * 1024, ..Limits::DEFAULT };
+    // Alone, each fits.
+    assert_eq!(chunk::changes_from_chunks(std::slice::from_ref(&a), &limits).unwrap().len(), 1);
+    assert_eq!(chunk::changes_from_chunks(std::slice::from_ref(&b), &limits).unwrap().len(), 1);
+    // In one request, the second document finds the budget spent.
+    let mut budget = limits.push_budget();
+    assert!(chunk::changes_within(&[a], limits.max_chunks_per_doc, &mut budget).is_ok());
+    let second = chunk::changes_within(&[b], limits.max_chunks_per_doc, &mut budget).unwrap_err();
+    assert!(second.is_too_large(), "{second}");
+}
+
+#[test]
+fn compressed_changes_from_honest_clients_still_merge() {
+    let doc = one_edit(3, "text", &"y".repeat(10_000));
+    let mut change = doc.get_last_local_change().unwrap().clone();
+    let compressed = change.bytes().into_owned();
+    assert_eq!(compressed[8], 2);
+    let merged = server::merge(StoredDoc::default(), &push(vec![compressed], &Heads::empty()), Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.status, DocStatus::Ok);
+    assert_eq!(merged.new_changes.len(), 1);
+    assert_eq!(merged.new_changes[0].hash, doc.get_heads()[0]);
+    assert_eq!(merged.doc.get(ROOT, "text").unwrap().unwrap().0.as_str(), Some("y".repeat(10_000).as_str()));
+}
+
+#[test]
+fn a_flood_of_concurrent_heads_is_refused_and_an_honest_client_merges_them() {
+    let limits = Limits { max_doc_heads: 8, ..Limits::DEFAULT };
+    let mut stored: Vec<Vec<u8>> = Vec::new();
+    let mut server_heads = Heads::empty();
+    // An attacker pushes unrelated root changes one by one: each adds a head.
+    for i in 0..=limits.max_doc_heads {
+        let change = one_edit(100 + i as u8, "k", "v").get_last_local_change().unwrap().raw_bytes().to_vec();
+        let request = push(vec![change], &server_heads);
+        let view = StoredDoc { snapshot: None, changes: &stored };
+        if let Some(appended) = server::append(&server_heads, &request, Access::ReadWrite, &limits) {
+            stored.extend(appended.new_changes.into_iter().map(|c| c.bytes));
+            server_heads = appended.response.heads;
+            continue;
+        }
+        // Root changes on a non-empty document take the full merge.
+        let merged = server::merge(view, &request, Access::ReadWrite, &limits).unwrap();
+        if merged.response.status == DocStatus::Ok {
+            stored.extend(merged.new_changes.into_iter().map(|c| c.bytes));
+            server_heads = merged.response.heads;
+            continue;
+        }
+        assert_eq!(i, limits.max_doc_heads, "only the push past the cap is refused");
+        assert_eq!(merged.response.status, DocStatus::TooLarge);
+        assert!(matches!(merged.rejection, Some(ChunkError::TooManyHeads { .. })));
+        assert!(merged.new_changes.is_empty());
+        assert_eq!(merged.response.heads.len(), limits.max_doc_heads);
+    }
+    assert_eq!(server_heads.len(), limits.max_doc_heads);
+
+    // An honest client with an edit of its own is refused too, but gets the pull with the
+    // refusal; applying it merges every head into one change, and the next round is accepted.
+    let mut honest = one_edit(7, "mine", "kept");
+    let acked = Heads::empty();
+    let request = client::build_request(ID, &honest, &acked);
+    let view = StoredDoc { snapshot: None, changes: &stored };
+    let merged = server::merge(view, &request, Access::ReadWrite, &limits).unwrap();
+    assert_eq!(merged.response.status, DocStatus::TooLarge);
+    let applied = client::apply_response(&mut honest, ID, &acked, &merged.response).unwrap();
+    assert!(applied.resend, "the client merged the heads and goes again");
+    assert_eq!(honest.get_heads().len(), 1);
+
+    let request = client::build_request(ID, &honest, &applied.acked);
+    let view = StoredDoc { snapshot: None, changes: &stored };
+    let merged = server::merge(view, &request, Access::ReadWrite, &limits).unwrap();
+    assert_eq!(merged.response.status, DocStatus::Ok);
+    assert_eq!(merged.response.heads.len(), 1, "one head after the merge");
+    assert_eq!(merged.doc.get(ROOT, "mine").unwrap().unwrap().0.as_str(), Some("kept"));
+}
