@@ -2,8 +2,8 @@
 //! and watch events. Run a server and mint a token first:
 //!
 //! ```sh
-//! cargo run -p edgesync-server -- serve &
-//! export EDGESYNC_TOKEN=$(cargo run -q -p edgesync-server -- token --user alice)
+//! cargo run -p edgesync-server -- --dev serve &
+//! export EDGESYNC_TOKEN=$(cargo run -q -p edgesync-server -- --dev token --user alice)
 //! cargo run -p edgesync-client --example quickstart
 //! ```
 //!

@@ -44,7 +44,7 @@ class Server:
         self.log = open(os.path.join(data_dir, "server.log"), "ab")
 
     def start(self):
-        cmd = [SERVER_BIN, "--data-dir", self.data_dir, "--rate-limit", "0",
+        cmd = [SERVER_BIN, "--dev", "--data-dir", self.data_dir, "--rate-limit", "0",
                "serve", "--addr", f"127.0.0.1:{self.port}", "--compaction-interval", "0"]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
@@ -66,7 +66,7 @@ class Server:
         self.proc = None
 
     def token(self, user):
-        out = subprocess.run([SERVER_BIN, "--data-dir", self.data_dir, "token", "--user", user],
+        out = subprocess.run([SERVER_BIN, "--dev", "--data-dir", self.data_dir, "token", "--user", user],
                              check=True, capture_output=True, text=True)
         return out.stdout.strip()
 

@@ -11,6 +11,22 @@ pub struct RateLimit {
     pub window_secs: u32,
 }
 
+/// What one user or document may hold; 0 means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Documents one user may own.
+    pub documents_per_user: u32,
+    /// Bytes one document's stored state (snapshot and change rows) may reach; a push that
+    /// would go past it is refused.
+    pub bytes_per_document: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self { documents_per_user: 10_000, bytes_per_document: 256 * 1024 * 1024 }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub auth: AuthConfig,
@@ -27,6 +43,7 @@ pub struct Config {
     pub max_page_size: i64,
     /// Web origins allowed to call the API from a browser (default: any).
     pub cors_origins: CorsOrigins,
+    pub quotas: Quotas,
 }
 
 impl Config {
@@ -40,6 +57,7 @@ impl Config {
             idempotency_ttl_secs: 24 * 3600,
             max_page_size: 200,
             cors_origins: CorsOrigins::Any,
+            quotas: Quotas::default(),
         }
     }
 }

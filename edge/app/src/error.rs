@@ -29,12 +29,20 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("request body over {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the push would leave the document with more than {limit} heads")]
+    TooManyHeads { limit: usize },
+    #[error("the pushed changes are over a limit")]
+    PushTooLarge,
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     #[error("Idempotency-Key reused with a different request")]
     IdempotencyMismatch,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("unavailable: {cause}")]
     Unavailable { cause: String, retry_after_secs: u64 },
+    #[error("document cannot be served: {0}")]
+    DocumentUnavailable(String),
     #[error("misconfigured: {0}")]
     Misconfigured(String),
     #[error("internal error: {0}")]
@@ -66,9 +74,13 @@ impl ApiError {
             MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
             UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type"),
             PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
+            TooManyHeads { .. } => (StatusCode::CONFLICT, "too-many-heads", "Too many heads"),
+            PushTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
             IdempotencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused"),
+            QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota-exceeded", "Quota exceeded"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
             Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            DocumentUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "document-unavailable", "Document unavailable"),
             Misconfigured(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", "Server misconfigured"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
@@ -80,10 +92,17 @@ impl ApiError {
         match self {
             Unauthorized(e) => Some(e.to_string()),
             Forbidden(why) | Conflict(why) => Some((*why).to_owned()),
-            Invalid(d) | MalformedBody(d) => Some(d.clone()),
+            Invalid(d) | MalformedBody(d) | QuotaExceeded(d) => Some(d.clone()),
             UnsupportedMediaType(_) | PayloadTooLarge { .. } | IdempotencyMismatch => Some(self.to_string()),
             RateLimited { retry_after_secs } => Some(format!("retry after {retry_after_secs} s")),
             Unavailable { .. } => Some("the database is unavailable; retry later".into()),
+            TooManyHeads { limit } => Some(format!(
+                "the push would leave the document with more than {limit} heads: pull, merge every head into one change, and push again"
+            )),
+            PushTooLarge => Some(
+                "the pushed changes are over a limit (changes per document, or the request's inflation or operation budget): push fewer per request".into(),
+            ),
+            DocumentUnavailable(_) => Some("the stored document cannot be loaded; it has been reported to the operators".into()),
             NotFound | Misconfigured(_) | Internal(_) => None,
         }
     }

@@ -36,7 +36,7 @@ pub mod store;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 
-pub use config::{Config, RateLimit};
+pub use config::{Config, Quotas, RateLimit};
 pub use error::ApiError;
 pub use state::AppState;
 

@@ -29,7 +29,7 @@ pub struct TokenArgs {
 }
 
 pub fn token(settings: &Settings, args: TokenArgs) -> Result<(), String> {
-    let (secret, _) = settings.hs256_secret().map_err(|e| e.to_string())?;
+    let (secret, _) = settings.hs256_secret().map_err(|e| e.to_string())?.ok_or(crate::settings::NO_KEY)?;
     let claims = TokenClaims {
         subject: args.user,
         issuer: settings.jwt_issuer.clone(),
@@ -49,15 +49,19 @@ pub async fn migrate(settings: &Settings) -> Result<(), String> {
 
 pub async fn compact(settings: &Settings) -> Result<(), String> {
     let state = open_state(settings).await?;
-    let mut total = 0;
+    let (mut total, mut skipped) = (0, 0);
     loop {
         let report = service::compaction::run_pass(&state, 100).await.map_err(|e| e.to_string())?;
         total += report.compacted;
+        skipped += report.skipped;
         if report.compacted == 0 {
             break;
         }
     }
     println!("compacted {total} documents");
+    if skipped > 0 {
+        println!("skipped {skipped} damaged documents (GET /v1/admin/damaged lists them)");
+    }
     Ok(())
 }
 

@@ -2,13 +2,16 @@
 //!
 //! Hosts the shared API router of `edgesync-edge-app` on tokio, with the [`Database`] port
 //! implemented on the `libsql` crate ([`storage`]): an embedded local file by default. Adds
-//! what only a long-running process has: Prometheus `/metrics`, a compaction timer, and
-//! maintenance commands (token, migrate, compact, export, import).
+//! what only a long-running process has: an HTTP listener with connection limits
+//! ([`listener`]), Prometheus `/metrics` on a listener of its own, a compaction timer, a
+//! bounded pool for CPU-heavy merges ([`compute`]), and maintenance commands (token, migrate,
+//! compact, export, import).
 //!
 //! [`Database`]: edge_app::ports::Database
 
 pub mod commands;
 pub mod compute;
+pub mod listener;
 pub mod metrics;
 pub mod serve;
 pub mod settings;

@@ -1,5 +1,7 @@
 //! Prometheus metrics for the native server: request counts and latency by route and
-//! status, changes applied by sync and documents merged without a load (append fast path).
+//! status, changes applied by sync, documents merged without a load (append fast path),
+//! pushes refused for a document's heads, documents that failed to merge, and (set by the
+//! compaction task) how many documents are recorded as damaged.
 
 use std::time::Instant;
 
@@ -25,6 +27,8 @@ pub async fn record(req: Request, next: Next) -> Response {
     if let Some(stats) = response.extensions().get::<SyncStats>() {
         metrics::counter!("edgesync_sync_changes_applied_total").increment(stats.changes_applied as u64);
         metrics::counter!("edgesync_sync_docs_appended_total").increment(stats.fast_path as u64);
+        metrics::counter!("edgesync_sync_heads_refused_total").increment(stats.refused_heads as u64);
+        metrics::counter!("edgesync_sync_docs_failed_total").increment(stats.failed_docs as u64);
     }
     response
 }

@@ -1,20 +1,22 @@
-//! `edgesync serve`: the shared router on tokio, plus /metrics and the compaction task.
+//! `edgesync serve`: the shared router on tokio, /metrics on a listener of its own, and the
+//! compaction task.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderValue;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use clap::Args;
 use edge_app::ports::{Clock, Database, OsRandom, SystemClock};
+use edge_app::http::ClientAddr;
 use edge_app::{AppState, service};
 
 use crate::compute::BlockingPool;
+use crate::listener::ConnectionLimits;
 use crate::settings::Settings;
 use crate::storage::LibsqlDatabase;
 
@@ -26,20 +28,39 @@ pub struct ServeArgs {
     /// Seconds between compaction passes; 0 disables the background task.
     #[arg(long, env = "EDGESYNC_COMPACTION_INTERVAL", default_value_t = 60)]
     pub compaction_interval: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics, a listener separate from the API
+    /// (unset: no metrics endpoint).
+    #[arg(long, env = "EDGESYNC_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Proxies in front of the server (comma-separated IPs) whose `x-forwarded-for` is believed;
+    /// from anyone else the header is ignored and the socket peer is the client.
+    #[arg(long, env = "EDGESYNC_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Open connections at most; further clients wait until one closes.
+    #[arg(long, env = "EDGESYNC_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also closes idle keep-alive
+    /// connections).
+    #[arg(long, env = "EDGESYNC_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause between chunks.
+    #[arg(long, env = "EDGESYNC_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
     /// Log format: json (default) or pretty.
     #[arg(long, env = "EDGESYNC_LOG_FORMAT", default_value = "json")]
     pub log_format: String,
 }
 
+/// The app state for commands that serve no requests (migrate, compact, import, export):
+/// they verify no token, so they need no token key.
 pub async fn open_state(settings: &Settings) -> Result<AppState, String> {
-    Ok(open(settings).await?.0)
+    Ok(open(settings, settings.offline_config()?).await?.0)
 }
 
 /// The app state and the database behind it (for the replica sync task).
-async fn open(settings: &Settings) -> Result<(AppState, Arc<LibsqlDatabase>), String> {
-    let config = settings.app_config()?;
+async fn open(settings: &Settings, config: edge_app::Config) -> Result<(AppState, Arc<LibsqlDatabase>), String> {
     let db = LibsqlDatabase::open(settings.backend()).await.map_err(|e| e.to_string())?;
-    let state = AppState::new(db.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config).with_compute(Arc::new(BlockingPool));
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config).with_compute(Arc::new(BlockingPool::default()));
     state.store.migrate(state.now()).await.map_err(|e| format!("migrating: {e}"))?;
     Ok((state, db))
 }
@@ -73,19 +94,29 @@ fn init_logs(format: &str) {
     if format == "pretty" { builder.init() } else { builder.json().flatten_event(true).init() }
 }
 
-/// Replaces any client-sent `x-forwarded-for` with the real peer address, so rate limits
-/// keyed by address cannot be dodged by forging the header.
-async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-        req.headers_mut().insert("x-forwarded-for", v);
+/// The client's address for rate limits: the socket peer, unless the peer is one of the
+/// configured trusted proxies; then the right-most `x-forwarded-for` entry that is not a
+/// trusted proxy itself (entries further left are whatever the client wrote).
+pub fn client_addr(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> ClientAddr {
+    if !trusted.contains(&peer) {
+        return ClientAddr(peer.to_string());
     }
+    let hops = forwarded_for.unwrap_or_default().split(',').rev().map(str::trim);
+    let client = hops.filter_map(|h| h.parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip));
+    ClientAddr(client.unwrap_or(peer).to_string())
+}
+
+async fn peer_address(State(trusted): State<Arc<Vec<IpAddr>>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let addr = client_addr(peer.ip(), forwarded.as_deref(), &trusted);
+    req.extensions_mut().insert(addr);
     next.run(req).await
 }
 
 pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     init_logs(&args.log_format);
-    let (_, created) = settings.hs256_secret().map_err(|e| e.to_string())?;
-    let (state, db) = open(settings).await?;
+    let created = settings.hs256_secret().map_err(|e| e.to_string())?.is_some_and(|(_, created)| created);
+    let (state, db) = open(settings, settings.app_config()?).await?;
     let prometheus = crate::metrics::install()?;
     spawn_replica_sync(db);
     {
@@ -107,31 +138,73 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
             let mut tick = tokio::time::interval(Duration::from_secs(args.compaction_interval));
             loop {
                 tick.tick().await;
-                match service::compaction::run_pass(&state, 100).await {
-                    Ok(r) if r.compacted > 0 => tracing::info!(compacted = r.compacted, "compaction pass"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "compaction pass failed"),
+                // Each pass is a task of its own: a panic ends that pass, not the schedule.
+                let pass_state = state.clone();
+                match tokio::spawn(async move { service::compaction::run_pass(&pass_state, 100).await }).await {
+                    Ok(Ok(r)) if r.compacted + r.skipped > 0 => tracing::info!(compacted = r.compacted, skipped = r.skipped, "compaction pass"),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "compaction pass failed"),
+                    Err(e) => tracing::error!(error = %e, "compaction pass panicked"),
+                }
+                if let Ok(n) = state.store.damaged_count().await {
+                    metrics::gauge!("edgesync_damaged_documents").set(n as f64);
                 }
             }
         });
     }
 
-    let app = Router::new()
-        .route("/metrics", get(move || std::future::ready(prometheus.render())))
-        .merge(edge_app::app(state).route_layer(middleware::from_fn(crate::metrics::record)))
-        .layer(middleware::from_fn(peer_address));
+    if let Some(addr) = args.metrics_addr {
+        // Metrics on a listener of their own, so the API port never exposes them.
+        let metrics = Router::new().route("/metrics", get(move || std::future::ready(prometheus.render())));
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("binding {addr}: {e}"))?;
+        eprintln!("metrics on http://{addr}/metrics");
+        tokio::spawn(async move { axum::serve(listener, metrics).with_graceful_shutdown(shutdown_signal()).await });
+    }
+    let app = router(state, args.trusted_proxies.clone());
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("binding {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     eprintln!("edgesync listening on {url} (database: {:?})", settings.backend());
     if created {
         eprintln!("created a development signing secret in {}", settings.data_dir.join("dev-secret").display());
     }
-    eprintln!("mint a token with: cargo run -p edgesync-server -- token --user alice");
-    eprintln!("then: curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/docs");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    if settings.dev && settings.jwt_hs256_secret.is_none() {
+        eprintln!(
+            "development mode: mint a token with: cargo run -p edgesync-server -- --dev --data-dir {} token --user alice",
+            settings.data_dir.display()
+        );
+        eprintln!("then: curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/docs");
+    }
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        drain_timeout: Duration::from_secs(30),
+    };
+    crate::listener::serve(listener, app, limits, shutdown_signal()).await;
+    Ok(())
+}
+
+/// The API as `serve` runs it: the shared router, request metrics, and the client address
+/// (the socket peer, or what a trusted proxy forwarded).
+pub fn router(state: AppState, trusted_proxies: Vec<IpAddr>) -> Router {
+    Router::new()
+        .merge(edge_app::app(state).route_layer(middleware::from_fn(crate::metrics::record)))
+        .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), peer_address))
+}
+
+/// Ctrl-C, or SIGTERM (what containers and systemd send): stop accepting, finish in-flight
+/// requests, exit.
+async fn shutdown_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }

@@ -10,6 +10,10 @@ use edge_app::{Config, RateLimit};
 
 use crate::storage::Backend;
 
+/// Why the server does not start without a token key.
+pub const NO_KEY: &str = "no token key is configured: set JWT_HS256_SECRET or JWT_ED25519_PUBLIC_KEYS, \
+     or pass --dev to use a development secret generated in DATA_DIR/dev-secret";
+
 /// Options shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -38,10 +42,15 @@ pub struct Settings {
     /// Expected `aud` of tokens.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "edgesync", global = true)]
     pub jwt_audience: String,
-    /// HS256 secret (at least 32 bytes). Unset: a development secret is generated and kept in
-    /// DATA_DIR/dev-secret.
+    /// HS256 secret (at least 32 bytes). With neither this nor Ed25519 keys the server only
+    /// starts with --dev.
     #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true, global = true)]
     pub jwt_hs256_secret: Option<String>,
+    /// Development mode: without JWT_HS256_SECRET, sign and accept tokens with a secret
+    /// generated once in DATA_DIR/dev-secret (whoever reads that file can mint any token, so
+    /// never use it for a deployment).
+    #[arg(long, env = "EDGESYNC_DEV", global = true)]
+    pub dev: bool,
     /// Ed25519 public keys, `kid:base64url,kid2:base64url`.
     #[arg(long, env = "JWT_ED25519_PUBLIC_KEYS", global = true)]
     pub jwt_ed25519_public_keys: Option<String>,
@@ -51,6 +60,13 @@ pub struct Settings {
     /// Change rows after which a document is compacted.
     #[arg(long, env = "EDGESYNC_COMPACTION_THRESHOLD", default_value_t = 500, global = true)]
     pub compaction_threshold: i64,
+    /// Documents one user may own (0: no limit).
+    #[arg(long, env = "EDGESYNC_MAX_DOCS_PER_USER", default_value_t = 10_000, global = true)]
+    pub max_docs_per_user: u32,
+    /// Bytes one document's stored state may reach before pushes to it are refused (0: no
+    /// limit).
+    #[arg(long, env = "EDGESYNC_MAX_DOC_BYTES", default_value_t = 256 * 1024 * 1024, global = true)]
+    pub max_doc_bytes: u64,
     /// Web origins allowed to call the API from a browser: `*` (any; auth is a bearer
     /// header, never a cookie), a comma-separated list (`https://app.example.com`), or `none`.
     #[arg(long, env = "EDGESYNC_CORS_ORIGINS", default_value = "*", global = true)]
@@ -75,34 +91,61 @@ impl Settings {
         }
     }
 
-    /// The HS256 secret: configured, or the development secret (created on first use).
-    pub fn hs256_secret(&self) -> std::io::Result<(String, bool)> {
+    /// The HS256 secret: configured, or in development mode the development secret (created
+    /// on first use; `true` when it was created now). `None` when HS256 is not configured.
+    pub fn hs256_secret(&self) -> std::io::Result<Option<(String, bool)>> {
         if let Some(s) = &self.jwt_hs256_secret {
-            return Ok((s.clone(), false));
+            return Ok(Some((s.clone(), false)));
+        }
+        if !self.dev {
+            return Ok(None);
         }
         let path = self.data_dir.join("dev-secret");
         match std::fs::read_to_string(&path) {
-            Ok(s) => Ok((s.trim().to_owned(), false)),
+            Ok(s) => Ok(Some((s.trim().to_owned(), false))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 OsRandom.fill(&mut bytes);
                 let secret = hex::encode(bytes);
                 write_private(&path, &secret)?;
-                Ok((secret, true))
+                Ok(Some((secret, true)))
             }
             Err(e) => Err(e),
         }
     }
 
     pub fn app_config(&self) -> Result<Config, String> {
-        let (secret, _) = self.hs256_secret().map_err(|e| format!("reading the development secret: {e}"))?;
-        let auth = AuthConfig::from_parts(&self.jwt_issuer, &self.jwt_audience, Some(&secret), self.jwt_ed25519_public_keys.as_deref())
+        let secret = self.hs256_secret().map_err(|e| format!("reading the development secret: {e}"))?.map(|(s, _)| s);
+        let ed25519 = self.jwt_ed25519_public_keys.as_deref().filter(|k| !k.trim().is_empty());
+        if secret.is_none() && ed25519.is_none() {
+            return Err(NO_KEY.into());
+        }
+        let auth = AuthConfig::from_parts(&self.jwt_issuer, &self.jwt_audience, secret.as_deref(), ed25519)
             .map_err(|e| format!("JWT configuration: {e}"))?;
+        Ok(self.config_with(auth))
+    }
+
+    /// The configuration of a command that serves no requests and so verifies no token: with
+    /// no key configured, an unusable random one stands in.
+    pub fn offline_config(&self) -> Result<Config, String> {
+        match self.app_config() {
+            Err(e) if e == NO_KEY => {}
+            configured => return configured,
+        }
+        let mut bytes = [0u8; 32];
+        OsRandom.fill(&mut bytes);
+        let auth = AuthConfig::from_parts(&self.jwt_issuer, &self.jwt_audience, Some(&hex::encode(bytes)), None)
+            .map_err(|e| format!("JWT configuration: {e}"))?;
+        Ok(self.config_with(auth))
+    }
+
+    fn config_with(&self, auth: AuthConfig) -> Config {
         let mut config = Config::new(auth);
         config.rate_limit = RateLimit { requests: self.rate_limit, window_secs: 60 };
         config.compaction_threshold = self.compaction_threshold;
         config.cors_origins = self.cors_origins.clone();
-        Ok(config)
+        config.quotas = edge_app::Quotas { documents_per_user: self.max_docs_per_user, bytes_per_document: self.max_doc_bytes };
+        config
     }
 }
 

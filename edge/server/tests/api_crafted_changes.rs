@@ -1,7 +1,7 @@
 //! A change that parses but lies about what it references (here: an object the document does
-//! not have) makes automerge 0.12 panic when applied. On the native server the merge runs on
-//! the blocking pool, so such a push fails its own request with a 500 problem, stores nothing,
-//! and the server and the document keep working.
+//! not have) makes automerge 0.12 panic when applied. The merge catches that as an invalid
+//! push: the request gets a 400 problem (`InvalidChanges`), nothing is stored, and the server
+//! and the document keep working.
 
 mod common;
 
@@ -36,7 +36,7 @@ fn crafted_on(base: &Automerge) -> Change {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_automerge_cannot_apply_fails_alone() {
     let app = TestApp::new().await;
-    let router = edge_app::app(app.state.clone().with_compute(Arc::new(BlockingPool)));
+    let router = edge_app::app(app.state.clone().with_compute(Arc::new(BlockingPool::default())));
     let id = app.create_doc("alice").await;
     let token = app.token("alice");
     let doc_id: DocumentId = id.parse().unwrap();
@@ -61,11 +61,11 @@ async fn a_push_automerge_cannot_apply_fails_alone() {
         docs: vec![sync_core::DocRequest { doc_id, have: Heads::empty(), heads: Heads::new(vec![bad.hash()]), chunks: vec![bad.raw_bytes().to_vec()] }],
     };
     let response = router.clone().oneshot(sync(request.encode())).await.unwrap();
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(problem["type"], "urn:edgesync:problem:internal");
+    assert_eq!(problem["type"], "urn:edgesync:problem:malformed-body");
 
     // Nothing of it was stored; the document and the server go on.
     let meta = app.call(axum::http::Method::GET, &format!("/v1/docs/{id}"), Some(&token), None).await.json();

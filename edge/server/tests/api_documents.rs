@@ -13,7 +13,7 @@ async fn health_checks_the_database_and_reports_the_schema() {
     let r = app.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["database"], "ok");
-    assert_eq!(r.json()["schema_version"], 1);
+    assert_eq!(r.json()["schema_version"], 2);
 }
 
 #[tokio::test]
@@ -25,6 +25,25 @@ async fn openapi_document_lists_every_route() {
         assert!(spec["paths"][path].is_object(), "missing {path}");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(spec["paths"]["/v1/admin/damaged"].is_object());
+    // Optional query parameters are declared as such.
+    for (path, name) in [("/v1/docs/{id}/history", "cursor"), ("/v1/docs/{id}/history", "limit"), ("/v1/docs/{id}/snapshot", "heads")] {
+        let params = spec["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let p = params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} lacks {name}"));
+        assert_eq!((p["in"].as_str(), p["required"].as_bool()), (Some("query"), Some(false)), "{path} {name}");
+    }
+    // Binary bodies are binary strings of their media type; every error is a problem.
+    let body = &spec["paths"]["/v1/sync"]["post"]["requestBody"]["content"]["application/vnd.edgesync.sync.v1"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/SyncMessage");
+    assert_eq!(spec["components"]["schemas"]["SyncMessage"]["format"], "binary");
+    for (path, method) in [("/v1/sync", "post"), ("/v1/docs/{id}/sync", "post"), ("/v1/docs", "post"), ("/v1/docs/{id}", "get")] {
+        for (status, response) in spec["paths"][path][method]["responses"].as_object().unwrap() {
+            if status.as_str() >= "400" {
+                let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -155,4 +174,78 @@ async fn rate_limit_answers_429_with_retry_after_per_subject() {
     // The next window starts fresh.
     app.clock.advance_secs(61);
     assert_eq!(app.call(Method::GET, "/v1/docs", Some(&alice), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forged_forwarding_headers_do_not_dodge_the_per_address_limit() {
+    let app = TestApp::with(|c| c.rate_limit = edge_app::RateLimit { requests: 3, window_secs: 60 }).await;
+    let unauthenticated = |i: u32, addr: Option<&str>| {
+        let mut req = Request::get("/v1/docs")
+            .header("x-forwarded-for", format!("10.0.0.{i}"))
+            .header("cf-connecting-ip", format!("10.1.0.{i}"))
+            .header("spin-client-addr", format!("10.2.0.{i}:1234"))
+            .body(Body::empty())
+            .unwrap();
+        if let Some(addr) = addr {
+            req.extensions_mut().insert(edge_app::http::ClientAddr(addr.to_owned()));
+        }
+        req
+    };
+    // Headers a client writes are not the client's address: one bucket, whatever they say.
+    let mut limited = 0;
+    for i in 0..10 {
+        if app.send(unauthenticated(i, None)).await.status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 7);
+    // The address the host established (the socket peer) is: each has its own budget.
+    for i in 0..10 {
+        let addr = format!("192.0.2.{i}");
+        assert_eq!(app.send(unauthenticated(i, Some(&addr))).await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[test]
+fn the_native_server_believes_forwarded_addresses_only_from_trusted_proxies() {
+    use edgesync_server::serve::client_addr;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let proxy = ip("10.0.0.1");
+    // Not a trusted proxy: the header is the client's own writing.
+    assert_eq!(client_addr(ip("203.0.113.9"), Some("1.2.3.4"), &[proxy]).0, "203.0.113.9");
+    // A trusted proxy: the right-most hop it did not add itself.
+    assert_eq!(client_addr(proxy, Some("1.2.3.4, 198.51.100.7"), &[proxy]).0, "198.51.100.7");
+    assert_eq!(client_addr(proxy, Some("1.2.3.4, 198.51.100.7, 10.0.0.1"), &[proxy]).0, "198.51.100.7");
+    // A trusted proxy that forwarded nothing usable: the proxy itself.
+    assert_eq!(client_addr(proxy, Some("garbage"), &[proxy]).0, "10.0.0.1");
+    assert_eq!(client_addr(proxy, None, &[proxy]).0, "10.0.0.1");
+}
+
+#[tokio::test]
+async fn quotas_bound_documents_per_user_and_bytes_per_document() {
+    let app = TestApp::with(|c| c.quotas = edge_app::Quotas { documents_per_user: 2, bytes_per_document: 4_000 }).await;
+    let token = app.token("alice");
+    let id = app.create_doc("alice").await;
+    app.create_doc("alice").await;
+    let third = app.call(Method::POST, "/v1/docs", Some(&token), Some(json!({"title": "one too many"}))).await;
+    third.assert_problem(403, "quota-exceeded");
+    // Another user has a quota of their own.
+    app.create_doc("bob").await;
+
+    // A push that would take the document past its byte quota is refused and stores nothing;
+    // a small one goes through.
+    use automerge::{ROOT, transaction::Transactable};
+    let doc_id: sync_core::DocumentId = id.parse().unwrap();
+    let push = |text: &str| {
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "text", text).unwrap();
+        tx.commit();
+        sync_core::SyncRequest { docs: vec![sync_core::client::build_request(doc_id, &doc, &sync_core::Heads::empty())] }
+    };
+    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &push(&"x".repeat(5_000))).await.assert_problem(403, "quota-exceeded");
+    let batch = app.sync_at("/v1/sync", &token, &push(&"x".repeat(5_000))).await.sync();
+    assert_eq!(batch.docs[0].status, sync_core::DocStatus::TooLarge);
+    assert_eq!(app.call(Method::GET, &format!("/v1/docs/{id}"), Some(&token), None).await.json()["change_rows"], 0);
+    assert_eq!(app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &push("small")).await.status, StatusCode::OK);
 }

@@ -17,7 +17,7 @@ fn free_port() -> u16 {
 
 fn start(data: &std::path::Path, port: u16) -> Child {
     Command::new(BIN)
-        .args(["--data-dir", data.to_str().unwrap(), "--rate-limit", "0", "serve", "--addr", &format!("127.0.0.1:{port}"), "--compaction-interval", "0"])
+        .args(["--dev", "--data-dir", data.to_str().unwrap(), "--rate-limit", "0", "serve", "--addr", &format!("127.0.0.1:{port}"), "--compaction-interval", "0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -65,7 +65,7 @@ async fn acknowledged_changes_survive_kill_9() {
     let mut server = start(data.path(), port);
     let http = reqwest::Client::new();
     wait_healthy(&http, &base).await;
-    let token = String::from_utf8(Command::new(BIN).args(["--data-dir", data.path().to_str().unwrap(), "token", "--user", "alice"]).output().unwrap().stdout).unwrap().trim().to_owned();
+    let token = String::from_utf8(Command::new(BIN).args(["--dev", "--data-dir", data.path().to_str().unwrap(), "token", "--user", "alice"]).output().unwrap().stdout).unwrap().trim().to_owned();
     let created: serde_json::Value = http
         .post(format!("{base}/v1/docs"))
         .bearer_auth(&token)

@@ -13,11 +13,12 @@ mod transport;
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
+use bytes::Bytes;
 use edge_app::ports::{OsRandom, SystemClock};
+use edge_app::http::ClientAddr;
 use edge_app::{ApiError, AppState};
 use http_body_util::BodyExt;
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, IntoResponse, Request};
 use tower::ServiceExt;
 
@@ -49,21 +50,41 @@ fn state() -> Result<AppState, String> {
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    let (parts, body) = request.into_parts();
-    let response = match body.bytes().await {
-        Err(e) => axum::response::IntoResponse::into_response(ApiError::MalformedBody(format!("could not read the request body: {e:?}"))),
-        Ok(bytes) => {
-            let request = http::Request::from_parts(parts, Body::from(bytes));
-            match state() {
-                Ok(state) => match edge_app::app(state).oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
-                Err(why) => axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)),
-            }
-        }
+    let (mut parts, body) = request.into_parts();
+    // Spin sets `spin-client-addr` from the connection; no forwarded header is trusted. (Plain
+    // `wasmtime serve` sets none: unauthenticated callers then share one rate-limit bucket.)
+    if let Some(addr) = ClientAddr::from_host_header(&parts, "spin-client-addr") {
+        parts.extensions.insert(addr);
+    }
+    let response = match state() {
+        Err(why) => axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)),
+        Ok(state) => match read_body(&state, &parts, body).await {
+            Err(e) => axum::response::IntoResponse::into_response(e),
+            Ok(bytes) => match edge_app::app(state).oneshot(http::Request::from_parts(parts, Body::from(bytes))).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+        },
     };
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     http::Response::from_parts(parts, FullBody::new(bytes))
+}
+
+/// The request body, read only for a caller whose token verifies and only up to the largest
+/// body any route takes: an unauthenticated request reaches the router with an empty body
+/// (which answers it 401 before reading one), and a larger body is a 413 as soon as it is
+/// known, so nobody makes the component buffer more than the API accepts.
+async fn read_body<B>(state: &AppState, parts: &http::request::Parts, body: B) -> Result<Bytes, ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if edge_app::auth::verify_bearer(authorization, &state.config.auth, state.now()).is_err() {
+        return Ok(Bytes::new());
+    }
+    let limit = state.config.sync_limits.max_message_bytes.max(state.config.max_json_bytes);
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    edge_app::http::extract::read_body(body, declared, limit).await
 }

@@ -22,12 +22,14 @@ pub async fn run(db: Arc<dyn Database>) {
     let store = Store::new(db.clone());
     store.migrate(NOW).await.expect("migrates");
     assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
     values_round_trip(db.as_ref()).await;
     batches_are_atomic(db.as_ref()).await;
     heads_follow_the_change_graph(&store).await;
     compaction_keeps_rows_written_after_it(&store).await;
     roles_counters_and_idempotency(&store).await;
+    compaction_never_brings_a_deleted_document_back(&store).await;
+    damaged_documents_are_recorded_and_skipped(&store).await;
 }
 
 async fn values_round_trip(db: &dyn Database) {
@@ -143,3 +145,43 @@ async fn roles_counters_and_idempotency(store: &Store) {
     assert!(!store.remove_member(&id, "bob").await.unwrap());
 }
 
+async fn compaction_never_brings_a_deleted_document_back(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![4]));
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![change(&mut doc, "gone")] }], NOW).await.unwrap();
+    let before = store.load_state(&id).await.unwrap().unwrap();
+    let compacted = sync_core::document::compact(sync_core::document::StoredDoc { snapshot: None, changes: &before.changes }).unwrap();
+    // Deleted (and created again under the same id) while the compaction ran.
+    store.delete_document(&id).await.unwrap();
+    store.commit_compaction(&id, compacted.snapshot.clone(), &compacted.heads.to_string(), before.max_seq, NOW).await.unwrap();
+    assert!(store.load_state(&id).await.unwrap().is_none());
+    store.db().batch(Store::create_document_statements(&id, "bob", "", NOW)).await.unwrap();
+    let recreated = store.load_state(&id).await.unwrap().unwrap();
+    assert!(recreated.snapshot.is_none(), "the old document's snapshot came back");
+    assert!(recreated.changes.is_empty() && recreated.heads.is_empty());
+}
+
+async fn damaged_documents_are_recorded_and_skipped(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![5]));
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![change(&mut doc, "a"), change(&mut doc, "b")] }], NOW).await.unwrap();
+    // Unfinished compactions are counted until one commits.
+    assert_eq!(store.begin_compaction(&id, NOW).await.unwrap(), 1);
+    assert_eq!(store.begin_compaction(&id, NOW).await.unwrap(), 2);
+    let before = store.load_state(&id).await.unwrap().unwrap();
+    let compacted = sync_core::document::compact(sync_core::document::StoredDoc { snapshot: None, changes: &before.changes }).unwrap();
+    store.commit_compaction(&id, compacted.snapshot, &compacted.heads.to_string(), before.max_seq, NOW).await.unwrap();
+    assert_eq!(store.begin_compaction(&id, NOW).await.unwrap(), 1, "a commit clears the count");
+
+    // A damaged document is listed once, with its latest sighting, and is no candidate.
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![change(&mut doc, "c")] }], NOW).await.unwrap();
+    assert!(store.compaction_candidates(1, 1_000_000).await.unwrap().contains(&id));
+    let count = store.damaged_count().await.unwrap();
+    store.mark_damaged(&id, "first", NOW).await.unwrap();
+    store.mark_damaged(&id, "again", UnixMillis(NOW.0 + 5)).await.unwrap();
+    assert_eq!(store.damaged_count().await.unwrap(), count + 1);
+    let listed = store.damaged_documents(1_000_000).await.unwrap();
+    let entry = listed.iter().find(|d| d.doc_id == id).expect("listed");
+    assert_eq!((entry.reason.as_str(), entry.first_seen, entry.last_seen), ("again", NOW.0, NOW.0 + 5));
+    assert!(!store.compaction_candidates(1, 1_000_000).await.unwrap().contains(&id));
+}

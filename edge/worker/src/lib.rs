@@ -13,6 +13,7 @@ mod transport;
 use std::sync::Arc;
 
 use edge_app::ports::{Clock, OsRandom, UnixMillis};
+use edge_app::http::ClientAddr;
 use edge_app::{ApiError, AppState};
 use tower::ServiceExt;
 use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
@@ -57,6 +58,13 @@ fn state(env: &Env) -> Result<AppState, String> {
 
 #[event(fetch)]
 async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<axum::response::Response> {
+    // Cloudflare sets `cf-connecting-ip` to the real client address, overwriting any a client
+    // sent; no other forwarded header is trusted.
+    let (mut parts, body) = request.into_parts();
+    if let Some(addr) = ClientAddr::from_host_header(&parts, "cf-connecting-ip") {
+        parts.extensions.insert(addr);
+    }
+    let request = HttpRequest::from_parts(parts, body);
     let response = match state(&env) {
         Ok(state) => match edge_app::app(state).oneshot(request).await {
             Ok(response) => response,

@@ -45,7 +45,7 @@ export async function startServer() {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let log = '';
-  const child = spawn(bin, ['--data-dir', dataDir, '--rate-limit', '0', 'serve', '--addr', `127.0.0.1:${port}`,
+  const child = spawn(bin, ['--dev', '--data-dir', dataDir, '--rate-limit', '0', 'serve', '--addr', `127.0.0.1:${port}`,
     '--compaction-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
@@ -66,7 +66,7 @@ export async function startServer() {
     port,
     /** A development token for `user` (signed with the data dir's secret). */
     token(user, ttl) {
-      const args = ['--data-dir', dataDir, 'token', '--user', user];
+      const args = ['--dev', '--data-dir', dataDir, 'token', '--user', user];
       if (ttl !== undefined) args.push('--ttl', String(ttl));
       return execFileSync(bin, args, { encoding: 'utf8' }).trim();
     },

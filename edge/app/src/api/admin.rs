@@ -5,6 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::Caller;
 use crate::service::compaction::{self, CompactionReport};
 use crate::state::AppState;
+use crate::store::DamagedDocument;
 
 /// Run one compaction pass (tokens with the `edgesync:admin` scope). Hosts without timers
 /// (Spin) call this from a scheduler; Workers use a Cron Trigger; the native server a task.
@@ -15,4 +16,15 @@ pub(super) async fn compact(State(state): State<AppState>, Caller(me): Caller) -
         return Err(ApiError::Forbidden("requires the edgesync:admin scope"));
     }
     Ok(Json(compaction::run_pass(&state, 100).await?))
+}
+
+/// Documents whose stored state does not load, most recently seen first (tokens with the
+/// `edgesync:admin` scope). They answer `document-unavailable` and compaction skips them.
+#[utoipa::path(get, path = "/v1/admin/damaged", tag = "admin",
+    responses((status = 200, body = Vec<DamagedDocument>), (status = 401), (status = 403)), security(("bearer" = [])))]
+pub(super) async fn damaged(State(state): State<AppState>, Caller(me): Caller) -> ApiResult<Json<Vec<DamagedDocument>>> {
+    if !me.admin {
+        return Err(ApiError::Forbidden("requires the edgesync:admin scope"));
+    }
+    Ok(Json(state.store.damaged_documents(1_000).await?))
 }

@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// Create a document owned by the caller. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/docs", tag = "documents", request_body = CreateDocument,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response; reuse with another body is 422")),
-    responses((status = 201, body = Document), (status = 400), (status = 401), (status = 409), (status = 422), (status = 429)),
+    responses((status = 201, body = Document), (status = 400), (status = 401), (status = 403), (status = 409), (status = 422), (status = 429)),
     security(("bearer" = [])))]
 pub(super) async fn create(State(state): State<AppState>, Caller(me): Caller, headers: HeaderMap, ApiJson(body): ApiJson<CreateDocument>) -> ApiResult<Response> {
     let key = match headers.get("idempotency-key") {

@@ -1,11 +1,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use sync_core::document::{self, StoredDoc};
+use sync_core::document;
 
 use super::{page_size, visible};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiQuery, Caller};
 use crate::model::dto::{HistoryEntry, HistoryPage, PageQuery};
+use crate::service::load;
 use crate::state::AppState;
 
 /// A document's change history in causal order, paginated — for time travel via
@@ -20,9 +21,7 @@ pub(super) async fn history(State(state): State<AppState>, Caller(me): Caller, P
         Some(c) => c.parse::<usize>().map_err(|_| ApiError::Invalid("cursor: not a cursor from this endpoint".into()))?,
     };
     let loaded = state.store.load_state(&id).await?.ok_or(ApiError::NotFound)?;
-    let doc = document::load(StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes })
-        .map_err(|e| ApiError::Internal(format!("document {id}: {e}")))?;
-    let all = document::history(&doc);
+    let all = load::with_document(&state, &id, loaded, |doc, _| document::history(doc)).await?;
     let changes: Vec<HistoryEntry> = all
         .iter()
         .skip(start)

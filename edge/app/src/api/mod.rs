@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/docs/{id}/snapshot", get(snapshot::snapshot))
         .route("/v1/docs/{id}/history", get(history::history))
         .route("/v1/admin/compact", post(admin::compact))
+        .route("/v1/admin/damaged", get(admin::damaged))
 }
 
 /// The document as the caller sees it, or 404 — also when it exists but the caller is no

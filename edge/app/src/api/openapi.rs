@@ -15,11 +15,12 @@ use crate::model::dto;
         super::members::list, super::members::set, super::members::remove,
         super::sync::sync_one, super::sync::sync_many,
         super::snapshot::snapshot, super::history::history,
-        super::admin::compact,
+        super::admin::compact, super::admin::damaged,
     ),
     components(schemas(dto::CreateDocument, dto::Document, dto::DocumentPage, dto::Member, dto::MemberList, dto::SetMember,
-        dto::HistoryEntry, dto::HistoryPage, dto::Health, dto::ReplicaHealth, crate::model::Role, crate::service::compaction::CompactionReport)),
-    modifiers(&BearerAuth)
+        dto::HistoryEntry, dto::HistoryPage, dto::Health, dto::ReplicaHealth, crate::model::Role, crate::service::compaction::CompactionReport,
+        crate::store::DamagedDocument, dto::SyncMessage, dto::AutomergeDocument, dto::Problem)),
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 pub struct ApiDoc;
 
@@ -29,6 +30,31 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
+    }
+}
+
+/// Every error response is `application/problem+json` with the [`dto::Problem`] schema:
+/// added here once instead of on each of the handlers' annotations.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+        let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
+                    if let (true, RefOr::T(response)) = (is_error, response) {
+                        if response.description.is_empty() {
+                            response.description = "a problem (see the Problem schema)".into();
+                        }
+                        response.content.insert("application/problem+json".into(), problem.clone());
+                    }
+                }
+            }
+        }
     }
 }
 

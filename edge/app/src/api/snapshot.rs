@@ -3,18 +3,20 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use sync_core::Heads;
+use sync_core::automerge::Automerge;
 use sync_core::document::{self, StoredDoc};
 
 use super::visible;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiQuery, Caller};
-use crate::model::dto::HeadsQuery;
+use crate::service::load;
+use crate::model::dto::{self, HeadsQuery};
 use crate::state::AppState;
 
 /// The document as a saved automerge document, now or at `?heads=`. Conditional requests
 /// with `If-None-Match` get 304; responses addressed by heads never change (`immutable`).
 #[utoipa::path(get, path = "/v1/docs/{id}/snapshot", tag = "documents", params(("id" = String, Path), HeadsQuery),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 304), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, content_type = "application/octet-stream", body = dto::AutomergeDocument), (status = 304), (status = 400), (status = 401), (status = 404)),
     security(("bearer" = [])))]
 pub(super) async fn snapshot(
     State(state): State<AppState>,
@@ -33,21 +35,22 @@ pub(super) async fn snapshot(
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
         return Ok(with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), &etag, at.is_some()));
     }
-    let state_row = state.store.load_state(&id).await?.ok_or(ApiError::NotFound)?;
-    let bytes = match (&at, state_row.changes.is_empty(), &state_row.snapshot) {
-        (None, true, Some(snapshot)) => snapshot.clone(),
-        _ => {
-            let stored = StoredDoc { snapshot: state_row.snapshot.as_deref(), changes: &state_row.changes };
-            let doc = document::load(stored).map_err(|e| ApiError::Internal(format!("document {id}: {e}")))?;
-            match &at {
-                Some(heads) => document::snapshot_at(&doc, heads).map_err(|e| ApiError::Invalid(e.to_string()))?,
-                None => doc.save(),
-            }
+    let immutable = at.is_some();
+    let mut state_row = state.store.load_state(&id).await?.ok_or(ApiError::NotFound)?;
+    let bytes = match (&at, state_row.changes.is_empty(), state_row.snapshot.take()) {
+        (None, true, Some(snapshot)) => snapshot,
+        (_, _, snapshot) => {
+            state_row.snapshot = snapshot;
+            let view = move |doc: &Automerge, _: StoredDoc<'_>| match &at {
+                Some(heads) => document::snapshot_at(doc, heads).map_err(|e| e.to_string()),
+                None => Ok(doc.save()),
+            };
+            load::with_document(&state, &id, state_row, view).await?.map_err(ApiError::Invalid)?
         }
     };
     let mut response = bytes.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    Ok(with_cache_headers(response, &etag, at.is_some()))
+    Ok(with_cache_headers(response, &etag, immutable))
 }
 
 fn with_cache_headers(mut response: Response, etag: &str, immutable: bool) -> Response {

@@ -26,10 +26,10 @@ fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
 /// Sync one document (binary protocol, see docs/protocol.md). A read-only caller pushing
 /// changes gets 403 and nothing is stored.
 #[utoipa::path(post, path = "/v1/docs/{id}/sync", tag = "sync", params(("id" = String, Path)),
-    request_body(content = Vec<u8>, content_type = "application/vnd.edgesync.sync.v1"),
+    request_body(content = crate::model::dto::SyncMessage, content_type = "application/vnd.edgesync.sync.v1"),
     responses(
-        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = Vec<u8>, description = "changes the caller lacks, new server heads"),
-        (status = 400), (status = 401), (status = 403), (status = 404), (status = 413), (status = 415), (status = 429), (status = 503)),
+        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = crate::model::dto::SyncMessage, description = "changes the caller lacks, new server heads"),
+        (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 413), (status = 415), (status = 429), (status = 503)),
     security(("bearer" = [])))]
 pub(super) async fn sync_one(State(state): State<AppState>, Caller(me): Caller, Path(id): Path<String>, SyncBody(request): SyncBody) -> ApiResult<Response> {
     if request.docs.len() != 1 || request.docs[0].doc_id.to_string() != id {
@@ -41,16 +41,21 @@ pub(super) async fn sync_one(State(state): State<AppState>, Caller(me): Caller, 
         DocStatus::NotFound => Err(ApiError::NotFound),
         DocStatus::Forbidden => Err(ApiError::Forbidden("viewers may pull but not push changes; nothing was stored")),
         DocStatus::InvalidChanges => Err(ApiError::MalformedBody("a pushed chunk is not a valid automerge change".into())),
-        DocStatus::TooLarge => Err(ApiError::PayloadTooLarge { limit: state.config.sync_limits.max_chunks_per_doc }),
-        DocStatus::Unavailable => Err(ApiError::Unavailable { cause: "document unavailable".into(), retry_after_secs: 1 }),
+        DocStatus::TooLarge if stats.refused_heads > 0 => Err(ApiError::TooManyHeads { limit: state.config.sync_limits.max_doc_heads }),
+        DocStatus::TooLarge if stats.over_quota > 0 => Err(ApiError::QuotaExceeded(format!(
+            "a document's stored state may hold at most {} bytes",
+            state.config.quotas.bytes_per_document
+        ))),
+        DocStatus::TooLarge => Err(ApiError::PushTooLarge),
+        DocStatus::Unavailable => Err(ApiError::DocumentUnavailable(id)),
     }
 }
 
 /// Sync many documents in one request; each gets its own status in the response.
 #[utoipa::path(post, path = "/v1/sync", tag = "sync",
-    request_body(content = Vec<u8>, content_type = "application/vnd.edgesync.sync.v1"),
+    request_body(content = crate::model::dto::SyncMessage, content_type = "application/vnd.edgesync.sync.v1"),
     responses(
-        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = Vec<u8>, description = "one entry per requested document"),
+        (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = crate::model::dto::SyncMessage, description = "one entry per requested document"),
         (status = 400), (status = 401), (status = 413), (status = 415), (status = 429), (status = 503)),
     security(("bearer" = [])))]
 pub(super) async fn sync_many(State(state): State<AppState>, Caller(me): Caller, SyncBody(request): SyncBody) -> ApiResult<Response> {

@@ -1,9 +1,8 @@
 //! Extractors whose rejections are [`ApiError`]s, so malformed input gets problem+json too.
 
-use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use sync_core::{MEDIA_TYPE, SyncRequest};
 
@@ -36,26 +35,45 @@ fn content_type(req: &Request) -> Option<&str> {
 
 /// How much of an oversized body is read and discarded before answering 413. A client that
 /// is still sending when the server answers and closes sees a broken pipe instead of the
-/// 413; draining moderate overruns lets well-behaved clients read the problem. Beyond this,
-/// the connection is simply cut.
-const DRAIN_CAP: usize = 1024 * 1024;
-
-async fn drain(body: Body) {
-    let _ = Limited::new(body, DRAIN_CAP).collect().await;
-}
+/// 413; draining lets well-behaved clients read the problem. Discarded bytes are not kept, so
+/// this costs bandwidth, not memory; beyond it the connection is simply cut.
+const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 
 /// Reads the body, at most `limit` bytes; a declared or actual overrun is a 413.
 async fn read_limited(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        drain(req.into_body()).await;
+    read_body(req.into_body(), declared, limit).await
+}
+
+/// Reads `body` (of `declared` length, if the client said) up to `limit` bytes without ever
+/// holding more; a larger body is a 413, after the rest was drained (up to a cap). Hosts that
+/// read bodies themselves (Spin) use it too.
+pub async fn read_body<B>(body: B, declared: Option<u64>, limit: usize) -> Result<bytes::Bytes, ApiError>
+where
+    B: axum::body::HttpBody<Data = bytes::Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let too_large = declared.is_some_and(|n| n > limit as u64);
+    let mut kept = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::MalformedBody(format!("could not read body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        seen += chunk.len() as u64;
+        if too_large || seen > limit as u64 {
+            if seen > DRAIN_CAP {
+                break;
+            }
+            kept = bytes::BytesMut::new();
+            continue;
+        }
+        kept.extend_from_slice(&chunk);
+    }
+    if too_large || seen > limit as u64 {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge { limit }),
-        Err(e) => Err(ApiError::MalformedBody(format!("could not read body: {e}"))),
-    }
+    Ok(kept.freeze())
 }
 
 /// Query parameters; unknown or ill-typed ones are a 400 problem.

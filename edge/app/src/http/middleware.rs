@@ -83,15 +83,25 @@ pub async fn authenticate_and_limit(State(state): State<AppState>, mut req: Requ
     next.run(req).await
 }
 
-/// The client's address as the host reported it: `cf-connecting-ip` on Workers, otherwise
-/// the first `x-forwarded-for` entry (the native server overwrites that header itself).
+/// The client's address, as the host adapter established it ([`ClientAddr`]). Headers a
+/// client can write are never read here: each host decides what it can trust.
 fn client_address(req: &Request) -> String {
-    let h = req.headers();
-    h.get("cf-connecting-ip")
-        .or_else(|| h.get("x-forwarded-for"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    req.extensions().get::<ClientAddr>().map(|a| a.0.clone()).unwrap_or_else(|| "unknown".into())
+}
+
+/// The address of the client that sent a request, set by the host adapter before the request
+/// reaches the router: the socket peer on the native server (or the forwarded address when
+/// the peer is a configured trusted proxy), `cf-connecting-ip` on Workers (Cloudflare sets it),
+/// `spin-client-addr` on Spin. Without it, unauthenticated requests share one rate-limit bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    /// From a header the host itself sets (and overwrites if a client sent it).
+    pub fn from_host_header(req: &http::request::Parts, name: &str) -> Option<Self> {
+        let value = req.headers.get(name)?.to_str().ok()?.trim();
+        // `spin-client-addr` carries `ip:port`; the port changes with every connection.
+        let ip = value.parse::<std::net::SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| value.to_owned());
+        (!ip.is_empty() && ip.len() <= 64).then_some(Self(ip))
+    }
 }

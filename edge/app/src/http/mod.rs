@@ -7,4 +7,4 @@ pub mod middleware;
 
 pub use cors::CorsOrigins;
 pub use extract::{ApiJson, ApiQuery, Caller, SyncBody};
-pub use middleware::RequestId;
+pub use middleware::{ClientAddr, RequestId};

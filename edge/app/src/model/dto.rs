@@ -122,6 +122,7 @@ pub struct ReplicaHealth {
 
 /// Pagination query.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Opaque cursor from the previous page.
@@ -132,8 +133,36 @@ pub struct PageQuery {
 
 /// `?heads=` of the snapshot endpoint.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HeadsQuery {
     /// Comma-separated hex change hashes; omitted: the current state.
     pub heads: Option<String>,
+}
+
+/// A sync protocol message (`application/vnd.edgesync.sync.v1`, docs/protocol.md).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct SyncMessage(pub Vec<u8>);
+
+/// A saved automerge document (`application/octet-stream`).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct AutomergeDocument(pub Vec<u8>);
+
+/// An error (RFC 9457 `application/problem+json`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable, `urn:edgesync:problem:<kind>`: `unauthorized`, `forbidden`, `not-found`,
+    /// `conflict`, `invalid-input`, `malformed-body`, `unsupported-media-type`,
+    /// `payload-too-large`, `too-many-heads`, `quota-exceeded`, `idempotency-key-reused`, `rate-limited`,
+    /// `unavailable`, `document-unavailable`, `misconfigured`, `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for humans.
+    pub detail: Option<String>,
+    /// For 401: why the token was refused (`token_expired`, `bad_signature`, …).
+    pub code: Option<String>,
 }

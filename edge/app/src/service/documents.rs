@@ -44,6 +44,11 @@ pub async fn create(state: &AppState, user: &str, key: Option<&str>, request: &C
             return replay(found, &hash);
         }
     }
+    // Checked before the write: two creates racing at the limit may both pass (one over).
+    let quota = state.config.quotas.documents_per_user;
+    if quota > 0 && state.store.owned_count(user).await? >= i64::from(quota) {
+        return Err(ApiError::QuotaExceeded(format!("a user may own at most {quota} documents")));
+    }
 
     let now = state.now();
     let id = id.to_string();

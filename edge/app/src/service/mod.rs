@@ -2,4 +2,5 @@
 
 pub mod compaction;
 pub mod documents;
+pub mod load;
 pub mod sync;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use sync_core::chunk;
 use sync_core::document::StoredDoc;
 use sync_core::server::{self, Access};
 use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
@@ -10,6 +11,7 @@ use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
 use crate::ports::compute::offload;
+use crate::service::load;
 use crate::state::AppState;
 use crate::store::DocWrite;
 
@@ -21,6 +23,12 @@ pub struct SyncStats {
     pub crdt_micros: i64,
     /// Documents merged by the append fast path (no document load).
     pub fast_path: usize,
+    /// Pushes refused because they would leave a document with too many heads.
+    pub refused_heads: usize,
+    /// Documents that could not be loaded or merged (answered `Unavailable`).
+    pub failed_docs: usize,
+    /// Pushes refused because the document would outgrow its storage quota.
+    pub over_quota: usize,
 }
 
 /// Syncs every document of `request` for `user`.
@@ -33,27 +41,50 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
 
     let mut responses = Vec::with_capacity(request.docs.len());
     let mut writes = Vec::new();
+    // One budget for everything the request pushes: inflation and op counts are bounded
+    // across its documents, before automerge reads a byte of them.
+    let limits = state.config.sync_limits;
+    let mut budget = limits.push_budget();
     for (doc, id) in request.docs.iter().zip(&ids) {
         let Some(&role) = roles.get(id) else {
             responses.push(status_only(doc.doc_id, DocStatus::NotFound));
             continue;
         };
         let t = state.clock.now_micros();
-        let heads = state.store.load_heads(id).await?;
+        let tip = state.store.load_tip(id).await?;
         stats.db_micros += state.clock.now_micros() - t;
-        let Some(heads) = heads else {
+        let Some(tip) = tip else {
             responses.push(status_only(doc.doc_id, DocStatus::NotFound));
             continue;
         };
-        let server_heads = Heads::parse_list(&heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
+        let server_heads = Heads::parse_list(&tip.heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         if server::is_up_to_date(&server_heads, doc) {
             responses.push(server::up_to_date_response(doc, &server_heads));
             continue;
         }
         let access = if role.can_write() { Access::ReadWrite } else { Access::ReadOnly };
-        // A push on the current heads needs no load, however long the document's history.
+        let quota = state.config.quotas.bytes_per_document;
+        let pushed_bytes: u64 = doc.chunks.iter().map(|c| c.len() as u64).sum();
+        if quota > 0 && access == Access::ReadWrite && tip.stored_bytes.max(0) as u64 + pushed_bytes > quota {
+            // Refused before anything is read: the document keeps what it has and stays readable.
+            stats.over_quota += 1;
+            tracing::info!(doc = %id, stored = tip.stored_bytes, pushed_bytes, quota, "push over the document's storage quota");
+            let why = chunk::ChunkError::TooManyChanges { limit: state.config.sync_limits.max_chunks_per_doc };
+            responses.push(server::rejected(doc, &server_heads, &why));
+            continue;
+        }
         let t = state.clock.now_micros();
-        let appended = server::append(&server_heads, doc, access, &state.config.sync_limits);
+        let pushed = match chunk::changes_within(&doc.chunks, limits.max_chunks_per_doc, &mut budget) {
+            Ok(changes) => changes,
+            Err(why) => {
+                stats.crdt_micros += state.clock.now_micros() - t;
+                tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
+                responses.push(server::rejected(doc, &server_heads, &why));
+                continue;
+            }
+        };
+        // A push on the current heads needs no load, however long the document's history.
+        let appended = server::append_pushed(&server_heads, doc, &pushed, access, &limits);
         stats.crdt_micros += state.clock.now_micros() - t;
         if let Some(appended) = appended {
             stats.fast_path += 1;
@@ -69,17 +100,33 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
             continue;
         };
         let t = state.clock.now_micros();
-        let (request, limits) = (doc.clone(), state.config.sync_limits);
+        let request = doc.clone();
         let merged = offload(state.compute.as_ref(), move || {
             let stored = StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes };
-            server::merge(stored, &request, access, &limits)
+            server::merge_pushed(stored, &request, Ok(pushed), access, &limits)
         })
-        .await
-        .ok_or_else(|| ApiError::Internal(format!("merging into {id} panicked")))?
-        .map_err(|e| ApiError::Internal(format!("stored document {id} does not load: {e}")))?;
+        .await;
+        // A document that cannot be loaded (or makes automerge panic) fails alone: the other
+        // documents of the batch are answered as usual.
+        let merged = match merged {
+            Some(Ok(merged)) => merged,
+            failed => {
+                let why = match failed {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "automerge panicked while merging".to_owned(),
+                };
+                load::damaged(state, id, &why).await;
+                stats.failed_docs += 1;
+                responses.push(status_only(doc.doc_id, DocStatus::Unavailable));
+                continue;
+            }
+        };
         stats.crdt_micros += state.clock.now_micros() - t;
         if let Some(why) = &merged.rejection {
             tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
+            if matches!(why, chunk::ChunkError::TooManyHeads { .. }) {
+                stats.refused_heads += 1;
+            }
         }
         if !merged.new_changes.is_empty() {
             writes.push(DocWrite { doc_id: id.clone(), changes: merged.new_changes });

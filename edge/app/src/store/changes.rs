@@ -16,6 +16,15 @@ pub struct DocState {
     pub max_seq: i64,
 }
 
+/// A document's heads and size: what a sync reads before deciding how to merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tip {
+    /// Comma-separated hex, sorted.
+    pub heads: String,
+    /// Bytes of the snapshot and the change rows.
+    pub stored_bytes: i64,
+}
+
 /// The changes one sync stores in one document.
 #[derive(Debug, Clone)]
 pub struct DocWrite {
@@ -58,11 +67,16 @@ impl Store {
     /// A document's current heads (comma-separated hex, sorted), or `None` if it does not exist.
     /// One indexed read, whatever the document's size: enough for the append fast path.
     pub async fn load_heads(&self, doc_id: &str) -> Result<Option<String>, DbError> {
-        const SQL: &str = "SELECT h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id WHERE d.id = ?1";
+        Ok(self.load_tip(doc_id).await?.map(|tip| tip.heads))
+    }
+
+    /// [`Self::load_heads`], with the bytes the document's stored state takes (for quotas).
+    pub async fn load_tip(&self, doc_id: &str) -> Result<Option<Tip>, DbError> {
+        const SQL: &str =
+            "SELECT h.hash, d.change_bytes + d.snapshot_bytes FROM documents d LEFT JOIN heads h ON h.doc_id = d.id WHERE d.id = ?1";
         let rows = self.db().query(Statement::new(SQL, [doc_id.into()])).await?;
-        if rows.rows.is_empty() {
-            return Ok(None);
-        }
+        let Some(first) = rows.rows.first() else { return Ok(None) };
+        let stored_bytes = first.get(1).map(int).transpose()?.unwrap_or(0);
         let mut heads = Vec::with_capacity(rows.rows.len());
         for row in rows.rows {
             match row.into_iter().next() {
@@ -71,7 +85,7 @@ impl Store {
             }
         }
         heads.sort_unstable();
-        Ok(Some(heads.join(",")))
+        Ok(Some(Tip { heads: heads.join(","), stored_bytes }))
     }
 
     /// Stores every document's new changes of one request in one transaction, and moves each
@@ -124,7 +138,10 @@ impl Store {
             .batch(vec![
                 Statement::new(
                     concat!(
-                        "INSERT INTO snapshots (doc_id, heads, bytes, covers_seq, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ",
+                        // Only while the newest folded row still exists: if the document was deleted
+                        // meanwhile (and perhaps created again), the snapshot must not bring it back.
+                        "INSERT INTO snapshots (doc_id, heads, bytes, covers_seq, created_at) SELECT ?1, ?2, ?3, ?4, ?5 ",
+                        "WHERE EXISTS (SELECT 1 FROM changes WHERE doc_id = ?1 AND seq = ?4) ",
                         "ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, bytes = excluded.bytes, ",
                         "covers_seq = excluded.covers_seq, created_at = excluded.created_at WHERE excluded.covers_seq > snapshots.covers_seq"
                     ),
@@ -134,6 +151,7 @@ impl Store {
                     "DELETE FROM changes WHERE doc_id = ?1 AND seq <= (SELECT covers_seq FROM snapshots WHERE doc_id = ?1)",
                     [doc()],
                 ),
+                Statement::new("DELETE FROM compaction_attempts WHERE doc_id = ?1", [doc()]),
                 Statement::new(
                     concat!(
                         "UPDATE documents SET change_rows = (SELECT COUNT(*) FROM changes WHERE doc_id = ?1), ",

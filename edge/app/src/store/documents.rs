@@ -84,6 +84,8 @@ impl Store {
                 Statement::new("DELETE FROM heads WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM snapshots WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM members WHERE doc_id = ?1", p()),
+                Statement::new("DELETE FROM damaged_documents WHERE doc_id = ?1", p()),
+                Statement::new("DELETE FROM compaction_attempts WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM documents WHERE id = ?1", p()),
             ])
             .await?;
@@ -95,7 +97,8 @@ impl Store {
         let rows = self
             .db()
             .query(Statement::new(
-                "SELECT id FROM documents WHERE change_rows >= ?1 ORDER BY change_rows DESC LIMIT ?2",
+                "SELECT id FROM documents WHERE change_rows >= ?1 AND id NOT IN (SELECT doc_id FROM damaged_documents) \
+                 ORDER BY change_rows DESC LIMIT ?2",
                 [Value::Integer(threshold), Value::Integer(limit)],
             ))
             .await?;

@@ -1,6 +1,6 @@
 //! Membership rows: who may do what with a document.
 
-use super::{Store, text};
+use super::{Store, int, text};
 use crate::model::Role;
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
@@ -53,5 +53,11 @@ impl Store {
             .query(Statement::new("DELETE FROM members WHERE doc_id = ?1 AND user_id = ?2", [doc_id.into(), user.into()]))
             .await?;
         Ok(rows.affected > 0)
+    }
+
+    /// How many documents `user` owns (for the documents-per-user quota).
+    pub async fn owned_count(&self, user: &str) -> Result<i64, DbError> {
+        let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM members WHERE user_id = ?1 AND role = 'owner'", [user.into()])).await?;
+        rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(0))
     }
 }

@@ -5,7 +5,10 @@ use super::Store;
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
 /// (version, name, SQL) in application order. Never edit a released entry; add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "damaged_documents", include_str!("../../migrations/0002_damaged_documents.sql")),
+];
 
 impl Store {
     /// Applies every migration not yet recorded; returns the versions applied now.

@@ -1,6 +1,7 @@
 //! All SQL lives here, written once over the [`Database`] port and shared by every backend.
 
 mod changes;
+mod damaged;
 mod documents;
 mod idempotency;
 mod members;
@@ -9,7 +10,8 @@ mod rate_limit;
 
 use std::sync::Arc;
 
-pub use changes::{DocState, DocWrite};
+pub use changes::{DocState, DocWrite, Tip};
+pub use damaged::DamagedDocument;
 pub use documents::DocumentRow;
 pub use idempotency::IdempotencyRecord;
 

@@ -1,17 +1,12 @@
 //! Shared pieces: the server's state on a temp dir (as `serve` opens it), the HTTP server on
 //! loopback, client replicas, and latency statistics.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ROOT};
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderValue;
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use edge_app::AppState;
 use edge_app::auth::{self, TokenClaims};
 use edge_app::model::Role;
@@ -38,6 +33,9 @@ pub fn settings(dir: &Path) -> Settings {
         jwt_audience: AUDIENCE.into(),
         jwt_hs256_secret: Some(SECRET.into()),
         jwt_ed25519_public_keys: None,
+        dev: false,
+        max_docs_per_user: 0,
+        max_doc_bytes: 0,
         rate_limit: 0,
         compaction_threshold: 500,
         cors_origins: edge_app::http::CorsOrigins::Any,
@@ -49,17 +47,9 @@ pub async fn open_state(dir: &Path) -> AppState {
     edgesync_server::serve::open_state(&settings(dir)).await.expect("state opens")
 }
 
-/// What `serve` does with the peer address (so the router sees the same headers).
-async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-        req.headers_mut().insert("x-forwarded-for", v);
-    }
-    next.run(req).await
-}
-
-/// The router and layers of `serve` (without its `/metrics` route).
+/// The router and layers of `serve`.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(edge_app::app(state).route_layer(middleware::from_fn(edgesync_server::metrics::record))).layer(middleware::from_fn(peer_address))
+    edgesync_server::serve::router(state, Vec::new())
 }
 
 /// Serves `state` on 127.0.0.1:0 with [`router`]; returns the base URL.
@@ -68,7 +58,7 @@ pub async fn start_http(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("has an address"));
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serves");
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serves");
     });
     url
 }

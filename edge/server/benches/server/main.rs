@@ -10,9 +10,12 @@
 //!
 //! Sizes can be lowered for a smoke run: `EDGESYNC_BENCH_ROUNDS` (2000),
 //! `EDGESYNC_BENCH_BIG` (100000), `EDGESYNC_BENCH_DOCS` (10000), `EDGESYNC_BENCH_REQUESTS` (500000).
+//! `EDGESYNC_BENCH_PARTS` picks parts (default `1234`; part 4 is the peak memory of hostile
+//! pushes).
 
 mod big_doc;
 mod harness;
+mod hostile;
 mod memory;
 mod phases;
 mod rounds;
@@ -29,7 +32,7 @@ fn main() {
     let big = knob("EDGESYNC_BENCH_BIG", 100_000);
     let docs = knob("EDGESYNC_BENCH_DOCS", 10_000);
     let requests = knob("EDGESYNC_BENCH_REQUESTS", 500_000);
-    let parts = std::env::var("EDGESYNC_BENCH_PARTS").unwrap_or_else(|_| "123".into());
+    let parts = std::env::var("EDGESYNC_BENCH_PARTS").unwrap_or_else(|_| "1234".into());
 
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).json().flatten_event(true).with_writer(std::io::sink).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -42,7 +45,7 @@ fn main() {
             let (p50, p99) = harness::fsync_probe(probe_dir.path());
             format!("fsync of a 4 KiB append in the temp dir just before this part (p50 / p99 of 50): {} / {}.\n", harness::ms(p50), harness::ms(p99))
         };
-        let (mut part1, mut part2, mut part3) = (None, None, None);
+        let (mut part1, mut part2, mut part3, mut part4) = (None, None, None, None);
 
         // Memory first, in a fresh process, so earlier parts' freed heap cannot hide growth.
         if parts.contains('3') {
@@ -53,6 +56,12 @@ fn main() {
             let mem = memory::measure(&state, docs).await;
             let samples = memory::metrics_samples(&state, &prometheus, requests).await;
             part3 = Some(format!("{probe}\n{mem}\n{samples}"));
+        }
+        if parts.contains('4') {
+            eprintln!("part 4: peak memory of hostile pushes");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let state = harness::open_state(dir.path()).await;
+            part4 = Some(hostile::measure(&state).await);
         }
         if parts.contains('1') {
             eprintln!("part 1: {rounds} sync rounds per scenario and path");
@@ -79,6 +88,9 @@ fn main() {
         }
         if let Some(p) = part3 {
             println!("### 3. Memory (VmRSS) while touching {docs} documents (create + one sync each, in-process)\n\n{p}");
+        }
+        if let Some(p) = part4 {
+            println!("### 4. Peak memory while refusing hostile pushes (in-process, `serve`'s router)\n\n{p}");
         }
     });
     eprintln!("total {:.1} s", t.elapsed().as_secs_f64());

@@ -97,7 +97,8 @@ impl TestApp {
         tweak(&mut config);
         let db = LibsqlDatabase::open_local(&dir.path().join("test.db")).await.unwrap();
         let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000_000)));
-        let state = AppState::new(db, clock.clone(), Arc::new(OsRandom), config);
+        // Loads and merges on the bounded blocking pool, as `serve` runs them.
+        let state = AppState::new(db, clock.clone(), Arc::new(OsRandom), config).with_compute(Arc::new(edgesync_server::compute::BlockingPool::default()));
         state.store.migrate(state.now()).await.unwrap();
         Self { router: edge_app::app(state.clone()), state, clock, ed_secret, ed_public, dir }
     }
