@@ -170,6 +170,10 @@ pub enum DocSyncError {
     /// The server sent data that does not apply (nothing of it was acknowledged).
     #[error("the server sent invalid data: {0}")]
     BadServerData(String),
+    /// A request holding only this document failed as a whole (the other documents of the
+    /// batch were synced without it).
+    #[error("the server could not process this document's request: {0}")]
+    RequestFailed(String),
 }
 
 impl DocSyncError {

@@ -219,3 +219,38 @@ async fn an_id_taken_by_someone_else_is_a_typed_error_and_edits_stay() {
     assert_eq!(report.error_for(id), Some(&DocSyncError::IdTaken));
     assert_eq!(doc.pending_changes(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_that_fails_its_whole_batch_is_isolated_and_the_others_sync() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = server.client(&dir.path().join("c.db"), "alice", None).await;
+    let mut docs = Vec::new();
+    for i in 0..6 {
+        let doc = client.create_document(&format!("doc {i}")).await.unwrap();
+        doc.change(|tx| tx.put(ROOT, "n", i as i64)).await.unwrap();
+        docs.push(doc);
+    }
+    assert!(client.sync_now().await.unwrap().errors.is_empty());
+    // Every document edits again; any request holding the fourth one now fails as a whole.
+    for doc in &docs {
+        doc.change(|tx| tx.put(ROOT, "again", "yes")).await.unwrap();
+    }
+    *server.faults.poisoned.lock().unwrap() = Some(docs[3].id());
+    let report = client.sync_now().await.unwrap();
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(matches!(report.errors.get(&docs[3].id()), Some(DocSyncError::RequestFailed(_))), "{report:?}");
+    assert_eq!(report.synced, 5);
+    // The others are on the server; the failed one's edit stays pending, and goes once the
+    // server can take it again.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = server.client(&other_dir.path().join("c.db"), "alice", None).await;
+    for (i, doc) in docs.iter().enumerate().filter(|(i, _)| *i != 3) {
+        let copy = other.open_document(doc.id()).await.unwrap();
+        other.sync_now().await.unwrap();
+        assert_eq!(string(&copy, "again").as_deref(), Some("yes"), "document {i}");
+    }
+    *server.faults.poisoned.lock().unwrap() = None;
+    let report = client.sync_now().await.unwrap();
+    assert!(report.errors.is_empty() && report.pending == 0, "{report:?}");
+}

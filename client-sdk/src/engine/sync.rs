@@ -109,7 +109,7 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
             };
             let mut next = Vec::new();
             for batch in ready.chunks(self.config.limits.max_docs.max(1)) {
-                next.extend(self.round(batch, &mut run).await?);
+                next.extend(self.isolating_round(batch, &mut run).await?);
             }
             targets = next;
         }
@@ -174,6 +174,27 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         Ok(self.persist(&registered).await?)
     }
 
+    /// [`Self::round`], except that a request the server cannot process as a whole (a 4xx
+    /// other than auth and rate limits, a 500, an answer that does not decode) is split in
+    /// halves until the document that causes it is alone: that one fails, the others sync.
+    async fn isolating_round(&self, batch: &[DocumentId], run: &mut Run) -> Result<Vec<DocumentId>, SyncError> {
+        let mut next = Vec::new();
+        let mut todo = vec![batch.to_vec()];
+        while let Some(part) = todo.pop() {
+            match self.round(&part, run).await {
+                Ok(again) => next.extend(again),
+                Err(e) if isolates(&e) && part.len() > 1 => {
+                    let (left, right) = part.split_at(part.len() / 2);
+                    todo.push(right.to_vec());
+                    todo.push(left.to_vec());
+                }
+                Err(e) if isolates(&e) => run.fail(part[0], DocSyncError::RequestFailed(e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(next)
+    }
+
     /// One request/response for `batch`; returns the documents to send again.
     async fn round(&self, batch: &[DocumentId], run: &mut Run) -> Result<Vec<DocumentId>, SyncError> {
         let request = {
@@ -203,7 +224,7 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
                 match client::apply_response(&mut d.doc, id, &d.record.acked, res) {
                     Err(e) => run.fail(id, DocSyncError::BadServerData(e.to_string())),
                     Ok(applied) => {
-                        if matches!(applied.status, DocStatus::Ok | DocStatus::Forbidden) {
+                        if matches!(applied.status, DocStatus::Ok | DocStatus::Forbidden | DocStatus::TooLarge) {
                             d.update_record(|r| {
                                 r.acked = applied.acked.clone();
                                 r.registered = true;
@@ -234,6 +255,8 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
                             }
                             DocStatus::NotFound => run.fail(id, DocSyncError::NotFound),
                             DocStatus::InvalidChanges => run.fail(id, DocSyncError::InvalidChanges),
+                            // Refused for the document's heads: they are merged now, go again.
+                            DocStatus::TooLarge if applied.resend => next.push(id),
                             DocStatus::TooLarge => run.fail(id, DocSyncError::TooLarge),
                             DocStatus::Unavailable => run.fail(id, DocSyncError::Unavailable),
                         }
@@ -252,5 +275,15 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         }
         persisted?;
         Ok(next)
+    }
+}
+
+/// Failures that may be caused by one document of the batch rather than by the network, the
+/// token or the server's load.
+fn isolates(e: &SyncError) -> bool {
+    match e {
+        SyncError::Rejected { .. } | SyncError::Decode(_) | SyncError::BadResponse(_) => true,
+        SyncError::Unavailable { status, .. } => *status == 500,
+        _ => false,
     }
 }

@@ -15,11 +15,14 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     /// A transport with a 10 s connect timeout and a 60 s request timeout. Response bodies
-    /// over `max_body` bytes are refused.
+    /// over `max_body` bytes are refused. Idle connections are dropped after 5 s: servers
+    /// close idle keep-alive connections (the native server after its 10 s header deadline),
+    /// and a request sent on one the server just closed fails with a broken pipe.
     pub fn new(base_url: &str, max_body: usize) -> Result<Self, OpenError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("edgesync-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OpenError::Config(format!("HTTP client: {e}")))?;

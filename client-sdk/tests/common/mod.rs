@@ -50,6 +50,9 @@ pub struct Faults {
     pub sync_requests: AtomicU32,
     /// Sync requests refused with 503.
     pub refused: AtomicU32,
+    /// A document whose presence makes a whole `/v1/sync` batch fail with 500 (as a server
+    /// that cannot process one document of a batch would).
+    pub poisoned: Mutex<Option<DocumentId>>,
 }
 
 impl Faults {
@@ -60,6 +63,20 @@ impl Faults {
 }
 
 async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    let poisoned = *faults.poisoned.lock().unwrap();
+    let request = match poisoned {
+        Some(bad) if request.uri().path() == "/v1/sync" => {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let decoded = edgesync_client::sync_core::SyncRequest::decode(&bytes, &edgesync_client::sync_core::Limits::DEFAULT);
+            if decoded.is_ok_and(|r| r.docs.iter().any(|d| d.doc_id == bad)) {
+                faults.sync_requests.fetch_add(1, Ordering::SeqCst);
+                return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+            }
+            Request::from_parts(parts, axum::body::Body::from(bytes))
+        }
+        _ => request,
+    };
     if request.uri().path() == "/v1/sync" {
         faults.sync_requests.fetch_add(1, Ordering::SeqCst);
         if faults.unavailable.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {

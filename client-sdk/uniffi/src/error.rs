@@ -148,6 +148,8 @@ pub enum DocumentSyncError {
     Unavailable,
     /// The server sent data that does not apply.
     BadServerData { message: String },
+    /// A request holding only this document failed as a whole; the others synced.
+    RequestFailed { message: String },
 }
 
 impl From<DocSyncError> for DocumentSyncError {
@@ -161,6 +163,7 @@ impl From<DocSyncError> for DocumentSyncError {
             DocSyncError::TooLarge => DocumentSyncError::TooLarge,
             DocSyncError::Unavailable => DocumentSyncError::Unavailable,
             DocSyncError::BadServerData(message) => DocumentSyncError::BadServerData { message },
+            DocSyncError::RequestFailed(message) => DocumentSyncError::RequestFailed { message },
         }
     }
 }

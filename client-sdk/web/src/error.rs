@@ -169,6 +169,7 @@ pub fn doc_sync_error(doc_id: DocumentId, e: &DocSyncError) -> WebError {
         DocSyncError::TooLarge => WebError::new("tooLarge", message),
         DocSyncError::Unavailable => WebError::new("unavailable", message),
         DocSyncError::BadServerData(_) => WebError::new("badServerData", message),
+        DocSyncError::RequestFailed(_) => WebError::new("requestFailed", message),
     };
     error.for_doc(doc_id)
 }

@@ -15,7 +15,7 @@ export type SyncStatus = "idle" | "syncing" | "synced" | "offline" | "error";
 export type ErrorCode =
   | "offline" | "unauthorized" | "token" | "rateLimited" | "serverUnavailable" | "rejected" | "badResponse"
   | "forbidden" | "notFound" | "idTaken" | "createRejected" | "invalidChanges" | "tooLarge" | "unavailable"
-  | "badServerData"
+  | "badServerData" | "requestFailed"
   | "storeUnavailable" | "storeInUse" | "storeCorrupt" | "storeNewerSchema" | "corruptDocument"
   | "invalidConfig" | "invalidId" | "unknownDocument" | "alreadyExists" | "invalidTitle" | "noRandomness"
   | "invalidChange" | "invalidPath" | "invalidValue" | "notDurable" | "closed";
