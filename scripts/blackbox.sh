@@ -29,6 +29,9 @@ if [ "$target" = spin ]; then
   EDGESYNC_SPIN_WASM="$out/wasm32-wasip2/release/edgesync_spin.wasm"; export EDGESYNC_SPIN_WASM
   tests+=(component_imports)
 fi
-EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 \
-EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-  run_tests edgesync-blackbox "${tests[@]}" || { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+export EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 EDGESYNC_SERVER_PID=$pid EDGESYNC_TARGET=$target \
+  EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE"
+failed() { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+run_tests edgesync-blackbox "${tests[@]}" || failed
+# The attacks, one at a time: they read the server's peak memory.
+run_tests edgesync-blackbox hostile -- --test-threads=1 --nocapture || failed

@@ -48,7 +48,7 @@ start_target() {
       local db_args=()
       if [ -n "${EDGESYNC_NATIVE_ON_SQLD:-}" ]; then db_args=(--libsql-url "$EDGESYNC_SQLD_URL"); fi
       spawn "$work/server.log" "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 serve \
-        --addr "127.0.0.1:$port" --compaction-interval 0
+        --addr "127.0.0.1:$port" --compaction-interval 0 --header-timeout-secs 2
       ;;
     spin)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"

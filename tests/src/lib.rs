@@ -34,7 +34,9 @@ impl Target {
         let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is required"));
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the server's header deadline (2 s in the
+            // test command) closes them under a request.
+            http: reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(1)).build().expect("an HTTP client"),
             secret: var("EDGESYNC_TEST_HS256_SECRET"),
             issuer: var("EDGESYNC_TEST_ISSUER"),
             audience: var("EDGESYNC_TEST_AUDIENCE"),
