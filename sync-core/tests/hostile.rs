@@ -13,26 +13,14 @@ use sync_core::{DocRequest, DocStatus, DocumentId, Heads, Limits, client};
 const ID: DocumentId = DocumentId::from_bytes([9; 16]);
 
 /// An automerge chunk of type 2 (compressed change) whose body is raw DEFLATE of `mib` MiB of
-/// zeros: a few hundred bytes per MiB on the wire.
+/// zeros: about 1 KiB on the wire per MiB it inflates to.
 fn bomb(mib: usize) -> Vec<u8> {
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; 1 << 20];
     for _ in 0..mib {
         deflate.write_all(&zeros).unwrap();
     }
-    let body = deflate.finish().unwrap();
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 2];
-    let mut len = body.len() as u64;
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        chunk.push(if len == 0 { byte } else { byte | 0x80 });
-        if len == 0 {
-            break;
-        }
-    }
-    chunk.extend(body);
-    chunk
+    sync_core::inspect::frame_chunk(2, [1, 2, 3, 4], &deflate.finish().unwrap())
 }
 
 fn push(chunks: Vec<Vec<u8>>, have: &Heads) -> DocRequest {

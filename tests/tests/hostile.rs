@@ -33,16 +33,7 @@ fn bomb(mib: usize) -> Vec<u8> {
     for _ in 0..mib {
         deflate.write_all(&zeros).unwrap();
     }
-    let body = deflate.finish().unwrap();
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut len = body.len() as u64;
-    while len >= 0x80 {
-        chunk.push((len as u8 & 0x7f) | 0x80);
-        len >>= 7;
-    }
-    chunk.push(len as u8);
-    chunk.extend(body);
-    chunk
+    sync_core::inspect::frame_chunk(2, [0; 4], &deflate.finish().unwrap())
 }
 
 async fn post_sync(t: &Target, token: &str, path: &str, request: &SyncRequest) -> reqwest::Response {

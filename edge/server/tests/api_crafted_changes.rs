@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, transaction::Transactable};
+use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::TestApp;
@@ -15,23 +15,6 @@ use edgesync_server::compute::BlockingPool;
 use http_body_util::BodyExt;
 use sync_core::{DocumentId, Heads, MEDIA_TYPE, SyncRequest, client};
 use tower::ServiceExt;
-
-/// A change on top of `base` that puts a key into an object created by a change `base` never
-/// saw: well-formed bytes, valid hash and deps, impossible content.
-fn crafted_on(base: &Automerge) -> Change {
-    let mut elsewhere = base.fork().with_actor(ActorId::from(vec![0xee; 8]));
-    let mut tx = elsewhere.transaction();
-    let map = tx.put_object(ROOT, "m", ObjType::Map).unwrap();
-    tx.commit();
-    let mut tx = elsewhere.transaction();
-    tx.put(&map, "k", 1).unwrap();
-    tx.commit();
-    let mut expanded = elsewhere.get_last_local_change().unwrap().decode();
-    expanded.deps = base.get_heads();
-    expanded.seq = 1;
-    expanded.hash = None;
-    Change::from(expanded)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_automerge_cannot_apply_fails_alone() {
@@ -56,7 +39,7 @@ async fn a_push_automerge_cannot_apply_fails_alone() {
     assert_eq!(router.clone().oneshot(sync(first.encode())).await.unwrap().status(), StatusCode::OK);
 
     // Sent without acknowledged heads, so the server loads and merges (no append fast path).
-    let bad = crafted_on(&honest);
+    let bad = common::crafted_change_on(&honest);
     let request = SyncRequest {
         docs: vec![sync_core::DocRequest { doc_id, have: Heads::empty(), heads: Heads::new(vec![bad.hash()]), chunks: vec![bad.raw_bytes().to_vec()] }],
     };

@@ -7,26 +7,10 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use automerge::{ActorId, Automerge, Change, ObjType, ROOT, transaction::Transactable};
+use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
 use common::TestApp;
 use edge_app::auth::{self, TokenClaims};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest, client};
-
-/// A change on top of `base` that puts a key into an object `base` never saw.
-fn poisoned(base: &Automerge) -> Change {
-    let mut elsewhere = base.fork().with_actor(ActorId::from(vec![0xee; 8]));
-    let mut tx = elsewhere.transaction();
-    let map = tx.put_object(ROOT, "m", ObjType::Map).unwrap();
-    tx.commit();
-    let mut tx = elsewhere.transaction();
-    tx.put(&map, "k", 1).unwrap();
-    tx.commit();
-    let mut expanded = elsewhere.get_last_local_change().unwrap().decode();
-    expanded.deps = base.get_heads();
-    expanded.seq = 1;
-    expanded.hash = None;
-    Change::from(expanded)
-}
 
 fn edit(doc: &mut Automerge, key: &str) {
     let mut tx = doc.transaction();
@@ -48,7 +32,7 @@ async fn a_document_that_does_not_load_fails_alone() {
     let answer = app.sync_at("/v1/sync", &token, &first).await.sync();
     assert!(answer.docs.iter().all(|d| d.status == DocStatus::Ok));
     let heads = Heads::new(honest.get_heads());
-    let change = poisoned(&honest);
+    let change = common::crafted_change_on(&honest);
     let push = DocRequest { doc_id: bad, have: heads.clone(), heads: Heads::new(vec![change.hash()]), chunks: vec![change.raw_bytes().to_vec()] };
     let stored = app.sync_at(&format!("/v1/docs/{bad_id}/sync"), &token, &SyncRequest { docs: vec![push] }).await;
     if stored.status != StatusCode::OK {

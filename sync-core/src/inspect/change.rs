@@ -1,11 +1,8 @@
 //! Change chunks: type 1 as sent, type 2 inflated (bounded) into the type-1 chunk automerge
 //! would build itself.
 
-use super::columns::{
-    DEFLATE_BIT, GROUPED_ITEMS_FACTOR, add_meta_len, check_meta_vs_raw, promote, read_column_metadata, scan_column,
-    total_column_len,
-};
-use super::spec::{self, Role, change_chunk_role};
+use super::columns::{DEFLATE_BIT, read_column_metadata, scan_op_columns, total_column_len};
+use super::spec::{self, change_chunk_role};
 use super::inflate::inflate_capped;
 use super::reader::{Reader, leb_err, strict_u, write_uleb};
 use super::{Budget, ChunkHeader, InspectError, Inspected, MAGIC, MAX_HEADER_LEN, Spend, TYPE_CHANGE};
@@ -118,43 +115,16 @@ pub(super) fn inspect_body(
     // Whatever remains is the change's "extra bytes" (e.g. an author footer); automerge keeps
     // it verbatim and never decodes it as columns.
 
-    let limit = budget.max_ops;
-    let grouped = limit.saturating_mul(GROUPED_ITEMS_FACTOR);
-    let mut ops: u64 = 0;
-    let mut meta_sum: u128 = 0;
-    let mut raw_len: usize = 0;
+    let mut columns = Vec::with_capacity(cols.len());
     let mut offset: usize = 0;
     for &(s, len) in &cols {
-        let end = offset
-            .checked_add(len)
-            .ok_or(InspectError::ColumnLengthOverflow)?;
-        let col = data
-            .get(offset..end)
-            .ok_or(InspectError::Truncated("column data"))?;
+        let end = offset.checked_add(len).ok_or(InspectError::ColumnLengthOverflow)?;
+        columns.push((s, data.get(offset..end).ok_or(InspectError::Truncated("column data"))?));
         offset = end;
-        let lim = match change_chunk_role(s) {
-            None => continue,
-            Some(Role::Raw) => {
-                raw_len = col.len();
-                continue;
-            }
-            Some(Role::Row) => limit,
-            Some(Role::Grouped) => grouped,
-        };
-        let scanned = if s == spec::VALUE_META {
-            scan_column(col, s, lim, |c, v| add_meta_len(&mut meta_sum, c, v))
-        } else {
-            scan_column(col, s, lim, |_, _| Ok(()))
-        };
-        let items =
-            scanned.map_err(|e| promote(e, spec::ACTION, InspectError::TooManyOps { limit }))?;
-        // `ChangeOpsIter::done()` is `action.done()` (`change_op_columns.rs:394-397`): the
-        // action column alone decides how many ops automerge iterates.
-        if s == spec::ACTION {
-            ops = items;
-        }
     }
-    check_meta_vs_raw(meta_sum, raw_len, spec::VALUE_META)?;
+    // `ChangeOpsIter::done()` is `action.done()` (`change_op_columns.rs:394-397`): the action
+    // column alone decides how many ops automerge iterates.
+    let ops = scan_op_columns(columns, change_chunk_role, spec::ACTION, budget.max_ops)?;
 
     spend.ops = ops;
     spend.changes = 1;

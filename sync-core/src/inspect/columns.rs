@@ -1,7 +1,7 @@
 //! Column specs and walking run-length encoded columns in O(bytes) without expanding runs.
 
 use super::InspectError;
-use super::spec;
+use super::spec::{self, Role};
 use super::reader::{Reader, strict_u};
 
 /// Grouped sub-columns (a change's `pred` actor/counter, a document's `succ` actor/counter and
@@ -361,3 +361,37 @@ pub(super) fn total_column_len(cols: &[(u32, usize)]) -> Result<usize, InspectEr
     })
 }
 
+/// Walks the op columns of a chunk (`role` says which ones automerge decodes and how each is
+/// bounded) and returns the row count of `count_spec`, the column whose length is the number
+/// of ops automerge iterates. Value lengths must fit the raw value column.
+pub(super) fn scan_op_columns<'a>(
+    cols: impl IntoIterator<Item = (u32, &'a [u8])>,
+    role: fn(u32) -> Option<Role>,
+    count_spec: u32,
+    limit: u64,
+) -> Result<u64, InspectError> {
+    let grouped = limit.saturating_mul(GROUPED_ITEMS_FACTOR);
+    let (mut ops, mut meta_sum, mut raw_len) = (0u64, 0u128, 0usize);
+    for (s, data) in cols {
+        let lim = match role(s) {
+            None => continue,
+            Some(Role::Raw) => {
+                raw_len = data.len();
+                continue;
+            }
+            Some(Role::Row) => limit,
+            Some(Role::Grouped) => grouped,
+        };
+        let scanned = if s == spec::VALUE_META {
+            scan_column(data, s, lim, |c, v| add_meta_len(&mut meta_sum, c, v))
+        } else {
+            scan_column(data, s, lim, |_, _| Ok(()))
+        };
+        let items = scanned.map_err(|e| promote(e, count_spec, InspectError::TooManyOps { limit }))?;
+        if s == count_spec {
+            ops = items;
+        }
+    }
+    check_meta_vs_raw(meta_sum, raw_len, spec::VALUE_META)?;
+    Ok(ops)
+}

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::columns::{
     Cursor, DEFLATE_BIT, Enc, GROUPED_ITEMS_FACTOR, NORMALIZE_MASK, Val, add_meta_len, bad, check_meta_vs_raw,
-    delta_u32_step, null_err, promote, read_column_metadata, scan_column, total_column_len,
+    delta_u32_step, null_err, promote, read_column_metadata, scan_column, scan_op_columns, total_column_len,
 };
 use super::spec::{self, Role, doc_change_role, doc_op_role};
 use super::inflate::inflate_capped;
@@ -326,35 +326,6 @@ pub(super) fn claimed_op_slots(
 /// asserts it is `<= i64::MAX`, and every other op column must have that many rows. We bound
 /// every column and report the ID-actor column's row count (which is `doc.stats().num_ops`).
 pub(super) fn check_doc_ops(cols: &[(u32, Cow<'_, [u8]>)], budget: &Budget) -> Result<u64, InspectError> {
-    let limit = budget.max_ops;
-    let grouped = limit.saturating_mul(GROUPED_ITEMS_FACTOR);
-    let mut ops: u64 = 0;
-    let mut meta_sum: u128 = 0;
-    let mut raw_len: usize = 0;
-    for (s, data) in cols {
-        let s = *s;
-        let data: &[u8] = data;
-        let lim = match doc_op_role(s) {
-            None => continue,
-            Some(Role::Raw) => {
-                raw_len = data.len();
-                continue;
-            }
-            Some(Role::Row) => limit,
-            Some(Role::Grouped) => grouped,
-        };
-        let scanned = if s == spec::VALUE_META {
-            scan_column(data, s, lim, |c, v| add_meta_len(&mut meta_sum, c, v))
-        } else {
-            scan_column(data, s, lim, |_, _| Ok(()))
-        };
-        let items =
-            scanned.map_err(|e| promote(e, spec::ID_ACTOR, InspectError::TooManyOps { limit }))?;
-        if s == spec::ID_ACTOR {
-            ops = items;
-        }
-    }
-    check_meta_vs_raw(meta_sum, raw_len, spec::VALUE_META)?;
-    Ok(ops)
+    scan_op_columns(cols.iter().map(|(s, d)| (*s, &**d)), doc_op_role, spec::ID_ACTOR, budget.max_ops)
 }
 

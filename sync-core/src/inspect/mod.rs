@@ -251,6 +251,19 @@ struct ChunkHeader<'a> {
     body: &'a [u8],
 }
 
+/// Frames `body` as one automerge chunk: magic bytes, `checksum`, `chunk_type`, the uLEB128
+/// length, the body (the inverse of the header parsing here; tests and tools build chunks with
+/// it).
+pub fn frame_chunk(chunk_type: u8, checksum: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_HEADER_LEN + body.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&checksum);
+    out.push(chunk_type);
+    reader::write_uleb(&mut out, body.len() as u64);
+    out.extend_from_slice(body);
+    out
+}
+
 /// Parse `magic | checksum(4) | type(1) | uLEB128 length | body` and require the body to be
 /// exactly the rest of the input. automerge's own `Header::parse` (`storage/chunk.rs:239-282`)
 /// only requires *at least* `length` bytes and leaves the rest for the next chunk; requiring

@@ -43,15 +43,7 @@ fn bomb(id: DocumentId, mib: usize) -> Vec<u8> {
     for _ in 0..mib {
         deflate.write_all(&zeros).expect("deflate");
     }
-    let body = deflate.finish().expect("deflate");
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut len = body.len() as u64;
-    while len >= 0x80 {
-        chunk.push((len as u8 & 0x7f) | 0x80);
-        len >>= 7;
-    }
-    chunk.push(len as u8);
-    chunk.extend(body);
+    let chunk = sync_core::inspect::frame_chunk(2, [0; 4], &deflate.finish().expect("deflate"));
     SyncRequest { docs: vec![DocRequest { doc_id: id, have: Heads::empty(), heads: Heads::empty(), chunks: vec![chunk] }] }.encode()
 }
 

@@ -167,3 +167,22 @@ pub fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// A change on top of `base` that puts a key into an object `base` never saw: well-formed
+/// bytes, valid hash, deps and checksum, impossible content (automerge 0.12 panics applying
+/// it).
+pub fn crafted_change_on(base: &automerge::Automerge) -> automerge::Change {
+    use automerge::transaction::Transactable;
+    let mut elsewhere = base.fork().with_actor(automerge::ActorId::from(vec![0xee; 8]));
+    let mut tx = elsewhere.transaction();
+    let map = tx.put_object(automerge::ROOT, "m", automerge::ObjType::Map).unwrap();
+    tx.commit();
+    let mut tx = elsewhere.transaction();
+    tx.put(&map, "k", 1).unwrap();
+    tx.commit();
+    let mut expanded = elsewhere.get_last_local_change().unwrap().decode();
+    expanded.deps = base.get_heads();
+    expanded.seq = 1;
+    expanded.hash = None;
+    automerge::Change::from(expanded)
+}

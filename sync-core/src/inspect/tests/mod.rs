@@ -53,12 +53,7 @@ fn sleb(out: &mut Vec<u8>, mut v: i64) {
 }
 
 fn chunk(ty: u8, checksum: [u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut v = MAGIC.to_vec();
-    v.extend_from_slice(&checksum);
-    v.push(ty);
-    uleb(&mut v, body.len() as u64);
-    v.extend_from_slice(body);
-    v
+    frame_chunk(ty, checksum, body)
 }
 
 /// A chunk with a correct checksum: first 4 bytes of SHA-256(type || uLEB(len) || body)
