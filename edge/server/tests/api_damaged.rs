@@ -75,4 +75,11 @@ async fn a_document_that_does_not_load_fails_alone() {
     assert_eq!(listed[0]["doc_id"], bad_id);
     assert!(listed[0]["reason"].as_str().unwrap().len() > 3);
     app.call(Method::GET, "/v1/admin/damaged", Some(&token), None).await.assert_problem(403, "forbidden");
+    // Forgetting it puts it back among the compaction candidates (where it fails again).
+    let forget = format!("/v1/admin/damaged/{bad_id}");
+    assert_eq!(app.call(Method::DELETE, &forget, Some(&admin), None).await.status, StatusCode::NO_CONTENT);
+    app.call(Method::DELETE, &forget, Some(&admin), None).await.assert_problem(404, "not-found");
+    assert_eq!(app.call(Method::GET, "/v1/admin/damaged", Some(&admin), None).await.json(), serde_json::json!([]));
+    let report = edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
+    assert_eq!((report.compacted, report.skipped), (0, 1));
 }

@@ -1,5 +1,6 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::Caller;
@@ -27,4 +28,16 @@ pub(super) async fn damaged(State(state): State<AppState>, Caller(me): Caller) -
         return Err(ApiError::Forbidden("requires the edgesync:admin scope"));
     }
     Ok(Json(state.store.damaged_documents(1_000).await?))
+}
+
+/// Forgets a damaged document (tokens with the `edgesync:admin` scope), once repaired or when
+/// its compaction was only cut short by a runtime limit: the next compaction pass tries it
+/// again. 404 if it was not recorded.
+#[utoipa::path(delete, path = "/v1/admin/damaged/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn forget_damaged(State(state): State<AppState>, Caller(me): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if !me.admin {
+        return Err(ApiError::Forbidden("requires the edgesync:admin scope"));
+    }
+    if state.store.clear_damaged(&id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
 }

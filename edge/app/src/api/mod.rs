@@ -10,7 +10,7 @@ mod snapshot;
 mod sync;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/docs/{id}/history", get(history::history))
         .route("/v1/admin/compact", post(admin::compact))
         .route("/v1/admin/damaged", get(admin::damaged))
+        .route("/v1/admin/damaged/{id}", delete(admin::forget_damaged))
 }
 
 /// The document as the caller sees it, or 404 — also when it exists but the caller is no

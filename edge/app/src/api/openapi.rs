@@ -15,7 +15,7 @@ use crate::model::dto;
         super::members::list, super::members::set, super::members::remove,
         super::sync::sync_one, super::sync::sync_many,
         super::snapshot::snapshot, super::history::history,
-        super::admin::compact, super::admin::damaged,
+        super::admin::compact, super::admin::damaged, super::admin::forget_damaged,
     ),
     components(schemas(dto::CreateDocument, dto::Document, dto::DocumentPage, dto::Member, dto::MemberList, dto::SetMember,
         dto::HistoryEntry, dto::HistoryPage, dto::Health, dto::ReplicaHealth, crate::model::Role, crate::service::compaction::CompactionReport,

@@ -69,8 +69,7 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
             // Refused before anything is read: the document keeps what it has and stays readable.
             stats.over_quota += 1;
             tracing::info!(doc = %id, stored = tip.stored_bytes, pushed_bytes, quota, "push over the document's storage quota");
-            let why = chunk::ChunkError::TooManyChanges { limit: state.config.sync_limits.max_chunks_per_doc };
-            responses.push(server::rejected(doc, &server_heads, &why));
+            responses.push(DocResponse { heads: server_heads, ..status_only(doc.doc_id, DocStatus::TooLarge) });
             continue;
         }
         let t = state.clock.now_micros();

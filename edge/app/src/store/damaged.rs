@@ -62,4 +62,18 @@ impl Store {
             .await?;
         rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(1))
     }
+
+    /// Forgets that `doc_id` was damaged (after an operator repaired it, or when its
+    /// compaction was cut short by a runtime limit rather than by its data): the next
+    /// compaction pass tries it again. Returns whether it was recorded.
+    pub async fn clear_damaged(&self, doc_id: &str) -> Result<bool, DbError> {
+        let done = self
+            .db()
+            .batch(vec![
+                Statement::new("DELETE FROM damaged_documents WHERE doc_id = ?1", [doc_id.into()]),
+                Statement::new("DELETE FROM compaction_attempts WHERE doc_id = ?1", [doc_id.into()]),
+            ])
+            .await?;
+        Ok(done.first().is_some_and(|r| r.affected > 0))
+    }
 }
