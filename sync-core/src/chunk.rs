@@ -88,10 +88,10 @@ pub fn changes_within(chunks: &[Vec<u8>], limit: usize, budget: &mut Budget) -> 
 fn load_document(index: usize, chunk: &[u8]) -> Result<Vec<Change>, ChunkError> {
     let invalid = |reason: String| ChunkError::InvalidDocument { index, reason };
     debug_assert_eq!(chunk.get(CHUNK_TYPE_OFFSET), Some(&CHUNK_TYPE_DOCUMENT));
-    let doc = catch_unwind(AssertUnwindSafe(|| Automerge::load(chunk)))
+    // `get_changes` re-encodes every change and can panic on a document that loaded.
+    catch_unwind(AssertUnwindSafe(|| Automerge::load(chunk).map(|doc| doc.get_changes(&[]))))
         .map_err(|_| invalid("automerge panicked while loading it".into()))?
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(doc.get_changes(&[]))
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// A pushed change chunk (type 1; type 2 arrives here already inflated by the inspector).
