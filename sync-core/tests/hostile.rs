@@ -1,10 +1,14 @@
 //! Pushes a member with write access could craft to hurt the server or other members: a
 //! decompression bomb, more pushed work than a request's budget, and a flood of concurrent
 //! heads. Each is refused per document, with nothing stored, and honest pushes still work.
+//! Then changes that parse but refer to what the document lacks, or break a rule automerge
+//! relies on without checking (docs/architecture.md, "Hostile input"): refused per document
+//! with `InvalidChanges`, nothing stored, and the document still loads and compacts.
 
 use std::io::Write;
 
-use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
+use automerge::{ActorId, Automerge, Change, ExpandedChange, ObjType, ROOT, ReadDoc, transaction::Transactable};
 use sync_core::chunk::{self, ChunkError};
 use sync_core::document::StoredDoc;
 use sync_core::server::{self, Access};
@@ -135,4 +139,115 @@ fn a_flood_of_concurrent_heads_is_refused_and_an_honest_client_merges_them() {
     assert_eq!(merged.response.status, DocStatus::Ok);
     assert_eq!(merged.response.heads.len(), 1, "one head after the merge");
     assert_eq!(merged.doc.get(ROOT, "mine").unwrap().unwrap().0.as_str(), Some("kept"));
+}
+
+const POISONED: DocumentId = DocumentId::from_bytes([5; 16]);
+
+
+/// A document with a map `m`, a list `l` and a text `t`, and a member's next change on top of
+/// it (`edit`), decoded so a test can bend one reference and re-encode it.
+fn base_and_edit(edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &Objs)) -> (Automerge, ExpandedChange) {
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![0xaa; 16]));
+    let mut tx = doc.transaction();
+    let m = tx.put_object(ROOT, "m", ObjType::Map).unwrap();
+    tx.put(&m, "k", "v").unwrap();
+    let l = tx.put_object(ROOT, "l", ObjType::List).unwrap();
+    tx.insert(&l, 0, "x").unwrap();
+    let t = tx.put_object(ROOT, "t", ObjType::Text).unwrap();
+    tx.splice_text(&t, 0, 0, "hi").unwrap();
+    tx.commit();
+    let objs = Objs { m, l, t };
+    let mut member = doc.fork().with_actor(ActorId::from(vec![0xbb; 16]));
+    let mut tx = member.transaction();
+    edit(&mut tx, &objs);
+    tx.commit();
+    let change = member.get_last_local_change().unwrap().decode();
+    (doc, change)
+}
+
+struct Objs {
+    m: automerge::ObjId,
+    l: automerge::ObjId,
+    t: automerge::ObjId,
+}
+
+fn reencode(mut expanded: ExpandedChange) -> Change {
+    expanded.hash = None;
+    Change::from(expanded)
+}
+
+/// Pushes `change` on top of `doc` through both merge paths.
+fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
+    let snapshot = doc.save();
+    let stored = StoredDoc { snapshot: Some(&snapshot), changes: &[] };
+    let heads = Heads::new(doc.get_heads());
+    let request = DocRequest { doc_id: POISONED, have: heads.clone(), heads: Heads::empty(), chunks: vec![change.raw_bytes().to_vec()] };
+    let fast = server::append(&heads, &request, Access::ReadWrite, &Limits::DEFAULT).is_some();
+    let merged = server::merge(stored, &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    if merged.response.status != DocStatus::Ok {
+        assert!(merged.new_changes.is_empty());
+        assert!(Automerge::load(&merged.doc.save()).is_ok(), "the document still compacts");
+    }
+    (fast, merged.response.status)
+}
+
+fn actor_a() -> ActorId {
+    ActorId::from(vec![0xaa; 16])
+}
+
+#[test]
+fn an_honest_change_passes_both_paths() {
+    let (doc, change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
+    assert_eq!(push_both(&doc, &reencode(change)), (true, DocStatus::Ok));
+}
+
+#[test]
+fn a_change_the_change_itself_shows_is_bad_is_refused_by_both_paths() {
+    // An insert that claims to overwrite something.
+    let (doc, mut change) = base_and_edit(|tx, o| tx.insert(&o.l, 1, "y").map(drop).unwrap());
+    change.operations[0].pred = vec![OpId(4, actor_a())].into();
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+    // A delete of nothing.
+    let (doc, mut change) = base_and_edit(|tx, o| tx.delete(&o.m, "k").unwrap());
+    change.operations[0].pred = Vec::new().into();
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+    // An update of HEAD.
+    let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.l, 0, "y").unwrap());
+    change.operations[0].key = Key::Seq(ElementId::Head);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+}
+
+#[test]
+fn references_to_what_the_document_lacks_are_refused_by_the_full_merge() {
+    // An object that does not exist (automerge panics applying it).
+    let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
+    change.operations[0].obj = ObjectId::Id(OpId(999, actor_a()));
+    change.operations[0].pred = Vec::new().into();
+    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    // A map key in a list, and op ids below the dependencies' (automerge applies both and the
+    // document no longer loads once saved).
+    let (doc, mut change) = base_and_edit(|tx, o| tx.insert(&o.l, 1, "y").map(drop).unwrap());
+    change.operations[0].key = Key::Map("k".into());
+    change.operations[0].insert = false;
+    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    let (doc, mut change) = base_and_edit(|tx, o| tx.insert(&o.l, 1, "y").map(drop).unwrap());
+    change.start_op = 1.try_into().unwrap();
+    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    // A mark in a list.
+    let (doc, mut change) = base_and_edit(|tx, o| {
+        tx.mark(&o.t, automerge::marks::Mark::new("b".into(), true, 0, 1), automerge::marks::ExpandMark::None).unwrap()
+    });
+    for op in &mut change.operations {
+        op.obj = ObjectId::Id(OpId(3, actor_a()));
+        if let Key::Seq(ElementId::Id(_)) = op.key {
+            op.key = Key::Seq(ElementId::Id(OpId(4, actor_a())));
+        }
+    }
+    assert!(matches!(change.operations[0].action, OpType::MarkBegin(_)));
+    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    // An overwrite whose pred is an element of another object (automerge applies it; the
+    // change then comes back different): caught after applying, by re-encoding.
+    let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
+    change.operations[0].pred = vec![OpId(4, actor_a())].into();
+    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
 }

@@ -1,7 +1,7 @@
 //! Change chunks: type 1 as sent, type 2 inflated (bounded) into the type-1 chunk automerge
 //! would build itself.
 
-use super::columns::{DEFLATE_BIT, read_column_metadata, scan_op_columns, total_column_len};
+use super::columns::{DEFLATE_BIT, Val, bad, read_column_metadata, scan_column, scan_op_columns, total_column_len};
 use super::spec::{self, change_chunk_role};
 use super::inflate::inflate_capped;
 use super::reader::{Reader, leb_err, strict_u, write_uleb};
@@ -124,10 +124,45 @@ pub(super) fn inspect_body(
     }
     // `ChangeOpsIter::done()` is `action.done()` (`change_op_columns.rs:394-397`): the action
     // column alone decides how many ops automerge iterates.
-    let ops = scan_op_columns(columns, change_chunk_role, spec::ACTION, budget.max_ops)?;
+    let ops = scan_op_columns(columns.iter().copied(), change_chunk_role, spec::ACTION, budget.max_ops)?;
+    check_op_ids(&columns, n_actors)?;
 
     spend.ops = ops;
     spend.changes = 1;
     Ok(ops)
 }
 
+
+/// The op ids a change refers to (object, element key, preds) as automerge decodes them:
+/// an actor index into the change's actor list, and a counter that automerge turns into a
+/// `u32` with `try_into().unwrap()` (`types.rs:463-465`). Parsing panics on a counter above
+/// `u32::MAX`, and expanding or applying the change panics on an actor index past the list, so
+/// both are refused here. Run over columns [`scan_op_columns`] has already bounded.
+fn check_op_ids(columns: &[(u32, &[u8])], n_actors: u64) -> Result<(), InspectError> {
+    for &(s, data) in columns {
+        match s {
+            spec::OBJ_ACTOR | spec::KEY_ACTOR | spec::PRED_ACTOR => scan_column(data, s, u64::MAX, |_, v| match v {
+                Some(Val::Uint(actor)) if actor >= n_actors => Err(bad(s, "actor index past the change's actors")),
+                _ => Ok(()),
+            }),
+            spec::OBJ_CTR => scan_column(data, s, u64::MAX, |_, v| match v {
+                Some(Val::Uint(counter)) if counter > u64::from(u32::MAX) => Err(bad(s, "counter above u32::MAX")),
+                _ => Ok(()),
+            }),
+            spec::KEY_CTR | spec::PRED_CTR => {
+                // Delta-encoded: every running sum must stay in 0..=u32::MAX; a null row (a map
+                // key) leaves it unchanged. A repeat run is monotonic, so its ends suffice.
+                let mut running: i128 = 0;
+                scan_column(data, s, u64::MAX, |count, v| {
+                    let Some(Val::Int(delta)) = v else { return Ok(()) };
+                    let first = running + i128::from(delta);
+                    running += i128::from(delta) * i128::from(count);
+                    let range = 0..=i128::from(u32::MAX);
+                    if range.contains(&first) && range.contains(&running) { Ok(()) } else { Err(bad(s, "counter outside 0..=u32::MAX")) }
+                })
+            }
+            _ => Ok(0),
+        }?;
+    }
+    Ok(())
+}

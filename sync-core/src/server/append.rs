@@ -13,9 +13,10 @@
 //! head (checked), and a change that does not reach a head (or reaches something unknown)
 //! sends the request down the full [`super::merge`] path instead.
 //!
-//! What this path does not check is the *meaning* of the ops (that referenced objects exist):
-//! that needs the document. Changes still pass automerge's parser and checksum here, and every
-//! full load applies them; see `docs/architecture.md` for the trust this places in editors.
+//! What this path checks of the ops is what the changes themselves show
+//! ([`super::check_changes`] without a document); that referenced objects, elements and ops
+//! exist needs the document, which only the full merge loads. See `docs/architecture.md`,
+//! "Hostile input", for what that leaves open.
 
 use std::collections::{HashMap, HashSet};
 
@@ -49,6 +50,9 @@ pub fn append_pushed(server_heads: &Heads, request: &DocRequest, incoming: &[Cha
         return None;
     }
     let ordered = extending(server_heads, incoming)?;
+    // A change that breaks a rule the change itself shows is refused by the full merge, which
+    // says why.
+    super::check_changes(super::Known::HeadsOnly, ordered.iter().copied()).ok()?;
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
     heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));

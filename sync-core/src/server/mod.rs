@@ -16,7 +16,9 @@ use crate::limits::Limits;
 use crate::wire::{DocRequest, DocResponse, DocStatus};
 
 mod append;
+mod validate;
 pub use append::{Appended, append, append_pushed};
+pub use validate::{Known, check_changes};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the
 /// request's budget.
@@ -106,20 +108,16 @@ pub fn merge_pushed(stored: StoredDoc<'_>, request: &DocRequest, pushed: Pushed,
             let response = pull_response(&doc, stored, request, status, Heads::empty(), false);
             return Ok(Merged { new_changes: Vec::new(), response, doc, rejection: Some(why) });
         }
+        if let Err((index, reason)) = check_changes(Known::Document(&doc), &ready) {
+            let e = ChunkError::InvalidChange { index, reason };
+            return Ok(Merged { new_changes: Vec::new(), response: rejected(request, &before, &e), doc, rejection: Some(e) });
+        }
         missing = absent;
         new_changes = ready
             .iter()
             .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
             .collect();
-        // automerge 0.12 panics on some changes that parse but reference what does not exist;
-        // where panics unwind (native), that is an invalid push, not a failed request.
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(ready)));
-        let failed = match applied {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("automerge cannot apply it".to_owned()),
-        };
-        if let Some(reason) = failed {
+        if let Some(reason) = apply_verified(&mut doc, ready, &before, &new_changes) {
             // The loaded copy may be half-updated: reload it so the answer is accurate.
             let e = ChunkError::InvalidChange { index: 0, reason };
             let doc = document::load(stored)?;
@@ -130,6 +128,31 @@ pub fn merge_pushed(stored: StoredDoc<'_>, request: &DocRequest, pushed: Pushed,
     let stored_only = new_changes.is_empty();
     let response = pull_response(&doc, stored, request, status, missing, stored_only);
     Ok(Merged { new_changes, response, doc, rejection: None })
+}
+
+/// Applies `ready` to `doc` and checks that automerge serialises every one of them back to the
+/// pushed bytes; `Some(why)` when it cannot. automerge 0.12 panics on some changes that pass
+/// [`check_changes`] but refer to elements or ops that do not exist, and places others
+/// wrongly, which then shows here as a different or missing change (or a panic). Where panics
+/// unwind (native), that is an invalid push rather than a failed request.
+fn apply_verified(doc: &mut Automerge, ready: Vec<Change>, before: &Heads, pushed: &[NewChange]) -> Option<String> {
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(ready)));
+    match applied {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Some(e.to_string()),
+        Err(_) => return Some("automerge cannot apply it".to_owned()),
+    }
+    // One pass over the document for all of them: the changes not below the old heads are
+    // exactly the new ones.
+    let reencoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let by_hash: HashMap<ChangeHash, &[u8]> = pushed.iter().map(|c| (c.hash, c.bytes.as_slice())).collect();
+        let changes = doc.get_changes(before.as_slice());
+        changes.len() == by_hash.len() && changes.iter().all(|c| by_hash.get(&c.hash()) == Some(&c.raw_bytes()))
+    }));
+    match reencoded {
+        Ok(true) => None,
+        Ok(false) | Err(_) => Some("it refers to elements or ops the document does not have".to_owned()),
+    }
 }
 
 /// The answer carrying everything the client lacks of `doc`: the chunks not covered by

@@ -1,0 +1,155 @@
+//! What a pushed change must satisfy before automerge applies it or the server stores it.
+//!
+//! automerge 0.12 parses a change without checking what its ops refer to, and applying one
+//! that refers to something the document lacks either panics or succeeds and breaks the
+//! document later, at its next `save`, `load` or `get_changes` (docs/architecture.md,
+//! "Hostile input", lists the cases). This module checks the rules that need at most the
+//! document's object types and its changes' op counters:
+//!
+//! * op ids: `start_op` is above every dependency's last op, so ids never repeat; an empty
+//!   change starts right after its dependencies; no op id exceeds `u32::MAX`;
+//! * every op: its object is the root or an existing (or just made) map, list or text, never a
+//!   table; a map takes string keys and a sequence element ids, never counter 0 of an actor;
+//!   only an insert may follow HEAD, and an insert has no pred; a delete has a pred; every pred
+//!   is a real op id below the op's own;
+//! * marks: only in text, and a mark's end directly follows its begin in the same object.
+//!
+//! The full merge then applies the changes and checks that automerge serialises each of them
+//! back to the bytes that were pushed (a change automerge could not place comes back
+//! different or not at all). What only a per-element index could decide (that an element id
+//! or a pred exists in that very object and key) is left to that check on the full merge; the
+//! append fast path, which has no document, checks what the change itself shows.
+
+use std::collections::HashMap;
+
+use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
+use automerge::{Automerge, Change, ChangeHash, ObjType};
+
+/// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
+pub type Refusal = String;
+
+/// What the checks know of the document: the loaded document on the full merge, nothing on
+/// the append fast path (rules that need it are then left to the next full load).
+#[derive(Clone, Copy)]
+pub enum Known<'d> {
+    Document(&'d Automerge),
+    HeadsOnly,
+}
+
+/// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
+/// Returns the index of the first refused change and why.
+pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change>) -> Result<(), (usize, Refusal)> {
+    let mut pushed = Pushed::default();
+    for (index, change) in changes.into_iter().enumerate() {
+        check_change(known, &mut pushed, change).map_err(|why| (index, why))?;
+    }
+    Ok(())
+}
+
+/// What earlier changes of the same push made: their last op ids and their objects.
+#[derive(Default)]
+struct Pushed {
+    max_op: HashMap<ChangeHash, u64>,
+    objects: HashMap<OpId, ObjType>,
+}
+
+fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
+    let start = change.start_op().get();
+    let len = change.len() as u64;
+    let last = (start + len).checked_sub(1).filter(|&l| l <= u64::from(u32::MAX)).ok_or("its op ids exceed 2^32")?;
+    let mut deps_max = Some(0);
+    for dep in change.deps() {
+        let max = match (pushed.max_op.get(dep), known) {
+            (Some(&m), _) => Some(m),
+            (None, Known::Document(doc)) => Some(doc.get_change_meta_by_hash(dep).ok_or("a dependency is missing")?.max_op),
+            (None, Known::HeadsOnly) => None,
+        };
+        deps_max = deps_max.zip(max).map(|(a, b)| a.max(b));
+    }
+    if let Some(deps_max) = deps_max {
+        if start <= deps_max {
+            return Err(format!("its first op {start} is not above its dependencies' last op {deps_max}"));
+        }
+        if len == 0 && start != deps_max + 1 {
+            return Err("an empty change must start right after its dependencies".into());
+        }
+    }
+    let expanded = change.decode();
+    // Objects this change makes may be used by any of its ops (automerge registers them first).
+    for (i, op) in expanded.operations.iter().enumerate() {
+        if let OpType::Make(kind) = op.action {
+            pushed.objects.insert(OpId(start + i as u64, change.actor_id().clone()), kind);
+        }
+    }
+    let mut previous: Option<(&OpType, &ObjectId)> = None;
+    for (i, op) in expanded.operations.iter().enumerate() {
+        let id = OpId(start + i as u64, change.actor_id().clone());
+        check_op(known, pushed, &id, op).map_err(|why| format!("op {i}: {why}"))?;
+        if let OpType::MarkEnd(_) = op.action {
+            if !matches!(previous, Some((OpType::MarkBegin(_), obj)) if *obj == op.obj) {
+                return Err(format!("op {i}: a mark's end must follow its begin in the same object"));
+            }
+        }
+        previous = Some((&op.action, &op.obj));
+    }
+    pushed.max_op.insert(change.hash(), last);
+    Ok(())
+}
+
+fn check_op(known: Known<'_>, pushed: &Pushed, id: &OpId, op: &automerge::legacy::Op) -> Result<(), Refusal> {
+    if let OpType::Make(ObjType::Table) = op.action {
+        return Err("tables are not supported".into());
+    }
+    let kind = match &op.obj {
+        ObjectId::Root => Some(ObjType::Map),
+        ObjectId::Id(obj) => Some(object_type(known, pushed, obj)?).flatten(),
+    };
+    match (&op.key, kind) {
+        (Key::Map(_), Some(ObjType::List | ObjType::Text)) => return Err("a map key in a sequence".into()),
+        (Key::Seq(_), Some(ObjType::Map)) => return Err("an element id in a map".into()),
+        (Key::Map(_), _) if op.insert => return Err("an insert with a map key".into()),
+        _ => {}
+    }
+    if matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)) && kind.is_some_and(|k| k != ObjType::Text) {
+        return Err("a mark outside text".into());
+    }
+    match &op.key {
+        Key::Seq(ElementId::Head) if !op.insert => return Err("only an insert may refer to HEAD".into()),
+        Key::Seq(ElementId::Id(elem)) if elem.counter() == 0 => return Err("element id with counter 0".into()),
+        _ => {}
+    }
+    if op.insert && !op.pred.is_empty() {
+        return Err("an insert overwrites nothing, so it has no pred".into());
+    }
+    if matches!(op.action, OpType::Delete) && (op.insert || op.pred.is_empty()) {
+        return Err("a delete needs the ops it deletes".into());
+    }
+    for pred in op.pred.iter() {
+        if pred.counter() == 0 || !lamport_lt(pred, id) {
+            return Err("a pred must be an earlier op".into());
+        }
+    }
+    Ok(())
+}
+
+/// The type of object `obj`: made earlier in the push, or in the document. `None` when
+/// neither is known (the append fast path).
+fn object_type(known: Known<'_>, pushed: &Pushed, obj: &OpId) -> Result<Option<ObjType>, Refusal> {
+    if obj.counter() == 0 {
+        return Err("object id with counter 0".into());
+    }
+    if let Some(kind) = pushed.objects.get(obj) {
+        return Ok(Some(*kind));
+    }
+    let Known::Document(doc) = known else { return Ok(None) };
+    match doc.import(&format!("{}@{}", obj.counter(), obj.actor())) {
+        Ok((_, ObjType::Table)) => Err("tables are not supported".into()),
+        Ok((_, kind)) => Ok(Some(kind)),
+        Err(_) => Err("its object does not exist".into()),
+    }
+}
+
+/// automerge's op order: by counter, then by actor.
+fn lamport_lt(a: &OpId, b: &OpId) -> bool {
+    (a.counter(), a.actor()) < (b.counter(), b.actor())
+}
