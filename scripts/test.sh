@@ -50,6 +50,9 @@ step "build every native target once (cargo build --all-targets over the workspa
 build_tests
 
 step "native workspace tests (storage suites against a real sqld too)"
+# The fuzz targets (sync-core/tests/fuzz.rs, edge/app auth) replay their corpus, then generate
+# inputs for this long each (docs/testing.md).
+export BOLERO_RANDOM_TEST_TIME_MS=${BOLERO_RANDOM_TEST_TIME_MS:-5000}
 EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test
 
 step "black-box HTTP suite against the native server"

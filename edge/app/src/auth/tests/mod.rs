@@ -3,6 +3,7 @@
 //! [`claims`] covers the time, issuer, audience, subject and scope claims.
 
 mod claims;
+mod fuzz;
 mod signature;
 
 use base64::Engine as _;
