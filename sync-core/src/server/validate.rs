@@ -46,7 +46,8 @@ pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c
     Ok(())
 }
 
-/// What earlier changes of the same push made: their last op ids and their objects.
+/// What earlier changes of the same push made (their last op ids and their objects), and the
+/// document's objects looked up so far (a change typing into one text refers to it per op).
 #[derive(Default)]
 struct Pushed {
     max_op: HashMap<ChangeHash, u64>,
@@ -84,7 +85,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     let mut previous: Option<(&OpType, &ObjectId)> = None;
     for (i, op) in expanded.operations.iter().enumerate() {
         let id = OpId(start + i as u64, change.actor_id().clone());
-        check_op(known, pushed, &id, op).map_err(|why| format!("op {i}: {why}"))?;
+        check_op(known, &mut *pushed, &id, op).map_err(|why| format!("op {i}: {why}"))?;
         if let OpType::MarkEnd(_) = op.action {
             if !matches!(previous, Some((OpType::MarkBegin(_), obj)) if *obj == op.obj) {
                 return Err(format!("op {i}: a mark's end must follow its begin in the same object"));
@@ -96,7 +97,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     Ok(())
 }
 
-fn check_op(known: Known<'_>, pushed: &Pushed, id: &OpId, op: &automerge::legacy::Op) -> Result<(), Refusal> {
+fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::legacy::Op) -> Result<(), Refusal> {
     if let OpType::Make(ObjType::Table) = op.action {
         return Err("tables are not supported".into());
     }
@@ -134,7 +135,7 @@ fn check_op(known: Known<'_>, pushed: &Pushed, id: &OpId, op: &automerge::legacy
 
 /// The type of object `obj`: made earlier in the push, or in the document. `None` when
 /// neither is known (the append fast path).
-fn object_type(known: Known<'_>, pushed: &Pushed, obj: &OpId) -> Result<Option<ObjType>, Refusal> {
+fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<Option<ObjType>, Refusal> {
     if obj.counter() == 0 {
         return Err("object id with counter 0".into());
     }
@@ -144,7 +145,10 @@ fn object_type(known: Known<'_>, pushed: &Pushed, obj: &OpId) -> Result<Option<O
     let Known::Document(doc) = known else { return Ok(None) };
     match doc.import(&format!("{}@{}", obj.counter(), obj.actor())) {
         Ok((_, ObjType::Table)) => Err("tables are not supported".into()),
-        Ok((_, kind)) => Ok(Some(kind)),
+        Ok((_, kind)) => {
+            pushed.objects.insert(obj.clone(), kind);
+            Ok(Some(kind))
+        }
         Err(_) => Err("its object does not exist".into()),
     }
 }
