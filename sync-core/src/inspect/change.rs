@@ -1,10 +1,10 @@
 //! Change chunks: type 1 as sent, type 2 inflated (bounded) into the type-1 chunk automerge
 //! would build itself.
 
-use super::columns::{DEFLATE_BIT, Val, bad, read_column_metadata, scan_column, scan_op_columns, total_column_len};
+use super::columns::{DEFLATE_BIT, Val, bad, delta_u32_step, read_column_metadata, scan_column, scan_op_columns, total_column_len};
 use super::spec::{self, change_chunk_role};
 use super::inflate::inflate_capped;
-use super::reader::{Reader, leb_err, strict_u, write_uleb};
+use super::reader::{Reader, leb_err, len_prefixed, skip_hashes, strict_u, write_uleb};
 use super::{Budget, ChunkHeader, InspectError, Inspected, MAGIC, MAX_HEADER_LEN, Spend, TYPE_CHANGE};
 
 
@@ -69,24 +69,14 @@ pub(super) fn inspect_body(
         return Err(InspectError::TooManyChanges { limit: 0 });
     }
     let mut r = Reader::new(body);
-    let n_deps = strict_u(&mut r, "dependency count")?;
-    let deps_len = n_deps
-        .checked_mul(32)
-        .ok_or(InspectError::Truncated("dependencies"))?;
-    r.take_u64(deps_len)
-        .ok_or(InspectError::Truncated("dependencies"))?;
-    let actor_len = strict_u(&mut r, "actor id length")?;
-    r.take_u64(actor_len)
-        .ok_or(InspectError::Truncated("actor id"))?;
+    skip_hashes(&mut r, "dependency count", "dependencies")?;
+    len_prefixed(&mut r, "actor id length", "actor id")?;
     strict_u(&mut r, "seq")?;
     if strict_u(&mut r, "start_op")? == 0 {
         return Err(InspectError::ZeroStartOp);
     }
     r.sleb_strict().map_err(|e| leb_err(e, "timestamp"))?;
-    let msg_len = strict_u(&mut r, "message length")?;
-    let msg = r
-        .take_u64(msg_len)
-        .ok_or(InspectError::Truncated("message"))?;
+    let msg = len_prefixed(&mut r, "message length", "message")?;
     std::str::from_utf8(msg).map_err(|_| InspectError::InvalidUtf8("message"))?;
     let n_other = strict_u(&mut r, "other actor count")?;
     let n_actors = n_other.saturating_add(1);
@@ -97,9 +87,7 @@ pub(super) fn inspect_body(
         });
     }
     for _ in 0..n_other {
-        let len = strict_u(&mut r, "other actor id length")?;
-        r.take_u64(len)
-            .ok_or(InspectError::Truncated("other actor id"))?;
+        len_prefixed(&mut r, "other actor id length", "other actor id")?;
     }
 
     let cols = read_column_metadata(&mut r)?;
@@ -150,15 +138,11 @@ fn check_op_ids(columns: &[(u32, &[u8])], n_actors: u64) -> Result<(), InspectEr
                 _ => Ok(()),
             }),
             spec::KEY_CTR | spec::PRED_CTR => {
-                // Delta-encoded: every running sum must stay in 0..=u32::MAX; a null row (a map
-                // key) leaves it unchanged. A repeat run is monotonic, so its ends suffice.
-                let mut running: i128 = 0;
-                scan_column(data, s, u64::MAX, |count, v| {
-                    let Some(Val::Int(delta)) = v else { return Ok(()) };
-                    let first = running + i128::from(delta);
-                    running += i128::from(delta) * i128::from(count);
-                    let range = 0..=i128::from(u32::MAX);
-                    if range.contains(&first) && range.contains(&running) { Ok(()) } else { Err(bad(s, "counter outside 0..=u32::MAX")) }
+                // Delta-encoded; a null row (a map key) leaves the running value unchanged.
+                let mut running = 0;
+                scan_column(data, s, u64::MAX, |count, v| match v {
+                    None => Ok(()),
+                    v => delta_u32_step(&mut running, count, v, s),
                 })
             }
             _ => Ok(0),

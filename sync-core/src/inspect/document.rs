@@ -10,7 +10,7 @@ use super::columns::{
 };
 use super::spec::{self, Role, doc_change_role, doc_op_role};
 use super::inflate::inflate_capped;
-use super::reader::{Reader, strict_u};
+use super::reader::{Reader, len_prefixed, skip_hashes, strict_u};
 use super::{Budget, InspectError, Spend};
 
 
@@ -43,15 +43,9 @@ pub(super) fn parse_doc_layout(body: &[u8], max_actors: u64) -> Result<DocLayout
         });
     }
     for _ in 0..n_actors {
-        let len = strict_u(&mut r, "actor id length")?;
-        r.take_u64(len).ok_or(InspectError::Truncated("actor id"))?;
+        len_prefixed(&mut r, "actor id length", "actor id")?;
     }
-    let n_heads = strict_u(&mut r, "head count")?;
-    let heads_len = n_heads
-        .checked_mul(32)
-        .ok_or(InspectError::Truncated("heads"))?;
-    r.take_u64(heads_len)
-        .ok_or(InspectError::Truncated("heads"))?;
+    let n_heads = skip_hashes(&mut r, "head count", "heads")?;
     let change_meta = read_column_metadata(&mut r)?;
     let op_meta = read_column_metadata(&mut r)?;
 

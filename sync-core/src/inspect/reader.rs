@@ -165,6 +165,20 @@ pub(super) fn strict_u(r: &mut Reader<'_>, what: &'static str) -> Result<u64, In
     r.uleb_strict().map_err(|e| leb_err(e, what))
 }
 
+/// A uLEB128 count (`count_what`) of 32-byte change hashes, skipped; returns the count.
+pub(super) fn skip_hashes(r: &mut Reader<'_>, count_what: &'static str, what: &'static str) -> Result<u64, InspectError> {
+    let n = strict_u(r, count_what)?;
+    let len = n.checked_mul(32).ok_or(InspectError::Truncated(what))?;
+    r.take_u64(len).ok_or(InspectError::Truncated(what))?;
+    Ok(n)
+}
+
+/// A uLEB128 length (`len_what`) and that many bytes (`what`), returned.
+pub(super) fn len_prefixed<'a>(r: &mut Reader<'a>, len_what: &'static str, what: &'static str) -> Result<&'a [u8], InspectError> {
+    let len = strict_u(r, len_what)?;
+    r.take_u64(len).ok_or(InspectError::Truncated(what))
+}
+
 pub(super) fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;

@@ -103,7 +103,7 @@ fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::le
     }
     let kind = match &op.obj {
         ObjectId::Root => Some(ObjType::Map),
-        ObjectId::Id(obj) => Some(object_type(known, pushed, obj)?).flatten(),
+        ObjectId::Id(obj) => object_type(known, pushed, obj)?,
     };
     match (&op.key, kind) {
         (Key::Map(_), Some(ObjType::List | ObjType::Text)) => return Err("a map key in a sequence".into()),

@@ -63,8 +63,12 @@ enum Signer<'a> {
 
 /// A compact JWS with exactly this header and payload.
 fn raw_token(header: &Value, claims: &Value, signer: Signer<'_>) -> String {
-    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
-    let signing_input = format!("{}.{}", b64(header), b64(claims));
+    raw_token_bytes(&serde_json::to_vec(header).unwrap(), &serde_json::to_vec(claims).unwrap(), signer)
+}
+
+/// A compact JWS over exactly these header and payload bytes (JSON or not).
+fn raw_token_bytes(header: &[u8], claims: &[u8], signer: Signer<'_>) -> String {
+    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
     let signature = match signer {
         Signer::Hs256(secret) => {
             Hs256.sign(&Hs256Key::new(secret), signing_input.as_bytes()).as_bytes().to_vec()
