@@ -82,7 +82,12 @@ pub fn merge(stored: StoredDoc<'_>, request: &DocRequest, access: Access, limits
 
 /// [`merge`] with the request's chunks already read.
 pub fn merge_pushed(stored: StoredDoc<'_>, request: &DocRequest, pushed: Pushed, access: Access, limits: &Limits) -> Result<Merged, LoadError> {
-    let mut doc = document::load(stored)?;
+    merge_loaded(document::load(stored)?, stored, request, pushed, access, limits)
+}
+
+/// [`merge_pushed`] with `stored` already loaded into `doc`. Fails only when `stored` does not
+/// load again after automerge refused a pushed change (the loaded copy is then reloaded).
+pub fn merge_loaded(mut doc: Automerge, stored: StoredDoc<'_>, request: &DocRequest, pushed: Pushed, access: Access, limits: &Limits) -> Result<Merged, LoadError> {
     let incoming = match pushed {
         Ok(changes) => changes,
         Err(e) => {

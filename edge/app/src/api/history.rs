@@ -21,7 +21,7 @@ pub(super) async fn history(State(state): State<AppState>, Caller(me): Caller, P
         Some(c) => c.parse::<usize>().map_err(|_| ApiError::Invalid("cursor: not a cursor from this endpoint".into()))?,
     };
     let loaded = state.store.load_state(&id).await?.ok_or(ApiError::NotFound)?;
-    let all = load::with_document(&state, &id, loaded, |doc, _| document::history(doc)).await?;
+    let all = load::with_document(&state, &id, loaded, |doc, _| document::history(&doc)).await?;
     let changes: Vec<HistoryEntry> = all
         .iter()
         .skip(start)

@@ -41,8 +41,8 @@ pub(super) async fn snapshot(
         (None, true, Some(snapshot)) => snapshot,
         (_, _, snapshot) => {
             state_row.snapshot = snapshot;
-            let view = move |doc: &Automerge, _: StoredDoc<'_>| match &at {
-                Some(heads) => document::snapshot_at(doc, heads).map_err(|e| e.to_string()),
+            let view = move |doc: Automerge, _: StoredDoc<'_>| match &at {
+                Some(heads) => document::snapshot_at(&doc, heads).map_err(|e| e.to_string()),
                 None => Ok(doc.save()),
             };
             load::with_document(&state, &id, state_row, view).await?.map_err(ApiError::Invalid)?

@@ -54,7 +54,7 @@ pub async fn compact_document(state: &AppState, id: &str) -> ApiResult<()> {
         return Err(load::damaged(state, id, &why).await);
     }
     let covers_seq = loaded.max_seq;
-    let compacted = load::with_document(state, id, loaded, |doc, stored| document::compact_loaded(doc, stored))
+    let compacted = load::with_document(state, id, loaded, |doc, stored| document::compact_loaded(&doc, stored))
         .await?
         .map_err(|e| ApiError::Internal(format!("compacting {id}: {e}")))?;
     state.store.commit_compaction(id, compacted.snapshot, &compacted.heads.to_string(), covers_seq, state.now()).await?;

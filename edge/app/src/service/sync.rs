@@ -4,13 +4,11 @@
 use std::collections::HashMap;
 
 use sync_core::chunk;
-use sync_core::document::StoredDoc;
 use sync_core::server::{self, Access};
 use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
-use crate::ports::compute::offload;
 use crate::service::load;
 use crate::state::AppState;
 use crate::store::DocWrite;
@@ -100,25 +98,25 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
         };
         let t = state.clock.now_micros();
         let request = doc.clone();
-        let merged = offload(state.compute.as_ref(), move || {
-            let stored = StoredDoc { snapshot: loaded.snapshot.as_deref(), changes: &loaded.changes };
-            server::merge_pushed(stored, &request, Ok(pushed), access, &limits)
+        let merged = load::with_document(state, id, loaded, move |loaded, stored| {
+            server::merge_loaded(loaded, stored, &request, Ok(pushed), access, &limits)
         })
         .await;
-        // A document that cannot be loaded (or makes automerge panic) fails alone: the other
-        // documents of the batch are answered as usual.
+        // A document that cannot be loaded (or makes automerge panic) fails alone: it is
+        // recorded as damaged and the other documents of the batch are answered as usual.
         let merged = match merged {
-            Some(Ok(merged)) => merged,
-            failed => {
-                let why = match failed {
-                    Some(Err(e)) => e.to_string(),
-                    _ => "automerge panicked while merging".to_owned(),
-                };
-                load::damaged(state, id, &why).await;
-                stats.failed_docs += 1;
-                responses.push(status_only(doc.doc_id, DocStatus::Unavailable));
-                continue;
+            Ok(Ok(merged)) => Some(merged),
+            Ok(Err(reload)) => {
+                load::damaged(state, id, &reload.to_string()).await;
+                None
             }
+            Err(ApiError::DocumentUnavailable(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(merged) = merged else {
+            stats.failed_docs += 1;
+            responses.push(status_only(doc.doc_id, DocStatus::Unavailable));
+            continue;
         };
         stats.crdt_micros += state.clock.now_micros() - t;
         if let Some(why) = &merged.rejection {
