@@ -17,6 +17,7 @@ use axum::body::{Body, HttpBody};
 use bytes::Bytes;
 use edge_app::ports::{OsRandom, SystemClock};
 use edge_app::http::ClientAddr;
+use edge_app::http::extract::Authentication;
 use edge_app::{ApiError, AppState};
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, IntoResponse, Request};
@@ -58,7 +59,7 @@ async fn handle(request: Request) -> impl IntoResponse {
     }
     let response = match state() {
         Err(why) => axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)),
-        Ok(state) => match read_body(&state, &parts, body).await {
+        Ok(state) => match read_body(&state, &mut parts, body).await {
             Err(e) => axum::response::IntoResponse::into_response(e),
             Ok(bytes) => match edge_app::app(state).oneshot(http::Request::from_parts(parts, Body::from(bytes))).await {
                 Ok(response) => response,
@@ -74,17 +75,19 @@ async fn handle(request: Request) -> impl IntoResponse {
 /// The request body, read only for a caller whose token verifies and only up to the largest
 /// body any route takes: an unauthenticated request reaches the router with an empty body
 /// (which answers it 401 before reading one), and a larger body is a 413 as soon as it is
-/// known, so nobody makes the component buffer more than the API accepts.
-async fn read_body<B>(state: &AppState, parts: &http::request::Parts, body: B) -> Result<Bytes, ApiError>
+/// known, so nobody makes the component buffer more than the API accepts. The verification
+/// goes into the request, and the router's authentication middleware uses it as is.
+async fn read_body<B>(state: &AppState, parts: &mut http::request::Parts, body: B) -> Result<Bytes, ApiError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if edge_app::auth::verify_bearer(authorization, &state.config.auth, state.now()).is_err() {
+    let authentication = Authentication::of(&parts.headers, state);
+    let verified = authentication.0.is_ok();
+    parts.extensions.insert(authentication);
+    if !verified {
         return Ok(Bytes::new());
     }
     let limit = state.config.sync_limits.max_message_bytes.max(state.config.max_json_bytes);
-    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    edge_app::http::extract::read_body(body, declared, limit).await
+    edge_app::http::extract::read_body(body, &parts.headers, limit).await
 }

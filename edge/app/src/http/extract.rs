@@ -13,9 +13,22 @@ use crate::state::AppState;
 /// The authenticated caller. Rejects with 401 when the request has no valid token.
 pub struct Caller(pub Principal);
 
-/// The outcome of verifying the request's token, stored by the authentication middleware.
+/// The outcome of verifying the request's token, stored by the authentication middleware. A
+/// host that verifies the token before the router runs (Spin, which reads a body only for a
+/// verified caller) inserts it into the request, and the middleware uses it as is.
 #[derive(Clone)]
-pub(crate) struct Authentication(pub Result<Principal, AuthError>);
+pub struct Authentication(pub Result<Principal, AuthError>);
+
+impl Authentication {
+    /// Verifies the request's `Authorization` header.
+    pub fn of(headers: &axum::http::HeaderMap, state: &AppState) -> Self {
+        Self(match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
+            None => Err(AuthError::Missing),
+            Some(Err(_)) => Err(AuthError::Malformed),
+            Some(Ok(value)) => crate::auth::verify_bearer(Some(value), &state.config.auth, state.now()),
+        })
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -41,18 +54,19 @@ const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 
 /// Reads the body, at most `limit` bytes; a declared or actual overrun is a 413.
 async fn read_limited(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    read_body(req.into_body(), declared, limit).await
+    let (parts, body) = req.into_parts();
+    read_body(body, &parts.headers, limit).await
 }
 
-/// Reads `body` (of `declared` length, if the client said) up to `limit` bytes without ever
-/// holding more; a larger body is a 413, after the rest was drained (up to a cap). Hosts that
+/// Reads `body` (sent with `headers`) up to `limit` bytes without ever holding more; a larger
+/// body, declared or actual, is a 413, after the rest was drained (up to a cap). Hosts that
 /// read bodies themselves (Spin) use it too.
-pub async fn read_body<B>(body: B, declared: Option<u64>, limit: usize) -> Result<bytes::Bytes, ApiError>
+pub async fn read_body<B>(body: B, headers: &axum::http::HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError>
 where
     B: axum::body::HttpBody<Data = bytes::Bytes>,
     B::Error: std::fmt::Display,
 {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let mut body = std::pin::pin!(body);
     let too_large = declared.is_some_and(|n| n > limit as u64);
     let mut kept = bytes::BytesMut::new();

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::extract::Authentication;
-use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -49,20 +48,16 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     response
 }
 
-/// Verifies the bearer token (if any) once, then counts the request against the caller's
-/// rate limit: per subject when authenticated, else per client address.
+/// Verifies the bearer token (if any) once (unless the host already did), then counts the
+/// request against the caller's rate limit: per subject when authenticated, else per client
+/// address.
 pub async fn authenticate_and_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().map_err(|_| ()));
-    let verified = match header {
-        None => Err(AuthError::Missing),
-        Some(Err(())) => Err(AuthError::Malformed),
-        Some(Ok(value)) => auth::verify_bearer(Some(value), &state.config.auth, state.now()),
-    };
-    let limit_key = match &verified {
+    let verified = req.extensions_mut().remove::<Authentication>().unwrap_or_else(|| Authentication::of(req.headers(), &state));
+    let limit_key = match &verified.0 {
         Ok(p) => format!("sub:{}", p.subject),
         Err(_) => format!("ip:{}", client_address(&req)),
     };
-    req.extensions_mut().insert(Authentication(verified));
+    req.extensions_mut().insert(verified);
 
     let limit = state.config.rate_limit;
     if limit.requests > 0 {
