@@ -1,7 +1,7 @@
 //! Documents whose stored state does not load: recorded when found, listed for operators,
 //! skipped by compaction.
 
-use super::{Store, int, text};
+use super::{Store, first_int, int, text};
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
 /// One damaged document, as operators see it.
@@ -46,7 +46,7 @@ impl Store {
     /// How many documents are recorded as damaged.
     pub async fn damaged_count(&self) -> Result<i64, DbError> {
         let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM damaged_documents", [])).await?;
-        rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(0))
+        first_int(&rows, 0)
     }
 
     /// Counts a compaction attempt of `doc_id` before it loads the document; returns how many
@@ -60,7 +60,7 @@ impl Store {
                 [doc_id.into(), Value::Integer(now.0)],
             ))
             .await?;
-        rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(1))
+        first_int(&rows, 1)
     }
 
     /// Forgets that `doc_id` was damaged (after an operator repaired it, or when its

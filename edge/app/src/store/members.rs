@@ -1,6 +1,6 @@
 //! Membership rows: who may do what with a document.
 
-use super::{Store, int, text};
+use super::{Store, first_int, text};
 use crate::model::Role;
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
@@ -58,6 +58,6 @@ impl Store {
     /// How many documents `user` owns (for the documents-per-user quota).
     pub async fn owned_count(&self, user: &str) -> Result<i64, DbError> {
         let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM members WHERE user_id = ?1 AND role = 'owner'", [user.into()])).await?;
-        rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(0))
+        first_int(&rows, 0)
     }
 }

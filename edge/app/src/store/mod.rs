@@ -40,3 +40,9 @@ fn text(v: &Value) -> Result<String, DbError> {
 fn int(v: &Value) -> Result<i64, DbError> {
     v.as_i64().ok_or_else(|| DbError::Other(format!("expected integer, got {v:?}")))
 }
+
+/// The integer in the first column of the first row (a `COUNT(*)` or a `RETURNING` counter),
+/// or `default` when there is no row.
+fn first_int(rows: &crate::ports::Rows, default: i64) -> Result<i64, DbError> {
+    rows.rows.first().and_then(|r| r.first()).map_or(Ok(default), int)
+}

@@ -1,6 +1,6 @@
 //! Fixed-window request counters in the database, so every edge instance shares them.
 
-use super::{Store, int};
+use super::{Store, first_int};
 use crate::ports::{DbError, Statement, Value};
 
 impl Store {
@@ -13,7 +13,7 @@ impl Store {
                 [key.into(), Value::Integer(window)],
             ))
             .await?;
-        rows.rows.first().map(|r| int(&r[0])).unwrap_or(Ok(1))
+        first_int(&rows, 1)
     }
 
     /// Deletes counters of windows before `window`.
