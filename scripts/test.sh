@@ -58,6 +58,9 @@ EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test
 step "black-box HTTP suite against the native server"
 scripts/blackbox.sh native
 
+step "Schemathesis: requests generated from the native server's OpenAPI document; no 5xx, every answer as documented"
+scripts/schemathesis.sh
+
 step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
 scripts/with-sqld.sh scripts/blackbox.sh spin
 

@@ -13,7 +13,8 @@ use crate::state::AppState;
 
 /// Create a document owned by the caller. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/docs", tag = "documents", request_body = CreateDocument,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first response; reuse with another body is 422")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+        description = "Replays return the first response; reuse with another body is 422")),
     responses((status = 201, body = Document), (status = 400), (status = 401), (status = 403), (status = 409), (status = 422), (status = 429)),
     security(("bearer" = [])))]
 pub(super) async fn create(State(state): State<AppState>, Caller(me): Caller, headers: HeaderMap, ApiJson(body): ApiJson<CreateDocument>) -> ApiResult<Response> {

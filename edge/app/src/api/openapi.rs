@@ -34,7 +34,8 @@ impl Modify for BearerAuth {
 }
 
 /// Every error response is `application/problem+json` with the [`dto::Problem`] schema:
-/// added here once instead of on each of the handlers' annotations.
+/// added here once instead of on each of the handlers' annotations, together with the errors
+/// every route can answer (the rate limit) and every route with a body (its size and type).
 struct ProblemResponses;
 
 impl Modify for ProblemResponses {
@@ -44,6 +45,15 @@ impl Modify for ProblemResponses {
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
+                let mut common = vec![("429", "rate limit reached; retry after `Retry-After` seconds")];
+                if operation.request_body.is_some() {
+                    common.push(("413", "the body is larger than this route accepts"));
+                    common.push(("415", "the body's media type is not the one documented"));
+                }
+                for (status, description) in common {
+                    let response = utoipa::openapi::ResponseBuilder::new().description(description).build();
+                    operation.responses.responses.entry(status.into()).or_insert(RefOr::T(response));
+                }
                 for (status, response) in operation.responses.responses.iter_mut() {
                     let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
                     if let (true, RefOr::T(response)) = (is_error, response) {

@@ -13,9 +13,11 @@ pub struct CreateDocument {
     /// Client-chosen id (32 lowercase hex digits), so documents created offline keep their id.
     /// Omitted: the server picks one.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub id: Option<String>,
-    /// Display title, at most 200 characters.
+    /// Display title, at most 200 characters, none of them a control character.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub title: Option<String>,
 }
 
@@ -127,7 +129,8 @@ pub struct ReplicaHealth {
 pub struct PageQuery {
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
-    /// Page size, 1 to 200 (default 50).
+    /// Page size, 1 to the server's maximum (200 unless configured otherwise; default 50).
+    #[param(minimum = 1)]
     pub limit: Option<i64>,
 }
 
@@ -137,6 +140,7 @@ pub struct PageQuery {
 #[serde(deny_unknown_fields)]
 pub struct HeadsQuery {
     /// Comma-separated hex change hashes; omitted: the current state.
+    #[param(pattern = "^[0-9a-f]{64}(,[0-9a-f]{64})*$")]
     pub heads: Option<String>,
 }
 
