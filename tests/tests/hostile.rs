@@ -231,3 +231,72 @@ async fn oversized_bodies_are_refused_without_being_kept() {
         assert!(grown <= RSS_BOUND_KIB, "peak RSS grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)");
     }
 }
+
+/// `member`'s next change to `replica` (made by `edit`), with one reference bent by `bend`,
+/// re-encoded with a valid hash: what a member with a patched automerge could push.
+fn bent_change(
+    replica: &Replica,
+    edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    bend: impl FnOnce(&mut automerge::ExpandedChange),
+) -> Vec<u8> {
+    let mut fork = replica.doc.fork().with_actor(ActorId::from(vec![0xee; 8]));
+    let mut tx = fork.transaction();
+    edit(&mut tx);
+    tx.commit();
+    let mut expanded = fork.get_last_local_change().unwrap().decode();
+    bend(&mut expanded);
+    expanded.hash = None;
+    automerge::Change::from(expanded).raw_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
+    use automerge::legacy::{ObjectId, OpId};
+    let Some(t) = Target::from_env() else { return };
+    let (_, attacker) = t.user("poison-attacker");
+    let (_, bystander) = t.user("poison-bystander");
+    let id = t.create_doc(&attacker).await;
+    let mut other = Replica::new(&t.create_doc(&bystander).await, 10);
+    let mut mine = Replica::new(&id, 11);
+    let map = {
+        let mut tx = mine.doc.transaction();
+        let map = tx.put_object(ROOT, "m", automerge::ObjType::Map).unwrap();
+        tx.put(&map, "k", "v").unwrap();
+        tx.commit();
+        map
+    };
+    assert_eq!(mine.sync(&t, &attacker).await, 200);
+    let doc_id = id.parse().unwrap();
+    let actor = mine.doc.get_actor().clone();
+
+    // automerge panics applying a put into an object that does not exist (a wasm edge would
+    // abort); an insert that claims to overwrite something breaks the document once saved.
+    // The first goes through the full merge (a stale `have`), the second is pushed on the
+    // current heads, where the append fast path must refuse it too.
+    let no_such_object = bent_change(&mine, |tx| tx.put(&map, "k", "w").map(drop).unwrap(), |c| {
+        c.operations[0].obj = ObjectId::Id(OpId(999, actor.clone()));
+        c.operations[0].pred = Vec::new().into();
+    });
+    let insert_with_pred = bent_change(&mine, |tx| tx.put(ROOT, "x", 1).unwrap(), |c| {
+        c.operations[0].pred = vec![OpId(1, actor.clone())].into();
+        c.operations[0].insert = true;
+        c.operations[0].key = automerge::legacy::Key::Seq(automerge::legacy::ElementId::Head);
+    });
+    for (round, (chunk, have)) in [(no_such_object, Heads::empty()), (insert_with_pred, mine.acked.clone())].into_iter().enumerate() {
+        let request = SyncRequest { docs: vec![DocRequest { doc_id, have, heads: Heads::empty(), chunks: vec![chunk] }] };
+        let r = post_sync(&t, &attacker, "/v1/sync", &request).await;
+        assert_eq!(r.status(), 200, "round {round}");
+        let answer = SyncResponse::decode(&r.bytes().await.unwrap(), &Limits::DEFAULT).unwrap();
+        assert_eq!(answer.docs[0].status, DocStatus::InvalidChanges, "round {round}");
+        let r = post_sync(&t, &attacker, &format!("/v1/docs/{id}/sync"), &request).await;
+        assert_eq!(problem_type(r).await, (400, "urn:edgesync:problem:malformed-body".to_owned()), "round {round}");
+        bystander_still_syncs(&t, &bystander, &mut other, round as u32).await;
+    }
+    // Nothing was stored: a fresh copy holds exactly the honest edit, and the document still
+    // serves its snapshot.
+    let mut fresh = Replica::new(&id, 12);
+    assert_eq!(fresh.sync(&t, &attacker).await, 200);
+    assert_eq!(fresh.doc.get_heads(), mine.doc.get_heads());
+    let r = t.http.get(t.url(&format!("/v1/docs/{id}/snapshot"))).bearer_auth(&attacker).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
