@@ -348,3 +348,20 @@ fn mutated_inputs_never_panic() {
         let _ = inspect_chunk(&whole, &mut b);
     }
 }
+
+#[test]
+fn op_id_counters_automerge_would_panic_on_are_refused() {
+    // automerge's parser turns these counters into u32 with `try_into().unwrap()`.
+    use automerge::legacy::{ObjectId, Op, OpId};
+    let honest = sample_doc().get_changes(&[])[1].decode();
+    let huge = OpId(u64::from(u32::MAX) + 5, honest.actor_id.clone());
+    let bends: [fn(&mut Op, OpId); 2] = [|op, id| op.obj = ObjectId::Id(id), |op, id| op.pred = vec![id].into()];
+    for bend in bends {
+        let mut bent = honest.clone();
+        bend(&mut bent.operations[0], huge.clone());
+        bent.hash = None;
+        let raw = Change::from(bent).raw_bytes().to_vec();
+        let refused = inspect_chunk(&raw, &mut budget());
+        assert!(matches!(refused, Err(InspectError::BadColumnData { .. })), "{refused:?}");
+    }
+}
