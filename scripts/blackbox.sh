@@ -6,7 +6,7 @@
 #   scripts/blackbox.sh workerd  the same Worker bundle in bare workerd (no wrangler proxy)
 # `spin`, `worker` and `workerd` need a sqld primary: run them inside scripts/with-sqld.sh.
 # The test binaries come from `build_tests` (scripts/env.sh): nothing is compiled here but
-# the runtime itself.
+# the runtime itself (nothing at all with EDGESYNC_PREBUILT=1: scripts/build-wasm.sh built it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/blackbox.sh native|spin|worker|workerd}
@@ -16,7 +16,7 @@ work=$(mktemp -d)
 port=$(free_port)
 jwt_env edgesync-blackbox
 [ -f "$test_bins_list" ] || build_tests
-if [ "$target" = workerd ]; then build_worker; fi
+if [ "$target" = workerd ] && [ -z "${EDGESYNC_PREBUILT:-}" ]; then build_worker; fi
 
 start_target "$target" "$port" "$work"
 cleanup() { stop_pid "$pid"; rm -rf "$work"; }
