@@ -6,7 +6,7 @@
 #   scripts/blackbox.sh workerd  the same Worker bundle in bare workerd (no wrangler proxy)
 # `spin`, `worker` and `workerd` need a sqld primary: run them inside scripts/with-sqld.sh.
 # The test binaries come from `build_tests` (scripts/env.sh): nothing is compiled here but
-# the runtime itself (nothing at all with EDGESYNC_PREBUILT=1: scripts/build-wasm.sh built it).
+# the runtime itself (nothing at all with EDGESYNC_PREBUILT=1: run what an earlier step built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/blackbox.sh native|spin|worker|workerd}

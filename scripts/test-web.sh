@@ -8,7 +8,6 @@
 # Needs scripts/install-tools.sh (Node 22, wasm-bindgen CLI, chromium, the npm test deps).
 #   EDGESYNC_BIN=path   use this server binary instead of building it
 #   WEB_BUILD=--debug   a faster, unoptimised wasm build
-#   EDGESYNC_PREBUILT=1 use the package scripts/build-wasm.sh already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +19,7 @@ if [ -z "${EDGESYNC_BIN:-}" ]; then
 fi
 export EDGESYNC_BIN
 
-[ -n "${EDGESYNC_PREBUILT:-}" ] && [ -f client-sdk/web/pkg/package.json ] || scripts/build-web.sh ${WEB_BUILD:-}
+scripts/build-web.sh ${WEB_BUILD:-}
 cd client-sdk/web
 node_modules/.bin/tsc -p tests/types
 node --test tests/node/*.test.mjs tests/browser/*.test.mjs
