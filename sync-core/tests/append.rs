@@ -37,7 +37,7 @@ fn a_push_on_the_current_heads_is_appended_and_answered_like_merge() {
     edit(&mut client, "a");
     edit(&mut client, "b");
     let req = request(heads.clone(), &client, since(&client, &heads));
-    let appended = server::append(&Heads::new(heads), &req, Access::ReadWrite, &Limits::DEFAULT).expect("fast path");
+    let appended = server::append(&Heads::new(heads), &req, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).expect("fast path");
     assert_eq!(appended.new_changes.len(), 2);
     // Causal order: the first edit before the one that depends on it.
     assert_eq!(appended.new_changes[1].deps, vec![appended.new_changes[0].hash]);
@@ -53,7 +53,7 @@ fn an_empty_document_accepts_root_changes() {
     let mut client = Automerge::new();
     edit(&mut client, "first");
     let req = request(vec![], &client, since(&client, &[]));
-    let appended = server::append(&Heads::empty(), &req, Access::ReadWrite, &Limits::DEFAULT).expect("fast path");
+    let appended = server::append(&Heads::empty(), &req, Access::ReadWrite, &Limits::DEFAULT, &[]).expect("fast path");
     assert_eq!(appended.response.status, DocStatus::Ok);
     assert_eq!(appended.new_changes.len(), 1);
 }
@@ -66,18 +66,18 @@ fn pushes_it_cannot_prove_new_fall_back_to_merge() {
     let mut client = server.fork().with_actor(ActorId::from(vec![2]));
     edit(&mut client, "c");
     let fine = request(heads.clone(), &client, since(&client, &heads));
-    assert!(server::append(&server_heads, &fine, Access::ReadWrite, &Limits::DEFAULT).is_some());
+    assert!(server::append(&server_heads, &fine, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_some());
 
     // Read-only callers, and clients whose `have` is not the server's heads.
-    assert!(server::append(&server_heads, &fine, Access::ReadOnly, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &fine, Access::ReadOnly, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
     let stale = request(vec![], &client, since(&client, &heads));
-    assert!(server::append(&server_heads, &stale, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &stale, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
 
     // A change the server already has: a head, or an old root change (the whole history).
     let resent_head = request(heads.clone(), &client, vec![server.get_change_by_hash(&heads[0]).unwrap().raw_bytes().to_vec()]);
-    assert!(server::append(&server_heads, &resent_head, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &resent_head, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
     let everything = request(heads.clone(), &client, since(&client, &[]));
-    assert!(server::append(&server_heads, &everything, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &everything, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
 
     // A change built on something the server does not have (here: another client's edit).
     let mut other = server.fork().with_actor(ActorId::from(vec![3]));
@@ -87,9 +87,39 @@ fn pushes_it_cannot_prove_new_fall_back_to_merge() {
     let before = builds_on_unseen.get_heads();
     edit(&mut builds_on_unseen, "on top");
     let req = request(heads.clone(), &builds_on_unseen, since(&builds_on_unseen, &before));
-    assert!(server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
 
     // Chunks that do not parse.
     let garbage = request(heads.clone(), &client, vec![vec![1, 2, 3]]);
-    assert!(server::append(&server_heads, &garbage, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&server_heads, &garbage, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
+}
+
+#[test]
+fn the_fast_path_vouches_only_for_what_the_store_found_at_the_heads_it_builds_on() {
+    let server = server_with(2);
+    let heads = server.get_heads();
+    let server_heads = Heads::new(heads.clone());
+    let mut client = server.fork().with_actor(ActorId::from(vec![2]));
+    let mut tx = client.transaction();
+    tx.put(ROOT, "s0", 2).unwrap();
+    tx.commit();
+    let req = request(heads.clone(), &client, since(&client, &heads));
+    let incoming: Vec<automerge::Change> = client.get_changes(&heads);
+    let history = server.get_changes(&[]);
+    let plan = || server::plan(&server_heads, &req, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    // It overwrites s0: the lookup names the op it overwrites, the head it builds on and its actors.
+    let lookup = plan().lookup().clone();
+    assert_eq!(lookup.ops, vec![(ActorId::from(vec![1]), 1)]);
+    assert_eq!(lookup.deps, heads);
+    assert_eq!(lookup.actors, vec![ActorId::from(vec![1]), ActorId::from(vec![2])]);
+    let found = server::Found::in_history(&history, &lookup);
+    assert!(plan().finish(&found).is_some());
+    // Not if another change landed since the heads were read, the document is not fully
+    // indexed, or the op it overwrites was not found.
+    let moved = server::Found { heads: vec![client.get_heads()[0]], ..found.clone() };
+    assert!(plan().finish(&moved).is_none());
+    let partial = server::Found { complete: false, ..found.clone() };
+    assert!(plan().finish(&partial).is_none());
+    let missing = server::Found { changes: Vec::new(), ..found };
+    assert!(plan().finish(&missing).is_none());
 }

@@ -45,7 +45,7 @@ fn a_decompression_bomb_is_too_large_before_it_inflates() {
     let chunk = bomb(512);
     assert!(chunk.len() < 1 << 20, "{} bytes", chunk.len());
     let request = push(vec![chunk], &Heads::empty());
-    assert!(server::append(&Heads::empty(), &request, Access::ReadWrite, &Limits::DEFAULT).is_none());
+    assert!(server::append(&Heads::empty(), &request, Access::ReadWrite, &Limits::DEFAULT, &[]).is_none());
     let merged = server::merge(StoredDoc::default(), &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     assert_eq!(merged.response.status, DocStatus::TooLarge);
     assert!(merged.new_changes.is_empty());
@@ -101,7 +101,8 @@ fn a_flood_of_concurrent_heads_is_refused_and_an_honest_client_merges_them() {
         let change = one_edit(100 + i as u8, "k", "v").get_last_local_change().unwrap().raw_bytes().to_vec();
         let request = push(vec![change], &server_heads);
         let view = StoredDoc { snapshot: None, changes: &stored };
-        if let Some(appended) = server::append(&server_heads, &request, Access::ReadWrite, &limits) {
+        let history: Vec<Change> = stored.iter().map(|c| Change::try_from(c.as_slice()).unwrap()).collect();
+        if let Some(appended) = server::append(&server_heads, &request, Access::ReadWrite, &limits, &history) {
             stored.extend(appended.new_changes.into_iter().map(|c| c.bytes));
             server_heads = appended.response.heads;
             continue;
@@ -155,6 +156,7 @@ fn base_and_edit(edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>,
     tx.insert(&l, 0, "x").unwrap();
     let t = tx.put_object(ROOT, "t", ObjType::Text).unwrap();
     tx.splice_text(&t, 0, 0, "hi").unwrap();
+    tx.put(ROOT, "c", automerge::ScalarValue::counter(1)).unwrap();
     tx.commit();
     let objs = Objs { m, l, t };
     let mut member = doc.fork().with_actor(ActorId::from(vec![0xbb; 16]));
@@ -176,14 +178,16 @@ fn reencode(mut expanded: ExpandedChange) -> Change {
     Change::from(expanded)
 }
 
-/// Pushes `change` on top of `doc` through both merge paths.
+/// Pushes `change` on top of `doc` through both merge paths; whatever the fast path takes, the
+/// full merge takes too.
 fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
     let snapshot = doc.save();
     let stored = StoredDoc { snapshot: Some(&snapshot), changes: &[] };
     let heads = Heads::new(doc.get_heads());
     let request = DocRequest { doc_id: POISONED, have: heads.clone(), heads: Heads::empty(), chunks: vec![change.raw_bytes().to_vec()] };
-    let fast = server::append(&heads, &request, Access::ReadWrite, &Limits::DEFAULT).is_some();
+    let fast = server::append(&heads, &request, Access::ReadWrite, &Limits::DEFAULT, &doc.get_changes(&[])).is_some();
     let merged = server::merge(stored, &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert!(!fast || merged.response.status == DocStatus::Ok, "the fast path took what the full merge refuses");
     if merged.response.status != DocStatus::Ok {
         assert!(merged.new_changes.is_empty());
         assert!(Automerge::load(&merged.doc.save()).is_ok(), "the document still compacts");
@@ -196,9 +200,24 @@ fn actor_a() -> ActorId {
 }
 
 #[test]
-fn an_honest_change_passes_both_paths() {
-    let (doc, change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
-    assert_eq!(push_both(&doc, &reencode(change)), (true, DocStatus::Ok));
+fn honest_changes_that_refer_to_stored_ops_pass_both_paths() {
+    type Edit = fn(&mut automerge::transaction::Transaction<'_>, &Objs);
+    let edits: [(&str, Edit); 8] = [
+        ("overwrite a map key", |tx, o| tx.put(&o.m, "k", "w").unwrap()),
+        ("delete a map key", |tx, o| tx.delete(&o.m, "k").unwrap()),
+        ("type into text", |tx, o| tx.splice_text(&o.t, 1, 0, "ey").unwrap()),
+        ("delete a character", |tx, o| tx.splice_text(&o.t, 0, 1, "").unwrap()),
+        ("set a list element", |tx, o| tx.put(&o.l, 0, "y").unwrap()),
+        ("insert after a list element", |tx, o| tx.insert(&o.l, 1, "z").unwrap()),
+        ("increment a counter", |tx, _| tx.increment(ROOT, "c", 2).unwrap()),
+        ("mark text", |tx, o| {
+            tx.mark(&o.t, automerge::marks::Mark::new("b".into(), true, 0, 1), automerge::marks::ExpandMark::None).unwrap()
+        }),
+    ];
+    for (what, edit) in edits {
+        let (doc, change) = base_and_edit(edit);
+        assert_eq!(push_both(&doc, &reencode(change)), (true, DocStatus::Ok), "{what}");
+    }
 }
 
 #[test]
@@ -218,21 +237,21 @@ fn a_change_the_change_itself_shows_is_bad_is_refused_by_both_paths() {
 }
 
 #[test]
-fn references_to_what_the_document_lacks_are_refused_by_the_full_merge() {
+fn references_to_what_the_document_lacks_are_refused_by_both_paths() {
     // An object that does not exist (automerge panics applying it).
     let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
     change.operations[0].obj = ObjectId::Id(OpId(999, actor_a()));
     change.operations[0].pred = Vec::new().into();
-    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     // A map key in a list, and op ids below the dependencies' (automerge applies both and the
     // document no longer loads once saved).
     let (doc, mut change) = base_and_edit(|tx, o| tx.insert(&o.l, 1, "y").map(drop).unwrap());
     change.operations[0].key = Key::Map("k".into());
     change.operations[0].insert = false;
-    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     let (doc, mut change) = base_and_edit(|tx, o| tx.insert(&o.l, 1, "y").map(drop).unwrap());
     change.start_op = 1.try_into().unwrap();
-    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     // A mark in a list.
     let (doc, mut change) = base_and_edit(|tx, o| {
         tx.mark(&o.t, automerge::marks::Mark::new("b".into(), true, 0, 1), automerge::marks::ExpandMark::None).unwrap()
@@ -244,10 +263,21 @@ fn references_to_what_the_document_lacks_are_refused_by_the_full_merge() {
         }
     }
     assert!(matches!(change.operations[0].action, OpType::MarkBegin(_)));
-    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     // An overwrite whose pred is an element of another object (automerge applies it; the
     // change then comes back different): caught after applying, by re-encoding.
     let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
     change.operations[0].pred = vec![OpId(4, actor_a())].into();
-    assert_eq!(push_both(&doc, &reencode(change)).1, DocStatus::InvalidChanges);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+    // An insert after an element of another object, a delete whose pred is in another object,
+    // an overwrite whose pred is at another key: the fast path cannot vouch for them.
+    let (doc, mut change) = base_and_edit(|tx, o| tx.splice_text(&o.t, 1, 0, "e").unwrap());
+    change.operations[0].key = Key::Seq(ElementId::Id(OpId(4, actor_a())));
+    assert!(!push_both(&doc, &reencode(change)).0);
+    let (doc, mut change) = base_and_edit(|tx, o| tx.splice_text(&o.t, 0, 1, "").unwrap());
+    change.operations[0].pred = vec![OpId(4, actor_a())].into();
+    assert!(!push_both(&doc, &reencode(change)).0);
+    let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k2", "w").unwrap());
+    change.operations[0].pred = vec![OpId(2, actor_a())].into();
+    assert!(!push_both(&doc, &reencode(change)).0);
 }

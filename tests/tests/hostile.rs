@@ -271,8 +271,8 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
 
     // automerge panics applying a put into an object that does not exist (a wasm edge would
     // abort); an insert that claims to overwrite something breaks the document once saved.
-    // The first goes through the full merge (a stale `have`), the second is pushed on the
-    // current heads, where the append fast path must refuse it too.
+    // Each is pushed through the full merge (a stale `have`) and on the current heads, where
+    // the append fast path checks it against the stored ops it refers to.
     let no_such_object = bent_change(&mine, |tx| tx.put(&map, "k", "w").map(drop).unwrap(), |c| {
         c.operations[0].obj = ObjectId::Id(OpId(999, actor.clone()));
         c.operations[0].pred = Vec::new().into();
@@ -282,7 +282,8 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
         c.operations[0].insert = true;
         c.operations[0].key = automerge::legacy::Key::Seq(automerge::legacy::ElementId::Head);
     });
-    for (round, (chunk, have)) in [(no_such_object, Heads::empty()), (insert_with_pred, mine.acked.clone())].into_iter().enumerate() {
+    let rounds = [no_such_object, insert_with_pred].into_iter().flat_map(|c| [(c.clone(), Heads::empty()), (c, mine.acked.clone())]);
+    for (round, (chunk, have)) in rounds.enumerate() {
         let request = SyncRequest { docs: vec![DocRequest { doc_id, have, heads: Heads::empty(), chunks: vec![chunk] }] };
         let r = post_sync(&t, &attacker, "/v1/sync", &request).await;
         assert_eq!(r.status(), 200, "round {round}");

@@ -119,7 +119,7 @@ pub async fn import(settings: &Settings, args: ImportArgs) -> Result<(), String>
     for batch in changes.chunks(IMPORT_BATCH) {
         let write = DocWrite {
             doc_id: id.clone(),
-            changes: batch.iter().map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() }).collect(),
+            changes: batch.iter().map(NewChange::of).collect(),
         };
         state.store.commit_sync(&[write], state.now()).await.map_err(|e| e.to_string())?;
         bar.inc(batch.len() as u64);

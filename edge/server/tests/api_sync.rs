@@ -234,6 +234,60 @@ async fn pushes_on_the_current_heads_skip_the_document_load() {
     }
 }
 
+#[tokio::test]
+async fn edits_of_old_content_take_the_fast_path_across_compaction() {
+    let app = TestApp::with(|c| c.compaction_threshold = 2).await;
+    let id = app.create_doc("alice").await;
+    let mut a = Replica::new(&id, 1);
+    let text = {
+        let mut tx = a.doc.transaction();
+        let text = tx.put_object(ROOT, "t", automerge::ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, "hello").unwrap();
+        tx.commit();
+        text
+    };
+    a.put("n", 1);
+    let (response, _) = push(&app, &a).await;
+    a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &response.docs[0]).unwrap().acked;
+    assert_eq!(edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap().compacted, 1);
+    // Typing between characters, deleting one, overwriting a key: every op refers to ops the
+    // snapshot now holds, which the change index still vouches for.
+    let edits: [&dyn Fn(&mut automerge::transaction::Transaction<'_>); 3] = [
+        &|tx| tx.splice_text(&text, 2, 0, "XY").unwrap(),
+        &|tx| tx.splice_text(&text, 0, 1, "").unwrap(),
+        &|tx| tx.put(ROOT, "n", 2).unwrap(),
+    ];
+    for edit in edits {
+        let mut tx = a.doc.transaction();
+        edit(&mut tx);
+        tx.commit();
+        let (response, stats) = push(&app, &a).await;
+        assert_eq!((stats.changes_applied, stats.fast_path), (1, 1));
+        a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &response.docs[0]).unwrap().acked;
+    }
+    // A document stored before the change index existed takes the full merge until its next
+    // compaction indexes it.
+    app.state
+        .store
+        .db()
+        .query(edge_app::ports::Statement::new("DELETE FROM change_index WHERE doc_id = ?1", [id.as_str().into()]))
+        .await
+        .unwrap();
+    a.put("n", 3);
+    let (response, stats) = push(&app, &a).await;
+    assert_eq!((stats.changes_applied, stats.fast_path), (1, 0));
+    a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &response.docs[0]).unwrap().acked;
+    edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
+    assert_eq!(app.state.store.indexed_changes(&id).await.unwrap(), a.doc.get_changes(&[]).len() as i64);
+    a.put("n", 4);
+    assert_eq!(push(&app, &a).await.1.fast_path, 1);
+    let mut fresh = Replica::new(&id, 2);
+    fresh.sync(&app, &app.token("alice")).await;
+    assert_eq!(fresh.doc.get_heads(), a.doc.get_heads());
+    let (_, t) = fresh.doc.get(ROOT, "t").unwrap().unwrap();
+    assert_eq!(fresh.doc.text(&t).unwrap(), "eXYllo");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_syncs_into_one_document_lose_nothing() {
     let app = std::sync::Arc::new(TestApp::new().await);

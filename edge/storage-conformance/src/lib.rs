@@ -7,7 +7,7 @@ use std::sync::Arc;
 use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
 use edge_app::ports::{Database, DbError, Statement, UnixMillis, Value};
 use edge_app::store::{DocWrite, Store};
-use sync_core::server::NewChange;
+use sync_core::server::{Lookup, NewChange};
 use sync_core::{DocumentId, Heads};
 
 const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
@@ -22,11 +22,12 @@ pub async fn run(db: Arc<dyn Database>) {
     let store = Store::new(db.clone());
     store.migrate(NOW).await.expect("migrates");
     assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
     values_round_trip(db.as_ref()).await;
     batches_are_atomic(db.as_ref()).await;
     heads_follow_the_change_graph(&store).await;
     compaction_keeps_rows_written_after_it(&store).await;
+    the_change_index_answers_the_fast_path(&store).await;
     roles_counters_and_idempotency(&store).await;
     compaction_never_brings_a_deleted_document_back(&store).await;
     damaged_documents_are_recorded_and_skipped(&store).await;
@@ -65,7 +66,7 @@ fn change(doc: &mut Automerge, key: &str) -> NewChange {
     tx.put(ROOT, key, 1).unwrap();
     tx.commit();
     let c = doc.get_last_local_change().unwrap();
-    NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() }
+    NewChange::of(&c)
 }
 
 async fn create(store: &Store, owner: &str) -> String {
@@ -105,6 +106,43 @@ async fn heads_follow_the_change_graph(store: &Store) {
     assert!(store.load_heads(&ghost).await.unwrap().is_none());
     let empty = create(store, "alice").await;
     assert_eq!(store.load_heads(&empty).await.unwrap(), Some(String::new()));
+}
+
+/// What the append fast path reads (`Store::find_ops`): the changes holding the ops a push refers
+/// to, its dependencies' last ops, each actor's last seq; through compaction, until deletion.
+async fn the_change_index_answers_the_fast_path(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![5]));
+    let changes: Vec<NewChange> = (0..3).map(|i| change(&mut doc, &format!("k{i}"))).collect();
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: changes.clone() }], NOW).await.unwrap();
+    let stranger = ActorId::from(vec![6]);
+    let lookup = Lookup {
+        deps: vec![changes[2].hash],
+        ops: vec![(doc.get_actor().clone(), 2), (doc.get_actor().clone(), 3), (stranger.clone(), 1)],
+        actors: vec![doc.get_actor().clone(), stranger],
+    };
+    let check = |found: sync_core::server::Found| {
+        assert!(found.complete);
+        assert_eq!(found.heads, vec![changes[2].hash]);
+        assert_eq!(found.deps_last_op, [(changes[2].hash, 3)].into_iter().collect());
+        assert_eq!(found.actor_seqs, [(doc.get_actor().clone(), 3)].into_iter().collect());
+        let mut found_changes = found.changes;
+        found_changes.sort();
+        let mut want = vec![changes[1].bytes.clone(), changes[2].bytes.clone()];
+        want.sort();
+        assert_eq!(found_changes, want, "the changes holding ops 2 and 3, each once");
+    };
+    check(store.find_ops(&id, &lookup).await.unwrap());
+    // Compaction folds the rows into a snapshot; the index keeps them.
+    let state = store.load_state(&id).await.unwrap().unwrap();
+    let compacted = sync_core::document::compact(sync_core::document::StoredDoc { snapshot: None, changes: &state.changes }).unwrap();
+    store.commit_compaction(&id, compacted.snapshot, &compacted.heads.to_string(), state.max_seq, NOW).await.unwrap();
+    check(store.find_ops(&id, &lookup).await.unwrap());
+    // A deleted document leaves nothing to vouch for, even if its id comes back.
+    store.delete_document(&id).await.unwrap();
+    store.db().batch(Store::create_document_statements(&id, "alice", "", NOW)).await.unwrap();
+    let found = store.find_ops(&id, &lookup).await.unwrap();
+    assert!(found.complete && found.changes.is_empty() && found.deps_last_op.is_empty() && found.actor_seqs.is_empty());
 }
 
 async fn compaction_keeps_rows_written_after_it(store: &Store) {

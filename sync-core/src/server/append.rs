@@ -13,15 +13,16 @@
 //! head (checked), and a change that does not reach a head (or reaches something unknown)
 //! sends the request down the full [`super::merge`] path instead.
 //!
-//! What this path checks of the ops is what the changes themselves show
-//! ([`super::check_changes`] without a document); that referenced objects, elements and ops
-//! exist needs the document, which only the full merge loads. See `docs/architecture.md`,
-//! "Hostile input", for what that leaves open.
+//! It checks the pushed ops in two steps around one store query: [`plan`] checks what the
+//! changes themselves show and names the stored ops they refer to ([`Lookup`]); the caller
+//! fetches those ([`Found`]); [`Plan::finish`] checks every reference against them
+//! ([`super::index`]). Whatever the stored ops cannot vouch for takes the full merge.
 
 use std::collections::{HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 
+use super::index::{self, Found, Lookup, OpIndex};
 use super::{Access, NewChange};
 use crate::chunk;
 use crate::id::Heads;
@@ -36,16 +37,30 @@ pub struct Appended {
     pub response: DocResponse,
 }
 
-/// Merges `request` from the stored heads alone, or returns `None` when the full
-/// [`super::merge`] is needed (the client's `have` differs from the server's heads, it is not
-/// allowed to write, a chunk does not parse, or a change does not extend the heads).
-pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits: &Limits) -> Option<Appended> {
+/// Merges `request` from the stored heads and `history` (every change the document holds, as
+/// the store would find them), or returns `None` when the full [`super::merge`] is needed.
+pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits: &Limits, history: &[Change]) -> Option<Appended> {
     let incoming = chunk::changes_from_chunks(&request.chunks, limits).ok()?;
-    append_pushed(server_heads, request, &incoming, access, limits)
+    let plan = plan(server_heads, request, &incoming, access, limits)?;
+    let found = Found::in_history(history, plan.lookup());
+    plan.finish(&found)
 }
 
-/// [`append`] with the request's chunks already read.
-pub fn append_pushed(server_heads: &Heads, request: &DocRequest, incoming: &[Change], access: Access, limits: &Limits) -> Option<Appended> {
+/// A push the fast path may take once the stored ops it refers to check out.
+#[derive(Debug)]
+pub struct Plan<'c> {
+    doc_id: crate::DocumentId,
+    ordered: Vec<&'c Change>,
+    server_heads: Heads,
+    heads: Heads,
+    lookup: Lookup,
+}
+
+/// The first step of the fast path: `None` when the full [`super::merge`] is needed (the
+/// client's `have` differs from the server's heads, it may not write, a change does not extend
+/// the heads or breaks a rule it shows itself, the push refers to too many stored ops, or it
+/// would leave too many heads).
+pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Change], access: Access, limits: &Limits) -> Option<Plan<'c>> {
     if access != Access::ReadWrite || incoming.is_empty() || request.have != *server_heads {
         return None;
     }
@@ -60,18 +75,36 @@ pub fn append_pushed(server_heads: &Heads, request: &DocRequest, incoming: &[Cha
         // Refused by the full merge, which can also send the client what it needs to merge.
         return None;
     }
-    let new_changes = ordered
-        .iter()
-        .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
-        .collect();
-    let response = DocResponse {
-        doc_id: request.doc_id,
-        status: DocStatus::Ok,
-        heads: Heads::new(heads),
-        missing: Heads::empty(),
-        chunks: Vec::new(),
-    };
-    Some(Appended { new_changes, response })
+    let ops = index::references(ordered.iter().copied())?;
+    let actors = index::actors(ordered.iter().copied());
+    if actors.len() > index::MAX_REFERENCES {
+        return None;
+    }
+    let lookup = Lookup { deps: server_heads.as_slice().iter().filter(|h| deps.contains(h)).copied().collect(), ops, actors };
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads: Heads::new(heads), lookup })
+}
+
+impl Plan<'_> {
+    /// What to fetch from the store before [`Plan::finish`].
+    pub fn lookup(&self) -> &Lookup {
+        &self.lookup
+    }
+
+    /// The second step: checks every pushed op against the stored ops it refers to. `None`
+    /// when something is not as the index vouches (the full merge then decides).
+    pub fn finish(self, found: &Found) -> Option<Appended> {
+        let index = OpIndex::new(&self.lookup, found, &self.server_heads)?;
+        super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()).ok()?;
+        let new_changes = self.ordered.iter().map(|c| NewChange::of(c)).collect();
+        let response = DocResponse {
+            doc_id: self.doc_id,
+            status: DocStatus::Ok,
+            heads: self.heads,
+            missing: Heads::empty(),
+            chunks: Vec::new(),
+        };
+        Some(Appended { new_changes, response })
+    }
 }
 
 /// The pushed changes in causal order if every one of them descends from a server head (or

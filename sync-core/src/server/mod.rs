@@ -16,8 +16,10 @@ use crate::limits::Limits;
 use crate::wire::{DocRequest, DocResponse, DocStatus};
 
 mod append;
+pub mod index;
 mod validate;
-pub use append::{Appended, append, append_pushed};
+pub use append::{Appended, Plan, append, plan};
+pub use index::{Found, Lookup};
 pub use validate::{Known, check_changes};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the
@@ -38,6 +40,26 @@ pub struct NewChange {
     pub hash: ChangeHash,
     pub deps: Vec<ChangeHash>,
     pub bytes: Vec<u8>,
+    /// Its author, its seq and the op ids it holds (`start_op..=last_op`; `last_op` is `start_op - 1`
+    /// for an empty change): what the store indexes it by for the fast path's lookups.
+    pub actor: automerge::ActorId,
+    pub seq: u64,
+    pub start_op: u64,
+    pub last_op: u64,
+}
+
+impl NewChange {
+    pub fn of(change: &Change) -> Self {
+        NewChange {
+            hash: change.hash(),
+            deps: change.deps().to_vec(),
+            bytes: change.raw_bytes().to_vec(),
+            actor: change.actor_id().clone(),
+            seq: change.seq(),
+            start_op: change.start_op().get(),
+            last_op: change.max_op(),
+        }
+    }
 }
 
 /// The outcome of [`merge`].
@@ -118,10 +140,7 @@ pub fn merge_loaded(mut doc: Automerge, stored: StoredDoc<'_>, request: &DocRequ
             return Ok(Merged { new_changes: Vec::new(), response: rejected(request, &before, &e), doc, rejection: Some(e) });
         }
         missing = absent;
-        new_changes = ready
-            .iter()
-            .map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() })
-            .collect();
+        new_changes = ready.iter().map(NewChange::of).collect();
         if let Some(reason) = apply_verified(&mut doc, ready, &before, &new_changes) {
             // The loaded copy may be half-updated: reload it so the answer is accurate.
             let e = ChunkError::InvalidChange { index: 0, reason };

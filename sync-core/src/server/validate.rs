@@ -16,23 +16,27 @@
 //!
 //! The full merge then applies the changes and checks that automerge serialises each of them
 //! back to the bytes that were pushed (a change automerge could not place comes back
-//! different or not at all). What only a per-element index could decide (that an element id
-//! or a pred exists in that very object and key) is left to that check on the full merge; the
-//! append fast path, which has no document, checks what the change itself shows.
+//! different or not at all). The append fast path, which has no document, checks the same
+//! rules against the stored ops the push refers to ([`super::index`]), and more strictly: an
+//! element must be a value inserted into the op's object, a pred a value at the op's key.
 
 use std::collections::HashMap;
 
 use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
-use automerge::{Automerge, Change, ChangeHash, ObjType};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType};
+
+use super::index::{Action, OpIndex, OpInfo, check_references};
 
 /// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
 pub type Refusal = String;
 
-/// What the checks know of the document: the loaded document on the full merge, nothing on
-/// the append fast path (rules that need it are then left to the next full load).
+/// What the checks know of the document: the loaded document on the full merge, the stored
+/// ops the push refers to on the append fast path, or nothing (only what the changes
+/// themselves show is checked).
 #[derive(Clone, Copy)]
 pub enum Known<'d> {
     Document(&'d Automerge),
+    Index(&'d OpIndex),
     HeadsOnly,
 }
 
@@ -47,14 +51,20 @@ pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c
 }
 
 /// What earlier changes of the same push made (their last op ids and their objects), and the
-/// document's objects looked up so far (a change typing into one text refers to it per op).
+/// document's objects looked up so far (a change typing into one text refers to it per op);
+/// against an [`OpIndex`], also every op checked so far.
 #[derive(Default)]
 struct Pushed {
     max_op: HashMap<ChangeHash, u64>,
     objects: HashMap<OpId, ObjType>,
+    ops: HashMap<OpId, OpInfo>,
+    /// Each author's last seq in the push so far, and in the document (read once, when needed).
+    seqs: HashMap<ActorId, u64>,
+    doc_seqs: Option<HashMap<ActorId, u64>>,
 }
 
 fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
+    check_actors(known, pushed, change)?;
     let start = change.start_op().get();
     let len = change.len() as u64;
     let last = (start + len).checked_sub(1).filter(|&l| l <= u64::from(u32::MAX)).ok_or("its op ids exceed 2^32")?;
@@ -63,6 +73,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
         let max = match (pushed.max_op.get(dep), known) {
             (Some(&m), _) => Some(m),
             (None, Known::Document(doc)) => Some(doc.get_change_meta_by_hash(dep).ok_or("a dependency is missing")?.max_op),
+            (None, Known::Index(index)) => Some(index.dep_last_op(dep).ok_or("a dependency is not indexed")?),
             (None, Known::HeadsOnly) => None,
         };
         deps_max = deps_max.zip(max).map(|(a, b)| a.max(b));
@@ -76,6 +87,14 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
         }
     }
     let expanded = change.decode();
+    // automerge re-encodes what it stores; a change it would encode differently (a column value
+    // it normalises, say) gets another hash once stored, and some such changes panic in
+    // automerge's own encoder later (`get_changes`).
+    let mut again = change.decode();
+    again.hash = None;
+    if Change::from(again).raw_bytes() != change.raw_bytes() {
+        return Err("it is not encoded as automerge encodes it".into());
+    }
     // Objects this change makes may be used by any of its ops (automerge registers them first).
     for (i, op) in expanded.operations.iter().enumerate() {
         if let OpType::Make(kind) = op.action {
@@ -86,6 +105,13 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     for (i, op) in expanded.operations.iter().enumerate() {
         let id = OpId(start + i as u64, change.actor_id().clone());
         check_op(known, &mut *pushed, &id, op).map_err(|why| format!("op {i}: {why}"))?;
+        if let Known::Index(index) = known {
+            let lookup = |id: &OpId| pushed.ops.get(id).or_else(|| index.op(id)).cloned();
+            if let Some(why) = check_references(op, &lookup) {
+                return Err(format!("op {i}: {why}"));
+            }
+            pushed.ops.insert(id, OpInfo::of(op));
+        }
         if let OpType::MarkEnd(_) = op.action {
             if !matches!(previous, Some((OpType::MarkBegin(_), obj)) if *obj == op.obj) {
                 return Err(format!("op {i}: a mark's end must follow its begin in the same object"));
@@ -142,7 +168,17 @@ fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<Opti
     if let Some(kind) = pushed.objects.get(obj) {
         return Ok(Some(*kind));
     }
-    let Known::Document(doc) = known else { return Ok(None) };
+    let doc = match known {
+        Known::Document(doc) => doc,
+        Known::Index(index) => {
+            return match index.op(obj) {
+                Some(OpInfo { action: Action::Make(ObjType::Table), .. }) => Err("tables are not supported".into()),
+                Some(OpInfo { action: Action::Make(kind), .. }) => Ok(Some(*kind)),
+                _ => Err("its object does not exist".into()),
+            };
+        }
+        Known::HeadsOnly => return Ok(None),
+    };
     match doc.import(&format!("{}@{}", obj.counter(), obj.actor())) {
         Ok((_, ObjType::Table)) => Err("tables are not supported".into()),
         Ok((_, kind)) => {
@@ -150,6 +186,53 @@ fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<Opti
             Ok(Some(kind))
         }
         Err(_) => Err("its object does not exist".into()),
+    }
+}
+
+/// automerge 0.12 registers a change's author only when its seq is 1, expects the other actors
+/// of its actor table to be known already (it panics otherwise), and indexes an actor's changes
+/// by seq: a change's seq must follow its author's last one.
+fn check_actors(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
+    let author = change.actor_id();
+    let last = match pushed.seqs.get(author) {
+        Some(&seq) => Some(seq),
+        None => document_seq(known, pushed, author),
+    };
+    match (known, last) {
+        (Known::HeadsOnly, None) => {}
+        (_, last) => {
+            let last = last.unwrap_or(0);
+            if change.seq() != last + 1 {
+                return Err(format!("its seq {} does not follow its author's last change ({last})", change.seq()));
+            }
+        }
+    }
+    for actor in change.other_actor_ids() {
+        if !pushed.seqs.contains_key(actor) && document_seq(known, pushed, actor).is_none() && !matches!(known, Known::HeadsOnly) {
+            return Err("it names an actor the document does not know".into());
+        }
+    }
+    pushed.seqs.insert(author.clone(), change.seq());
+    Ok(())
+}
+
+/// The seq of `actor`'s last change in the document; `None` when the document does not know the
+/// actor (or, on the append fast path's first step, nothing is known).
+fn document_seq(known: Known<'_>, pushed: &mut Pushed, actor: &ActorId) -> Option<u64> {
+    match known {
+        Known::HeadsOnly => None,
+        Known::Index(index) => index.actor_seq(actor),
+        Known::Document(doc) => {
+            let seqs = pushed.doc_seqs.get_or_insert_with(|| {
+                let mut seqs = HashMap::new();
+                for meta in doc.get_changes_meta(&[]) {
+                    let seq = seqs.entry(meta.actor.into_owned()).or_insert(0);
+                    *seq = meta.seq.max(*seq);
+                }
+                seqs
+            });
+            seqs.get(actor).copied()
+        }
     }
 }
 

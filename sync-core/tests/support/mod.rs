@@ -45,8 +45,10 @@ impl Edge {
         for doc in &request.docs {
             let stored = self.docs.entry(doc.doc_id).or_default();
             let merged = server::merge(stored.view(), doc, access, &Limits::DEFAULT).expect("merge");
-            let server_heads = Heads::new(stored.load().get_heads());
-            let (new_changes, answer) = match server::append(&server_heads, doc, access, &Limits::DEFAULT) {
+            let loaded = stored.load();
+            let server_heads = Heads::new(loaded.get_heads());
+            let history = loaded.get_changes(&[]);
+            let (new_changes, answer) = match server::append(&server_heads, doc, access, &Limits::DEFAULT, &history) {
                 Some(appended) => {
                     // The fast path must agree with the full merge on what is new and on the answer.
                     let hashes = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<std::collections::BTreeSet<_>>();

@@ -46,7 +46,7 @@ async fn main() {
         tx.put(ROOT, format!("k{i}").as_str(), i as i64).unwrap();
         tx.commit();
     }
-    let changes = doc.get_changes(&[]).iter().map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() }).collect();
+    let changes = doc.get_changes(&[]).iter().map(NewChange::of).collect();
     store.commit_sync(&[DocWrite { doc_id: id.clone(), changes }], SystemClock.now()).await.unwrap();
 
     let scratch = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 //! [`crate::store::Store::commit_compaction`]).
 
 use sync_core::document;
+use sync_core::server::NewChange;
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::load;
@@ -54,9 +55,16 @@ pub async fn compact_document(state: &AppState, id: &str) -> ApiResult<()> {
         return Err(load::damaged(state, id, &why).await);
     }
     let covers_seq = loaded.max_seq;
-    let compacted = load::with_document(state, id, loaded, |doc, stored| document::compact_loaded(&doc, stored))
-        .await?
-        .map_err(|e| ApiError::Internal(format!("compacting {id}: {e}")))?;
+    let indexed = state.store.indexed_changes(id).await?;
+    let (compacted, unindexed) = load::with_document(state, id, loaded, move |doc, stored| {
+        // A document stored before the change index existed is indexed here, once.
+        let history = doc.get_changes(&[]);
+        let unindexed: Vec<NewChange> = if (history.len() as i64) > indexed { history.iter().map(NewChange::of).collect() } else { Vec::new() };
+        document::compact_loaded(&doc, stored).map(|c| (c, unindexed))
+    })
+    .await?
+    .map_err(|e| ApiError::Internal(format!("compacting {id}: {e}")))?;
+    state.store.index_changes(id, &unindexed).await?;
     state.store.commit_compaction(id, compacted.snapshot, &compacted.heads.to_string(), covers_seq, state.now()).await?;
     tracing::info!(doc = %id, folded = compacted.folded.len(), "compacted");
     Ok(())

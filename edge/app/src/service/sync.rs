@@ -1,4 +1,5 @@
-//! Sync: authorise, read the heads, append (sync-core's fast path) or load and merge, commit all writes of a request in one
+//! Sync: authorise, read the heads, append (sync-core's fast path, checked against the change
+//! index) or load and merge, commit all writes of a request in one
 //! transaction, and only then answer.
 
 use std::collections::HashMap;
@@ -80,9 +81,22 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
                 continue;
             }
         };
-        // A push on the current heads needs no load, however long the document's history.
-        let appended = server::append_pushed(&server_heads, doc, &pushed, access, &limits);
+        // A push on the current heads needs no load, however long the document's history:
+        // only the stored ops it refers to, read from the change index.
+        let plan = server::plan(&server_heads, doc, &pushed, access, &limits);
         stats.crdt_micros += state.clock.now_micros() - t;
+        let appended = match plan {
+            Some(plan) => {
+                let t = state.clock.now_micros();
+                let found = state.store.find_ops(id, plan.lookup()).await?;
+                let t2 = state.clock.now_micros();
+                stats.db_micros += t2 - t;
+                let appended = plan.finish(&found);
+                stats.crdt_micros += state.clock.now_micros() - t2;
+                appended
+            }
+            None => None,
+        };
         if let Some(appended) = appended {
             stats.fast_path += 1;
             writes.push(DocWrite { doc_id: id.clone(), changes: appended.new_changes });

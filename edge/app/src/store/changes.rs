@@ -2,6 +2,7 @@
 
 use sync_core::server::NewChange;
 
+use super::change_index::index_change;
 use super::{Store, int, text};
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
@@ -114,6 +115,7 @@ impl Store {
                     "UPDATE documents SET change_rows = change_rows + changes(), change_bytes = change_bytes + changes() * ?2 WHERE id = ?1",
                     [doc(), Value::Integer(c.bytes.len() as i64)],
                 ));
+                statements.push(index_change(&w.doc_id, c));
             }
             let deps: Vec<String> = w.changes.iter().flat_map(|c| c.deps.iter().map(ToString::to_string)).collect();
             statements.push(Statement::new(

@@ -53,6 +53,8 @@ impl Store {
                 "INSERT INTO members (doc_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
                 [id.into(), owner.into(), Value::Integer(now.0)],
             ),
+            // A new document's changes are all indexed as they are stored.
+            super::change_index::indexed(id),
         ]
     }
 
@@ -81,6 +83,8 @@ impl Store {
         self.db()
             .batch(vec![
                 Statement::new("DELETE FROM changes WHERE doc_id = ?1", p()),
+                Statement::new("DELETE FROM change_index WHERE doc_id = ?1", p()),
+                Statement::new("DELETE FROM indexed_documents WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM heads WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM snapshots WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM members WHERE doc_id = ?1", p()),

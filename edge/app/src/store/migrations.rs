@@ -8,6 +8,7 @@ use crate::ports::{DbError, Statement, UnixMillis, Value};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "damaged_documents", include_str!("../../migrations/0002_damaged_documents.sql")),
+    (3, "change_index", include_str!("../../migrations/0003_change_index.sql")),
 ];
 
 impl Store {

@@ -1,5 +1,6 @@
 //! All SQL lives here, written once over the [`Database`] port and shared by every backend.
 
+mod change_index;
 mod changes;
 mod damaged;
 mod documents;

@@ -65,7 +65,7 @@ async fn seed(state: &AppState, user: &str, doc: Automerge) -> Replica {
     for batch in doc.get_changes(&[]).chunks(BATCH) {
         let write = DocWrite {
             doc_id: id.to_string(),
-            changes: batch.iter().map(|c| NewChange { hash: c.hash(), deps: c.deps().to_vec(), bytes: c.raw_bytes().to_vec() }).collect(),
+            changes: batch.iter().map(NewChange::of).collect(),
         };
         state.store.commit_sync(&[write], state.now()).await.expect("seeded");
     }
