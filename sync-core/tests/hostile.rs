@@ -281,3 +281,41 @@ fn references_to_what_the_document_lacks_are_refused_by_both_paths() {
     change.operations[0].pred = vec![OpId(2, actor_a())].into();
     assert!(!push_both(&doc, &reencode(change)).0);
 }
+
+#[test]
+fn references_to_ops_a_change_has_not_seen_are_refused_by_both_paths() {
+    // The server holds two concurrent overwrites of `k` (two heads): 3@bb and 3@cc.
+    let actor = |b: u8| ActorId::from(vec![b; 16]);
+    let mut base = Automerge::new().with_actor(actor(0xaa));
+    let mut tx = base.transaction();
+    let m = tx.put_object(ROOT, "m", ObjType::Map).unwrap();
+    tx.put(&m, "k", "v").unwrap();
+    tx.commit();
+    let overwrite = |doc: &mut Automerge, value: &str| {
+        let mut tx = doc.transaction();
+        tx.put(&m, "k", value).unwrap();
+        tx.commit();
+    };
+    let (mut b, mut c) = (base.fork().with_actor(actor(0xbb)), base.fork().with_actor(actor(0xcc)));
+    overwrite(&mut b, "b");
+    overwrite(&mut c, "c");
+    let mut server = base.fork();
+    server.merge(&mut b).unwrap();
+    server.merge(&mut c).unwrap();
+    assert_eq!(server.get_heads().len(), 2);
+
+    // An honest member who has seen both overwrites both.
+    let mut honest = server.fork().with_actor(actor(0xdd));
+    overwrite(&mut honest, "d");
+    let change = honest.get_last_local_change().unwrap().clone();
+    assert_eq!(change.decode().operations[0].pred.len(), 2);
+    assert_eq!(push_both(&server, &change), (true, DocStatus::Ok));
+
+    // A member who has seen only b's claims to overwrite c's op as well.
+    let mut partial = base.fork().with_actor(actor(0xdd));
+    partial.merge(&mut b).unwrap();
+    overwrite(&mut partial, "d");
+    let mut change = partial.get_last_local_change().unwrap().decode();
+    change.operations[0].pred = vec![OpId(3, actor(0xbb)), OpId(3, actor(0xcc))].into();
+    assert_eq!(push_both(&server, &reencode(change)), (false, DocStatus::InvalidChanges));
+}

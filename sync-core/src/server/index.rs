@@ -123,6 +123,7 @@ pub struct OpIndex {
     ops: HashMap<OpId, OpInfo>,
     deps_last_op: HashMap<ChangeHash, u64>,
     actor_seqs: HashMap<ActorId, u64>,
+    heads: Vec<ChangeHash>,
 }
 
 impl OpIndex {
@@ -148,7 +149,12 @@ impl OpIndex {
                 }
             }
         }
-        Some(OpIndex { ops, deps_last_op: found.deps_last_op.clone(), actor_seqs: found.actor_seqs.clone() })
+        Some(OpIndex {
+            ops,
+            deps_last_op: found.deps_last_op.clone(),
+            actor_seqs: found.actor_seqs.clone(),
+            heads: found.heads.clone(),
+        })
     }
 
     pub fn op(&self, id: &OpId) -> Option<&OpInfo> {
@@ -157,6 +163,11 @@ impl OpIndex {
 
     pub fn dep_last_op(&self, dep: &ChangeHash) -> Option<u64> {
         self.deps_last_op.get(dep).copied()
+    }
+
+    /// The document's heads the push builds on (checked equal to the ones it was planned on).
+    pub fn heads(&self) -> &[ChangeHash] {
+        &self.heads
     }
 
     /// The seq of `actor`'s last change, `None` when the document does not know the actor.

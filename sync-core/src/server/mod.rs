@@ -16,6 +16,7 @@ use crate::limits::Limits;
 use crate::wire::{DocRequest, DocResponse, DocStatus};
 
 mod append;
+mod causal;
 pub mod index;
 mod validate;
 pub use append::{Appended, Plan, append, plan};

@@ -12,7 +12,9 @@
 //!   table; a map takes string keys and a sequence element ids, never counter 0 of an actor;
 //!   only an insert may follow HEAD, and an insert has no pred; a delete has a pred; every pred
 //!   is a real op id below the op's own;
-//! * marks: only in text, and a mark's end directly follows its begin in the same object.
+//! * marks: only in text, and a mark's end directly follows its begin in the same object;
+//! * what it refers to is in its past, and it builds on its author's previous change
+//!   ([`super::causal`]).
 //!
 //! The full merge then applies the changes and checks that automerge serialises each of them
 //! back to the bytes that were pushed (a change automerge could not place comes back
@@ -25,6 +27,7 @@ use std::collections::HashMap;
 use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType};
 
+use super::causal::{Seen, Stored};
 use super::index::{Action, OpIndex, OpInfo, check_references};
 
 /// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
@@ -61,6 +64,8 @@ struct Pushed {
     /// Each author's last seq in the push so far, and in the document (read once, when needed).
     seqs: HashMap<ActorId, u64>,
     doc_seqs: Option<HashMap<ActorId, u64>>,
+    /// What each change has seen: its ops may refer to nothing else.
+    seen: Seen,
 }
 
 fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
@@ -119,6 +124,12 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
         }
         previous = Some((&op.action, &op.obj));
     }
+    let stored = match known {
+        Known::Document(doc) => Stored::Document(doc),
+        Known::Index(index) => Stored::Heads(index.heads()),
+        Known::HeadsOnly => Stored::Unknown,
+    };
+    pushed.seen.check(stored, change, &expanded.operations)?;
     pushed.max_op.insert(change.hash(), last);
     Ok(())
 }
