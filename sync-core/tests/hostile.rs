@@ -319,3 +319,31 @@ fn references_to_ops_a_change_has_not_seen_are_refused_by_both_paths() {
     change.operations[0].pred = vec![OpId(3, actor(0xbb)), OpId(3, actor(0xcc))].into();
     assert_eq!(push_both(&server, &reencode(change)), (false, DocStatus::InvalidChanges));
 }
+
+#[test]
+fn honest_changes_that_refer_to_their_own_ops_pass_both_paths() {
+    type Edit = fn(&mut automerge::transaction::Transaction<'_>, &Objs);
+    let edits: [(&str, Edit); 4] = [
+        ("overwrite an incremented counter", |tx, _| {
+            tx.increment(ROOT, "c", 2).unwrap();
+            tx.put(ROOT, "c", 5).unwrap()
+        }),
+        ("delete an incremented counter", |tx, _| {
+            tx.increment(ROOT, "c", 2).unwrap();
+            tx.delete(ROOT, "c").unwrap()
+        }),
+        ("set a list element twice, then delete it", |tx, o| {
+            tx.put(&o.l, 0, "y").unwrap();
+            tx.put(&o.l, 0, "z").unwrap();
+            tx.delete(&o.l, 0).unwrap()
+        }),
+        ("unmark text", |tx, o| {
+            tx.mark(&o.t, automerge::marks::Mark::new("b".into(), true, 0, 2), automerge::marks::ExpandMark::None).unwrap();
+            tx.unmark(&o.t, "b", 0, 1, automerge::marks::ExpandMark::None).unwrap()
+        }),
+    ];
+    for (what, edit) in edits {
+        let (doc, change) = base_and_edit(edit);
+        assert_eq!(push_both(&doc, &reencode(change)), (true, DocStatus::Ok), "{what}");
+    }
+}
