@@ -15,9 +15,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId};
+use automerge::legacy::{Op, OpId};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 
+use super::index::op_references;
 use super::validate::Refusal;
 
 /// Op ranges (start op, last op) of changes, by author, sorted.
@@ -75,7 +76,7 @@ impl Seen {
         let start = change.start_op().get();
         let end = start + ops.len() as u64;
         let mut stored_refs = Vec::new();
-        for id in ops.iter().flat_map(references) {
+        for id in ops.iter().flat_map(op_references) {
             if id.actor() == author && (start..end).contains(&id.counter()) {
                 continue;
             }
@@ -121,19 +122,6 @@ impl Seen {
         let i = changes.partition_point(|&(_, last, _)| last < id.counter());
         changes.get(i).filter(|&&(start, _, _)| start <= id.counter()).map(|&(_, _, seq)| seq)
     }
-}
-
-/// The op ids an op refers to: its object, its element, its preds.
-fn references(op: &Op) -> impl Iterator<Item = &OpId> {
-    let obj = match &op.obj {
-        ObjectId::Id(id) => Some(id),
-        ObjectId::Root => None,
-    };
-    let elem = match &op.key {
-        Key::Seq(ElementId::Id(id)) => Some(id),
-        _ => None,
-    };
-    obj.into_iter().chain(elem).chain(op.pred.iter())
 }
 
 /// The op ranges, by author, of the stored changes outside the past of `past`.

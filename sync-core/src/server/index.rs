@@ -186,6 +186,19 @@ pub fn actors<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Vec<ActorId>
     actors.into_iter().collect()
 }
 
+/// The op ids an op refers to: its object, its element, its preds.
+pub(super) fn op_references(op: &automerge::legacy::Op) -> impl Iterator<Item = &OpId> {
+    let obj = match &op.obj {
+        ObjectId::Id(id) => Some(id),
+        ObjectId::Root => None,
+    };
+    let elem = match &op.key {
+        Key::Seq(ElementId::Id(id)) => Some(id),
+        _ => None,
+    };
+    obj.into_iter().chain(elem).chain(op.pred.iter())
+}
+
 /// The op ids `changes` refer to without making them: objects, elements and preds.
 pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Option<Vec<(ActorId, u64)>> {
     let mut made = std::collections::HashSet::new();
@@ -197,15 +210,7 @@ pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Option<V
             made.insert(OpId(start + i as u64, change.actor_id().clone()));
         }
         for op in &expanded.operations {
-            let obj = match &op.obj {
-                ObjectId::Id(id) => Some(id),
-                ObjectId::Root => None,
-            };
-            let elem = match &op.key {
-                Key::Seq(ElementId::Id(id)) => Some(id),
-                _ => None,
-            };
-            for id in obj.into_iter().chain(elem).chain(op.pred.iter()) {
+            for id in op_references(op) {
                 if !made.contains(id) {
                     refs.insert((id.actor().clone(), id.counter()));
                     if refs.len() > MAX_REFERENCES {
