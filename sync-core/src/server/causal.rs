@@ -30,7 +30,6 @@ pub(super) enum Stored<'d> {
     Document(&'d Automerge),
     /// The heads the push builds on (the append fast path).
     Heads(&'d [ChangeHash]),
-    Unknown,
 }
 
 /// What the pushed changes checked so far have seen.
@@ -69,7 +68,7 @@ impl Seen {
             }
         }
         let author = change.actor_id();
-        let author_pushed_before = self.by_author.get(author).is_some_and(|v| !v.is_empty());
+        let author_pushed_before = self.last_seq(author).is_some();
         if author_pushed_before && past.clock.get(author).copied().unwrap_or(0) + 1 != change.seq() {
             return Err("it does not build on its author's previous change".into());
         }
@@ -106,13 +105,17 @@ impl Seen {
                         return Err("it does not build on every head it was pushed on".into());
                     }
                 }
-                Stored::Unknown => {}
             }
         }
         past.clock.insert(author.clone(), change.seq());
         self.by_author.entry(author.clone()).or_default().push((start, end.saturating_sub(1), change.seq()));
         self.past.insert(change.hash(), past);
         Ok(())
+    }
+
+    /// The seq of `author`'s last change in the push so far.
+    pub(super) fn last_seq(&self, author: &ActorId) -> Option<u64> {
+        self.by_author.get(author)?.last().map(|&(_, _, seq)| seq)
     }
 
     /// The seq of the pushed change holding op `id`, if a pushed change holds it.

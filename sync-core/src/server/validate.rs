@@ -34,13 +34,11 @@ use super::index::{Action, OpIndex, OpInfo, check_references};
 pub type Refusal = String;
 
 /// What the checks know of the document: the loaded document on the full merge, the stored
-/// ops the push refers to on the append fast path, or nothing (only what the changes
-/// themselves show is checked).
+/// ops the push refers to on the append fast path.
 #[derive(Clone, Copy)]
 pub enum Known<'d> {
     Document(&'d Automerge),
     Index(&'d OpIndex),
-    HeadsOnly,
 }
 
 /// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
@@ -61,10 +59,10 @@ struct Pushed {
     max_op: HashMap<ChangeHash, u64>,
     objects: HashMap<OpId, ObjType>,
     ops: HashMap<OpId, OpInfo>,
-    /// Each author's last seq in the push so far, and in the document (read once, when needed).
-    seqs: HashMap<ActorId, u64>,
+    /// Each author's last seq in the document (read once, when needed).
     doc_seqs: Option<HashMap<ActorId, u64>>,
-    /// What each change has seen: its ops may refer to nothing else.
+    /// What each change has seen (its ops may refer to nothing else), and each author's last seq
+    /// in the push so far.
     seen: Seen,
 }
 
@@ -73,29 +71,26 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     let start = change.start_op().get();
     let len = change.len() as u64;
     let last = (start + len).checked_sub(1).filter(|&l| l <= u64::from(u32::MAX)).ok_or("its op ids exceed 2^32")?;
-    let mut deps_max = Some(0);
+    let mut deps_max = 0;
     for dep in change.deps() {
         let max = match (pushed.max_op.get(dep), known) {
-            (Some(&m), _) => Some(m),
-            (None, Known::Document(doc)) => Some(doc.get_change_meta_by_hash(dep).ok_or("a dependency is missing")?.max_op),
-            (None, Known::Index(index)) => Some(index.dep_last_op(dep).ok_or("a dependency is not indexed")?),
-            (None, Known::HeadsOnly) => None,
+            (Some(&m), _) => m,
+            (None, Known::Document(doc)) => doc.get_change_meta_by_hash(dep).ok_or("a dependency is missing")?.max_op,
+            (None, Known::Index(index)) => index.dep_last_op(dep).ok_or("a dependency is not indexed")?,
         };
-        deps_max = deps_max.zip(max).map(|(a, b)| a.max(b));
+        deps_max = deps_max.max(max);
     }
-    if let Some(deps_max) = deps_max {
-        if start <= deps_max {
-            return Err(format!("its first op {start} is not above its dependencies' last op {deps_max}"));
-        }
-        if len == 0 && start != deps_max + 1 {
-            return Err("an empty change must start right after its dependencies".into());
-        }
+    if start <= deps_max {
+        return Err(format!("its first op {start} is not above its dependencies' last op {deps_max}"));
+    }
+    if len == 0 && start != deps_max + 1 {
+        return Err("an empty change must start right after its dependencies".into());
     }
     let expanded = change.decode();
     // automerge re-encodes what it stores; a change it would encode differently (a column value
     // it normalises, say) gets another hash once stored, and some such changes panic in
     // automerge's own encoder later (`get_changes`).
-    let mut again = change.decode();
+    let mut again = expanded.clone();
     again.hash = None;
     if Change::from(again).raw_bytes() != change.raw_bytes() {
         return Err("it is not encoded as automerge encodes it".into());
@@ -127,7 +122,6 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     let stored = match known {
         Known::Document(doc) => Stored::Document(doc),
         Known::Index(index) => Stored::Heads(index.heads()),
-        Known::HeadsOnly => Stored::Unknown,
     };
     pushed.seen.check(stored, change, &expanded.operations)?;
     pushed.max_op.insert(change.hash(), last);
@@ -139,16 +133,16 @@ fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::le
         return Err("tables are not supported".into());
     }
     let kind = match &op.obj {
-        ObjectId::Root => Some(ObjType::Map),
+        ObjectId::Root => ObjType::Map,
         ObjectId::Id(obj) => object_type(known, pushed, obj)?,
     };
     match (&op.key, kind) {
-        (Key::Map(_), Some(ObjType::List | ObjType::Text)) => return Err("a map key in a sequence".into()),
-        (Key::Seq(_), Some(ObjType::Map)) => return Err("an element id in a map".into()),
+        (Key::Map(_), ObjType::List | ObjType::Text) => return Err("a map key in a sequence".into()),
+        (Key::Seq(_), ObjType::Map) => return Err("an element id in a map".into()),
         (Key::Map(_), _) if op.insert => return Err("an insert with a map key".into()),
         _ => {}
     }
-    if matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)) && kind.is_some_and(|k| k != ObjType::Text) {
+    if matches!(op.action, OpType::MarkBegin(_) | OpType::MarkEnd(_)) && kind != ObjType::Text {
         return Err("a mark outside text".into());
     }
     match &op.key {
@@ -170,31 +164,29 @@ fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::le
     Ok(())
 }
 
-/// The type of object `obj`: made earlier in the push, or in the document. `None` when
-/// neither is known (the append fast path).
-fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<Option<ObjType>, Refusal> {
+/// The type of object `obj`: made earlier in the push, or in the document (or the index).
+fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<ObjType, Refusal> {
     if obj.counter() == 0 {
         return Err("object id with counter 0".into());
     }
     if let Some(kind) = pushed.objects.get(obj) {
-        return Ok(Some(*kind));
+        return Ok(*kind);
     }
     let doc = match known {
         Known::Document(doc) => doc,
         Known::Index(index) => {
             return match index.op(obj) {
                 Some(OpInfo { action: Action::Make(ObjType::Table), .. }) => Err("tables are not supported".into()),
-                Some(OpInfo { action: Action::Make(kind), .. }) => Ok(Some(*kind)),
+                Some(OpInfo { action: Action::Make(kind), .. }) => Ok(*kind),
                 _ => Err("its object does not exist".into()),
             };
         }
-        Known::HeadsOnly => return Ok(None),
     };
     match doc.import(&format!("{}@{}", obj.counter(), obj.actor())) {
         Ok((_, ObjType::Table)) => Err("tables are not supported".into()),
         Ok((_, kind)) => {
             pushed.objects.insert(obj.clone(), kind);
-            Ok(Some(kind))
+            Ok(kind)
         }
         Err(_) => Err("its object does not exist".into()),
     }
@@ -205,33 +197,22 @@ fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<Opti
 /// by seq: a change's seq must follow its author's last one.
 fn check_actors(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
     let author = change.actor_id();
-    let last = match pushed.seqs.get(author) {
-        Some(&seq) => Some(seq),
-        None => document_seq(known, pushed, author),
-    };
-    match (known, last) {
-        (Known::HeadsOnly, None) => {}
-        (_, last) => {
-            let last = last.unwrap_or(0);
-            if change.seq() != last + 1 {
-                return Err(format!("its seq {} does not follow its author's last change ({last})", change.seq()));
-            }
-        }
+    let last = pushed.seen.last_seq(author).or_else(|| document_seq(known, pushed, author)).unwrap_or(0);
+    if change.seq() != last + 1 {
+        return Err(format!("its seq {} does not follow its author's last change ({last})", change.seq()));
     }
     for actor in change.other_actor_ids() {
-        if !pushed.seqs.contains_key(actor) && document_seq(known, pushed, actor).is_none() && !matches!(known, Known::HeadsOnly) {
+        if pushed.seen.last_seq(actor).is_none() && document_seq(known, pushed, actor).is_none() {
             return Err("it names an actor the document does not know".into());
         }
     }
-    pushed.seqs.insert(author.clone(), change.seq());
     Ok(())
 }
 
 /// The seq of `actor`'s last change in the document; `None` when the document does not know the
-/// actor (or, on the append fast path's first step, nothing is known).
+/// actor.
 fn document_seq(known: Known<'_>, pushed: &mut Pushed, actor: &ActorId) -> Option<u64> {
     match known {
-        Known::HeadsOnly => None,
         Known::Index(index) => index.actor_seq(actor),
         Known::Document(doc) => {
             let seqs = pushed.doc_seqs.get_or_insert_with(|| {
