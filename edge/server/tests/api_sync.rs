@@ -267,18 +267,17 @@ async fn edits_of_old_content_take_the_fast_path_across_compaction() {
     }
     // A document stored before the change index existed takes the full merge until its next
     // compaction indexes it.
-    app.state
-        .store
-        .db()
-        .query(edge_app::ports::Statement::new("DELETE FROM change_index WHERE doc_id = ?1", [id.as_str().into()]))
-        .await
-        .unwrap();
+    for sql in ["DELETE FROM change_index WHERE doc_id = ?1", "DELETE FROM indexed_documents WHERE doc_id = ?1"] {
+        app.state.store.db().query(edge_app::ports::Statement::new(sql, [id.as_str().into()])).await.unwrap();
+    }
+    assert!(!app.state.store.is_indexed(&id).await.unwrap());
     a.put("n", 3);
     let (response, stats) = push(&app, &a).await;
     assert_eq!((stats.changes_applied, stats.fast_path), (1, 0));
     a.acked = client::apply_response(&mut a.doc, a.id, &a.acked, &response.docs[0]).unwrap().acked;
     edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
     assert_eq!(app.state.store.indexed_changes(&id).await.unwrap(), a.doc.get_changes(&[]).len() as i64);
+    assert!(app.state.store.is_indexed(&id).await.unwrap());
     a.put("n", 4);
     assert_eq!(push(&app, &a).await.1.fast_path, 1);
     let mut fresh = Replica::new(&id, 2);

@@ -55,16 +55,17 @@ pub async fn compact_document(state: &AppState, id: &str) -> ApiResult<()> {
         return Err(load::damaged(state, id, &why).await);
     }
     let covers_seq = loaded.max_seq;
-    let indexed = state.store.indexed_changes(id).await?;
+    let indexed = state.store.is_indexed(id).await?;
     let (compacted, unindexed) = load::with_document(state, id, loaded, move |doc, stored| {
         // A document stored before the change index existed is indexed here, once.
-        let history = doc.get_changes(&[]);
-        let unindexed: Vec<NewChange> = if (history.len() as i64) > indexed { history.iter().map(NewChange::of).collect() } else { Vec::new() };
+        let unindexed: Vec<NewChange> = if indexed { Vec::new() } else { doc.get_changes(&[]).iter().map(NewChange::of).collect() };
         document::compact_loaded(&doc, stored).map(|c| (c, unindexed))
     })
     .await?
     .map_err(|e| ApiError::Internal(format!("compacting {id}: {e}")))?;
-    state.store.index_changes(id, &unindexed).await?;
+    if !indexed {
+        state.store.index_changes(id, &unindexed).await?;
+    }
     state.store.commit_compaction(id, compacted.snapshot, &compacted.heads.to_string(), covers_seq, state.now()).await?;
     tracing::info!(doc = %id, folded = compacted.folded.len(), "compacted");
     Ok(())

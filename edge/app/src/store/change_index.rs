@@ -93,6 +93,12 @@ impl Store {
         Ok(found)
     }
 
+    /// Whether every change of `doc_id` is indexed (see `indexed_documents`).
+    pub async fn is_indexed(&self, doc_id: &str) -> Result<bool, DbError> {
+        let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM indexed_documents WHERE doc_id = ?1", [doc_id.into()])).await?;
+        Ok(first_int(&rows, 0)? > 0)
+    }
+
     /// How many changes of `doc_id` the index holds.
     pub async fn indexed_changes(&self, doc_id: &str) -> Result<i64, DbError> {
         let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM change_index WHERE doc_id = ?1", [doc_id.into()])).await?;
