@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-8}
 rounds=${2:-50}
+export EDGESYNC_WASM_PROFILE=release
 source scripts/targets.sh
 jwt_env edgesync-bench
 export EDGESYNC_NATIVE_ON_SQLD=1
@@ -42,7 +43,7 @@ native=$(echo "${rows[0]}" | awk -F'|' '{print $4}')
 for r in "${rows[@]:1}"; do
   echo "$r" | awk -F'|' -v n="$native" '{printf "ratio %s / native: %.2f\n", $2, $4 / n}'
 done
-spin=${out}/wasm32-wasip2/release/edgesync_spin.wasm
+spin=$spin_wasm
 worker=edge/worker/build/index_bg.wasm
 echo
 echo "| artifact | raw bytes | gzip -9 bytes |"

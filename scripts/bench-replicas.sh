@@ -4,6 +4,7 @@
 #   scripts/bench-replicas.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export EDGESYNC_WASM_PROFILE=release
 source scripts/targets.sh
 jwt_env edgesync-bench
 cargo build -q --release -p edgesync-server --bin edgesync -p edgesync-blackbox --bin replica-bench

@@ -26,7 +26,7 @@ wait_healthy "$port" "$work"
 echo "black-box suite against $target at http://127.0.0.1:$port"
 tests=(api sdk)
 if [ "$target" = spin ]; then
-  EDGESYNC_SPIN_WASM="$out/wasm32-wasip2/release/edgesync_spin.wasm"; export EDGESYNC_SPIN_WASM
+  EDGESYNC_SPIN_WASM=$spin_wasm; export EDGESYNC_SPIN_WASM
   tests+=(component_imports)
 fi
 export EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 EDGESYNC_SERVER_PID=$pid EDGESYNC_TARGET=$target \

@@ -5,17 +5,25 @@
 # The `web` target is one ES module for browsers and Node alike (the entry point passes Node
 # the wasm bytes itself). Needs the wasm-bindgen CLI matching the pinned crate
 # (scripts/install-tools.sh).
-#   scripts/build-web.sh            release build
-#   scripts/build-web.sh --debug    faster build, larger and slower wasm
+#   scripts/build-web.sh                   release build (what the package ships)
+#   scripts/build-web.sh --debug           faster build, larger and slower wasm
+#   scripts/build-web.sh --profile NAME    any cargo profile (the test command: wasm-test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=release
-cargo_args=(--release)
-if [ "${1:-}" = "--debug" ]; then profile=debug; cargo_args=(); fi
+case "${1:-}" in
+  --debug) profile=dev ;;
+  --profile) profile=${2:?--profile needs a name} ;;
+  "") ;;
+  *) echo "usage: scripts/build-web.sh [--debug | --profile NAME]" >&2; exit 2 ;;
+esac
+# cargo writes the dev profile to debug/
+dir=$profile
+[ "$profile" = dev ] && dir=debug
 
 source scripts/env.sh
-cargo build -p edgesync-web --target wasm32-unknown-unknown "${cargo_args[@]}"
+cargo build -p edgesync-web --target wasm32-unknown-unknown --profile "$profile"
 
 want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
 have=$(wasm-bindgen --version | awk '{print $2}')
@@ -27,6 +35,6 @@ fi
 pkg=client-sdk/web/pkg
 rm -rf "$pkg"
 mkdir -p "$pkg/wasm"
-wasm-bindgen --target web --out-dir "$pkg/wasm" "$out/wasm32-unknown-unknown/$profile/edgesync_web.wasm"
+wasm-bindgen --target web --out-dir "$pkg/wasm" "$out/wasm32-unknown-unknown/$dir/edgesync_web.wasm"
 cp client-sdk/web/npm/* "$pkg/"
 echo "built $pkg ($(du -k "$pkg/wasm/edgesync_web_bg.wasm" | cut -f1) KiB wasm, $profile)"

@@ -60,7 +60,7 @@ start_target() {
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
         --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 \
         --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" \
-        "$out/wasm32-wasip2/release/edgesync_spin.wasm"
+        "$spin_wasm"
       ;;
     worker)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
@@ -83,9 +83,9 @@ start_target() {
   esac
 }
 
-# Builds the Spin component (target/wasm32-wasip2/release/edgesync_spin.wasm) as spin.toml does.
+# Builds the Spin component ($spin_wasm) as spin.toml does, in the profile $wasm_profile.
 build_spin() {
-  cargo build -q -p edgesync-spin --target wasm32-wasip2 --release
+  cargo build -q -p edgesync-spin --target wasm32-wasip2 --profile "$wasm_profile"
 }
 
 # Builds the Worker bundle (edge/worker/build) the way wrangler.toml's [build] command does.

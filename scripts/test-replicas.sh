@@ -12,7 +12,7 @@ export LIBSQL_TIMEOUT_MS=3000
 
 [ -f "$test_bins_list" ] || build_tests
 export EDGESYNC_NATIVE_BIN=$native_bin
-[ -f "$out/wasm32-wasip2/release/edgesync_spin.wasm" ] || build_spin
+[ -f "$spin_wasm" ] || build_spin
 [ -f edge/worker/build/index_bg.wasm ] || build_worker
 
 dir=$(mktemp -d)

@@ -7,7 +7,8 @@
 #   tests/types/    the package's TypeScript types compile against a usage sample (tsc)
 # Needs scripts/install-tools.sh (Node 22, wasm-bindgen CLI, chromium, the npm test deps).
 #   EDGESYNC_BIN=path   use this server binary instead of building it
-#   WEB_BUILD=--debug   a faster, unoptimised wasm build
+#   WEB_BUILD=--debug   a faster, unoptimised wasm build (default: --profile $wasm_profile,
+#                       scripts/env.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,8 @@ if [ -z "${EDGESYNC_BIN:-}" ]; then
 fi
 export EDGESYNC_BIN
 
-scripts/build-web.sh ${WEB_BUILD:-}
+# shellcheck disable=SC2086 # WEB_BUILD is a list of arguments
+scripts/build-web.sh ${WEB_BUILD:---profile $wasm_profile}
 cd client-sdk/web
 node_modules/.bin/tsc -p tests/types
 node --test tests/node/*.test.mjs tests/browser/*.test.mjs

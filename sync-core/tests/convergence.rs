@@ -205,14 +205,28 @@ fn every_schedule_converges_without_losing_edits() {
             (0..n).collect()
         }
     };
-    let mut appended = 0;
-    let mut failures = Vec::new();
-    for &seed in &seeds {
-        match run_schedule(seed) {
-            Ok(n) => appended += n,
-            Err(e) => failures.push(format!("seed {seed}: {e} (replay: SYNC_SEED={seed})")),
-        }
-    }
+    // Schedules are independent: spread them over the cores (each seed still replays alone).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len().max(1));
+    let results: Vec<(usize, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let seeds = &seeds;
+                scope.spawn(move || {
+                    let (mut appended, mut failures) = (0, Vec::new());
+                    for &seed in seeds.iter().skip(w).step_by(workers) {
+                        match run_schedule(seed) {
+                            Ok(n) => appended += n,
+                            Err(e) => failures.push(format!("seed {seed}: {e} (replay: SYNC_SEED={seed})")),
+                        }
+                    }
+                    (appended, failures)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a schedule panicked")).collect()
+    });
+    let appended: usize = results.iter().map(|(n, _)| n).sum();
+    let failures: Vec<String> = results.into_iter().flat_map(|(_, f)| f).collect();
     assert!(failures.is_empty(), "{} of {} schedules failed:\n{}", failures.len(), seeds.len(), failures.join("\n"));
     if seeds.len() >= 100 {
         assert!(appended >= seeds.len(), "the append fast path took only {appended} pushes in {} schedules", seeds.len());
