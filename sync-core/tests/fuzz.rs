@@ -246,9 +246,11 @@ fn merge_case(input: &[u8]) -> bool {
     let have = if pick & 0x40 != 0 { Heads::empty() } else { base.heads.clone() };
     let request = DocRequest { doc_id: ID, have, heads: Heads::empty(), chunks: pushed(pick, &edits) };
     let access = if pick & 0x20 != 0 { Access::ReadOnly } else { Access::ReadWrite };
-    // Neither path may panic out of the call.
+    // Neither path may panic out of the call, nor may automerge panic inside it (the full merge
+    // catches that on native; on the wasm edges it would abort the instance).
     let appended = server::append(&base.heads, &request, access, &limits, &base.history);
     let merged = server::merge(stored, &request, access, &limits).expect("the stored document loads");
+    assert_eq!(server::automerge_panics(), 0, "automerge panicked on a checked change: {:?}", merged.rejection);
     if let Some(appended) = appended {
         // Whatever the fast path stores, the full merge stores too, and nothing else.
         FAST_PATH.fetch_add(1, Ordering::Relaxed);

@@ -188,6 +188,7 @@ fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
     let fast = server::append(&heads, &request, Access::ReadWrite, &Limits::DEFAULT, &doc.get_changes(&[])).is_some();
     let merged = server::merge(stored, &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     assert!(!fast || merged.response.status == DocStatus::Ok, "the fast path took what the full merge refuses");
+    assert_eq!(server::automerge_panics(), 0, "automerge panicked on a checked change");
     if merged.response.status != DocStatus::Ok {
         assert!(merged.new_changes.is_empty());
         assert!(Automerge::load(&merged.doc.save()).is_ok(), "the document still compacts");
@@ -264,22 +265,29 @@ fn references_to_what_the_document_lacks_are_refused_by_both_paths() {
     }
     assert!(matches!(change.operations[0].action, OpType::MarkBegin(_)));
     assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
-    // An overwrite whose pred is an element of another object (automerge applies it; the
-    // change then comes back different): caught after applying, by re-encoding.
+    // An overwrite whose pred is an element of another object (automerge applies it and the
+    // change comes back different), an insert after an element of another object (automerge
+    // panics applying it), a delete whose pred is in another object, an overwrite whose pred is
+    // at another key, an element or a pred that no stored op has: refused before automerge
+    // sees them (push_both checks it never panicked).
     let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
     change.operations[0].pred = vec![OpId(4, actor_a())].into();
     assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
-    // An insert after an element of another object, a delete whose pred is in another object,
-    // an overwrite whose pred is at another key: the fast path cannot vouch for them.
     let (doc, mut change) = base_and_edit(|tx, o| tx.splice_text(&o.t, 1, 0, "e").unwrap());
     change.operations[0].key = Key::Seq(ElementId::Id(OpId(4, actor_a())));
-    assert!(!push_both(&doc, &reencode(change)).0);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     let (doc, mut change) = base_and_edit(|tx, o| tx.splice_text(&o.t, 0, 1, "").unwrap());
     change.operations[0].pred = vec![OpId(4, actor_a())].into();
-    assert!(!push_both(&doc, &reencode(change)).0);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
     let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k2", "w").unwrap());
     change.operations[0].pred = vec![OpId(2, actor_a())].into();
-    assert!(!push_both(&doc, &reencode(change)).0);
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+    let (doc, mut change) = base_and_edit(|tx, o| tx.splice_text(&o.t, 1, 0, "e").unwrap());
+    change.operations[0].key = Key::Seq(ElementId::Id(OpId(99, actor_a())));
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
+    let (doc, mut change) = base_and_edit(|tx, o| tx.put(&o.m, "k", "w").map(drop).unwrap());
+    change.operations[0].pred = vec![OpId(5, ActorId::from(vec![0xbb; 16]))].into();
+    assert_eq!(push_both(&doc, &reencode(change)), (false, DocStatus::InvalidChanges));
 }
 
 #[test]
@@ -346,4 +354,42 @@ fn honest_changes_that_refer_to_their_own_ops_pass_both_paths() {
         let (doc, change) = base_and_edit(edit);
         assert_eq!(push_both(&doc, &reencode(change)), (true, DocStatus::Ok), "{what}");
     }
+}
+
+#[test]
+fn honest_edits_next_to_stored_marks_are_stored() {
+    use automerge::marks::{ExpandMark, Mark};
+    type Edit = fn(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId);
+    let mut doc = Automerge::new().with_actor(actor_a());
+    let mut tx = doc.transaction();
+    let t = tx.put_object(ROOT, "t", ObjType::Text).unwrap();
+    tx.splice_text(&t, 0, 0, "hello world").unwrap();
+    tx.commit();
+    let mut tx = doc.transaction();
+    tx.mark(&t, Mark::new("b".into(), true, 2, 7), ExpandMark::Both).unwrap();
+    tx.commit();
+    let marks: Vec<OpId> = {
+        let change = doc.get_last_local_change().unwrap();
+        let start = change.start_op().get();
+        (0..change.len() as u64).map(|i| OpId(start + i, actor_a())).collect()
+    };
+    let edits: [(&str, Edit); 4] = [
+        ("type at the mark's start", |tx, t| tx.splice_text(t, 2, 0, "X").unwrap()),
+        ("type at the mark's end", |tx, t| tx.splice_text(t, 7, 0, "X").unwrap()),
+        ("type inside the mark", |tx, t| tx.splice_text(t, 4, 0, "X").unwrap()),
+        ("delete across the mark", |tx, t| tx.splice_text(t, 1, 8, "").unwrap()),
+    ];
+    let mut after_a_mark = 0;
+    for (what, edit) in edits {
+        let mut member = doc.fork().with_actor(ActorId::from(vec![0xbb; 16]));
+        let mut tx = member.transaction();
+        edit(&mut tx, &t);
+        tx.commit();
+        let change = member.get_last_local_change().unwrap().clone();
+        let names_a_mark = change.decode().operations.iter().any(|op| matches!(&op.key, Key::Seq(ElementId::Id(e)) if marks.contains(e)));
+        after_a_mark += usize::from(names_a_mark);
+        assert_eq!(push_both(&doc, &change).1, DocStatus::Ok, "{what}");
+    }
+    // automerge inserts next to an expanding mark by naming the mark as the element.
+    assert!(after_a_mark > 0, "no edit was placed after a mark");
 }

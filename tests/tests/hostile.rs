@@ -258,19 +258,24 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
     let id = t.create_doc(&attacker).await;
     let mut other = Replica::new(&t.create_doc(&bystander).await, 10);
     let mut mine = Replica::new(&id, 11);
-    let map = {
+    let (map, list) = {
         let mut tx = mine.doc.transaction();
         let map = tx.put_object(ROOT, "m", automerge::ObjType::Map).unwrap();
         tx.put(&map, "k", "v").unwrap();
+        let list = tx.put_object(ROOT, "l", automerge::ObjType::List).unwrap();
+        tx.insert(&list, 0, "x").unwrap();
+        let text = tx.put_object(ROOT, "t", automerge::ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, "hi").unwrap();
         tx.commit();
-        map
+        (map, list)
     };
     assert_eq!(mine.sync(&t, &attacker).await, 200);
     let doc_id = id.parse().unwrap();
     let actor = mine.doc.get_actor().clone();
 
-    // automerge panics applying a put into an object that does not exist (a wasm edge would
-    // abort); an insert that claims to overwrite something breaks the document once saved.
+    // automerge panics applying a put into an object that does not exist, or an insert after
+    // an element of another object (a wasm edge would abort); an insert that claims to
+    // overwrite something breaks the document once saved.
     // Each is pushed through the full merge (a stale `have`) and on the current heads, where
     // the append fast path checks it against the stored ops it refers to.
     let no_such_object = bent_change(&mine, |tx| tx.put(&map, "k", "w").map(drop).unwrap(), |c| {
@@ -282,7 +287,11 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
         c.operations[0].insert = true;
         c.operations[0].key = automerge::legacy::Key::Seq(automerge::legacy::ElementId::Head);
     });
-    let rounds = [no_such_object, insert_with_pred].into_iter().flat_map(|c| [(c.clone(), Heads::empty()), (c, mine.acked.clone())]);
+    // Ops 1..=7 of the honest change: m, k, l, x, t, h, i; the insert into `l` names `h`.
+    let element_of_another_object = bent_change(&mine, |tx| tx.insert(&list, 1, "y").unwrap(), |c| {
+        c.operations[0].key = automerge::legacy::Key::Seq(automerge::legacy::ElementId::Id(OpId(6, actor.clone())));
+    });
+    let rounds = [no_such_object, insert_with_pred, element_of_another_object].into_iter().flat_map(|c| [(c.clone(), Heads::empty()), (c, mine.acked.clone())]);
     for (round, (chunk, have)) in rounds.enumerate() {
         let request = SyncRequest { docs: vec![DocRequest { doc_id, have, heads: Heads::empty(), chunks: vec![chunk] }] };
         let r = post_sync(&t, &attacker, "/v1/sync", &request).await;

@@ -71,7 +71,7 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
         // Refused by the full merge, which can also send the client what it needs to merge.
         return None;
     }
-    let ops = index::references(ordered.iter().copied())?;
+    let ops = index::references(ordered.iter().copied(), index::MAX_REFERENCES)?;
     let actors = index::actors(ordered.iter().copied());
     if actors.len() > index::MAX_REFERENCES {
         return None;

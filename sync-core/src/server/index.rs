@@ -111,9 +111,10 @@ impl OpInfo {
         OpInfo { obj: op.obj.clone(), key: op.key.clone(), insert: op.insert, action }
     }
 
-    /// An element others may refer to: a value inserted into a sequence (not a mark).
-    fn is_value_element(&self) -> bool {
-        self.insert && matches!(self.action, Action::Put | Action::PutCounter | Action::Make(_))
+    /// An element others may refer to: a value inserted into a sequence, or (when `marks`) a
+    /// mark, which automerge also places as an element and inserts next to.
+    fn is_element(&self, marks: bool) -> bool {
+        self.insert && (matches!(self.action, Action::Put | Action::PutCounter | Action::Make(_)) || (marks && self.action == Action::Mark))
     }
 }
 
@@ -199,8 +200,9 @@ pub(super) fn op_references(op: &automerge::legacy::Op) -> impl Iterator<Item = 
     obj.into_iter().chain(elem).chain(op.pred.iter())
 }
 
-/// The op ids `changes` refer to without making them: objects, elements and preds.
-pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Option<Vec<(ActorId, u64)>> {
+/// The op ids `changes` refer to without making them: objects, elements and preds; `None` when
+/// there are more than `limit`.
+pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>, limit: usize) -> Option<Vec<(ActorId, u64)>> {
     let mut made = std::collections::HashSet::new();
     let mut refs = std::collections::BTreeSet::new();
     for change in changes {
@@ -213,7 +215,7 @@ pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Option<V
             for id in op_references(op) {
                 if !made.contains(id) {
                     refs.insert((id.actor().clone(), id.counter()));
-                    if refs.len() > MAX_REFERENCES {
+                    if refs.len() > limit {
                         return None;
                     }
                 }
@@ -223,13 +225,15 @@ pub fn references<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Option<V
     Some(refs.into_iter().collect())
 }
 
-/// Why an op's element or preds are not what the index vouches for; `None` when they are.
-/// `ops` holds the push's own earlier ops and the stored ones (see [`OpIndex`]).
-pub fn check_references(op: &automerge::legacy::Op, lookup: &dyn Fn(&OpId) -> Option<OpInfo>) -> Option<&'static str> {
+/// Why an op's element or preds are not what the stored ops vouch for; `None` when they are.
+/// `lookup` finds the push's own earlier ops and the stored ones (see [`OpIndex`]). The element
+/// must be inserted into the op's object (with `mark_elements`, a mark counts as one), a pred
+/// must be a value at the op's key, an increment's pred a counter.
+pub fn check_references(op: &automerge::legacy::Op, lookup: &dyn Fn(&OpId) -> Option<OpInfo>, mark_elements: bool) -> Option<&'static str> {
     if let Key::Seq(ElementId::Id(elem)) = &op.key {
         match lookup(elem) {
-            Some(e) if e.is_value_element() && e.obj == op.obj => {}
-            _ => return Some("its element is not a value inserted into its object"),
+            Some(e) if e.is_element(mark_elements) && e.obj == op.obj => {}
+            _ => return Some("its element is not inserted into its object"),
         }
     }
     for pred in op.pred.iter() {

@@ -16,11 +16,15 @@
 //! * what it refers to is in its past, and it builds on its author's previous change
 //!   ([`super::causal`]).
 //!
+//! * every element it names is inserted into the op's object, every pred is a value at the op's
+//!   key ([`super::index::check_references`]): against the stored ops the push refers to, read
+//!   from the loaded document on the full merge ([`super::history`]) and from the store's change
+//!   index on the append fast path ([`super::index`]), which is stricter and leaves an element
+//!   that is a mark to the full merge.
+//!
 //! The full merge then applies the changes and checks that automerge serialises each of them
-//! back to the bytes that were pushed (a change automerge could not place comes back
-//! different or not at all). The append fast path, which has no document, checks the same
-//! rules against the stored ops the push refers to ([`super::index`]), and more strictly: an
-//! element must be a value inserted into the op's object, a pred a value at the op's key.
+//! back to the bytes that were pushed (a change automerge placed differently comes back
+//! different or not at all).
 
 use std::collections::HashMap;
 
@@ -28,6 +32,7 @@ use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType};
 
 use super::causal::{Seen, Stored};
+use super::history::History;
 use super::index::{Action, OpIndex, OpInfo, check_references};
 
 /// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
@@ -43,8 +48,11 @@ pub enum Known<'d> {
 
 /// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
 /// Returns the index of the first refused change and why.
-pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change>) -> Result<(), (usize, Refusal)> {
+pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
     let mut pushed = Pushed::default();
+    if let Known::Document(doc) = known {
+        pushed.history = Some(History::read(doc, changes.clone()));
+    }
     for (index, change) in changes.into_iter().enumerate() {
         check_change(known, &mut pushed, change).map_err(|why| (index, why))?;
     }
@@ -52,15 +60,15 @@ pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c
 }
 
 /// What earlier changes of the same push made (their last op ids and their objects), and the
-/// document's objects looked up so far (a change typing into one text refers to it per op);
-/// against an [`OpIndex`], also every op checked so far.
+/// document's objects looked up so far (a change typing into one text refers to it per op), and
+/// every op checked so far.
 #[derive(Default)]
 struct Pushed {
     max_op: HashMap<ChangeHash, u64>,
     objects: HashMap<OpId, ObjType>,
     ops: HashMap<OpId, OpInfo>,
-    /// Each author's last seq in the document (read once, when needed).
-    doc_seqs: Option<HashMap<ActorId, u64>>,
+    /// On the full merge: the document's authors and the stored ops the push refers to.
+    history: Option<History>,
     /// What each change has seen (its ops may refer to nothing else), and each author's last seq
     /// in the push so far.
     seen: Seen,
@@ -105,13 +113,17 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     for (i, op) in expanded.operations.iter().enumerate() {
         let id = OpId(start + i as u64, change.actor_id().clone());
         check_op(known, &mut *pushed, &id, op).map_err(|why| format!("op {i}: {why}"))?;
-        if let Known::Index(index) = known {
-            let lookup = |id: &OpId| pushed.ops.get(id).or_else(|| index.op(id)).cloned();
-            if let Some(why) = check_references(op, &lookup) {
-                return Err(format!("op {i}: {why}"));
-            }
-            pushed.ops.insert(id, OpInfo::of(op));
+        let lookup = |id: &OpId| {
+            let stored = match known {
+                Known::Index(index) => index.op(id),
+                Known::Document(_) => pushed.history.as_ref().and_then(|h| h.op(id)),
+            };
+            pushed.ops.get(id).or(stored).cloned()
+        };
+        if let Some(why) = check_references(op, &lookup, matches!(known, Known::Document(_))) {
+            return Err(format!("op {i}: {why}"));
         }
+        pushed.ops.insert(id, OpInfo::of(op));
         if let OpType::MarkEnd(_) = op.action {
             if !matches!(previous, Some((OpType::MarkBegin(_), obj)) if *obj == op.obj) {
                 return Err(format!("op {i}: a mark's end must follow its begin in the same object"));
@@ -211,20 +223,10 @@ fn check_actors(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
 
 /// The seq of `actor`'s last change in the document; `None` when the document does not know the
 /// actor.
-fn document_seq(known: Known<'_>, pushed: &mut Pushed, actor: &ActorId) -> Option<u64> {
+fn document_seq(known: Known<'_>, pushed: &Pushed, actor: &ActorId) -> Option<u64> {
     match known {
         Known::Index(index) => index.actor_seq(actor),
-        Known::Document(doc) => {
-            let seqs = pushed.doc_seqs.get_or_insert_with(|| {
-                let mut seqs = HashMap::new();
-                for meta in doc.get_changes_meta(&[]) {
-                    let seq = seqs.entry(meta.actor.into_owned()).or_insert(0);
-                    *seq = meta.seq.max(*seq);
-                }
-                seqs
-            });
-            seqs.get(actor).copied()
-        }
+        Known::Document(_) => pushed.history.as_ref().and_then(|h| h.actor_seq(actor)),
     }
 }
 
