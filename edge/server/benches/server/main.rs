@@ -6,7 +6,8 @@
 //! on stdout and progress on stderr. The state is opened as `edgesync --rate-limit 0 serve`
 //! opens it (a local libSQL file in a temp dir, WAL, `synchronous = FULL`), the router gets
 //! `serve`'s layers, the Prometheus recorder is installed as `serve` does, and logs are
-//! formatted as `serve` formats them (JSON, level info) but written to a sink.
+//! formatted as `serve` formats them (JSON, `RUST_LOG` or `serve`'s default filter) but written
+//! to a sink.
 //!
 //! Sizes can be lowered for a smoke run: `EDGESYNC_BENCH_ROUNDS` (2000),
 //! `EDGESYNC_BENCH_BIG` (100000), `EDGESYNC_BENCH_DOCS` (10000), `EDGESYNC_BENCH_REQUESTS` (500000).
@@ -34,7 +35,9 @@ fn main() {
     let requests = knob("EDGESYNC_BENCH_REQUESTS", 500_000);
     let parts = std::env::var("EDGESYNC_BENCH_PARTS").unwrap_or_else(|_| "1234".into());
 
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).json().flatten_event(true).with_writer(std::io::sink).init();
+    // As `serve` does: RUST_LOG, or the server's default filter.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| edgesync_server::serve::DEFAULT_LOG_FILTER.into());
+    tracing_subscriber::fmt().with_env_filter(filter).json().flatten_event(true).with_writer(std::io::sink).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let workers = runtime.metrics().num_workers();
     let t = Instant::now();
