@@ -168,7 +168,9 @@ mod merge_input {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1_000))]
 
-        /// Pushed chunks are untrusted too: corrupt changes give a status, never a panic.
+        /// Pushed chunks are untrusted too: corrupt changes give a status, never a panic
+        /// (`TooLarge` when the corrupt bytes claim more than a limit allows, e.g. thousands of
+        /// actors), and nothing is stored unless the change is still valid.
         #[test]
         fn corrupt_changes_never_panic_the_merge(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6), cut in any::<prop::sample::Index>()) {
             let mut chunk = valid_change();
@@ -179,7 +181,9 @@ mod merge_input {
             chunk.truncate(cut.index(chunk.len() + 1).max(1));
             let request = DocRequest { doc_id: DocumentId::from_bytes([3; 16]), have: Heads::empty(), heads: Heads::empty(), chunks: vec![chunk] };
             let merged = server::merge(StoredDoc::default(), &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
-            prop_assert!(matches!(merged.response.status, DocStatus::Ok | DocStatus::InvalidChanges));
+            let status = merged.response.status;
+            prop_assert!(matches!(status, DocStatus::Ok | DocStatus::InvalidChanges | DocStatus::TooLarge), "{:?} {:?}", status, merged.rejection);
+            prop_assert!(status == DocStatus::Ok || merged.new_changes.is_empty());
         }
     }
 }
