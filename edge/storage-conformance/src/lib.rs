@@ -173,8 +173,22 @@ async fn compaction_keeps_rows_written_after_it(store: &Store) {
 async fn roles_counters_and_idempotency(store: &Store) {
     let id = create(store, "alice").await;
     store.set_member(&id, "bob", edge_app::model::Role::Viewer, NOW).await.unwrap();
-    let roles = store.roles("bob", &[id.clone(), unique_id()]).await.unwrap();
-    assert_eq!(roles, vec![(id.clone(), edge_app::model::Role::Viewer)]);
+    // One statement answers role and tip for each document of a batch the user is a member of.
+    let mut doc = Automerge::new().with_actor(ActorId::from(vec![6]));
+    let edit = change(&mut doc, "x");
+    let (hash, bytes) = (edit.hash, edit.bytes.len() as i64);
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: vec![edit] }], NOW).await.unwrap();
+    let empty = create(store, "bob").await;
+    let foreign = create(store, "carol").await;
+    let tips = store.roles_and_tips("bob", &[id.clone(), empty.clone(), foreign, unique_id()]).await.unwrap();
+    assert_eq!(tips.len(), 2, "only documents bob is a member of: {tips:?}");
+    let (role, tip) = &tips[&id];
+    assert_eq!(*role, edge_app::model::Role::Viewer);
+    assert_eq!(tip.heads, hash.to_string());
+    assert_eq!(tip.stored_bytes, bytes);
+    assert_eq!(tips[&empty], (edge_app::model::Role::Owner, edge_app::store::Tip { heads: String::new(), stored_bytes: 0 }));
+    store.delete_document(&empty).await.unwrap();
+    assert!(store.roles_and_tips("bob", &[empty]).await.unwrap().is_empty(), "a deleted document has no tip");
     let key = format!("rl-{}", unique_id());
     assert_eq!(store.count_request(&key, 7).await.unwrap(), 1);
     assert_eq!(store.count_request(&key, 7).await.unwrap(), 2);

@@ -1,15 +1,12 @@
-//! Sync: authorise, read the heads, append (sync-core's fast path, checked against the change
-//! index) or load and merge, commit all writes of a request in one
-//! transaction, and only then answer.
-
-use std::collections::HashMap;
+//! Sync: authorise and read every document's heads (one statement for the whole batch), append
+//! (sync-core's fast path, checked against the change index) or load and merge, commit all
+//! writes of a request in one transaction, and only then answer.
 
 use sync_core::chunk;
 use sync_core::server::{self, Access};
 use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::Role;
 use crate::service::load;
 use crate::state::AppState;
 use crate::store::DocWrite;
@@ -35,7 +32,7 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let ids: Vec<String> = request.docs.iter().map(|d| d.doc_id.to_string()).collect();
     let mut stats = SyncStats::default();
     let t = state.clock.now_micros();
-    let roles: HashMap<String, Role> = state.store.roles(user, &ids).await?.into_iter().collect();
+    let tips = state.store.roles_and_tips(user, &ids).await?;
     stats.db_micros += state.clock.now_micros() - t;
 
     let mut responses = Vec::with_capacity(request.docs.len());
@@ -45,14 +42,8 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let limits = state.config.sync_limits;
     let mut budget = limits.push_budget();
     for (doc, id) in request.docs.iter().zip(&ids) {
-        let Some(&role) = roles.get(id) else {
-            responses.push(status_only(doc.doc_id, DocStatus::NotFound));
-            continue;
-        };
-        let t = state.clock.now_micros();
-        let tip = state.store.load_tip(id).await?;
-        stats.db_micros += state.clock.now_micros() - t;
-        let Some(tip) = tip else {
+        // Not a member, or no such document: the same answer.
+        let Some((role, tip)) = tips.get(id).cloned() else {
             responses.push(status_only(doc.doc_id, DocStatus::NotFound));
             continue;
         };

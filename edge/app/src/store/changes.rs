@@ -66,18 +66,14 @@ impl Store {
     }
 
     /// A document's current heads (comma-separated hex, sorted), or `None` if it does not exist.
-    /// One indexed read, whatever the document's size: enough for the append fast path.
+    /// One indexed read, whatever the document's size: enough for the append fast path (a sync
+    /// reads them for a whole batch with the roles, [`Store::roles_and_tips`]).
     pub async fn load_heads(&self, doc_id: &str) -> Result<Option<String>, DbError> {
-        Ok(self.load_tip(doc_id).await?.map(|tip| tip.heads))
-    }
-
-    /// [`Self::load_heads`], with the bytes the document's stored state takes (for quotas).
-    pub async fn load_tip(&self, doc_id: &str) -> Result<Option<Tip>, DbError> {
-        const SQL: &str =
-            "SELECT h.hash, d.change_bytes + d.snapshot_bytes FROM documents d LEFT JOIN heads h ON h.doc_id = d.id WHERE d.id = ?1";
+        const SQL: &str = "SELECT h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id WHERE d.id = ?1";
         let rows = self.db().query(Statement::new(SQL, [doc_id.into()])).await?;
-        let Some(first) = rows.rows.first() else { return Ok(None) };
-        let stored_bytes = first.get(1).map(int).transpose()?.unwrap_or(0);
+        if rows.rows.is_empty() {
+            return Ok(None);
+        }
         let mut heads = Vec::with_capacity(rows.rows.len());
         for row in rows.rows {
             match row.into_iter().next() {
@@ -86,7 +82,7 @@ impl Store {
             }
         }
         heads.sort_unstable();
-        Ok(Some(Tip { heads: heads.join(","), stored_bytes }))
+        Ok(Some(heads.join(",")))
     }
 
     /// Stores every document's new changes of one request in one transaction, and moves each

@@ -1,28 +1,45 @@
 //! Membership rows: who may do what with a document.
 
-use super::{Store, first_int, text};
+use std::collections::HashMap;
+
+use super::{Store, Tip, first_int, int, text};
 use crate::model::Role;
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
 impl Store {
-    /// The roles `user` holds on each of `doc_ids` (documents without a role are absent).
-    pub async fn roles(&self, user: &str, doc_ids: &[String]) -> Result<Vec<(String, Role)>, DbError> {
-        // One round trip for a whole batch: the id list travels as one bound JSON parameter.
+    /// What a sync reads first, for a whole batch in one statement: for every document of
+    /// `doc_ids` that exists and `user` is a member of, the user's role and the document's tip
+    /// (heads and stored size). The id list travels as one bound JSON parameter.
+    pub async fn roles_and_tips(&self, user: &str, doc_ids: &[String]) -> Result<HashMap<String, (Role, Tip)>, DbError> {
+        const SQL: &str = concat!(
+            "SELECT m.doc_id, m.role, d.change_bytes + d.snapshot_bytes, h.hash FROM members m ",
+            "JOIN documents d ON d.id = m.doc_id LEFT JOIN heads h ON h.doc_id = m.doc_id ",
+            "WHERE m.user_id = ?1 AND m.doc_id IN (SELECT value FROM json_each(?2))"
+        );
         let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
-        let rows = self
-            .db()
-            .query(Statement::new(
-                "SELECT doc_id, role FROM members WHERE user_id = ?1 AND doc_id IN (SELECT value FROM json_each(?2))",
-                [user.into(), ids.into()],
-            ))
-            .await?;
-        rows.rows
-            .iter()
-            .map(|r| {
-                let role = Role::parse(&text(&r[1])?).ok_or_else(|| DbError::Other("unknown role".into()))?;
-                Ok((text(&r[0])?, role))
+        let rows = self.db().query(Statement::new(SQL, [user.into(), ids.into()])).await?;
+        let mut found: HashMap<String, (Role, Tip, Vec<String>)> = HashMap::new();
+        for row in &rows.rows {
+            let [doc_id, role, bytes, head] = row.as_slice() else { return Err(DbError::Other("roles_and_tips: expected 4 columns".into())) };
+            let entry = match found.entry(text(doc_id)?) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let role = Role::parse(&text(role)?).ok_or_else(|| DbError::Other("unknown role".into()))?;
+                    e.insert((role, Tip { heads: String::new(), stored_bytes: int(bytes)? }, Vec::new()))
+                }
+            };
+            if !matches!(head, Value::Null) {
+                entry.2.push(text(head)?);
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|(id, (role, mut tip, mut heads))| {
+                heads.sort_unstable();
+                tip.heads = heads.join(",");
+                (id, (role, tip))
             })
-            .collect()
+            .collect())
     }
 
     pub async fn members(&self, doc_id: &str) -> Result<Vec<(String, Role)>, DbError> {

@@ -27,7 +27,7 @@ pub async fn breakdown(state: &AppState, r: &mut Replica, rounds: usize, limit: 
         r.edit();
         let request = r.request();
         let t = Instant::now();
-        state.store.roles(&r.user, std::slice::from_ref(&id)).await.expect("roles");
+        state.store.roles_and_tips(&r.user, std::slice::from_ref(&id)).await.expect("roles");
         out[0].push(t.elapsed());
         let t = Instant::now();
         let loaded = state.store.load_state(&id).await.expect("loads").expect("exists");
@@ -55,7 +55,7 @@ pub fn breakdown_table(rows: &[(String, [Latencies; 6])]) -> String {
     let mut out = String::new();
     writeln!(
         out,
-        "| document | rounds | `roles` | `load_state` | `document::load` alone | `server::merge` (incl. its load) | `commit_sync` | drop merged doc |"
+        "| document | rounds | `roles_and_tips` | `load_state` | `document::load` alone | `server::merge` (incl. its load) | `commit_sync` | drop merged doc |"
     )
     .unwrap();
     writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
