@@ -16,6 +16,9 @@ jwt_env() {
 }
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# Every runtime is started with EDGESYNC_CORS_ORIGINS set to this one origin: the black-box
+# suite checks each honours it (tests/tests/api.rs).
+export EDGESYNC_TEST_CORS_ORIGIN=https://app.edgesync.test
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # The native binary (bench-edges.sh points this at a release build).
 native_bin=${EDGESYNC_NATIVE_BIN:-$out/debug/edgesync}
@@ -47,7 +50,7 @@ start_target() {
     native)
       local db_args=()
       if [ -n "${EDGESYNC_NATIVE_ON_SQLD:-}" ]; then db_args=(--libsql-url "$EDGESYNC_SQLD_URL"); fi
-      spawn "$work/server.log" "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 serve \
+      spawn "$work/server.log" "$native_bin" --data-dir "$work" "${db_args[@]}" --rate-limit 0 --cors-origins "$EDGESYNC_TEST_CORS_ORIGIN" serve \
         --addr "127.0.0.1:$port" --compaction-interval 0 --header-timeout-secs 2
       ;;
     spin)
@@ -58,7 +61,7 @@ start_target() {
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
       spawn "$work/server.log" wasmtime serve -Scli --addr "127.0.0.1:$port" \
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
-        --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 \
+        --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 --env EDGESYNC_CORS_ORIGINS="$EDGESYNC_TEST_CORS_ORIGIN" \
         --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" \
         "$spin_wasm"
       ;;
@@ -69,7 +72,7 @@ start_target() {
       # [build] command (worker-build) before serving.
       spawn "$work/server.log" wrangler dev --local --ip 127.0.0.1 --port "$port" \
         --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
-        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0"
+        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" --var "EDGESYNC_CORS_ORIGINS:$EDGESYNC_TEST_CORS_ORIGIN"
       ;;
     workerd)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
@@ -120,6 +123,7 @@ $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBL
     (name = "JWT_AUDIENCE", text = "$JWT_AUDIENCE"),
     (name = "JWT_HS256_SECRET", text = "$JWT_HS256_SECRET"),
     (name = "EDGESYNC_RATE_LIMIT", text = "0"),
+    (name = "EDGESYNC_CORS_ORIGINS", text = "$EDGESYNC_TEST_CORS_ORIGIN"),
     (name = "LIBSQL_TIMEOUT_MS", text = "${LIBSQL_TIMEOUT_MS:-10000}"),
   ],
 );

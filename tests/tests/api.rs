@@ -107,3 +107,25 @@ async fn three_clients_edit_offline_and_converge_through_the_api() {
         }
     }
 }
+
+/// Every runtime honours the deployment's `EDGESYNC_CORS_ORIGINS` (scripts/targets.sh starts each
+/// with one origin): a preflight from that origin is allowed and echoed, one from elsewhere gets
+/// no CORS headers.
+#[tokio::test]
+async fn the_configured_cors_origins_are_honoured() {
+    let Some(t) = Target::from_env() else { return };
+    let allowed = std::env::var("EDGESYNC_TEST_CORS_ORIGIN").expect("scripts/targets.sh sets EDGESYNC_TEST_CORS_ORIGIN");
+    let preflight = |origin: &str| {
+        t.http
+            .request(reqwest::Method::OPTIONS, t.url("/v1/sync"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let r = preflight(&allowed).await.unwrap();
+    let echoed = r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(echoed.as_deref(), Some(allowed.as_str()), "preflight from the configured origin: {}", r.status());
+    let r = preflight("https://elsewhere.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "another origin was allowed: {:?}", r.headers());
+}

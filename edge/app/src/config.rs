@@ -61,3 +61,116 @@ impl Config {
         }
     }
 }
+
+/// What an edge (Worker, Spin) reads from its configuration by name: the app's [`Config`] and
+/// how to reach libSQL. One loader over a lookup function, so every host honours the same
+/// names (docs/configuration.md); the native server takes the same names as its flags'
+/// environment variables (`edgesync --help`).
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    pub config: Config,
+    /// `LIBSQL_URL`: the primary, or a sqld replica near the edge.
+    pub libsql_url: String,
+    /// `LIBSQL_AUTH_TOKEN` (empty for an open sqld).
+    pub libsql_auth_token: String,
+    /// `LIBSQL_TIMEOUT_MS`: how long a database request may take before the API answers 503.
+    pub libsql_timeout_ms: u32,
+}
+
+impl EdgeSettings {
+    pub const DEFAULT_DB_TIMEOUT_MS: u32 = 10_000;
+
+    /// Reads every setting through `lookup` (empty values count as unset), or says which one
+    /// is missing or does not parse.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
+        let auth = AuthConfig::from_parts(
+            &required("JWT_ISSUER")?,
+            &required("JWT_AUDIENCE")?,
+            var("JWT_HS256_SECRET").as_deref(),
+            var("JWT_ED25519_PUBLIC_KEYS").as_deref(),
+        )
+        .map_err(|e| format!("JWT configuration: {e}"))?;
+        let mut config = Config::new(auth);
+        if let Some(n) = parsed(&var, "EDGESYNC_RATE_LIMIT")? {
+            config.rate_limit.requests = n;
+        }
+        if let Some(n) = parsed(&var, "EDGESYNC_COMPACTION_THRESHOLD")? {
+            config.compaction_threshold = n;
+        }
+        if let Some(origins) = parsed(&var, "EDGESYNC_CORS_ORIGINS")? {
+            config.cors_origins = origins;
+        }
+        if let Some(n) = parsed(&var, "EDGESYNC_MAX_DOCS_PER_USER")? {
+            config.quotas.documents_per_user = n;
+        }
+        if let Some(n) = parsed(&var, "EDGESYNC_MAX_DOC_BYTES")? {
+            config.quotas.bytes_per_document = n;
+        }
+        Ok(EdgeSettings {
+            config,
+            libsql_url: required("LIBSQL_URL")?,
+            libsql_auth_token: var("LIBSQL_AUTH_TOKEN").unwrap_or_default(),
+            libsql_timeout_ms: parsed(&var, "LIBSQL_TIMEOUT_MS")?.unwrap_or(Self::DEFAULT_DB_TIMEOUT_MS),
+        })
+    }
+}
+
+fn parsed<T: std::str::FromStr>(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    var(name).map(|v| v.trim().parse().map_err(|e| format!("{name}: {e}"))).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::CorsOrigins;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<EdgeSettings, String> {
+        let base = [("JWT_ISSUER", "iss"), ("JWT_AUDIENCE", "aud"), ("JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"), ("LIBSQL_URL", "http://db")];
+        let all: Vec<(&str, &str)> = base.iter().chain(vars).copied().collect();
+        // Later entries win, as a host's override would.
+        EdgeSettings::from_vars(|name| all.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn every_edge_setting_is_read() {
+        let s = settings(&[
+            ("EDGESYNC_RATE_LIMIT", "7"),
+            ("EDGESYNC_COMPACTION_THRESHOLD", "42"),
+            ("EDGESYNC_CORS_ORIGINS", "https://app.example"),
+            ("EDGESYNC_MAX_DOCS_PER_USER", "3"),
+            ("EDGESYNC_MAX_DOC_BYTES", "1024"),
+            ("LIBSQL_AUTH_TOKEN", "t"),
+            ("LIBSQL_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(s.config.rate_limit.requests, 7);
+        assert_eq!(s.config.compaction_threshold, 42);
+        assert!(matches!(&s.config.cors_origins, CorsOrigins::List(list) if list.len() == 1), "{:?}", s.config.cors_origins);
+        assert_eq!(s.config.quotas, Quotas { documents_per_user: 3, bytes_per_document: 1024 });
+        assert_eq!((s.libsql_url.as_str(), s.libsql_auth_token.as_str(), s.libsql_timeout_ms), ("http://db", "t", 250));
+    }
+
+    #[test]
+    fn unset_and_empty_settings_keep_the_defaults() {
+        let s = settings(&[("EDGESYNC_CORS_ORIGINS", ""), ("LIBSQL_TIMEOUT_MS", " ")]).unwrap();
+        let defaults = Config::new(s.config.auth.clone());
+        assert_eq!(s.config.rate_limit, defaults.rate_limit);
+        assert_eq!(s.config.compaction_threshold, defaults.compaction_threshold);
+        assert!(matches!(s.config.cors_origins, CorsOrigins::Any));
+        assert_eq!(s.libsql_timeout_ms, EdgeSettings::DEFAULT_DB_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn a_bad_setting_is_named() {
+        for (name, value) in [("EDGESYNC_COMPACTION_THRESHOLD", "many"), ("EDGESYNC_CORS_ORIGINS", "ftp://x"), ("LIBSQL_TIMEOUT_MS", "-1")] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert!(err.starts_with(name), "{err}");
+        }
+        assert_eq!(settings(&[("LIBSQL_URL", "")]).unwrap_err(), "LIBSQL_URL is not set");
+    }
+}

@@ -25,28 +25,13 @@ use tower::ServiceExt;
 
 use database::SpinDatabase;
 
-/// How long a database request may take before the API answers 503 (`LIBSQL_TIMEOUT_MS`).
-const DEFAULT_DB_TIMEOUT_MS: u64 = 10_000;
-
-/// Builds the app state from the environment, or says what is missing.
+/// Builds the app state from the environment (every setting of docs/configuration.md), or says
+/// what is missing.
 fn state() -> Result<AppState, String> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let url = var("LIBSQL_URL").ok_or("LIBSQL_URL is not set")?;
-    let token = var("LIBSQL_AUTH_TOKEN").unwrap_or_default();
-    let issuer = var("JWT_ISSUER").ok_or("JWT_ISSUER is not set")?;
-    let audience = var("JWT_AUDIENCE").ok_or("JWT_AUDIENCE is not set")?;
-    let auth = edge_app::auth::AuthConfig::from_parts(&issuer, &audience, var("JWT_HS256_SECRET").as_deref(), var("JWT_ED25519_PUBLIC_KEYS").as_deref())
-        .map_err(|e| format!("JWT configuration: {e}"))?;
-    let mut config = edge_app::Config::new(auth);
-    if let Some(n) = var("EDGESYNC_RATE_LIMIT") {
-        config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
-    }
-    let timeout_ms: u64 = match var("LIBSQL_TIMEOUT_MS") {
-        Some(ms) => ms.parse().map_err(|_| "LIBSQL_TIMEOUT_MS is not a number")?,
-        None => DEFAULT_DB_TIMEOUT_MS,
-    };
-    let db = SpinDatabase::new(&url, &token, std::time::Duration::from_millis(timeout_ms)).map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), config))
+    let settings = edge_app::config::EdgeSettings::from_vars(|name| std::env::var(name).ok())?;
+    let timeout = std::time::Duration::from_millis(settings.libsql_timeout_ms.into());
+    let db = SpinDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, timeout).map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), settings.config))
 }
 
 #[spin_sdk::http_service]

@@ -33,27 +33,13 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok().filter(|v| !v.is_empty())
 }
 
-/// How long a database request may take before the API answers 503 (`LIBSQL_TIMEOUT_MS`).
-const DEFAULT_DB_TIMEOUT_MS: u32 = 10_000;
-
-/// Builds the app state from vars and secrets, or says what is missing.
+/// Builds the app state from vars and secrets (every setting of docs/configuration.md), or
+/// says what is missing.
 fn state(env: &Env) -> Result<AppState, String> {
-    let url = var(env, "LIBSQL_URL").ok_or("LIBSQL_URL is not set")?;
-    let token = var(env, "LIBSQL_AUTH_TOKEN").unwrap_or_default();
-    let issuer = var(env, "JWT_ISSUER").ok_or("JWT_ISSUER is not set")?;
-    let audience = var(env, "JWT_AUDIENCE").ok_or("JWT_AUDIENCE is not set")?;
-    let auth = edge_app::auth::AuthConfig::from_parts(&issuer, &audience, var(env, "JWT_HS256_SECRET").as_deref(), var(env, "JWT_ED25519_PUBLIC_KEYS").as_deref())
-        .map_err(|e| format!("JWT configuration: {e}"))?;
-    let mut config = edge_app::Config::new(auth);
-    if let Some(n) = var(env, "EDGESYNC_RATE_LIMIT") {
-        config.rate_limit.requests = n.parse().map_err(|_| "EDGESYNC_RATE_LIMIT is not a number")?;
-    }
-    let timeout_ms: u32 = match var(env, "LIBSQL_TIMEOUT_MS") {
-        Some(ms) => ms.parse().map_err(|_| "LIBSQL_TIMEOUT_MS is not a number")?,
-        None => DEFAULT_DB_TIMEOUT_MS,
-    };
-    let db = WorkerDatabase::new(&url, &token, timeout_ms).map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), config))
+    let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
+    let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms)
+        .map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config))
 }
 
 #[event(fetch)]
