@@ -51,16 +51,7 @@ impl History {
                 }
             }
         }
-        let mut ops = HashMap::with_capacity(wanted.len());
-        for change in changes_holding(doc, holding) {
-            let start = change.start_op().get();
-            for (i, op) in change.decode().operations.iter().enumerate() {
-                let id = OpId(start + i as u64, change.actor_id().clone());
-                if wanted.contains(&id) {
-                    ops.insert(id, OpInfo::of(op));
-                }
-            }
-        }
+        let ops = index::ops_among(&changes_holding(doc, holding), &wanted);
         History { seqs, ops }
     }
 

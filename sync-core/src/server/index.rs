@@ -139,19 +139,9 @@ impl OpIndex {
             return None;
         }
         let wanted: std::collections::HashSet<OpId> = lookup.ops.iter().map(|(a, c)| OpId(*c, a.clone())).collect();
-        let mut ops = HashMap::with_capacity(wanted.len());
-        for bytes in &found.changes {
-            let change = Change::try_from(bytes.as_slice()).ok()?;
-            let start = change.start_op().get();
-            for (i, op) in change.decode().operations.iter().enumerate() {
-                let id = OpId(start + i as u64, change.actor_id().clone());
-                if wanted.contains(&id) {
-                    ops.insert(id, OpInfo::of(op));
-                }
-            }
-        }
+        let changes: Vec<Change> = found.changes.iter().map(|bytes| Change::try_from(bytes.as_slice()).ok()).collect::<Option<_>>()?;
         Some(OpIndex {
-            ops,
+            ops: ops_among(&changes, &wanted),
             deps_last_op: found.deps_last_op.clone(),
             actor_seqs: found.actor_seqs.clone(),
             heads: found.heads.clone(),
@@ -175,6 +165,21 @@ impl OpIndex {
     pub fn actor_seq(&self, actor: &ActorId) -> Option<u64> {
         self.actor_seqs.get(actor).copied()
     }
+}
+
+/// The ops of `changes` whose ids are `wanted`, by id.
+pub(super) fn ops_among(changes: &[Change], wanted: &std::collections::HashSet<OpId>) -> HashMap<OpId, OpInfo> {
+    let mut ops = HashMap::with_capacity(wanted.len());
+    for change in changes {
+        let start = change.start_op().get();
+        for (i, op) in change.decode().operations.iter().enumerate() {
+            let id = OpId(start + i as u64, change.actor_id().clone());
+            if wanted.contains(&id) {
+                ops.insert(id, OpInfo::of(op));
+            }
+        }
+    }
+    ops
 }
 
 /// The actors `changes` name: their authors and the other actors in their actor tables.
