@@ -24,7 +24,7 @@ trap cleanup EXIT
 wait_healthy "$port" "$work"
 
 echo "black-box suite against $target at http://127.0.0.1:$port"
-tests=(api sdk)
+tests=(api sdk live)
 if [ "$target" = spin ]; then
   EDGESYNC_SPIN_WASM=$spin_wasm; export EDGESYNC_SPIN_WASM
   tests+=(component_imports)

@@ -81,10 +81,17 @@ impl Replica {
 
     /// One sync round; returns the HTTP status (and applies the response on 200).
     pub async fn sync(&mut self, target: &Target, token: &str) -> u16 {
+        self.sync_waiting(target, token, 0).await.0
+    }
+
+    /// One sync round that may wait up to `wait_ms` for a change (`?wait_ms=`, docs/protocol.md
+    /// "Live updates"); the HTTP status and the `Server-Timing` header.
+    pub async fn sync_waiting(&mut self, target: &Target, token: &str, wait_ms: u32) -> (u16, String) {
         let request = SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] };
+        let query = if wait_ms > 0 { format!("?wait_ms={wait_ms}") } else { String::new() };
         let r = target
             .http
-            .post(target.url(&format!("/v1/docs/{}/sync", self.id)))
+            .post(target.url(&format!("/v1/docs/{}/sync{query}", self.id)))
             .bearer_auth(token)
             .header("content-type", MEDIA_TYPE)
             .body(request.encode())
@@ -92,13 +99,14 @@ impl Replica {
             .await
             .unwrap();
         let status = r.status().as_u16();
+        let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         if status == 200 {
             let body = r.bytes().await.unwrap();
             let response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response");
             let applied = client::apply_response(&mut self.doc, self.id, &self.acked, &response.docs[0]).unwrap();
             self.acked = applied.acked;
         }
-        status
+        (status, timing)
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Config {
     /// Web origins allowed to call the API from a browser (default: any).
     pub cors_origins: CorsOrigins,
     pub quotas: Quotas,
+    /// How often a waiting sync re-reads its documents' heads from the database.
+    pub wait_poll_ms: u32,
+    /// The longest a sync may wait for a change (`?wait_ms=` is clamped to it).
+    pub max_wait_ms: u32,
 }
 
 impl Config {
@@ -58,6 +62,8 @@ impl Config {
             max_page_size: 200,
             cors_origins: CorsOrigins::Any,
             quotas: Quotas::default(),
+            wait_poll_ms: 1_000,
+            max_wait_ms: 30_000,
         }
     }
 }
@@ -108,6 +114,9 @@ impl EdgeSettings {
         if let Some(n) = parsed(&var, "EDGESYNC_MAX_DOC_BYTES")? {
             config.quotas.bytes_per_document = n;
         }
+        if let Some(n) = parsed::<u32>(&var, "EDGESYNC_WAIT_POLL_MS")? {
+            config.wait_poll_ms = n.max(1);
+        }
         Ok(EdgeSettings {
             config,
             libsql_url: required("LIBSQL_URL")?,
@@ -144,6 +153,7 @@ mod tests {
             ("EDGESYNC_CORS_ORIGINS", "https://app.example"),
             ("EDGESYNC_MAX_DOCS_PER_USER", "3"),
             ("EDGESYNC_MAX_DOC_BYTES", "1024"),
+            ("EDGESYNC_WAIT_POLL_MS", "50"),
             ("LIBSQL_AUTH_TOKEN", "t"),
             ("LIBSQL_TIMEOUT_MS", "250"),
         ])
@@ -152,6 +162,7 @@ mod tests {
         assert_eq!(s.config.compaction_threshold, 42);
         assert!(matches!(&s.config.cors_origins, CorsOrigins::List(list) if list.len() == 1), "{:?}", s.config.cors_origins);
         assert_eq!(s.config.quotas, Quotas { documents_per_user: 3, bytes_per_document: 1024 });
+        assert_eq!(s.config.wait_poll_ms, 50);
         assert_eq!((s.libsql_url.as_str(), s.libsql_auth_token.as_str(), s.libsql_timeout_ms), ("http://db", "t", 250));
     }
 

@@ -19,6 +19,7 @@ use crate::compute::BlockingPool;
 use crate::listener::ConnectionLimits;
 use crate::settings::Settings;
 use crate::storage::LibsqlDatabase;
+use crate::wakeups::LocalWakeups;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -122,6 +123,8 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     init_logs(&args.log_format);
     let created = settings.hs256_secret().map_err(|e| e.to_string())?.is_some_and(|(_, created)| created);
     let (state, db) = open(settings, settings.app_config()?).await?;
+    let wakeups = Arc::new(LocalWakeups::default());
+    let state = state.with_wakeups(wakeups.clone());
     let prometheus = crate::metrics::install()?;
     spawn_replica_sync(db);
     {
@@ -185,7 +188,12 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         drain_timeout: Duration::from_secs(30),
     };
-    crate::listener::serve(listener, app, limits, shutdown_signal()).await;
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Waiting syncs answer now instead of holding the drain for their whole wait.
+        wakeups.shut_down();
+    };
+    crate::listener::serve(listener, app, limits, shutdown).await;
     Ok(())
 }
 

@@ -71,6 +71,11 @@ pub struct Settings {
     /// header, never a cookie), a comma-separated list (`https://app.example.com`), or `none`.
     #[arg(long, env = "EDGESYNC_CORS_ORIGINS", default_value = "*", global = true)]
     pub cors_origins: CorsOrigins,
+    /// Milliseconds between a waiting sync's reads of its documents' heads (`?wait_ms=`):
+    /// how soon it sees commits made by other nodes on the same database. Commits made by
+    /// this process wake it at once.
+    #[arg(long, env = "EDGESYNC_WAIT_POLL_MS", default_value_t = 1_000, global = true)]
+    pub wait_poll_ms: u32,
 }
 
 impl Settings {
@@ -144,6 +149,7 @@ impl Settings {
         config.rate_limit = RateLimit { requests: self.rate_limit, window_secs: 60 };
         config.compaction_threshold = self.compaction_threshold;
         config.cors_origins = self.cors_origins.clone();
+        config.wait_poll_ms = self.wait_poll_ms.max(1);
         config.quotas = edge_app::Quotas { documents_per_user: self.max_docs_per_user, bytes_per_document: self.max_doc_bytes };
         config
     }

@@ -18,11 +18,11 @@ impl SpinDatabase {
 }
 
 /// Lets a `!Send` WASI future cross axum's `Send` bound.
-struct AssertSend<F>(F);
+pub(crate) struct AssertSend<F>(pub(crate) F);
 
 // SAFETY: a WASI component instance runs on exactly one thread; no value ever moves to
 // another thread, so the `Send` promise can never be exercised. This wrapper stays private
-// to the Spin adapter.
+// to the Spin adapter (the database and the timer).
 unsafe impl<F> Send for AssertSend<F> {}
 
 impl<F: Future> Future for AssertSend<F> {

@@ -9,6 +9,7 @@
 //! the router and its ports are built per request (cheap: a few small allocations).
 
 mod database;
+mod timer;
 mod transport;
 
 use std::sync::Arc;
@@ -31,7 +32,7 @@ fn state() -> Result<AppState, String> {
     let settings = edge_app::config::EdgeSettings::from_vars(|name| std::env::var(name).ok())?;
     let timeout = std::time::Duration::from_millis(settings.libsql_timeout_ms.into());
     let db = SpinDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, timeout).map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), settings.config))
+    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), settings.config).with_wakeups(Arc::new(timer::SpinTimer)))
 }
 
 #[spin_sdk::http_service]

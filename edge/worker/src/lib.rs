@@ -8,6 +8,7 @@
 //! and its ports are built per request.
 
 mod database;
+mod timer;
 mod transport;
 
 use std::sync::Arc;
@@ -39,7 +40,7 @@ fn state(env: &Env) -> Result<AppState, String> {
     let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
     let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms)
         .map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config))
+    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config).with_wakeups(Arc::new(timer::WorkerTimer)))
 }
 
 #[event(fetch)]

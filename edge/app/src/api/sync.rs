@@ -5,8 +5,10 @@ use sync_core::{DocStatus, MEDIA_TYPE, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::middleware::SERVER_TIMING;
-use crate::http::{Caller, SyncBody};
-use crate::service::sync::{self, SyncStats};
+use crate::http::{ApiQuery, Caller, SyncBody};
+use crate::model::dto::WaitQuery;
+use crate::service::sync::SyncStats;
+use crate::service::wait::sync_or_wait;
 use crate::state::AppState;
 
 fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
@@ -14,7 +16,11 @@ fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let timing = format!("db;dur={:.3}, crdt;dur={:.3}", stats.db_micros as f64 / 1000.0, stats.crdt_micros as f64 / 1000.0);
+    let ms = |micros: i64| micros as f64 / 1000.0;
+    let mut timing = format!("db;dur={:.3}, crdt;dur={:.3}", ms(stats.db_micros), ms(stats.crdt_micros));
+    if stats.waited_micros > 0 {
+        timing.push_str(&format!(", wait;dur={:.3}", ms(stats.waited_micros)));
+    }
     if let Ok(v) = HeaderValue::from_str(&timing) {
         h.insert(SERVER_TIMING.clone(), v);
     }
@@ -24,18 +30,25 @@ fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
 }
 
 /// Sync one document (binary protocol, see docs/protocol.md). A read-only caller pushing
-/// changes gets 403 and nothing is stored.
-#[utoipa::path(post, path = "/v1/docs/{id}/sync", tag = "sync", params(("id" = String, Path)),
+/// changes gets 403 and nothing is stored. With `?wait_ms=`, a sync that would tell the
+/// caller nothing new waits for a change first.
+#[utoipa::path(post, path = "/v1/docs/{id}/sync", tag = "sync", params(("id" = String, Path), WaitQuery),
     request_body(content = crate::model::dto::SyncMessage, content_type = "application/vnd.edgesync.sync.v1"),
     responses(
         (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = crate::model::dto::SyncMessage, description = "changes the caller lacks, new server heads"),
         (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 413), (status = 415), (status = 429), (status = 503)),
     security(("bearer" = [])))]
-pub(super) async fn sync_one(State(state): State<AppState>, Caller(me): Caller, Path(id): Path<String>, SyncBody(request): SyncBody) -> ApiResult<Response> {
+pub(super) async fn sync_one(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
+    SyncBody(request): SyncBody,
+) -> ApiResult<Response> {
     if request.docs.len() != 1 || request.docs[0].doc_id.to_string() != id {
         return Err(ApiError::Invalid("the request must carry exactly the document named in the path".into()));
     }
-    let (response, stats) = sync::sync(&state, me.subject.as_str(), &request).await?;
+    let (response, stats) = sync_or_wait(&state, me.subject.as_str(), &request, wait.wait_ms.unwrap_or(0)).await?;
     match response.docs[0].status {
         DocStatus::Ok => Ok(binary(&response, stats)),
         DocStatus::NotFound => Err(ApiError::NotFound),
@@ -51,14 +64,15 @@ pub(super) async fn sync_one(State(state): State<AppState>, Caller(me): Caller, 
     }
 }
 
-/// Sync many documents in one request; each gets its own status in the response.
-#[utoipa::path(post, path = "/v1/sync", tag = "sync",
+/// Sync many documents in one request; each gets its own status in the response. With
+/// `?wait_ms=`, a sync that would tell the caller nothing new waits for a change first.
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", params(WaitQuery),
     request_body(content = crate::model::dto::SyncMessage, content_type = "application/vnd.edgesync.sync.v1"),
     responses(
         (status = 200, content_type = "application/vnd.edgesync.sync.v1", body = crate::model::dto::SyncMessage, description = "one entry per requested document"),
         (status = 400), (status = 401), (status = 413), (status = 415), (status = 429), (status = 503)),
     security(("bearer" = [])))]
-pub(super) async fn sync_many(State(state): State<AppState>, Caller(me): Caller, SyncBody(request): SyncBody) -> ApiResult<Response> {
-    let (response, stats) = sync::sync(&state, me.subject.as_str(), &request).await?;
+pub(super) async fn sync_many(State(state): State<AppState>, Caller(me): Caller, ApiQuery(wait): ApiQuery<WaitQuery>, SyncBody(request): SyncBody) -> ApiResult<Response> {
+    let (response, stats) = sync_or_wait(&state, me.subject.as_str(), &request, wait.wait_ms.unwrap_or(0)).await?;
     Ok(binary(&response, stats))
 }

@@ -134,6 +134,18 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
+/// `?wait_ms=` of the sync endpoints (docs/protocol.md "Live updates").
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// When the sync pushes nothing and would learn nothing, wait up to this many
+    /// milliseconds (clamped to the server's maximum, 30,000 unless configured otherwise) for
+    /// one of the documents to change, then answer with the change. Default 0: answer at once.
+    #[param(minimum = 0)]
+    pub wait_ms: Option<u32>,
+}
+
 /// `?heads=` of the snapshot endpoint.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

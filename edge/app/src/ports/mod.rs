@@ -7,11 +7,13 @@ pub mod clock;
 pub mod compute;
 pub mod db;
 pub mod random;
+pub mod wakeups;
 
 pub use clock::{Clock, SystemClock, UnixMillis};
 pub use compute::{Compute, Inline};
 pub use db::{Database, DbError, ReplicaStatus, Rows, Statement, Value};
 pub use random::{OsRandom, Random};
+pub use wakeups::{NoWaiting, Wakeups};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,3 +4,4 @@ pub mod compaction;
 pub mod documents;
 pub mod load;
 pub mod sync;
+pub mod wait;

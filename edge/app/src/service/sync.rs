@@ -25,6 +25,8 @@ pub struct SyncStats {
     pub failed_docs: usize,
     /// Pushes refused because the document would outgrow its storage quota.
     pub over_quota: usize,
+    /// How long a waiting sync waited for a change (`?wait_ms=`).
+    pub waited_micros: i64,
 }
 
 /// Syncs every document of `request` for `user`.
@@ -139,6 +141,10 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let t = state.clock.now_micros();
     state.store.commit_sync(&writes, state.now()).await?;
     stats.db_micros += state.clock.now_micros() - t;
+    if !writes.is_empty() {
+        let written: Vec<String> = writes.iter().map(|w| w.doc_id.clone()).collect();
+        state.wakeups.announce(&written);
+    }
     stats.changes_applied = writes.iter().map(|w| w.changes.len()).sum();
     Ok((SyncResponse { docs: responses }, stats))
 }

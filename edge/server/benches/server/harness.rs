@@ -39,6 +39,7 @@ pub fn settings(dir: &Path) -> Settings {
         rate_limit: 0,
         compaction_threshold: 500,
         cors_origins: edge_app::http::CorsOrigins::Any,
+        wait_poll_ms: 1_000,
     }
 }
 

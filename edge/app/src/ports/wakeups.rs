@@ -1,0 +1,42 @@
+//! Waiting for a document to change, for long-poll syncs (`?wait_ms=`, docs/protocol.md
+//! "Live updates").
+//!
+//! A waiting sync re-reads its documents' heads from the database every poll interval, so a
+//! commit made at any edge sharing the database is seen; that is the whole contract, and it
+//! needs nothing from process memory. A host may also wake waiters early when a commit
+//! happens in its own process (the native server does), which makes updates between clients
+//! of one node immediate. A host that cannot wait at all keeps [`NoWaiting`]: waiting syncs
+//! then answer at once, as a plain sync does.
+
+use std::time::Duration;
+
+use super::BoxFuture;
+
+pub trait Wakeups: Send + Sync + 'static {
+    /// False when the host cannot wait: a sync asking to wait answers at once.
+    fn can_wait(&self) -> bool {
+        true
+    }
+
+    /// Resolves after `max`, or earlier when [`Wakeups::announce`] names one of `doc_ids`
+    /// (in this process), or when the host is shutting down.
+    fn wait(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()>;
+
+    /// Tells this process's waiters that `doc_ids` changed. Waiters elsewhere find out on
+    /// their next poll of the database.
+    fn announce(&self, _doc_ids: &[String]) {}
+}
+
+/// A host without a timer: nothing waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWaiting;
+
+impl Wakeups for NoWaiting {
+    fn can_wait(&self) -> bool {
+        false
+    }
+
+    fn wait(&self, _doc_ids: &[String], _max: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}

@@ -1,0 +1,106 @@
+//! Waiting syncs on tokio: a timer, woken early by commits made in this process.
+//!
+//! Commits are broadcast as the ids they wrote; each waiting sync checks whether one of its
+//! documents is among them. Missing a broadcast (a burst larger than the channel) only wakes
+//! the waiter, which then re-reads the database — the source of truth, and the only way it
+//! learns of commits made by other nodes (on its poll interval).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use edge_app::ports::{BoxFuture, Wakeups};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Commits announced but not yet seen by a slow waiter before it lags (and re-reads).
+const CHANNEL: usize = 1024;
+
+#[derive(Debug, Clone)]
+enum Wake {
+    Committed(Arc<[String]>),
+    ShuttingDown,
+}
+
+pub struct LocalWakeups {
+    tx: broadcast::Sender<Wake>,
+    stopping: AtomicBool,
+}
+
+impl Default for LocalWakeups {
+    fn default() -> Self {
+        Self { tx: broadcast::channel(CHANNEL).0, stopping: AtomicBool::new(false) }
+    }
+}
+
+impl LocalWakeups {
+    /// Wakes every waiting sync and lets no new one wait, so shutdown drains at once.
+    pub fn shut_down(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.tx.send(Wake::ShuttingDown);
+    }
+}
+
+impl Wakeups for LocalWakeups {
+    fn can_wait(&self) -> bool {
+        !self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn wait(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
+        let mut rx = self.tx.subscribe();
+        if !self.can_wait() {
+            return Box::pin(std::future::ready(()));
+        }
+        let ids: HashSet<String> = doc_ids.iter().cloned().collect();
+        Box::pin(async move {
+            let woken = async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(Wake::Committed(written)) if written.iter().any(|id| ids.contains(id)) => return,
+                        Ok(Wake::Committed(_)) => {}
+                        Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
+                        // The sender lives as long as the state: only the timer is left.
+                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(max, woken).await;
+        })
+    }
+
+    fn announce(&self, doc_ids: &[String]) {
+        // No receiver (nobody waiting) is the common case, not an error.
+        let _ = self.tx.send(Wake::Committed(doc_ids.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn a_commit_to_a_watched_document_wakes_only_its_waiters() {
+        let wakeups = Arc::new(LocalWakeups::default());
+        let mine = tokio::spawn(wakeups.wait(&["a".into(), "b".into()], Duration::from_secs(30)));
+        let other = tokio::spawn(wakeups.wait(&["c".into()], Duration::from_millis(300)));
+        let started = Instant::now();
+        wakeups.announce(&["b".into()]);
+        mine.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "woken by the commit, not the timer");
+        other.await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300), "a commit to another document does not wake a waiter");
+    }
+
+    #[tokio::test]
+    async fn shutting_down_wakes_waiters_and_stops_new_waits() {
+        let wakeups = Arc::new(LocalWakeups::default());
+        let waiting = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_secs(30)));
+        let started = Instant::now();
+        wakeups.shut_down();
+        waiting.await.unwrap();
+        assert!(!wakeups.can_wait());
+        wakeups.wait(&["a".into()], Duration::from_secs(30)).await;
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
