@@ -18,6 +18,7 @@ fn background(initial: Duration, max: Duration) -> BackgroundSync {
         interval: Duration::from_secs(3600),
         debounce: Duration::from_millis(10),
         backoff: Backoff { initial, max, max_retry_after: Duration::from_secs(30) },
+        live: None,
     }
 }
 

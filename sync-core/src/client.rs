@@ -16,6 +16,14 @@ pub fn build_request(doc_id: DocumentId, doc: &Automerge, acked: &Heads) -> DocR
     DocRequest { doc_id, chunks: chunk::chunks_since(doc, have.as_slice()), have, heads: chunk::heads_of(doc) }
 }
 
+/// The request of a waiting sync (docs/protocol.md §10): the document's `have` and `heads` as
+/// in [`build_request`], without chunks, so the server answers only when it has something new
+/// for the client. Local changes go out with ordinary syncs.
+pub fn build_wait_request(doc_id: DocumentId, doc: &Automerge, acked: &Heads) -> DocRequest {
+    let have = Heads::new(chunk::present_in(doc, acked.as_slice()));
+    DocRequest { doc_id, chunks: Vec::new(), have, heads: chunk::heads_of(doc) }
+}
+
 /// What applying a response did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

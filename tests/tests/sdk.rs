@@ -3,23 +3,21 @@
 
 use automerge::{ROOT, ReadDoc, transaction::Transactable};
 use edgesync_blackbox::Target;
-use edgesync_client::{Client, TokenError};
+use edgesync_client::{BackgroundSync, ChangeOrigin, Client, ClientBuilder, DocHandle, Event, Subscription, TokenError};
 
-async fn open(t: &Target, dir: &std::path::Path, name: &str, token: &str) -> Client {
+fn builder(t: &Target, dir: &std::path::Path, name: &str, token: &str) -> ClientBuilder {
     let token = token.to_owned();
-    Client::builder(t.base.clone())
-        .store_path(dir.join(name))
-        .token_provider(move |_refresh| {
-            let token = token.clone();
-            async move { Ok::<_, TokenError>(token) }
-        })
-        .manual_sync()
-        .open()
-        .await
-        .expect("client opens")
+    Client::builder(t.base.clone()).store_path(dir.join(name)).token_provider(move |_refresh| {
+        let token = token.clone();
+        async move { Ok::<_, TokenError>(token) }
+    })
 }
 
-fn has(doc: &edgesync_client::DocHandle, key: &str) -> bool {
+async fn open(t: &Target, dir: &std::path::Path, name: &str, token: &str) -> Client {
+    builder(t, dir, name, token).manual_sync().open().await.expect("client opens")
+}
+
+fn has(doc: &DocHandle, key: &str) -> bool {
     doc.read(|d| d.get(ROOT, key).unwrap().is_some()).unwrap()
 }
 
@@ -60,4 +58,41 @@ async fn sdk_clients_edit_offline_and_converge() {
     let doc_b = b.open_document(doc_a.id()).await.unwrap();
     assert_eq!(doc_b.heads(), heads);
     assert_eq!(b.pending_changes(), 0);
+}
+
+#[tokio::test]
+async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling() {
+    let Some(t) = Target::from_env() else { return };
+    let (_, token) = t.user("sdk-live");
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&t, dir.path(), "a.db", &token).await;
+    let doc_a = a.create_document("live").await.unwrap();
+    doc_a.change(|tx| tx.put(ROOT, "first", 1)).await.unwrap();
+    a.sync_now().await.unwrap();
+
+    // B syncs in the background, but would poll only once an hour: what arrives sooner came
+    // through its waiting sync.
+    let live = BackgroundSync { interval: std::time::Duration::from_secs(3600), live: Some(std::time::Duration::from_secs(20)), ..Default::default() };
+    let b = builder(&t, dir.path(), "b.db", &token).background_sync(live).open().await.expect("client opens");
+    let mut events = b.subscribe();
+    let doc_b = b.open_document(doc_a.id()).await.unwrap();
+    let deadline = std::time::Duration::from_secs(15);
+    tokio::time::timeout(deadline, remote_change(&mut events, &doc_b, "first")).await.expect("B pulls the document");
+
+    doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
+    a.sync_now().await.unwrap();
+    tokio::time::timeout(deadline, remote_change(&mut events, &doc_b, "second")).await.expect("A's edit reaches B through the live channel");
+    assert_eq!(doc_b.heads(), doc_a.heads());
+    b.close().await;
+}
+
+/// Waits for a remote change after which `doc` has `key`.
+async fn remote_change(events: &mut Subscription, doc: &DocHandle, key: &str) {
+    loop {
+        match events.next().await {
+            Some(Event::Changed { origin: ChangeOrigin::Remote, .. }) if has(doc, key) => return,
+            Some(_) => {}
+            None => panic!("events ended"),
+        }
+    }
 }

@@ -63,9 +63,14 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         Ok(response)
     }
 
-    /// `POST /v1/sync` with an encoded request; the decoded response.
-    pub(super) async fn post_sync(&self, body: Vec<u8>) -> Result<SyncResponse, SyncError> {
-        let call = Call { method: Method::POST, path: "/v1/sync", content_type: MEDIA_TYPE, accept: MEDIA_TYPE, idempotency_key: None, body };
+    /// `POST /v1/sync` with an encoded request, waiting up to `wait` for news when given (a
+    /// waiting sync, docs/protocol.md §10); the decoded response.
+    pub(super) async fn post_sync(&self, body: Vec<u8>, wait: Option<Duration>) -> Result<SyncResponse, SyncError> {
+        let path = match wait {
+            Some(wait) => format!("/v1/sync?wait_ms={}", wait.as_millis().min(u128::from(u32::MAX))),
+            None => "/v1/sync".to_owned(),
+        };
+        let call = Call { method: Method::POST, path: &path, content_type: MEDIA_TYPE, accept: MEDIA_TYPE, idempotency_key: None, body };
         let response = self.send(&call).await?;
         if response.status() != StatusCode::OK {
             return Err(failure(&response));

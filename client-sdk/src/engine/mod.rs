@@ -9,6 +9,7 @@
 
 mod doc;
 mod http;
+mod live;
 mod sync;
 
 use std::collections::{BTreeMap, HashSet};
@@ -24,6 +25,7 @@ use crate::events::{ChangeOrigin, Event, Listeners, Subscription, SyncStatus};
 use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin};
 use doc::DocState;
 
+pub use live::Waited;
 pub use sync::SyncReport;
 
 /// Longest document title the edge accepts.

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sync_core::{DocStatus, DocumentId, Heads, SyncRequest, client};
+use sync_core::{DocStatus, DocumentId, Heads, SyncRequest, SyncResponse, client};
 
 use super::Engine;
 use super::http::Registration;
@@ -43,7 +43,7 @@ impl SyncReport {
 
 /// Bookkeeping of one run.
 #[derive(Default)]
-struct Run {
+pub(super) struct Run {
     created: HashSet<DocumentId>,
     exists: HashSet<DocumentId>,
     /// Registration refused: not retried in this run.
@@ -205,7 +205,20 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         if request.docs.is_empty() {
             return Ok(Vec::new());
         }
-        let response = self.post_sync(request.encode()).await?;
+        let response = self.post_sync(request.encode(), None).await?;
+        self.apply_answers(batch, &request, &response, run).await
+    }
+
+    /// Applies the answer to `request` (for the documents of `batch`): received changes and
+    /// new acked heads in memory, then in the store in one transaction, then `Changed` events.
+    /// Returns the documents to send again.
+    pub(super) async fn apply_answers(
+        &self,
+        batch: &[DocumentId],
+        request: &SyncRequest,
+        response: &SyncResponse,
+        run: &mut Run,
+    ) -> Result<Vec<DocumentId>, SyncError> {
         let ids_match = response.docs.len() == request.docs.len()
             && response.docs.iter().zip(&request.docs).all(|(res, req)| res.doc_id == req.doc_id);
         if !ids_match {

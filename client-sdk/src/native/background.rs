@@ -1,6 +1,7 @@
-//! The automatic sync loop on tokio: runs a sync when local changes happen (debounced) and
-//! on an interval; after a failure it backs off exponentially with jitter, or as long as the
-//! server's `Retry-After` says, ignoring triggers until then.
+//! The automatic sync loops on tokio. One runs a sync when local changes happen (debounced)
+//! and on an interval; after a failure it backs off exponentially with jitter, or as long as
+//! the server's `Retry-After` says, ignoring triggers until then. The other keeps a waiting
+//! sync open (docs/protocol.md §10), so collaborators' changes arrive as they are made.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::NativeEngine;
 use crate::backoff::{Backoff, random_jitter};
-use crate::events::{ChangeOrigin, Event, Subscription};
+use crate::engine::Waited;
+use crate::events::{ChangeOrigin, Event, Subscription, SyncStatus};
 
 /// Settings of the background sync loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,41 +22,103 @@ pub struct BackgroundSync {
     pub debounce: Duration,
     /// Retry policy after failures.
     pub backoff: Backoff,
+    /// Keep a waiting sync of up to this long open while online, so remote changes arrive
+    /// as they are made (`None`: only the interval pulls them). Stay below the idle timeout
+    /// of every proxy between the client and the server.
+    pub live: Option<Duration>,
 }
 
 impl Default for BackgroundSync {
     fn default() -> Self {
-        Self { interval: Duration::from_secs(30), debounce: Duration::from_millis(25), backoff: Backoff::default() }
+        Self {
+            interval: Duration::from_secs(30),
+            debounce: Duration::from_millis(25),
+            backoff: Backoff::default(),
+            live: Some(Duration::from_secs(25)),
+        }
     }
 }
 
-/// Starts the loop; it runs until the handle is aborted.
+/// Starts the loops; they run until the handle is aborted.
 pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync) -> JoinHandle<()> {
-    let mut events = engine.subscribe();
     tokio::spawn(async move {
-        let mut failures: u32 = 0;
-        let mut wait = Duration::ZERO;
-        loop {
-            if failures == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    more = local_change(&mut events) => {
-                        if !more {
-                            return;
-                        }
-                        tokio::time::sleep(settings.debounce).await;
-                    }
-                }
-            } else {
-                // Backing off: local changes wait for the retry like everything else.
-                tokio::time::sleep(wait).await;
+        let live = async {
+            if let Some(wait) = settings.live {
+                live_loop(&engine, wait, &settings).await;
             }
-            // Every change made up to now goes out with this run; later ones trigger the next.
-            while events.try_next().is_some() {}
-            let outcome = engine.sync_now().await;
-            wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
-        }
+        };
+        tokio::join!(push_loop(&engine, &settings), live);
     })
+}
+
+/// Syncs after local changes and on the interval.
+async fn push_loop(engine: &NativeEngine, settings: &BackgroundSync) {
+    let mut events = engine.subscribe();
+    let mut failures: u32 = 0;
+    let mut wait = Duration::ZERO;
+    loop {
+        if failures == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                more = local_change(&mut events) => {
+                    if !more {
+                        return;
+                    }
+                    tokio::time::sleep(settings.debounce).await;
+                }
+            }
+        } else {
+            // Backing off: local changes wait for the retry like everything else.
+            tokio::time::sleep(wait).await;
+        }
+        // Every change made up to now goes out with this run; later ones trigger the next.
+        while events.try_next().is_some() {}
+        let outcome = engine.sync_now().await;
+        wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
+    }
+}
+
+/// Keeps a waiting sync open; backs off after failures like the push loop.
+async fn live_loop(engine: &NativeEngine, wait: Duration, settings: &BackgroundSync) {
+    let mut events = engine.subscribe();
+    let mut failures: u32 = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let pause = match engine.wait_for_changes(wait).await {
+            Ok(Waited::News) => Duration::ZERO,
+            // A wait that ran its course: open the next one.
+            Ok(Waited::Quiet) if started.elapsed() >= wait / 2 => Duration::ZERO,
+            // Answered early without news (a server that does not wait, or one shutting
+            // down): poll at the interval instead.
+            Ok(Waited::Quiet) => settings.interval,
+            // Nothing the server knows yet: look again once documents sync.
+            Ok(Waited::NothingToWatch) => settings.interval,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                settings.backoff.delay(failures, e.retry_after(), random_jitter())
+            }
+        };
+        if pause.is_zero() {
+            failures = 0;
+            continue;
+        }
+        // A sync run that ends (documents registered, the network back) is a reason to look
+        // again before the pause is over.
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            more = sync_finished(&mut events) => if !more { return },
+        }
+    }
+}
+
+/// Waits for a sync run to succeed; false when the engine is gone.
+async fn sync_finished(events: &mut Subscription) -> bool {
+    while let Some(event) = events.next().await {
+        if matches!(event, Event::Status { status: SyncStatus::Synced, .. }) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Waits for a local change or a new document; false when the engine is gone.

@@ -1,0 +1,60 @@
+//! Live updates: a waiting sync (docs/protocol.md §10) over the synced documents. The server
+//! holds it until one of them changes and answers with the change, which is applied exactly
+//! like a sync's answer. No lock is held while the request waits, so local edits keep
+//! syncing meanwhile; the answer is applied under the sync lock, between runs.
+
+use std::time::Duration;
+
+use sync_core::{DocumentId, SyncRequest, client};
+
+use super::Engine;
+use super::sync::Run;
+use crate::error::SyncError;
+use crate::ports::{LocalStore, LocalTokenProvider, LocalTransport};
+
+/// What a waiting sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// No document is known to the server yet: nothing was sent.
+    NothingToWatch,
+    /// The server answered with news (remote changes applied, or a document's status changed).
+    News,
+    /// The wait ended without news.
+    Quiet,
+}
+
+impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
+    /// Waits up to `max` on the server for a change to any document the server knows (the
+    /// first [`Limits::max_docs`](sync_core::Limits) of them; the others are pulled by
+    /// ordinary syncs), then applies what it sends. Pushes nothing: local changes go out
+    /// with [`Engine::sync_now`], which may run while this waits.
+    pub async fn wait_for_changes(&self, max: Duration) -> Result<Waited, SyncError> {
+        let (batch, request) = {
+            let st = self.lock();
+            let docs: Vec<_> = st
+                .docs
+                .values()
+                .filter(|d| d.record.registered && !st.conflicted.contains(&d.id()))
+                .take(self.config.limits.max_docs.max(1))
+                .map(|d| client::build_wait_request(d.id(), &d.doc, &d.record.acked))
+                .collect();
+            let batch: Vec<DocumentId> = docs.iter().map(|d| d.doc_id).collect();
+            (batch, SyncRequest { docs })
+        };
+        if batch.is_empty() {
+            return Ok(Waited::NothingToWatch);
+        }
+        let response = self.post_sync(request.encode(), Some(max)).await?;
+        let news = response.docs.iter().zip(&request.docs).any(|(res, req)| {
+            res.status != sync_core::DocStatus::Ok || !res.chunks.is_empty() || !res.missing.is_empty() || res.heads != req.have
+        });
+        if !news {
+            return Ok(Waited::Quiet);
+        }
+        // Between sync runs: an answer older than a run that finished meanwhile only moves
+        // `acked` back, which makes the next run send more, never less.
+        let _one = self.syncing.lock().await;
+        self.apply_answers(&batch, &request, &response, &mut Run::default()).await?;
+        Ok(Waited::News)
+    }
+}
