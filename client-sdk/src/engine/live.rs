@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sync_core::{DocumentId, SyncRequest, client};
+use sync_core::{DocumentId, Heads, SyncRequest, client};
 
 use super::Engine;
 use super::sync::Run;
@@ -29,17 +29,17 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
     /// ordinary syncs), then applies what it sends. Pushes nothing: local changes go out
     /// with [`Engine::sync_now`], which may run while this waits.
     pub async fn wait_for_changes(&self, max: Duration) -> Result<Waited, SyncError> {
-        let (batch, request) = {
+        let (batch, request, acked) = {
             let st = self.lock();
-            let docs: Vec<_> = st
+            let watched: Vec<_> = st
                 .docs
                 .values()
                 .filter(|d| d.record.registered && !st.conflicted.contains(&d.id()))
                 .take(self.config.limits.max_docs.max(1))
-                .map(|d| client::build_wait_request(d.id(), &d.doc, &d.record.acked))
                 .collect();
-            let batch: Vec<DocumentId> = docs.iter().map(|d| d.doc_id).collect();
-            (batch, SyncRequest { docs })
+            let docs = watched.iter().map(|d| client::build_wait_request(d.id(), &d.doc, &d.record.acked)).collect();
+            let acked: Vec<Heads> = watched.iter().map(|d| d.record.acked.clone()).collect();
+            (watched.iter().map(|d| d.id()).collect::<Vec<DocumentId>>(), SyncRequest { docs }, acked)
         };
         if batch.is_empty() {
             return Ok(Waited::NothingToWatch);
@@ -51,9 +51,20 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         if !news {
             return Ok(Waited::Quiet);
         }
-        // Between sync runs: an answer older than a run that finished meanwhile only moves
-        // `acked` back, which makes the next run send more, never less.
+        // Between sync runs. A run that finished while this waited has acknowledged heads the
+        // answer may predate: its changes are applied, but `acked` stays the run's (moving it
+        // back would only make the next run resend what the server has).
         let _one = self.syncing.lock().await;
+        let mut response = response;
+        {
+            let st = self.lock();
+            for ((res, id), before) in response.docs.iter_mut().zip(&batch).zip(&acked) {
+                match st.docs.get(id) {
+                    Some(d) if d.record.acked != *before => res.heads = d.record.acked.clone(),
+                    _ => {}
+                }
+            }
+        }
         self.apply_answers(&batch, &request, &response, &mut Run::default()).await?;
         Ok(Waited::News)
     }

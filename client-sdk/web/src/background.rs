@@ -1,7 +1,8 @@
-//! The automatic sync loop on the JS event loop (timers via `setTimeout`).
+//! The automatic sync loops on the JS event loop (timers via `setTimeout`).
 //!
-//! Like the native loop: a sync at start, one `debounce` after local changes (bursts share a
-//! request) and one every `interval`. After a failure it waits [`Backoff::delay`]
+//! Like the native loops: a sync at start, one `debounce` after local changes (bursts share a
+//! request) and one every `interval`; beside them a waiting sync stays open (`live`,
+//! docs/protocol.md §10), so collaborators' changes arrive as they are made. After a failure it waits [`Backoff::delay`]
 //! (exponential with jitter, or the server's `Retry-After`); local changes do not cut that
 //! wait short, any success resets it.
 //!
@@ -15,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use edgesync_client::backoff::random_jitter;
-use edgesync_client::{ChangeOrigin, Event, Subscription};
+use edgesync_client::{ChangeOrigin, Event, Subscription, SyncStatus, Waited};
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -45,22 +46,32 @@ enum Trigger {
 /// A running loop; dropping it stops the loop (and removes the event listeners).
 pub struct Background {
     wake: UnboundedSender<Wake>,
+    /// The live loop's wake-ups (network events, stop).
+    live: Option<UnboundedSender<Wake>>,
     _network: Option<NetworkListeners>,
 }
 
 impl Background {
     pub fn start(engine: Rc<WebEngine>, settings: LoopSettings) -> Self {
         let (wake, woken) = unbounded();
-        let network = NetworkListeners::install(&wake);
+        let live = settings.live.map(|wait| {
+            let (live, woken) = unbounded();
+            wasm_bindgen_futures::spawn_local(live_loop(engine.clone(), settings, wait, woken));
+            live
+        });
+        let network = NetworkListeners::install(std::iter::once(&wake).chain(&live).cloned().collect());
         let events = engine.subscribe();
         wasm_bindgen_futures::spawn_local(run(engine, settings, events, woken));
-        Self { wake, _network: network }
+        Self { wake, live, _network: network }
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.wake.unbounded_send(Wake::Stop);
+        if let Some(live) = &self.live {
+            let _ = live.unbounded_send(Wake::Stop);
+        }
     }
 }
 
@@ -94,6 +105,79 @@ async fn run(engine: Rc<WebEngine>, settings: LoopSettings, mut events: Subscrip
         let outcome = engine.sync_now().await;
         wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
     }
+}
+
+/// Keeps a waiting sync open; pauses like the native live loop. Going offline aborts the
+/// request in flight (its connection could outlive the network only in emulation) and waits
+/// for `online`; a stop ends the loop.
+async fn live_loop(engine: Rc<WebEngine>, settings: LoopSettings, wait: Duration, mut woken: UnboundedReceiver<Wake>) {
+    let mut events = engine.subscribe();
+    let mut failures: u32 = 0;
+    loop {
+        let started = js_sys::Date::now();
+        let waited = match select(Box::pin(engine.wait_for_changes(wait)), woken.next()).await {
+            Either::Left((waited, _)) => waited,
+            // Dropping the wait aborts its request.
+            Either::Right((wake, _)) => {
+                if network_change(wake, &mut woken).await {
+                    continue;
+                }
+                return;
+            }
+        };
+        let quick = js_sys::Date::now() - started < wait.as_secs_f64() * 500.0;
+        let pause = match waited {
+            Ok(Waited::News) => Duration::ZERO,
+            Ok(Waited::Quiet) if !quick => Duration::ZERO,
+            // Answered early without news (a server that does not wait), or nothing the
+            // server knows yet: poll at the interval, or look again after a sync run.
+            Ok(Waited::Quiet | Waited::NothingToWatch) => settings.interval,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                settings.backoff.delay(failures, e.retry_after(), random_jitter())
+            }
+        };
+        if pause.is_zero() {
+            failures = 0;
+            continue;
+        }
+        // A sync run that succeeds (documents registered, the network back) is a reason to
+        // look again before the pause is over.
+        let resume = select(Box::pin(sleep(pause)), Box::pin(sync_succeeded(&mut events)));
+        match select(resume, woken.next()).await {
+            Either::Left((Either::Right((false, _)), _)) => return,
+            Either::Left(_) => {}
+            Either::Right((wake, _)) => {
+                if !network_change(wake, &mut woken).await {
+                    return;
+                }
+                failures = 0;
+            }
+        }
+    }
+}
+
+/// After a wake-up: false on a stop; on `offline`, waits for `online` (false if stopped
+/// meanwhile); true to go on.
+async fn network_change(wake: Option<Wake>, woken: &mut UnboundedReceiver<Wake>) -> bool {
+    let mut wake = wake;
+    loop {
+        match wake {
+            None | Some(Wake::Stop) => return false,
+            Some(Wake::Online) => return true,
+            Some(Wake::Offline) => wake = woken.next().await,
+        }
+    }
+}
+
+/// Waits for a sync run to succeed; false when the engine is gone.
+async fn sync_succeeded(events: &mut Subscription) -> bool {
+    while let Some(event) = events.next().await {
+        if matches!(event, Event::Status { status: SyncStatus::Synced, .. }) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whichever comes first: `wait` elapsing or `other`. The losing timer is cleared.
@@ -138,8 +222,9 @@ struct NetworkListeners {
 }
 
 impl NetworkListeners {
-    /// Installs the listeners where the global scope fires these events (not in Node).
-    fn install(wake: &UnboundedSender<Wake>) -> Option<Self> {
+    /// Installs the listeners where the global scope fires these events (not in Node); each
+    /// event goes to every loop.
+    fn install(wake: Vec<UnboundedSender<Wake>>) -> Option<Self> {
         let global = js_sys::global();
         if !Reflect::has(&global, &"ononline".into()).unwrap_or(false) {
             return None;
@@ -147,11 +232,14 @@ impl NetworkListeners {
         let target: EventTarget = global.dyn_into().ok()?;
         let sender = wake.clone();
         let online = Closure::<dyn FnMut()>::new(move || {
-            let _ = sender.unbounded_send(Wake::Online);
+            for loop_ in &sender {
+                let _ = loop_.unbounded_send(Wake::Online);
+            }
         });
-        let sender = wake.clone();
         let offline = Closure::<dyn FnMut()>::new(move || {
-            let _ = sender.unbounded_send(Wake::Offline);
+            for loop_ in &wake {
+                let _ = loop_.unbounded_send(Wake::Offline);
+            }
         });
         target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref()).ok()?;
         target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;

@@ -17,11 +17,19 @@ pub struct LoopSettings {
     pub debounce: Duration,
     /// Retry policy after failures (`initialBackoffMs` 500, `maxBackoffMs` 60 000).
     pub backoff: Backoff,
+    /// Keep a waiting sync of up to this long open, so collaborators' changes arrive as they
+    /// are made (`liveMs`, 25 000; 0 turns it off).
+    pub live: Option<Duration>,
 }
 
 impl Default for LoopSettings {
     fn default() -> Self {
-        Self { interval: Duration::from_secs(30), debounce: Duration::from_millis(25), backoff: Backoff::default() }
+        Self {
+            interval: Duration::from_secs(30),
+            debounce: Duration::from_millis(25),
+            backoff: Backoff::default(),
+            live: Some(Duration::from_secs(25)),
+        }
     }
 }
 
@@ -80,6 +88,7 @@ impl ClientOptions {
                 interval: millis(&loop_option, "intervalMs", d.interval)?,
                 debounce: millis(&loop_option, "debounceMs", d.debounce)?,
                 backoff,
+                live: Some(millis(&loop_option, "liveMs", d.live.unwrap_or_default())?).filter(|wait| !wait.is_zero()),
             })
         } else {
             return Err(WebError::invalid_config("`backgroundSync` must be a boolean or an object"));

@@ -2,7 +2,8 @@
 //!
 //! The global function (not `window.fetch`) is called, so the same code runs in browsers,
 //! workers and Node ≥ 18. Requests time out after [`REQUEST_TIMEOUT_MS`] through
-//! `AbortSignal.timeout`. A rejected `fetch` (no network, DNS, refused connection, CORS
+//! `AbortSignal.timeout`, and a request whose future is dropped (a closed client, a waiting
+//! sync no longer needed) is aborted rather than left open. A rejected `fetch` (no network, DNS, refused connection, CORS
 //! refusal) is a [`TransportErrorKind::Connect`]: the engine reports the client offline.
 //!
 //! Cross-origin pages need the API to allow their origin (the edge answers CORS preflights)
@@ -12,7 +13,7 @@ use edgesync_client::{LocalTransport, TransportError, TransportErrorKind};
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestInit, Response};
+use web_sys::{AbortController, AbortSignal, Headers, Request, RequestInit, Response};
 
 use crate::error::js_message;
 
@@ -90,7 +91,8 @@ impl LocalTransport for FetchTransport {
         if !body.is_empty() {
             init.set_body(&Uint8Array::from(body.as_slice()));
         }
-        init.set_signal(Some(&AbortSignal::timeout_with_u32(REQUEST_TIMEOUT_MS)));
+        let abort = AbortOnDrop::new();
+        init.set_signal(Some(&abort.signal()));
         let url = format!("{}{path}", self.base);
         let request = Request::new_with_str_and_init(&url, &init).map_err(other)?;
 
@@ -115,6 +117,41 @@ impl LocalTransport for FetchTransport {
         if body.length() as usize > self.max_body {
             return Err(Self::too_large());
         }
+        abort.disarm();
         builder.body(body.to_vec()).map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))
+    }
+}
+
+/// Aborts the request when dropped before [`AbortOnDrop::disarm`]; its signal also fires after
+/// [`REQUEST_TIMEOUT_MS`].
+struct AbortOnDrop(Option<AbortController>);
+
+impl AbortOnDrop {
+    fn new() -> Self {
+        Self(AbortController::new().ok())
+    }
+
+    fn signal(&self) -> AbortSignal {
+        let timeout = AbortSignal::timeout_with_u32(REQUEST_TIMEOUT_MS);
+        // `AbortSignal.any` (2023 and later runtimes) combines both; without it, the timeout.
+        let any = js_sys::Reflect::get(&js_sys::global(), &"AbortSignal".into())
+            .and_then(|class| js_sys::Reflect::has(&class, &"any".into()))
+            .unwrap_or(false);
+        match &self.0 {
+            Some(controller) if any => AbortSignal::any(&Array::of2(&controller.signal(), &timeout)),
+            _ => timeout,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(controller) = self.0.take() {
+            controller.abort();
+        }
     }
 }
