@@ -25,6 +25,12 @@ pub enum ApiError {
     Invalid(String),
     #[error("malformed body: {0}")]
     MalformedBody(String),
+    /// A sync body that does not decode; its stable reason goes out as the problem's `code`.
+    #[error("malformed sync message: {0}")]
+    UndecodableSync(sync_core::DecodeError),
+    /// A pushed chunk that is not a valid change (single-document sync, `InvalidChanges`).
+    #[error("invalid changes: {0}")]
+    InvalidChanges(String),
     #[error("unsupported media type, expected {0}")]
     UnsupportedMediaType(&'static str),
     #[error("request body over {limit} bytes")]
@@ -71,7 +77,7 @@ impl ApiError {
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input"),
-            MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
+            MalformedBody(_) | UndecodableSync(_) | InvalidChanges(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
             UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type"),
             PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
             TooManyHeads { .. } => (StatusCode::CONFLICT, "too-many-heads", "Too many heads"),
@@ -92,7 +98,8 @@ impl ApiError {
         match self {
             Unauthorized(e) => Some(e.to_string()),
             Forbidden(why) | Conflict(why) => Some((*why).to_owned()),
-            Invalid(d) | MalformedBody(d) | QuotaExceeded(d) => Some(d.clone()),
+            Invalid(d) | MalformedBody(d) | QuotaExceeded(d) | InvalidChanges(d) => Some(d.clone()),
+            UndecodableSync(e) => Some(e.to_string()),
             UnsupportedMediaType(_) | PayloadTooLarge { .. } | IdempotencyMismatch => Some(self.to_string()),
             RateLimited { retry_after_secs } => Some(format!("retry after {retry_after_secs} s")),
             Unavailable { .. } => Some("the database is unavailable; retry later".into()),
@@ -127,6 +134,8 @@ impl IntoResponse for ApiError {
         }
         let code = match &self {
             ApiError::Unauthorized(e) => Some(e.code()),
+            ApiError::UndecodableSync(e) => Some(e.code()),
+            ApiError::InvalidChanges(_) => Some("invalid-changes"),
             _ => None,
         };
         let problem = Problem { kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"), title, status: status.as_u16(), detail: self.detail(), code };

@@ -93,7 +93,12 @@ async fn bad_sync_requests_are_problems() {
         Request::post(format!("/v1/docs/{id}/sync")).header("authorization", format!("Bearer {token}")).header("content-type", ct).body(Body::from(body)).unwrap()
     };
     app.send(raw("application/json", b"{}".to_vec())).await.assert_problem(415, "unsupported-media-type");
-    app.send(raw(MEDIA_TYPE, vec![9, 9, 9])).await.assert_problem(400, "malformed-body");
+    // Each decode error carries its stable name as the problem's `code` (docs/protocol.md §6).
+    for (body, code) in [(vec![9, 9, 9], "unsupported-version"), (vec![], "empty"), (vec![1, 1, 5], "truncated"), (vec![1, 2, 0], "wrong-message-type")] {
+        let reply = app.send(raw(MEDIA_TYPE, body.clone())).await;
+        reply.assert_problem(400, "malformed-body");
+        assert_eq!(reply.json()["code"], code, "{body:?}");
+    }
     let small = TestApp::with(|c| c.sync_limits.max_message_bytes = 64).await;
     let sid = small.create_doc("alice").await;
     let mut big = Replica::new(&sid, 1);
@@ -101,7 +106,9 @@ async fn bad_sync_requests_are_problems() {
     small.sync_at(&format!("/v1/docs/{sid}/sync"), &small.token("alice"), &big.request()).await.assert_problem(413, "payload-too-large");
     let mut garbage = Replica::new(&id, 1).request();
     garbage.docs[0].chunks.push(b"definitely not automerge".to_vec());
-    app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &garbage).await.assert_problem(400, "malformed-body");
+    let reply = app.sync_at(&format!("/v1/docs/{id}/sync"), &token, &garbage).await;
+    reply.assert_problem(400, "malformed-body");
+    assert_eq!(reply.json()["code"], "invalid-changes");
 }
 
 #[tokio::test]

@@ -27,3 +27,23 @@ pub enum DecodeError {
     #[error("document {0} appears twice in one message")]
     DuplicateDocument(crate::DocumentId),
 }
+
+impl DecodeError {
+    /// The error's stable, machine-readable name (docs/protocol.md §6): what an HTTP problem
+    /// carries as `code`, and what clients may branch on (the message is for people).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::UnsupportedVersion(_) => "unsupported-version",
+            DecodeError::WrongMessageType { .. } => "wrong-message-type",
+            DecodeError::MessageTooLarge { .. } => "message-too-large",
+            DecodeError::Truncated(_) => "truncated",
+            DecodeError::BadInteger(_) => "bad-integer",
+            DecodeError::TooMany { .. } => "too-many",
+            DecodeError::UnsortedHashes => "unsorted-hashes",
+            DecodeError::UnknownStatus(_) => "unknown-status",
+            DecodeError::TrailingBytes(_) => "trailing-bytes",
+            DecodeError::DuplicateDocument(_) => "duplicate-document",
+        }
+    }
+}

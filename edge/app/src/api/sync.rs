@@ -53,7 +53,9 @@ pub(super) async fn sync_one(
         DocStatus::Ok => Ok(binary(&response, stats)),
         DocStatus::NotFound => Err(ApiError::NotFound),
         DocStatus::Forbidden => Err(ApiError::Forbidden("viewers may pull but not push changes; nothing was stored")),
-        DocStatus::InvalidChanges => Err(ApiError::MalformedBody("a pushed chunk is not a valid automerge change".into())),
+        DocStatus::InvalidChanges => Err(ApiError::InvalidChanges(
+            "a pushed chunk is not a valid automerge change, or refers to what the document lacks; nothing was stored".into(),
+        )),
         DocStatus::TooLarge if stats.refused_heads > 0 => Err(ApiError::TooManyHeads { limit: state.config.sync_limits.max_doc_heads }),
         DocStatus::TooLarge if stats.over_quota > 0 => Err(ApiError::QuotaExceeded(format!(
             "a document's stored state may hold at most {} bytes",

@@ -132,6 +132,6 @@ impl FromRequest<AppState> for SyncBody {
         }
         let limits = state.config.sync_limits;
         let bytes = read_limited(req, limits.max_message_bytes).await?;
-        SyncRequest::decode(&bytes, &limits).map(SyncBody).map_err(|e| ApiError::MalformedBody(e.to_string()))
+        SyncRequest::decode(&bytes, &limits).map(SyncBody).map_err(ApiError::UndecodableSync)
     }
 }

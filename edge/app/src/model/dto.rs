@@ -179,6 +179,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for humans.
     pub detail: Option<String>,
-    /// For 401: why the token was refused (`token_expired`, `bad_signature`, …).
+    /// A stable reason, for programs: for 401, why the token was refused (`token_expired`,
+    /// `bad_signature`, …); for `malformed-body` on the sync routes, the decode error
+    /// (`truncated`, `unsorted-hashes`, … docs/protocol.md §6) or `invalid-changes`.
     pub code: Option<String>,
 }
