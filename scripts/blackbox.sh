@@ -30,6 +30,7 @@ if [ "$target" = spin ]; then
   tests+=(component_imports)
 fi
 export EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 EDGESYNC_SERVER_PID=$pid EDGESYNC_TARGET=$target \
+  EDGESYNC_SERVER_LOG="$work/server.log" \
   EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE"
 failed() { echo "--- $target log (tail) ---" >&2; tail -50 "$work/server.log" >&2; exit 1; }
 run_tests edgesync-blackbox "${tests[@]}" || failed

@@ -129,3 +129,30 @@ async fn the_configured_cors_origins_are_honoured() {
     let r = preflight("https://elsewhere.example").await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none(), "another origin was allowed: {:?}", r.headers());
 }
+
+#[tokio::test]
+async fn each_request_is_logged_as_a_json_line_with_its_request_id() {
+    let Some(t) = Target::from_env() else { return };
+    // The runtime's own output (stdout and stderr), as its host would collect it.
+    let log = std::env::var("EDGESYNC_SERVER_LOG").expect("EDGESYNC_SERVER_LOG is set by scripts/blackbox.sh");
+    let (_, token) = t.user("logs");
+    let id = format!("log-check-{:016x}", rand::random::<u64>());
+    let r = t.http.get(t.url("/v1/docs")).bearer_auth(&token).header("x-request-id", &id).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut found = None;
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // A host may prefix the line (workerd does not, wasmtime does not); the JSON is the rest.
+        found = text.lines().filter(|l| l.contains(&id) && l.contains("handled")).find_map(|l| serde_json::from_str::<Value>(&l[l.find('{')?..]).ok());
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let line = found.unwrap_or_else(|| panic!("no JSON log line for request {id} in {log}"));
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["span"]["request_id"], id.as_str());
+    assert_eq!(line["span"]["path"], "/v1/docs");
+    assert!(line["timestamp"].is_string(), "{line}");
+}

@@ -89,10 +89,10 @@ fn spawn_replica_sync(db: Arc<LibsqlDatabase>) {
     });
 }
 
-/// The log filter without `RUST_LOG`: this project's crates at info, dependencies at warn.
+/// The log filter without `RUST_LOG`, the same on every host (see [`edge_app::logs`]).
 /// automerge opens a tracing span for every column it parses; at info, formatting those took
 /// about a quarter of the server's CPU under shared-document load (docs/benchmarks.md).
-pub const DEFAULT_LOG_FILTER: &str = "warn,edge_app=info,edgesync_server=info,edgesync=info,sync_core=info";
+pub const DEFAULT_LOG_FILTER: &str = edge_app::logs::DEFAULT_FILTER;
 
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());

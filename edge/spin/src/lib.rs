@@ -26,9 +26,11 @@ use tower::ServiceExt;
 
 use database::SpinDatabase;
 
-/// Builds the app state from the environment (every setting of docs/configuration.md), or says
-/// what is missing.
+/// Installs the log subscriber (once per instance), then builds the app state from the
+/// environment (every setting of docs/configuration.md), or says what is missing.
 fn state() -> Result<AppState, String> {
+    // stderr is what Spin (and `wasmtime serve`) log for a component.
+    edge_app::logs::install(|line| eprintln!("{line}"), std::env::var("RUST_LOG").ok().as_deref());
     let settings = edge_app::config::EdgeSettings::from_vars(|name| std::env::var(name).ok())?;
     let timeout = std::time::Duration::from_millis(settings.libsql_timeout_ms.into());
     let db = SpinDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, timeout).map_err(|e| format!("LIBSQL_URL: {e}"))?;

@@ -34,9 +34,11 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok().filter(|v| !v.is_empty())
 }
 
-/// Builds the app state from vars and secrets (every setting of docs/configuration.md), or
-/// says what is missing.
+/// Installs the log subscriber (once per isolate), then builds the app state from vars and
+/// secrets (every setting of docs/configuration.md), or says what is missing.
 fn state(env: &Env) -> Result<AppState, String> {
+    // `console.log` is what `wrangler tail` and Workers Logs collect.
+    edge_app::logs::install(|line| worker::console_log!("{line}"), var(env, "RUST_LOG").as_deref());
     let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
     let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms)
         .map_err(|e| format!("LIBSQL_URL: {e}"))?;
