@@ -16,6 +16,7 @@ work=$(mktemp -d)
 port=$(free_port)
 jwt_env edgesync-blackbox
 [ -f "$test_bins_list" ] || build_tests
+provider_env "$work/keys"
 if [ "$target" = workerd ] && [ -z "${EDGESYNC_PREBUILT:-}" ]; then build_worker; fi
 
 start_target "$target" "$port" "$work"
@@ -24,7 +25,7 @@ trap cleanup EXIT
 wait_healthy "$port" "$work"
 
 echo "black-box suite against $target at http://127.0.0.1:$port"
-tests=(api sdk live)
+tests=(api sdk live tokens)
 if [ "$target" = spin ]; then
   EDGESYNC_SPIN_WASM=$spin_wasm; export EDGESYNC_SPIN_WASM
   tests+=(component_imports)

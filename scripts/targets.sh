@@ -15,6 +15,14 @@ jwt_env() {
   export JWT_HS256_SECRET
 }
 
+# An identity provider for this run (tests/src/bin/test-keys.rs): its public keys become
+# JWT_JWKS, the tests sign with the private ones in EDGESYNC_TEST_KEYS=$1.
+provider_env() {
+  "$out/debug/test-keys" "$1"
+  JWT_JWKS=$(cat "$1/jwks.json")
+  export JWT_JWKS EDGESYNC_TEST_KEYS=$1
+}
+
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 # Every runtime is started with EDGESYNC_CORS_ORIGINS set to this one origin: the black-box
 # suite checks each honours it (tests/tests/api.rs).
@@ -62,7 +70,7 @@ start_target() {
       spawn "$work/server.log" wasmtime serve -Scli --addr "127.0.0.1:$port" \
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
         --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 --env EDGESYNC_CORS_ORIGINS="$EDGESYNC_TEST_CORS_ORIGIN" \
-        --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" \
+        --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" --env JWT_JWKS="${JWT_JWKS:-}" \
         "$spin_wasm"
       ;;
     worker)
@@ -70,9 +78,12 @@ start_target() {
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
       # Node 22 and the build tools come from tools/ (scripts/env.sh); wrangler runs the
       # [build] command (worker-build) before serving.
+      local jwks=()
+      [ -z "${JWT_JWKS:-}" ] || jwks=(--var "JWT_JWKS:$JWT_JWKS")
       spawn "$work/server.log" wrangler dev --local --ip 127.0.0.1 --port "$port" \
         --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
-        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" --var "EDGESYNC_CORS_ORIGINS:$EDGESYNC_TEST_CORS_ORIGIN"
+        --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" --var "EDGESYNC_CORS_ORIGINS:$EDGESYNC_TEST_CORS_ORIGIN" \
+        "${jwks[@]}"
       ;;
     workerd)
       : "${EDGESYNC_SQLD_URL:?run inside scripts/with-sqld.sh}"
@@ -98,6 +109,9 @@ build_worker() {
 
 # A workerd config serving the bundle with the same vars wrangler.toml gives it. Outbound
 # fetches may reach loopback (sqld); workerd's default network allows only public addresses.
+# A value as a capnp text literal's contents (JSON keeps its quotes).
+capnp_text() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+
 workerd_config() {
   local port=$1 date
   date=$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)
@@ -119,6 +133,7 @@ const edgesync :Workerd.Worker = (
   bindings = [
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
+$( [ -n "${JWT_JWKS:-}" ] && echo "    (name = \"JWT_JWKS\", text = \"$(capnp_text "$JWT_JWKS")\"),")
     (name = "JWT_ISSUER", text = "$JWT_ISSUER"),
     (name = "JWT_AUDIENCE", text = "$JWT_AUDIENCE"),
     (name = "JWT_HS256_SECRET", text = "$JWT_HS256_SECRET"),

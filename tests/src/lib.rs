@@ -5,6 +5,8 @@
 //! `EDGESYNC_TEST_AUDIENCE`. Without `EDGESYNC_BASE_URL` the suite is skipped, unless
 //! `EDGESYNC_REQUIRE_TARGET` is set (as in the test command).
 
+pub mod provider;
+
 use automerge::{ActorId, Automerge};
 use edge_app::auth::{self, TokenClaims};
 use edge_app::ports::{Clock, SystemClock};
@@ -41,6 +43,16 @@ impl Target {
             issuer: var("EDGESYNC_TEST_ISSUER"),
             audience: var("EDGESYNC_TEST_AUDIENCE"),
         }
+    }
+
+    /// The `iss` the runtime requires.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The `aud` the runtime requires.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// A token for exactly this user.

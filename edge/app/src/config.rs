@@ -1,6 +1,6 @@
 //! Runtime configuration of the app, built by each host from its environment or bindings.
 
-use crate::auth::AuthConfig;
+use crate::auth::{AuthConfig, KeySources};
 use crate::http::CorsOrigins;
 
 /// Request limits per caller.
@@ -91,13 +91,13 @@ impl EdgeSettings {
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
-        let auth = AuthConfig::from_parts(
-            &required("JWT_ISSUER")?,
-            &required("JWT_AUDIENCE")?,
-            var("JWT_HS256_SECRET").as_deref(),
-            var("JWT_ED25519_PUBLIC_KEYS").as_deref(),
-        )
-        .map_err(|e| format!("JWT configuration: {e}"))?;
+        let (secret, ed25519, jwks) = (var("JWT_HS256_SECRET"), var("JWT_ED25519_PUBLIC_KEYS"), var("JWT_JWKS"));
+        let sources = KeySources { hs256_secret: secret.as_deref(), ed25519_public_keys: ed25519.as_deref(), jwks: jwks.as_deref() };
+        let mut auth = AuthConfig::from_sources(&required("JWT_ISSUER")?, &required("JWT_AUDIENCE")?, sources)
+            .map_err(|e| format!("JWT configuration: {e}"))?;
+        if let Some(claim) = var("JWT_USER_CLAIM") {
+            auth = auth.with_user_claim(&claim).map_err(|e| format!("JWT configuration: {e}"))?;
+        }
         let mut config = Config::new(auth);
         if let Some(n) = parsed(&var, "EDGESYNC_RATE_LIMIT")? {
             config.rate_limit.requests = n;
@@ -154,6 +154,7 @@ mod tests {
             ("EDGESYNC_MAX_DOCS_PER_USER", "3"),
             ("EDGESYNC_MAX_DOC_BYTES", "1024"),
             ("EDGESYNC_WAIT_POLL_MS", "50"),
+            ("JWT_USER_CLAIM", "uid"),
             ("LIBSQL_AUTH_TOKEN", "t"),
             ("LIBSQL_TIMEOUT_MS", "250"),
         ])
@@ -163,6 +164,7 @@ mod tests {
         assert!(matches!(&s.config.cors_origins, CorsOrigins::List(list) if list.len() == 1), "{:?}", s.config.cors_origins);
         assert_eq!(s.config.quotas, Quotas { documents_per_user: 3, bytes_per_document: 1024 });
         assert_eq!(s.config.wait_poll_ms, 50);
+        assert_eq!(s.config.auth.user_claim, "uid");
         assert_eq!((s.libsql_url.as_str(), s.libsql_auth_token.as_str(), s.libsql_timeout_ms), ("http://db", "t", 250));
     }
 

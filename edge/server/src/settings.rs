@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use edge_app::auth::AuthConfig;
+use edge_app::auth::{AuthConfig, KeySources};
 use edge_app::http::CorsOrigins;
 use edge_app::ports::{OsRandom, Random};
 use edge_app::{Config, RateLimit};
@@ -11,7 +11,7 @@ use edge_app::{Config, RateLimit};
 use crate::storage::Backend;
 
 /// Why the server does not start without a token key.
-pub const NO_KEY: &str = "no token key is configured: set JWT_HS256_SECRET or JWT_ED25519_PUBLIC_KEYS, \
+pub const NO_KEY: &str = "no token key is configured: set JWT_HS256_SECRET, JWT_ED25519_PUBLIC_KEYS or JWT_JWKS, \
      or pass --dev to use a development secret generated in DATA_DIR/dev-secret";
 
 /// Options shared by every subcommand.
@@ -54,6 +54,13 @@ pub struct Settings {
     /// Ed25519 public keys, `kid:base64url,kid2:base64url`.
     #[arg(long, env = "JWT_ED25519_PUBLIC_KEYS", global = true)]
     pub jwt_ed25519_public_keys: Option<String>,
+    /// An identity provider's JSON Web Key Set (`{"keys": [...]}`, the document at its JWKS
+    /// URL): RS256 and ES256 tokens naming one of its keys by `kid` are accepted.
+    #[arg(long, env = "JWT_JWKS", global = true)]
+    pub jwt_jwks: Option<String>,
+    /// The claim that names the user (e.g. `user_id`); `sub` unless set.
+    #[arg(long, env = "JWT_USER_CLAIM", default_value = "sub", global = true)]
+    pub jwt_user_claim: String,
     /// Requests per caller per minute; 0 disables rate limiting.
     #[arg(long, env = "EDGESYNC_RATE_LIMIT", default_value_t = 600, global = true)]
     pub rate_limit: u32,
@@ -122,10 +129,13 @@ impl Settings {
     pub fn app_config(&self) -> Result<Config, String> {
         let secret = self.hs256_secret().map_err(|e| format!("reading the development secret: {e}"))?.map(|(s, _)| s);
         let ed25519 = self.jwt_ed25519_public_keys.as_deref().filter(|k| !k.trim().is_empty());
-        if secret.is_none() && ed25519.is_none() {
+        let jwks = self.jwt_jwks.as_deref().filter(|k| !k.trim().is_empty());
+        if secret.is_none() && ed25519.is_none() && jwks.is_none() {
             return Err(NO_KEY.into());
         }
-        let auth = AuthConfig::from_parts(&self.jwt_issuer, &self.jwt_audience, secret.as_deref(), ed25519)
+        let sources = KeySources { hs256_secret: secret.as_deref(), ed25519_public_keys: ed25519, jwks };
+        let auth = AuthConfig::from_sources(&self.jwt_issuer, &self.jwt_audience, sources)
+            .and_then(|auth| auth.with_user_claim(&self.jwt_user_claim))
             .map_err(|e| format!("JWT configuration: {e}"))?;
         Ok(self.config_with(auth))
     }

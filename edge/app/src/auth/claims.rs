@@ -28,6 +28,10 @@ pub(super) struct WireClaims {
     pub audience: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Every other claim, for a configured user claim other than `sub` (the token is at most
+    /// `max_token_bytes`, so this is bounded).
+    #[serde(flatten, default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// RFC 7519 §4.1.3: `aud` is either one string or an array of strings.
@@ -54,6 +58,7 @@ impl From<&TokenClaims> for WireClaims {
             issuer: Some(claims.issuer.clone()),
             audience: Some(Audience::One(claims.audience.clone())),
             scope: claims.scope.clone(),
+            other: Default::default(),
         }
     }
 }

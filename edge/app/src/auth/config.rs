@@ -8,6 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_compact::Algorithm;
 use jwt_compact::alg::Ed25519;
 
+use super::jwks::{JwksKey, parse_jwks};
+
 /// The `kid` that selects the HS256 secret (tokens may also omit `kid` for it). Reserved: no
 /// Ed25519 key may use it.
 pub const HS256_KID: &str = "hs256";
@@ -30,6 +32,10 @@ pub struct AuthConfig {
     pub hs256_secret: Option<Vec<u8>>,
     /// Ed25519 public keys (32 bytes each) selected by the token header's `kid`.
     pub ed25519_keys: Vec<(String, Vec<u8>)>,
+    /// An identity provider's RS256/ES256 keys (from a JWKS document), selected by `kid`.
+    pub jwks_keys: Vec<JwksKey>,
+    /// The claim that names the user (default `sub`).
+    pub user_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds (negative counts as 0).
     pub leeway_secs: i64,
     /// Longest accepted token; longer ones are rejected before parsing.
@@ -43,8 +49,12 @@ pub enum AuthConfigError {
     MissingIssuer,
     #[error("JWT audience is empty")]
     MissingAudience,
-    #[error("no JWT verification key: configure an HS256 secret or JWT_ED25519_PUBLIC_KEYS")]
+    #[error("no JWT verification key: configure an HS256 secret, JWT_ED25519_PUBLIC_KEYS or JWT_JWKS")]
     NoKeys,
+    #[error("JWT_JWKS: {reason}")]
+    BadJwks { reason: String },
+    #[error("JWT_USER_CLAIM must name a claim (1 to 64 printable ASCII characters)")]
+    BadUserClaim,
     #[error("HS256 secret is {len} bytes; at least {MIN_HS256_SECRET_BYTES} are required")]
     SecretTooShort { len: usize },
     /// Entry `position` (1-based) of `JWT_ED25519_PUBLIC_KEYS` lacks the `kid:` prefix.
@@ -52,9 +62,24 @@ pub enum AuthConfigError {
     MalformedKeyEntry { position: usize },
     #[error("JWT_ED25519_PUBLIC_KEYS key {kid:?}: {reason}")]
     BadKey { kid: String, reason: String },
-    #[error("JWT_ED25519_PUBLIC_KEYS lists key id {kid:?} more than once")]
+    #[error("key id {kid:?} is configured more than once (JWT_ED25519_PUBLIC_KEYS, JWT_JWKS)")]
     DuplicateKid { kid: String },
 }
+
+/// Where verification keys come from, as a host reads them from its configuration. Each is
+/// optional; together they must yield at least one key.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeySources<'a> {
+    /// `JWT_HS256_SECRET`: the raw secret (its UTF-8 bytes are the HMAC key).
+    pub hs256_secret: Option<&'a str>,
+    /// `JWT_ED25519_PUBLIC_KEYS`: `"kid1:<base64url key>,kid2:<...>"`.
+    pub ed25519_public_keys: Option<&'a str>,
+    /// `JWT_JWKS`: an identity provider's JSON Web Key Set (RS256 and ES256 keys).
+    pub jwks: Option<&'a str>,
+}
+
+/// The claim that names the user unless configured otherwise.
+pub const DEFAULT_USER_CLAIM: &str = "sub";
 
 impl AuthConfig {
     /// Parses keys from the configuration strings a host reads from env/bindings.
@@ -71,6 +96,12 @@ impl AuthConfig {
         hs256_secret: Option<&str>,
         ed25519_public_keys: Option<&str>,
     ) -> Result<Self, AuthConfigError> {
+        Self::from_sources(issuer, audience, KeySources { hs256_secret, ed25519_public_keys, jwks: None })
+    }
+
+    /// [`Self::from_parts`] with every key source, an identity provider's JWKS included.
+    pub fn from_sources(issuer: impl Into<String>, audience: impl Into<String>, sources: KeySources<'_>) -> Result<Self, AuthConfigError> {
+        let KeySources { hs256_secret, ed25519_public_keys, jwks } = sources;
         let (issuer, audience) = (issuer.into(), audience.into());
         if issuer.trim().is_empty() {
             return Err(AuthConfigError::MissingIssuer);
@@ -86,7 +117,14 @@ impl AuthConfig {
             Some(s) => Some(s.as_bytes().to_vec()),
         };
         let ed25519_keys = parse_ed25519_keys(ed25519_public_keys.unwrap_or(""))?;
-        if hs256_secret.is_none() && ed25519_keys.is_empty() {
+        let jwks_keys = match jwks.map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(document) => parse_jwks(document)?,
+        };
+        if let Some(key) = jwks_keys.iter().find(|k| ed25519_keys.iter().any(|(kid, _)| *kid == k.kid)) {
+            return Err(AuthConfigError::DuplicateKid { kid: key.kid.clone() });
+        }
+        if hs256_secret.is_none() && ed25519_keys.is_empty() && jwks_keys.is_empty() {
             return Err(AuthConfigError::NoKeys);
         }
         Ok(AuthConfig {
@@ -94,9 +132,23 @@ impl AuthConfig {
             audience,
             hs256_secret,
             ed25519_keys,
+            jwks_keys,
+            user_claim: DEFAULT_USER_CLAIM.to_owned(),
             leeway_secs: DEFAULT_LEEWAY_SECS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         })
+    }
+}
+
+impl AuthConfig {
+    /// Names the user by `claim` instead of `sub` (`JWT_USER_CLAIM`, e.g. `user_id`).
+    pub fn with_user_claim(mut self, claim: &str) -> Result<Self, AuthConfigError> {
+        let claim = claim.trim();
+        if claim.is_empty() || claim.len() > MAX_KID_CHARS || !claim.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(AuthConfigError::BadUserClaim);
+        }
+        self.user_claim = claim.to_owned();
+        Ok(self)
     }
 }
 
@@ -139,7 +191,7 @@ fn parse_ed25519_keys(list: &str) -> Result<Vec<(String, Vec<u8>)>, AuthConfigEr
     Ok(keys)
 }
 
-fn check_kid(kid: &str) -> Result<(), &'static str> {
+pub(super) fn check_kid(kid: &str) -> Result<(), &'static str> {
     if kid.is_empty() {
         return Err("empty key id");
     }
@@ -163,6 +215,8 @@ impl fmt::Debug for AuthConfig {
             .field("audience", &self.audience)
             .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
             .field("ed25519_kids", &kids)
+            .field("jwks_keys", &self.jwks_keys)
+            .field("user_claim", &self.user_claim)
             .field("leeway_secs", &self.leeway_secs)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish()

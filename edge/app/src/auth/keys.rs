@@ -4,12 +4,13 @@
 //! is only compared against it, never used to choose: this is what stops `alg: none` and the
 //! HS256-with-the-public-key confusion attack.
 
-use jwt_compact::alg::{Ed25519, Hs256, Hs256Key};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmExt as _, Claims, UntrustedToken, ValidationError};
 
 use super::AuthError;
 use super::claims::WireClaims;
 use super::config::{AuthConfig, HS256_KID};
+use super::jwks::ProviderKey;
 
 type Ed25519PublicKey = <Ed25519 as Algorithm>::VerifyingKey;
 
@@ -20,6 +21,7 @@ const ED25519_ALG: &str = "EdDSA";
 pub(super) enum VerificationKey {
     Hs256(Hs256Key),
     Ed25519(Ed25519PublicKey),
+    Provider(ProviderKey),
 }
 
 impl VerificationKey {
@@ -37,13 +39,13 @@ impl VerificationKey {
                 None => return Err(AuthError::UnknownKey),
             },
             Some(kid) => {
-                let (_, bytes) = config
-                    .ed25519_keys
-                    .iter()
-                    .find(|(k, _)| k == kid)
-                    .ok_or(AuthError::UnknownKey)?;
-                let key = Ed25519PublicKey::from_slice(bytes).map_err(|_| AuthError::UnknownKey)?;
-                VerificationKey::Ed25519(key)
+                if let Some(provider) = config.jwks_keys.iter().find(|k| k.kid == kid) {
+                    VerificationKey::Provider(provider.key.clone())
+                } else {
+                    let (_, bytes) = config.ed25519_keys.iter().find(|(k, _)| k == kid).ok_or(AuthError::UnknownKey)?;
+                    let key = Ed25519PublicKey::from_slice(bytes).map_err(|_| AuthError::UnknownKey)?;
+                    VerificationKey::Ed25519(key)
+                }
             }
         };
         if alg != key.algorithm() {
@@ -56,6 +58,7 @@ impl VerificationKey {
         match self {
             VerificationKey::Hs256(_) => HS256_ALG,
             VerificationKey::Ed25519(_) => ED25519_ALG,
+            VerificationKey::Provider(key) => key.algorithm(),
         }
     }
 
@@ -64,6 +67,8 @@ impl VerificationKey {
         let verified = match self {
             VerificationKey::Hs256(key) => Hs256.validator::<WireClaims>(key).validate(token),
             VerificationKey::Ed25519(key) => Ed25519.validator::<WireClaims>(key).validate(token),
+            VerificationKey::Provider(ProviderKey::Rs256(key)) => Rsa::rs256().validator::<WireClaims>(key).validate(token),
+            VerificationKey::Provider(ProviderKey::Es256(key)) => Es256.validator::<WireClaims>(key).validate(token),
         };
         let (_, claims) = verified.map_err(validation_error)?.into_parts();
         Ok(claims)
@@ -95,6 +100,8 @@ mod tests {
             audience: "aud".into(),
             hs256_secret: secret.then(|| SECRET.to_vec()),
             ed25519_keys: vec![("k1".into(), ed25519_keypair([1; 32]).1)],
+            jwks_keys: Vec::new(),
+            user_claim: "sub".into(),
             leeway_secs: 30,
             max_token_bytes: 8192,
         }

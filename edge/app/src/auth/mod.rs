@@ -1,8 +1,10 @@
-//! Authentication: bearer JWTs (HS256 or Ed25519/EdDSA) turned into a [`Principal`].
+//! Authentication: bearer JWTs (HS256, Ed25519/EdDSA, or an identity provider's RS256/ES256
+//! keys from its JWKS) turned into a [`Principal`].
 //!
 //! The server, not the token, decides how a token is checked: the header's `kid` selects a
 //! configured key (no `kid`, or `kid` = [`HS256_KID`], selects the HS256 secret), the key
-//! fixes the algorithm, and a token whose `alg` disagrees is refused. `exp` is mandatory,
+//! fixes the algorithm, and a token whose `alg` disagrees is refused. A token's own key hints
+//! (`jku`, `x5u`, an embedded `jwk`) are never read. `exp` is mandatory,
 //! `nbf` optional, both with leeway; `iss`, `aud` and `sub` must be present and acceptable.
 //!
 //! Everything here is pure computation: time arrives as [`UnixMillis`](crate::ports::UnixMillis)
@@ -12,6 +14,7 @@ mod bearer;
 mod claims;
 mod config;
 mod error;
+mod jwks;
 mod keys;
 mod mint;
 mod principal;
@@ -22,9 +25,10 @@ mod tests;
 
 pub use claims::{ADMIN_SCOPE, TokenClaims};
 pub use config::{
-    AuthConfig, AuthConfigError, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_BYTES, HS256_KID,
-    MIN_HS256_SECRET_BYTES, ed25519_key_entry,
+    AuthConfig, AuthConfigError, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_USER_CLAIM, HS256_KID,
+    KeySources, MIN_HS256_SECRET_BYTES, ed25519_key_entry,
 };
+pub use jwks::{JwksKey, ProviderKey};
 pub use error::AuthError;
 pub use mint::{ed25519_keypair, mint_ed25519, mint_hs256};
 pub use principal::{InvalidUserId, Principal, UserId};

@@ -60,7 +60,17 @@ fn principal(claims: WireClaims, config: &AuthConfig) -> Result<Principal, AuthE
     if !claims.audience.is_some_and(|aud| aud.contains(&config.audience)) {
         return Err(AuthError::WrongAudience);
     }
-    let subject = claims.subject.ok_or(AuthError::MissingSubject)?;
+    let subject = if config.user_claim == super::DEFAULT_USER_CLAIM {
+        claims.subject
+    } else {
+        // A provider's own user id claim: a string, or a number some providers use.
+        claims.other.get(&config.user_claim).and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let subject = subject.ok_or(AuthError::MissingSubject)?;
     let subject = UserId::try_from(subject).map_err(|_| AuthError::InvalidSubject)?;
     Ok(Principal { subject, admin: has_scope(claims.scope.as_deref(), ADMIN_SCOPE) })
 }
@@ -134,6 +144,7 @@ mod tests {
             issuer: iss.map(Into::into),
             audience: aud,
             scope: None,
+            other: Default::default(),
         }
     }
 

@@ -33,6 +33,8 @@ pub fn settings(dir: &Path) -> Settings {
         jwt_audience: AUDIENCE.into(),
         jwt_hs256_secret: Some(SECRET.into()),
         jwt_ed25519_public_keys: None,
+        jwt_jwks: None,
+        jwt_user_claim: "sub".into(),
         dev: false,
         max_docs_per_user: 0,
         max_doc_bytes: 0,

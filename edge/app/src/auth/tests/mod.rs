@@ -1,9 +1,11 @@
 //! End-to-end checks of `verify_bearer` against tokens minted here or built by hand:
 //! [`signature`] covers the header, token format, key and algorithm selection and signatures;
-//! [`claims`] covers the time, issuer, audience, subject and scope claims.
+//! [`claims`] covers the time, issuer, audience, subject and scope claims; [`jwks`] covers an
+//! identity provider's RS256/ES256 keys and the attacks on them.
 
 mod claims;
 mod fuzz;
+mod jwks;
 mod signature;
 
 use base64::Engine as _;
@@ -58,6 +60,8 @@ fn good_claims() -> Value {
 enum Signer<'a> {
     Hs256(&'a [u8]),
     Ed25519(&'a [u8]),
+    Rs256(&'a jwt_compact::alg::RsaPrivateKey),
+    Es256(&'a <jwt_compact::alg::Es256 as Algorithm>::SigningKey),
     Unsigned,
 }
 
@@ -77,6 +81,8 @@ fn raw_token_bytes(header: &[u8], claims: &[u8], signer: Signer<'_>) -> String {
             let key = <Ed25519 as Algorithm>::SigningKey::from_slice(secret).unwrap();
             Ed25519.sign(&key, signing_input.as_bytes()).as_bytes().to_vec()
         }
+        Signer::Rs256(key) => jwt_compact::alg::Rsa::rs256().sign(key, signing_input.as_bytes()).as_bytes().to_vec(),
+        Signer::Es256(key) => jwt_compact::alg::Es256.sign(key, signing_input.as_bytes()).as_bytes().to_vec(),
         Signer::Unsigned => Vec::new(),
     };
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
