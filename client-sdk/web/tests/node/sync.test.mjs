@@ -133,18 +133,21 @@ test("a collaborator's edit arrives through the waiting sync, without polling", 
   const a = await open('dave', 'live-a');
   // B polls once an hour: what arrives sooner came through its waiting sync.
   const b = await open('dave', 'live-b', { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } });
-  const doc = await a.createDocument('Live');
-  await doc.put(['n'], 1);
-  await a.syncNow();
-  const copy = await b.openDocument(doc.id);
-  await waitFor(() => copy.get('n') === 1, { what: 'b to pull the document' });
-  const remote = [];
-  b.subscribe((e) => { if (e.type === 'changed' && e.origin === 'remote') remote.push(e); });
-  await doc.put(['n'], 2);
-  await a.syncNow();
-  await waitFor(() => copy.get('n') === 2, { what: "a's edit to reach b" });
-  assert.ok(remote.some((e) => e.docId === doc.id), 'announced as a remote change');
-  // close() aborts the waiting request: the test process can exit at once.
-  await a.close();
-  await b.close();
+  try {
+    const doc = await a.createDocument('Live');
+    await doc.put(['n'], 1);
+    await a.syncNow();
+    const copy = await b.openDocument(doc.id);
+    await waitFor(() => copy.get('n') === 1, { what: 'b to pull the document' });
+    const remote = [];
+    b.subscribe((e) => { if (e.type === 'changed' && e.origin === 'remote') remote.push(e); });
+    await doc.put(['n'], 2);
+    await a.syncNow();
+    // The event follows the write to IndexedDB, a moment after the change is readable.
+    await waitFor(() => copy.get('n') === 2 && remote.some((e) => e.docId === doc.id), { what: "a's edit to reach b, announced as a remote change" });
+  } finally {
+    // close() aborts the waiting request: the test process can exit at once, pass or fail.
+    await a.close();
+    await b.close();
+  }
 });
