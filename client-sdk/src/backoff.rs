@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::engine::SyncReport;
+use crate::engine::{SyncReport, Waited};
 use crate::error::SyncError;
 
 /// Retry policy of the background sync loop.
@@ -65,6 +65,26 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// A live loop's step after a waiting sync (docs/protocol.md §10) that took `elapsed` of
+    /// its `wait`: the next one at once after news or a wait that ran its course; the
+    /// `interval` after an early answer without news (a server that cannot wait) or when
+    /// nothing is watched yet; after a failure, the backoff (honouring `Retry-After`).
+    pub fn after_wait(&self, outcome: &Result<Waited, SyncError>, elapsed: Duration, wait: Duration, failures: &mut u32, interval: Duration, jitter: f64) -> Duration {
+        let pause = match outcome {
+            Ok(Waited::News) => Duration::ZERO,
+            Ok(Waited::Quiet) if elapsed >= wait / 2 => Duration::ZERO,
+            Ok(Waited::Quiet | Waited::NothingToWatch) => interval,
+            Err(e) => {
+                *failures = failures.saturating_add(1);
+                return self.delay(*failures, e.retry_after(), jitter);
+            }
+        };
+        *failures = 0;
+        pause
+    }
+}
+
 /// A uniform number in `[0, 1)` from 64 random bits.
 pub fn unit_interval(bits: u64) -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
@@ -105,6 +125,23 @@ mod tests {
         assert_eq!(POLICY.delay(1, Some(Duration::from_secs(3)), 0.0), Duration::from_secs(3));
         assert_eq!(POLICY.delay(9, Some(Duration::from_secs(3)), 1.0), Duration::from_millis(3300));
         assert_eq!(POLICY.delay(1, Some(Duration::from_secs(86_400)), 0.0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_live_loop_waits_again_at_once_polls_when_the_server_does_not_wait_and_backs_off() {
+        let (wait, interval) = (Duration::from_secs(20), Duration::from_secs(30));
+        let mut failures = 3;
+        let step = |outcome: Result<Waited, SyncError>, elapsed: u64, failures: &mut u32| {
+            POLICY.after_wait(&outcome, Duration::from_secs(elapsed), wait, failures, interval, 0.0)
+        };
+        assert_eq!(step(Ok(Waited::News), 1, &mut failures), Duration::ZERO);
+        assert_eq!(failures, 0, "a success resets the backoff");
+        assert_eq!(step(Ok(Waited::Quiet), 20, &mut failures), Duration::ZERO, "a wait that ran its course");
+        assert_eq!(step(Ok(Waited::Quiet), 0, &mut failures), interval, "a server that answered at once");
+        assert_eq!(step(Ok(Waited::NothingToWatch), 0, &mut failures), interval);
+        let busy = SyncError::Unavailable { status: 503, retry_after: Some(Duration::from_secs(5)) };
+        assert_eq!(step(Err(busy), 0, &mut failures), Duration::from_secs(5));
+        assert_eq!(failures, 1);
     }
 
     #[test]

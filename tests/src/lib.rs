@@ -72,6 +72,12 @@ impl Target {
         format!("{}{path}", self.base)
     }
 
+    /// `POST` of a binary sync request to `path` (`/v1/sync`, `/v1/docs/{id}/sync`, with any
+    /// query).
+    pub async fn post_sync(&self, path: &str, token: &str, request: &SyncRequest) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(token).header("content-type", MEDIA_TYPE).body(request.encode()).send().await.unwrap()
+    }
+
     pub async fn create_doc(&self, token: &str) -> String {
         let r = self.http.post(self.url("/v1/docs")).bearer_auth(token).json(&serde_json::json!({"title": "bb"})).send().await.unwrap();
         assert_eq!(r.status(), 201);
@@ -101,15 +107,7 @@ impl Replica {
     pub async fn sync_waiting(&mut self, target: &Target, token: &str, wait_ms: u32) -> (u16, String) {
         let request = SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] };
         let query = if wait_ms > 0 { format!("?wait_ms={wait_ms}") } else { String::new() };
-        let r = target
-            .http
-            .post(target.url(&format!("/v1/docs/{}/sync{query}", self.id)))
-            .bearer_auth(token)
-            .header("content-type", MEDIA_TYPE)
-            .body(request.encode())
-            .send()
-            .await
-            .unwrap();
+        let r = target.post_sync(&format!("/v1/docs/{}/sync{query}", self.id), token, &request).await;
         let status = r.status().as_u16();
         let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         if status == 200 {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use automerge::{ROOT, ReadDoc, transaction::Transactable};
 use edgesync_blackbox::{Replica, Target};
 use serde_json::json;
-use sync_core::{DocStatus, Limits, MEDIA_TYPE, SyncRequest, SyncResponse, client};
+use sync_core::{DocStatus, Limits, SyncRequest, SyncResponse, client};
 
 /// Far longer than any poll interval: a wait that ends before it was ended by a change.
 const LONG_WAIT_MS: u32 = 20_000;
@@ -170,7 +170,7 @@ async fn wait_ms_must_be_a_whole_number() {
     let (_, token) = t.user("live-bad");
     let request = SyncRequest { docs: vec![] };
     for query in ["wait_ms=soon", "wait_ms=-1", "wait=5"] {
-        let r = t.http.post(t.url(&format!("/v1/sync?{query}"))).bearer_auth(&token).header("content-type", MEDIA_TYPE).body(request.encode()).send().await.unwrap();
+        let r = t.post_sync(&format!("/v1/sync?{query}"), &token, &request).await;
         assert_eq!(r.status(), 400, "{query}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["type"], "urn:edgesync:problem:invalid-input", "{query}");
@@ -178,15 +178,7 @@ async fn wait_ms_must_be_a_whole_number() {
 }
 
 async fn batch(t: &Target, token: &str, request: &SyncRequest, wait_ms: u32) -> SyncResponse {
-    let r = t
-        .http
-        .post(t.url(&format!("/v1/sync?wait_ms={wait_ms}")))
-        .bearer_auth(token)
-        .header("content-type", MEDIA_TYPE)
-        .body(request.encode())
-        .send()
-        .await
-        .unwrap();
+    let r = t.post_sync(&format!("/v1/sync?wait_ms={wait_ms}"), token, request).await;
     assert_eq!(r.status(), 200);
     SyncResponse::decode(&r.bytes().await.unwrap(), &Limits::DEFAULT).unwrap()
 }

@@ -10,7 +10,6 @@ use tokio::task::JoinHandle;
 
 use super::NativeEngine;
 use crate::backoff::{Backoff, random_jitter};
-use crate::engine::Waited;
 use crate::events::{ChangeOrigin, Event, Subscription, SyncStatus};
 
 /// Settings of the background sync loop.
@@ -84,22 +83,9 @@ async fn live_loop(engine: &NativeEngine, wait: Duration, settings: &BackgroundS
     let mut failures: u32 = 0;
     loop {
         let started = tokio::time::Instant::now();
-        let pause = match engine.wait_for_changes(wait).await {
-            Ok(Waited::News) => Duration::ZERO,
-            // A wait that ran its course: open the next one.
-            Ok(Waited::Quiet) if started.elapsed() >= wait / 2 => Duration::ZERO,
-            // Answered early without news (a server that does not wait, or one shutting
-            // down): poll at the interval instead.
-            Ok(Waited::Quiet) => settings.interval,
-            // Nothing the server knows yet: look again once documents sync.
-            Ok(Waited::NothingToWatch) => settings.interval,
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                settings.backoff.delay(failures, e.retry_after(), random_jitter())
-            }
-        };
+        let outcome = engine.wait_for_changes(wait).await;
+        let pause = settings.backoff.after_wait(&outcome, started.elapsed(), wait, &mut failures, settings.interval, random_jitter());
         if pause.is_zero() {
-            failures = 0;
             continue;
         }
         // A sync run that ends (documents registered, the network back) is a reason to look

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use edgesync_client::backoff::random_jitter;
-use edgesync_client::{ChangeOrigin, Event, Subscription, SyncStatus, Waited};
+use edgesync_client::{ChangeOrigin, Event, Subscription, SyncStatus};
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -125,20 +125,9 @@ async fn live_loop(engine: Rc<WebEngine>, settings: LoopSettings, wait: Duration
                 return;
             }
         };
-        let quick = js_sys::Date::now() - started < wait.as_secs_f64() * 500.0;
-        let pause = match waited {
-            Ok(Waited::News) => Duration::ZERO,
-            Ok(Waited::Quiet) if !quick => Duration::ZERO,
-            // Answered early without news (a server that does not wait), or nothing the
-            // server knows yet: poll at the interval, or look again after a sync run.
-            Ok(Waited::Quiet | Waited::NothingToWatch) => settings.interval,
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                settings.backoff.delay(failures, e.retry_after(), random_jitter())
-            }
-        };
+        let elapsed = Duration::from_secs_f64(((js_sys::Date::now() - started) / 1000.0).max(0.0));
+        let pause = settings.backoff.after_wait(&waited, elapsed, wait, &mut failures, settings.interval, random_jitter());
         if pause.is_zero() {
-            failures = 0;
             continue;
         }
         // A sync run that succeeds (documents registered, the network back) is a reason to
@@ -151,7 +140,6 @@ async fn live_loop(engine: Rc<WebEngine>, settings: LoopSettings, wait: Duration
                 if !network_change(wake, &mut woken).await {
                     return;
                 }
-                failures = 0;
             }
         }
     }
