@@ -47,9 +47,17 @@ pub struct ServeArgs {
     /// Seconds a request body may pause between chunks.
     #[arg(long, env = "EDGESYNC_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
-    /// Log format: json (default) or pretty.
-    #[arg(long, env = "EDGESYNC_LOG_FORMAT", default_value = "json")]
-    pub log_format: String,
+    /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or
+    /// `auto`: pretty when stdout is a terminal, JSON otherwise.
+    #[arg(long, env = "EDGESYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
 }
 
 /// The app state for commands that serve no requests (migrate, compact, import, export):
@@ -94,10 +102,16 @@ fn spawn_replica_sync(db: Arc<LibsqlDatabase>) {
 /// about a quarter of the server's CPU under shared-document load (docs/benchmarks.md).
 pub const DEFAULT_LOG_FILTER: &str = edge_app::logs::DEFAULT_FILTER;
 
-fn init_logs(format: &str) {
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "pretty" { builder.init() } else { builder.json().flatten_event(true).init() }
+    let pretty = match format {
+        LogFormat::Auto => std::io::stdout().is_terminal(),
+        LogFormat::Json => false,
+        LogFormat::Pretty => true,
+    };
+    if pretty { builder.init() } else { builder.json().flatten_event(true).init() }
 }
 
 /// The client's address for rate limits: the socket peer, unless the peer is one of the
@@ -120,7 +134,7 @@ async fn peer_address(State(trusted): State<Arc<Vec<IpAddr>>>, ConnectInfo(peer)
 }
 
 pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
-    init_logs(&args.log_format);
+    init_logs(args.log_format);
     let created = settings.hs256_secret().map_err(|e| e.to_string())?.is_some_and(|(_, created)| created);
     let (state, db) = open(settings, settings.app_config()?).await?;
     let wakeups = Arc::new(LocalWakeups::default());
