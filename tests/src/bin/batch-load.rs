@@ -19,7 +19,7 @@ async fn main() {
         [_, label, d, r] => (label.clone(), d.parse::<usize>().expect("docs"), r.parse::<usize>().expect("rounds")),
         _ => panic!("usage: batch-load <label> <docs> <rounds>"),
     };
-    let target = std::sync::Arc::new(Target::from_env().expect("EDGESYNC_BASE_URL"));
+    let target = Target::from_env().expect("EDGESYNC_BASE_URL");
     let (_, token) = target.user("batch");
     let mut replicas = create(&target, &token, docs).await;
     let batch = Limits::DEFAULT.max_docs;
@@ -54,22 +54,16 @@ async fn main() {
     println!("| {label} | {} | {q50:.1} | {q99:.1} | {f50:.1} | {f99:.1} | {bytes} |", up_to_date.docs.len());
 }
 
-/// `n` documents of one change each (created 16 requests at a time).
-async fn create(target: &std::sync::Arc<Target>, token: &str, n: usize) -> Vec<Replica> {
+/// `n` documents of one change each, created one request at a time (concurrent creates make
+/// sqld answer SQLITE_BUSY, which the API turns into 503).
+async fn create(target: &Target, token: &str, n: usize) -> Vec<Replica> {
     let mut replicas = Vec::with_capacity(n);
-    for start in (0..n).step_by(16) {
-        let mut tasks = Vec::new();
-        for _ in start..(start + 16).min(n) {
-            let (target, token) = (target.clone(), token.to_owned());
-            tasks.push(tokio::spawn(async move { target.create_doc(&token).await }));
-        }
-        for (i, task) in tasks.into_iter().enumerate() {
-            let mut r = Replica::new(&task.await.expect("created"), ((start + i) % 250) as u8 + 1);
-            let mut tx = r.doc.transaction();
-            tx.put(ROOT, "n", (start + i) as i64).unwrap();
-            tx.commit();
-            replicas.push(r);
-        }
+    for i in 0..n {
+        let mut r = Replica::new(&target.create_doc(token).await, (i % 250) as u8 + 1);
+        let mut tx = r.doc.transaction();
+        tx.put(ROOT, "n", i as i64).unwrap();
+        tx.commit();
+        replicas.push(r);
     }
     replicas
 }
