@@ -1,5 +1,5 @@
-//! The append-only fast path takes exactly the pushes it can prove new, and agrees with the
-//! full merge on them; everything else falls back (returns `None`).
+//! The append fast path takes exactly the pushes (and pulls) it can prove right, and agrees
+//! with the full merge on them; everything else falls back (returns `None`).
 
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
 use sync_core::server::{self, Access};
@@ -68,10 +68,10 @@ fn pushes_it_cannot_prove_new_fall_back_to_merge() {
     let fine = request(heads.clone(), &client, since(&client, &heads));
     assert!(server::append(&server_heads, &fine, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_some());
 
-    // Read-only callers, and clients whose `have` is not the server's heads.
+    // Read-only callers, and fresh clients (sent the whole document by the full merge).
     assert!(server::append(&server_heads, &fine, Access::ReadOnly, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
-    let stale = request(vec![], &client, since(&client, &heads));
-    assert!(server::append(&server_heads, &stale, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
+    let fresh = DocRequest { heads: Heads::empty(), ..request(vec![], &client, since(&client, &heads)) };
+    assert!(server::append(&server_heads, &fresh, Access::ReadWrite, &Limits::DEFAULT, &server.get_changes(&[])).is_none());
 
     // A change the server already has: a head, or an old root change (the whole history).
     let resent_head = request(heads.clone(), &client, vec![server.get_change_by_hash(&heads[0]).unwrap().raw_bytes().to_vec()]);
@@ -122,4 +122,88 @@ fn the_fast_path_vouches_only_for_what_the_store_found_at_the_heads_it_builds_on
     assert!(plan().finish(&partial).is_none());
     let missing = server::Found { changes: Vec::new(), ..found };
     assert!(plan().finish(&missing).is_none());
+}
+
+/// The full merge's answer to `req` on `server`.
+fn merged(server: &Automerge, req: &DocRequest) -> server::Merged {
+    let saved = server.save();
+    let stored = sync_core::document::StoredDoc { snapshot: Some(&saved), changes: &[] };
+    server::merge(stored, req, Access::ReadWrite, &Limits::DEFAULT).unwrap()
+}
+
+fn hashes(chunks: &[Vec<u8>]) -> Vec<automerge::ChangeHash> {
+    chunks.iter().map(|c| automerge::Change::try_from(c.as_slice()).unwrap().hash()).collect()
+}
+
+#[test]
+fn a_collaborator_behind_the_heads_pushes_without_a_load_and_gets_what_it_lacks() {
+    // 40 changes, then A pushes 3 while B, synced before them, edits concurrently.
+    let mut server = server_with(40);
+    let b_acked = server.get_heads();
+    let mut a = server.fork().with_actor(ActorId::from(vec![2]));
+    for k in ["a1", "a2", "a3"] {
+        edit(&mut a, k);
+    }
+    server.merge(&mut a).unwrap();
+    let server_heads = Heads::new(server.get_heads());
+    let mut b = Automerge::load(&server.fork_at(&b_acked).unwrap().save()).unwrap().with_actor(ActorId::from(vec![3]));
+    edit(&mut b, "b1");
+    let req = request(b_acked.clone(), &b, since(&b, &b_acked));
+    let history = server.get_changes(&[]);
+    let appended = server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT, &history).expect("answered from the window");
+    assert_eq!(appended.new_changes.len(), 1);
+    assert_eq!(hashes(&appended.response.chunks), a.get_changes(&b_acked).iter().map(|c| c.hash()).collect::<Vec<_>>(), "A's changes, in order");
+    let full = merged(&server, &req);
+    assert_eq!(appended.response, full.response);
+    assert_eq!(appended.response.heads.len(), 2, "A's and B's edits are the two heads");
+
+    // A pull by B (nothing pushed) is answered from the window too.
+    let pull = request(b_acked.clone(), &server.fork_at(&b_acked).unwrap(), Vec::new());
+    let pulled = server::append(&server_heads, &pull, Access::ReadOnly, &Limits::DEFAULT, &history).expect("a pull from the window");
+    assert!(pulled.new_changes.is_empty());
+    assert_eq!(pulled.response, merged(&server, &pull).response);
+    assert_eq!(pulled.pull.len(), 3);
+}
+
+#[test]
+fn a_client_far_behind_or_unknown_takes_the_full_merge() {
+    let server = server_with(30);
+    let history = server.get_changes(&[]);
+    let server_heads = Heads::new(server.get_heads());
+    // Behind by more than a third of the document: the full merge sends it whole.
+    let early = history[5].hash();
+    let old = server.fork_at(&[early]).unwrap();
+    let pull = request(vec![early], &old, Vec::new());
+    assert!(server::append(&server_heads, &pull, Access::ReadOnly, &Limits::DEFAULT, &history).is_none());
+    assert_eq!(merged(&server, &pull).response.chunks.len(), 1, "a saved document");
+    // Behind by a few: answered.
+    let recent = history[25].hash();
+    let pull = request(vec![recent], &server.fork_at(&[recent]).unwrap(), Vec::new());
+    assert_eq!(server::append(&server_heads, &pull, Access::ReadOnly, &Limits::DEFAULT, &history).expect("answered").pull.len(), 4);
+    // A `have` the server never stored, and nothing else: the window has nowhere to start.
+    let unknown = DocRequest { have: Heads::new(vec![automerge::ChangeHash([9; 32])]), heads: Heads::empty(), ..pull.clone() };
+    assert!(server::append(&server_heads, &unknown, Access::ReadOnly, &Limits::DEFAULT, &history).is_none());
+}
+
+#[test]
+fn a_push_resending_stored_changes_or_missing_a_dependency_takes_the_full_merge() {
+    let server = server_with(10);
+    let history = server.get_changes(&[]);
+    let server_heads = Heads::new(server.get_heads());
+    let acked = vec![history[7].hash()];
+    let mut client = server.fork_at(&acked).unwrap().with_actor(ActorId::from(vec![2]));
+    edit(&mut client, "c");
+    // It resends a change the server has along with its own.
+    let resend = request(vec![history[6].hash()], &client, since(&client, &[history[6].hash()]));
+    assert!(server::append(&server_heads, &resend, Access::ReadWrite, &Limits::DEFAULT, &history).is_none());
+    // It pushes only its own: fine.
+    let own = request(acked.clone(), &client, since(&client, &acked));
+    assert!(server::append(&server_heads, &own, Access::ReadWrite, &Limits::DEFAULT, &history).is_some());
+    // It builds on a change the server never got.
+    let mut other = server.fork_at(&acked).unwrap().with_actor(ActorId::from(vec![3]));
+    edit(&mut other, "lost");
+    let lost = other.get_heads();
+    edit(&mut other, "on top");
+    let req = request(acked, &other, since(&other, &lost));
+    assert!(server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT, &history).is_none());
 }

@@ -242,9 +242,17 @@ fn merge_case(input: &[u8]) -> bool {
     let limits = small_limits();
     let stored = StoredDoc { snapshot: Some(&base.snapshot), changes: &base.rows };
     let (pick, edits) = plan(input);
-    // Bits 0x40 and 0x20 of the pick: a client whose `have` is stale (full merge only), a viewer.
+    // Bits 0x40 and 0x20 of the pick: a client whose `have` is not the heads, a viewer. With
+    // 0x40 and 0x08 the client names what it pushes as its heads (the window answers it), with
+    // 0x40 alone it names nothing (a fresh client: full merge only).
     let have = if pick & 0x40 != 0 { Heads::empty() } else { base.heads.clone() };
-    let request = DocRequest { doc_id: ID, have, heads: Heads::empty(), chunks: pushed(pick, &edits) };
+    let chunks = pushed(pick, &edits);
+    let heads = if pick & 0x48 == 0x48 {
+        Heads::new(chunks.iter().filter_map(|c| automerge::Change::try_from(c.as_slice()).ok()).map(|c| c.hash()).collect())
+    } else {
+        Heads::empty()
+    };
+    let request = DocRequest { doc_id: ID, have, heads, chunks };
     let access = if pick & 0x20 != 0 { Access::ReadOnly } else { Access::ReadWrite };
     // Neither path may panic out of the call, nor may automerge panic inside it (the full merge
     // catches that on native; on the wasm edges it would abort the instance).
@@ -258,6 +266,15 @@ fn merge_case(input: &[u8]) -> bool {
         let hashes = |c: &[server::NewChange]| c.iter().map(|c| c.hash).collect::<std::collections::BTreeSet<_>>();
         assert_eq!(hashes(&appended.new_changes), hashes(&merged.new_changes));
         assert_eq!(appended.response.heads, merged.response.heads);
+        let sorted = |mut chunks: Vec<Vec<u8>>| {
+            chunks.sort();
+            chunks
+        };
+        // A client naming no heads is sent back its own changes by the full merge; on the heads
+        // the fast path does not bother (it has them).
+        if !request.heads.is_empty() {
+            assert_eq!(sorted(appended.response.chunks), sorted(merged.response.chunks.clone()), "both send what the client lacks");
+        }
     }
     if merged.new_changes.is_empty() {
         return false;

@@ -188,6 +188,14 @@ fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
     let fast = server::append(&heads, &request, Access::ReadWrite, &Limits::DEFAULT, &doc.get_changes(&[])).is_some();
     let merged = server::merge(stored, &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     assert!(!fast || merged.response.status == DocStatus::Ok, "the fast path took what the full merge refuses");
+    // The same push from a client that does not say it has the heads: answered from the window.
+    let behind = DocRequest { have: Heads::empty(), heads: Heads::new(vec![change.hash()]), ..request };
+    let from_window = server::append(&heads, &behind, Access::ReadWrite, &Limits::DEFAULT, &doc.get_changes(&[]));
+    let merged_behind = server::merge(stored, &behind, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    if let Some(appended) = &from_window {
+        assert_eq!(appended.response, merged_behind.response, "the window answered unlike the full merge");
+    }
+    let fast = fast && from_window.is_some();
     assert_eq!(server::automerge_panics(), 0, "automerge panicked on a checked change");
     if merged.response.status != DocStatus::Ok {
         assert!(merged.new_changes.is_empty());

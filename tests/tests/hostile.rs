@@ -276,8 +276,9 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
     // automerge panics applying a put into an object that does not exist, or an insert after
     // an element of another object (a wasm edge would abort); an insert that claims to
     // overwrite something breaks the document once saved.
-    // Each is pushed through the full merge (a stale `have`) and on the current heads, where
-    // the append fast path checks it against the stored ops it refers to.
+    // Each is pushed through the full merge (a fresh client), on the current heads and behind
+    // them (a `have` that is not the heads, answered from the newest stored changes), where the
+    // append fast path checks it against the stored ops it refers to.
     let no_such_object = bent_change(&mine, |tx| tx.put(&map, "k", "w").map(drop).unwrap(), |c| {
         c.operations[0].obj = ObjectId::Id(OpId(999, actor.clone()));
         c.operations[0].pred = Vec::new().into();
@@ -291,9 +292,12 @@ async fn changes_that_refer_to_what_the_document_lacks_are_refused() {
     let element_of_another_object = bent_change(&mine, |tx| tx.insert(&list, 1, "y").unwrap(), |c| {
         c.operations[0].key = automerge::legacy::Key::Seq(automerge::legacy::ElementId::Id(OpId(6, actor.clone())));
     });
-    let rounds = [no_such_object, insert_with_pred, element_of_another_object].into_iter().flat_map(|c| [(c.clone(), Heads::empty()), (c, mine.acked.clone())]);
-    for (round, (chunk, have)) in rounds.enumerate() {
-        let request = SyncRequest { docs: vec![DocRequest { doc_id, have, heads: Heads::empty(), chunks: vec![chunk] }] };
+    let hash = |c: &[u8]| Heads::new(vec![automerge::Change::try_from(c).unwrap().hash()]);
+    let rounds = [no_such_object, insert_with_pred, element_of_another_object].into_iter().flat_map(|c| {
+        [(c.clone(), Heads::empty(), Heads::empty()), (c.clone(), mine.acked.clone(), Heads::empty()), (c.clone(), Heads::empty(), hash(&c))]
+    });
+    for (round, (chunk, have, heads)) in rounds.enumerate() {
+        let request = SyncRequest { docs: vec![DocRequest { doc_id, have, heads, chunks: vec![chunk] }] };
         let r = post_sync(&t, &attacker, "/v1/sync", &request).await;
         assert_eq!(r.status(), 200, "round {round}");
         let answer = SyncResponse::decode(&r.bytes().await.unwrap(), &Limits::DEFAULT).unwrap();

@@ -68,6 +68,34 @@ async fn a_waiting_sync_is_answered_with_a_collaborators_change() {
 }
 
 #[tokio::test]
+async fn collaborators_behind_the_heads_are_merged_without_loading_the_document() {
+    let Some(t) = Target::from_env() else { return };
+    let (mut a, owner, mut b, editor, _) = shared_doc(&t, "editor").await;
+    // Both edit at once; A syncs first, so B pushes on heads it has not seen.
+    put(&mut a, "x", 2);
+    put(&mut b, "y", 3);
+    let (status, timing) = a.sync_waiting(&t, &owner, 0).await;
+    assert_eq!(status, 200);
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=0 loaded=0""#), "on the heads: {timing}");
+    let (status, timing) = b.sync_waiting(&t, &editor, 0).await;
+    assert_eq!(status, 200);
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0""#), "behind the heads: {timing}");
+    assert_eq!((get(&b, "x"), get(&b, "y")), (Some(2), Some(3)), "B got A's change with its answer");
+    // A, one change behind, pulls B's without a load either, and both hold the same document.
+    let (status, timing) = a.sync_waiting(&t, &owner, 0).await;
+    assert_eq!(status, 200);
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0""#), "a pull behind the heads: {timing}");
+    assert_eq!(a.doc.get_heads(), b.doc.get_heads());
+    assert_eq!((get(&a, "x"), get(&a, "y")), (Some(2), Some(3)));
+    // A fresh replica is sent the whole document by the full merge, with the same content.
+    let mut fresh = Replica::new(&a.id.to_string(), 9);
+    let (status, timing) = fresh.sync_waiting(&t, &editor, 0).await;
+    assert_eq!(status, 200);
+    assert!(timing.contains("loaded=1"), "a fresh client takes the full merge: {timing}");
+    assert_eq!(fresh.doc.get_heads(), a.doc.get_heads());
+}
+
+#[tokio::test]
 async fn a_waiting_sync_with_nothing_new_answers_when_its_wait_ends() {
     let Some(t) = Target::from_env() else { return };
     let (_, _, mut b, other, _) = shared_doc(&t, "editor").await;

@@ -27,6 +27,8 @@ pub async fn record(req: Request, next: Next) -> Response {
     if let Some(stats) = response.extensions().get::<SyncStats>() {
         metrics::counter!("edgesync_sync_changes_applied_total").increment(stats.changes_applied as u64);
         metrics::counter!("edgesync_sync_docs_appended_total").increment(stats.fast_path as u64);
+        metrics::counter!("edgesync_sync_docs_behind_heads_total").increment(stats.behind_heads as u64);
+        metrics::counter!("edgesync_sync_docs_loaded_total").increment(stats.loaded as u64);
         metrics::counter!("edgesync_sync_heads_refused_total").increment(stats.refused_heads as u64);
         metrics::counter!("edgesync_sync_docs_failed_total").increment(stats.failed_docs as u64);
     }

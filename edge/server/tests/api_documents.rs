@@ -13,7 +13,7 @@ async fn health_checks_the_database_and_reports_the_schema() {
     let r = app.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["database"], "ok");
-    assert_eq!(r.json()["schema_version"], 3);
+    assert_eq!(r.json()["schema_version"], 4);
 }
 
 #[tokio::test]

@@ -22,12 +22,13 @@ pub async fn run(db: Arc<dyn Database>) {
     let store = Store::new(db.clone());
     store.migrate(NOW).await.expect("migrates");
     assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
     values_round_trip(db.as_ref()).await;
     batches_are_atomic(db.as_ref()).await;
     heads_follow_the_change_graph(&store).await;
     compaction_keeps_rows_written_after_it(&store).await;
     the_change_index_answers_the_fast_path(&store).await;
+    the_change_graph_answers_the_window(&store).await;
     roles_counters_and_idempotency(&store).await;
     compaction_never_brings_a_deleted_document_back(&store).await;
     damaged_documents_are_recorded_and_skipped(&store).await;
@@ -120,6 +121,7 @@ async fn the_change_index_answers_the_fast_path(store: &Store) {
         deps: vec![changes[2].hash],
         ops: vec![(doc.get_actor().clone(), 2), (doc.get_actor().clone(), 3), (stranger.clone(), 1)],
         actors: vec![doc.get_actor().clone(), stranger],
+        window: false,
     };
     let check = |found: sync_core::server::Found| {
         assert!(found.complete);
@@ -143,6 +145,43 @@ async fn the_change_index_answers_the_fast_path(store: &Store) {
     store.db().batch(Store::create_document_statements(&id, "alice", "", NOW)).await.unwrap();
     let found = store.find_ops(&id, &lookup).await.unwrap();
     assert!(found.complete && found.changes.is_empty() && found.deps_last_op.is_empty() && found.actor_seqs.is_empty());
+}
+
+/// The window of the newest changes (`Found::window`): the order changes were stored in, each
+/// placed once, read from a margin before the oldest looked-up change — exactly what
+/// sync-core's in-memory model of a store answers; and the bytes of the changes a pull sends.
+async fn the_change_graph_answers_the_window(store: &Store) {
+    let id = create(store, "alice").await;
+    let mut a = Automerge::new().with_actor(ActorId::from(vec![7]));
+    let first: Vec<NewChange> = (0..12).map(|i| change(&mut a, &format!("a{i}"))).collect();
+    let mut b = a.fork_at(&[first[5].hash]).unwrap().with_actor(ActorId::from(vec![8]));
+    let branch: Vec<NewChange> = (0..3).map(|i| change(&mut b, &format!("b{i}"))).collect();
+    let more: Vec<NewChange> = (12..20).map(|i| change(&mut a, &format!("a{i}"))).collect();
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: first.clone() }], NOW).await.unwrap();
+    // A replayed change is not placed again.
+    let replayed = [branch.clone(), vec![first[11].clone()], more.clone()].concat();
+    store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: replayed }], NOW).await.unwrap();
+    let history: Vec<automerge::Change> =
+        [first, branch.clone(), more].concat().iter().map(|c| automerge::Change::try_from(c.bytes.as_slice()).unwrap()).collect();
+
+    let lookup = Lookup { deps: vec![history[22].hash(), history[21].hash(), automerge::ChangeHash([3; 32])], window: true, ..Lookup::default() };
+    let mut found = store.find_ops(&id, &lookup).await.unwrap();
+    found.window.sort_by_key(|r| r.pos);
+    let want = sync_core::server::Found::in_history(&history, &lookup).window;
+    assert_eq!(found.window.iter().map(|r| r.pos).collect::<Vec<_>>(), (6..=23).collect::<Vec<_>>(), "16 before the oldest looked up (22nd stored) to the newest");
+    assert_eq!(found.window, want, "as sync-core's model of a store");
+    assert_eq!(found.window.iter().find(|r| r.hash == branch[0].hash).map(|r| r.deps.clone()), Some(vec![history[5].hash()]));
+    assert_eq!(found.window.iter().find(|r| r.hash == branch[0].hash).map(|r| (r.start_op, r.last_op)), Some((7, 7)));
+    // Not asked: none.
+    let found = store.find_ops(&id, &Lookup { window: false, ..lookup.clone() }).await.unwrap();
+    assert!(found.window.is_empty());
+
+    let pull = [history[22].hash(), branch[1].hash];
+    let bytes = store.changes_by_hash(&id, &pull).await.unwrap().expect("both stored");
+    assert_eq!(bytes, vec![history[22].raw_bytes().to_vec(), branch[1].bytes.clone()], "in the order asked");
+    assert_eq!(store.changes_by_hash(&id, &[automerge::ChangeHash([3; 32])]).await.unwrap(), None);
+    store.delete_document(&id).await.unwrap();
+    assert!(store.find_ops(&id, &lookup).await.unwrap().window.is_empty(), "deleted with the document");
 }
 
 async fn compaction_keeps_rows_written_after_it(store: &Store) {

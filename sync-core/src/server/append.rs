@@ -1,26 +1,33 @@
-//! The append-only fast path: merging a push without loading the document.
+//! The append fast path: merging a push, or answering a pull, without loading the document.
 //!
 //! Loading a document costs time proportional to its whole history, which a small edit on a
-//! large document should not pay. When the client's `have` is exactly the server's current
-//! heads, everything the client sends is new to the server and the client lacks nothing the
-//! server has, so the round needs only the stored heads: check that every pushed change
-//! extends those heads, append the changes, and answer with the new heads.
+//! large document should not pay. Two cases need only a few stored rows:
 //!
-//! Why "extends the heads" proves a change is new: a change that (transitively, through other
-//! pushed changes) depends on a server head `h` descends from `h`. If the server already had
-//! it, it would be an ancestor of some head `h2`, making `h` an ancestor of `h2` — but heads
-//! are exactly the changes nothing else depends on. So a pushed change is new unless it *is* a
-//! head (checked), and a change that does not reach a head (or reaches something unknown)
-//! sends the request down the full [`super::merge`] path instead.
+//! * **On the heads.** When the client's `have` is exactly the server's current heads,
+//!   everything the client sends is new to the server and the client lacks nothing the server
+//!   has: check that every pushed change extends those heads, append the changes, and answer
+//!   with the new heads. Why "extends the heads" proves a change is new: a change that
+//!   (transitively, through other pushed changes) depends on a server head `h` descends from
+//!   `h`. If the server already had it, it would be an ancestor of some head `h2`, making `h` an
+//!   ancestor of `h2` — but heads are exactly the changes nothing else depends on. So a pushed
+//!   change is new unless it *is* a head (checked).
+//! * **Behind the heads.** In a shared document a client is usually a few changes behind: the
+//!   store says which pushed changes and dependencies it holds, and the window of the newest
+//!   stored changes ([`super::graph`]) says which stored changes lie outside the past of what
+//!   the client has (they are sent to it) and of what each pushed change builds on (its ops may
+//!   not refer to theirs).
 //!
-//! It works in two steps around one store query: [`plan`] names the stored ops the changes
-//! refer to ([`Lookup`]); the caller fetches those ([`Found`]); [`Plan::finish`] checks every
-//! op against them ([`super::index`]). Whatever the stored ops cannot vouch for takes the full merge.
+//! It works in two steps around one store query: [`plan`] names the stored ops and changes the
+//! push refers to ([`Lookup`]); the caller fetches those ([`Found`]); [`Plan::finish`] checks
+//! every op against them ([`super::index`]). Whatever the stored rows cannot vouch for (a
+//! client far behind, a change the server already has, an unknown dependency) takes the full
+//! [`super::merge`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 
+use super::graph::{MAX_WALKS, Window};
 use super::index::{self, Found, Lookup, OpIndex};
 use super::{Access, NewChange};
 use crate::chunk;
@@ -33,7 +40,10 @@ use crate::wire::{DocRequest, DocResponse, DocStatus};
 pub struct Appended {
     /// The pushed changes, in causal order; none of them is known to the server.
     pub new_changes: Vec<NewChange>,
+    /// The answer, without its chunks: those are the stored changes [`Appended::pull`] names.
     pub response: DocResponse,
+    /// The stored changes the client lacks, in causal order (empty on the heads).
+    pub pull: Vec<ChangeHash>,
 }
 
 /// Merges `request` from the stored heads and `history` (every change the document holds, as
@@ -42,10 +52,13 @@ pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits
     let incoming = chunk::changes_from_chunks(&request.chunks, limits).ok()?;
     let plan = plan(server_heads, request, &incoming, access, limits)?;
     let found = Found::in_history(history, plan.lookup());
-    plan.finish(&found)
+    let mut appended = plan.finish(&found)?;
+    let by_hash: HashMap<ChangeHash, &Change> = history.iter().map(|c| (c.hash(), c)).collect();
+    appended.response.chunks = appended.pull.iter().map(|h| by_hash.get(h).map(|c| c.raw_bytes().to_vec())).collect::<Option<_>>()?;
+    Some(appended)
 }
 
-/// A push the fast path may take once the stored ops it refers to check out.
+/// A push (or pull) the fast path may take once the stored rows it refers to check out.
 #[derive(Debug)]
 pub struct Plan<'c> {
     doc_id: crate::DocumentId,
@@ -53,17 +66,23 @@ pub struct Plan<'c> {
     server_heads: Heads,
     heads: Heads,
     lookup: Lookup,
+    /// Behind the heads: what the client has (its `have` and `heads`).
+    behind: Option<Vec<ChangeHash>>,
 }
 
-/// The first step of the fast path: `None` when the full [`super::merge`] is needed (the
-/// client's `have` differs from the server's heads, it may not write, a change does not extend
-/// the heads, the push refers to too many stored ops, or it would leave too many heads). Every
-/// rule on the ops is checked once, by [`Plan::finish`].
+/// The first step of the fast path: `None` when the full [`super::merge`] is needed (a viewer
+/// pushes, a fresh client, the push refers to too many stored ops or would leave too many
+/// heads). Every rule on the ops is checked once, by [`Plan::finish`].
 pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Change], access: Access, limits: &Limits) -> Option<Plan<'c>> {
-    if access != Access::ReadWrite || incoming.is_empty() || request.have != *server_heads {
+    if access != Access::ReadWrite && !incoming.is_empty() {
         return None;
     }
-    let ordered = extending(server_heads, incoming)?;
+    let (ordered, external) = causal_order(incoming)?;
+    let on_heads = !ordered.is_empty() && request.have == *server_heads && extends(server_heads, &ordered, &external);
+    if !on_heads && request.have.is_empty() && request.heads.is_empty() {
+        // A fresh client is sent the stored document, compact, by the full merge.
+        return None;
+    }
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
     heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
@@ -76,8 +95,16 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
     if actors.len() > index::MAX_REFERENCES {
         return None;
     }
-    let lookup = Lookup { deps: server_heads.as_slice().iter().filter(|h| deps.contains(h)).copied().collect(), ops, actors };
-    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads: Heads::new(heads), lookup })
+    let (lookup_deps, behind) = if on_heads {
+        (server_heads.as_slice().iter().filter(|h| deps.contains(h)).copied().collect(), None)
+    } else {
+        let has: Vec<ChangeHash> = request.have.as_slice().iter().chain(request.heads.as_slice()).copied().collect();
+        let pushed = ordered.iter().map(|c| c.hash());
+        let asked: std::collections::BTreeSet<ChangeHash> = external.iter().chain(&has).copied().chain(pushed).collect();
+        (asked.into_iter().collect(), Some(has))
+    };
+    let lookup = Lookup { deps: lookup_deps, ops, actors, window: behind.is_some() };
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads: Heads::new(heads), lookup, behind })
 }
 
 impl Plan<'_> {
@@ -86,10 +113,16 @@ impl Plan<'_> {
         &self.lookup
     }
 
-    /// The second step: checks every pushed op against the stored ops it refers to. `None`
-    /// when something is not as the index vouches (the full merge then decides).
+    /// The second step: checks every pushed op against the stored ops it refers to and, behind
+    /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
+    /// (the full merge then decides).
     pub fn finish(self, found: &Found) -> Option<Appended> {
         let index = OpIndex::new(&self.lookup, found, &self.server_heads)?;
+        let pull = match (&self.behind, index.window()) {
+            (None, _) => Vec::new(),
+            (Some(has), Some(window)) => behind(window, found, &self.ordered, has)?,
+            (Some(_), None) => return None,
+        };
         super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()).ok()?;
         let new_changes = self.ordered.iter().map(|c| NewChange::of(c)).collect();
         let response = DocResponse {
@@ -99,23 +132,72 @@ impl Plan<'_> {
             missing: Heads::empty(),
             chunks: Vec::new(),
         };
-        Some(Appended { new_changes, response })
+        Some(Appended { new_changes, response, pull })
     }
 }
 
-/// The pushed changes in causal order if every one of them descends from a server head (or
-/// the document is empty) and depends only on server heads and other pushed changes.
-fn extending<'c>(server_heads: &Heads, incoming: &'c [Change]) -> Option<Vec<&'c Change>> {
-    let mut by_hash: HashMap<ChangeHash, &'c Change> = HashMap::with_capacity(incoming.len());
-    for change in incoming {
-        if server_heads.contains(&change.hash()) {
-            return None;
+/// Behind the heads: the stored changes outside the past of what the client has, when the
+/// window answers that and for every set of stored changes a pushed change builds on; `None`
+/// when a pushed change is already stored or builds on one that is not (the full merge handles
+/// those), or the answer is better sent as a whole document.
+fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash]) -> Option<Vec<ChangeHash>> {
+    let stored = |h: &ChangeHash| found.deps_last_op.contains_key(h);
+    if window.is_empty() || ordered.iter().any(|c| stored(&c.hash())) {
+        return None;
+    }
+    // Each pushed change's stored past, as the stored changes it builds on (as `causal` sees it).
+    let mut pasts: HashMap<ChangeHash, BTreeSet<ChangeHash>> = HashMap::with_capacity(ordered.len());
+    for change in ordered {
+        let mut past = BTreeSet::new();
+        for dep in change.deps() {
+            match pasts.get(dep) {
+                Some(p) => past.extend(p.iter().copied()),
+                None if stored(dep) => {
+                    past.insert(*dep);
+                }
+                None => return None,
+            }
         }
+        pasts.insert(change.hash(), past);
+    }
+    let walks: HashSet<&BTreeSet<ChangeHash>> = pasts.values().collect();
+    if walks.len() > MAX_WALKS || walks.iter().any(|past| window.outside_past(past.iter()).is_none()) {
+        return None;
+    }
+    // What the client has: the stored changes it names and the past of the pushed ones it names,
+    // which must be every pushed change (the full merge would send the others back).
+    let mut base: BTreeSet<ChangeHash> = has.iter().filter(|h| stored(h)).copied().collect();
+    let mut covered: HashSet<ChangeHash> = HashSet::new();
+    let mut stack: Vec<ChangeHash> = has.iter().filter(|h| pasts.contains_key(h)).copied().collect();
+    let by_hash: HashMap<ChangeHash, &Change> = ordered.iter().map(|c| (c.hash(), *c)).collect();
+    while let Some(hash) = stack.pop() {
+        if covered.insert(hash) {
+            base.extend(pasts[&hash].iter().copied());
+            stack.extend(by_hash[&hash].deps().iter().filter(|d| pasts.contains_key(d)));
+        }
+    }
+    if covered.len() != ordered.len() {
+        return None;
+    }
+    let outside = window.outside_past(base.iter())?;
+    // As the full merge: a client lacking more than a third of the document gets it whole.
+    if outside.len() > 1 && outside.len() as u64 * 3 > window.newest_pos() {
+        return None;
+    }
+    Some(outside.into_iter().map(|i| window.row(i).hash).collect())
+}
+
+/// The pushed changes (each once) in causal order, and the dependencies they name that are not
+/// pushed; `None` if their dependencies form a cycle (which valid hashes cannot).
+fn causal_order(incoming: &[Change]) -> Option<(Vec<&Change>, BTreeSet<ChangeHash>)> {
+    let mut by_hash: HashMap<ChangeHash, &Change> = HashMap::with_capacity(incoming.len());
+    for change in incoming {
         by_hash.entry(change.hash()).or_insert(change);
     }
     // Kahn's algorithm over the pushed changes; a change is ready once its pushed deps are.
     let mut waiting: HashMap<ChangeHash, usize> = HashMap::with_capacity(by_hash.len());
     let mut dependents: HashMap<ChangeHash, Vec<ChangeHash>> = HashMap::new();
+    let mut external = BTreeSet::new();
     let mut ready = Vec::new();
     for (hash, change) in &by_hash {
         let mut pushed_deps = 0;
@@ -123,17 +205,12 @@ fn extending<'c>(server_heads: &Heads, incoming: &'c [Change]) -> Option<Vec<&'c
             if by_hash.contains_key(dep) {
                 pushed_deps += 1;
                 dependents.entry(*dep).or_default().push(*hash);
-            } else if !server_heads.contains(dep) {
-                return None;
+            } else {
+                external.insert(*dep);
             }
         }
         waiting.insert(*hash, pushed_deps);
         if pushed_deps == 0 {
-            // Depends only on server heads: it must depend on at least one, unless the
-            // document is empty (otherwise it could be an old root change the server has).
-            if change.deps().is_empty() && !server_heads.is_empty() {
-                return None;
-            }
             ready.push(*hash);
         }
     }
@@ -148,6 +225,14 @@ fn extending<'c>(server_heads: &Heads, incoming: &'c [Change]) -> Option<Vec<&'c
         }
         ordered.push(by_hash.remove(&hash)?);
     }
-    // Anything left over sits on a cycle, which valid hashes cannot form.
-    by_hash.is_empty().then_some(ordered)
+    by_hash.is_empty().then_some((ordered, external))
+}
+
+/// Whether the pushed changes all descend from a server head (or the document is empty) and
+/// depend only on server heads and each other.
+fn extends(server_heads: &Heads, ordered: &[&Change], external: &BTreeSet<ChangeHash>) -> bool {
+    let on_heads = external.iter().all(|d| server_heads.contains(d)) && ordered.iter().all(|c| !server_heads.contains(&c.hash()));
+    // A change depending on nothing could be an old root change the server has, unless the
+    // document is empty.
+    on_heads && (server_heads.is_empty() || ordered.iter().all(|c| !c.deps().is_empty()))
 }

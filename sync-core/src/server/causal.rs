@@ -9,15 +9,17 @@
 //!
 //! Ancestry among the pushed changes is a vector clock over their authors (each author's chain
 //! is linear, which this module also checks); for stored changes, the full merge asks the
-//! document which changes lie outside the past of the stored changes a pushed one builds on,
-//! and the append fast path requires every pushed change to build on all the heads it read
-//! (then the whole stored document is in its past).
+//! document which changes lie outside the past of the stored changes a pushed one builds on;
+//! the append fast path either requires every pushed change to build on all the heads it read
+//! (then the whole stored document is in its past) or asks the window of the newest stored
+//! changes ([`super::graph`]).
 
 use std::collections::{BTreeSet, HashMap};
 
 use automerge::legacy::{Op, OpId};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 
+use super::graph::Window;
 use super::index::op_references;
 use super::validate::Refusal;
 
@@ -28,8 +30,11 @@ type Ranges = HashMap<ActorId, Vec<(u64, u64)>>;
 #[derive(Clone, Copy)]
 pub(super) enum Stored<'d> {
     Document(&'d Automerge),
-    /// The heads the push builds on (the append fast path).
+    /// The heads the push builds on (the append fast path on the current heads).
     Heads(&'d [ChangeHash]),
+    /// The newest stored changes (the append fast path behind the heads): the push is merged
+    /// there only if the window answers for every set of stored changes it builds on.
+    Graph(&'d Window),
 }
 
 /// What the pushed changes checked so far have seen.
@@ -89,21 +94,30 @@ impl Seen {
         }
         let author_stored_before = !author_pushed_before && change.seq() > 1;
         if !stored_refs.is_empty() || author_stored_before {
-            match stored {
-                Stored::Document(doc) => {
-                    let key: Vec<ChangeHash> = past.stored.iter().copied().collect();
-                    let concurrent = self.concurrent.entry(key).or_insert_with_key(|key| concurrent_ranges(doc, key));
-                    if stored_refs.iter().any(|id| within(concurrent, id)) {
-                        return Err("it refers to an op of a change it does not depend on".into());
-                    }
-                    if author_stored_before && concurrent.contains_key(author) {
-                        return Err("it does not build on its author's previous change".into());
-                    }
-                }
+            let key: Vec<ChangeHash> = past.stored.iter().copied().collect();
+            let concurrent = match stored {
                 Stored::Heads(heads) => {
                     if !heads.iter().all(|h| past.stored.contains(h)) {
                         return Err("it does not build on every head it was pushed on".into());
                     }
+                    None
+                }
+                Stored::Document(doc) => Some(self.concurrent.entry(key).or_insert_with_key(|key| concurrent_ranges(doc, key))),
+                Stored::Graph(window) => match self.concurrent.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        // The fast path asked the window about every such set before checking.
+                        let ranges = window_ranges(window, e.key()).ok_or("the window does not answer for its past")?;
+                        Some(e.insert(ranges))
+                    }
+                },
+            };
+            if let Some(concurrent) = concurrent {
+                if stored_refs.iter().any(|id| within(concurrent, id)) {
+                    return Err("it refers to an op of a change it does not depend on".into());
+                }
+                if author_stored_before && concurrent.contains_key(author) {
+                    return Err("it does not build on its author's previous change".into());
                 }
             }
         }
@@ -137,6 +151,19 @@ fn concurrent_ranges(doc: &Automerge, past: &[ChangeHash]) -> Ranges {
         list.sort_unstable();
     }
     ranges
+}
+
+/// [`concurrent_ranges`] from the window; `None` when it cannot tell.
+fn window_ranges(window: &Window, past: &[ChangeHash]) -> Option<Ranges> {
+    let mut ranges = Ranges::new();
+    for i in window.outside_past(past)? {
+        let row = window.row(i);
+        ranges.entry(row.actor.clone()).or_default().push((row.start_op, row.last_op));
+    }
+    for list in ranges.values_mut() {
+        list.sort_unstable();
+    }
+    Some(ranges)
 }
 
 fn within(ranges: &Ranges, id: &OpId) -> bool {

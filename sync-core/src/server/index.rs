@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ChangeHash, ObjType, ScalarValue};
 
+use super::graph::{GraphRow, MAX_WINDOW, WINDOW_MARGIN, Window};
+
 /// At most this many op ids are looked up for one document's push; a push that refers to more
 /// distinct stored ops takes the full merge.
 pub const MAX_REFERENCES: usize = 1024;
@@ -28,13 +30,18 @@ pub const MAX_FOUND_BYTES: usize = 8 << 20;
 /// What the fast path asks the store before it accepts a push.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lookup {
-    /// Server heads the push builds on: their last op ids bound the new ops' ids from below.
+    /// Changes whose last op id the store answers, for those it holds: the stored changes the
+    /// push builds on (their last op ids bound the new ops' ids from below) and, behind the
+    /// heads, also the pushed changes (which must be new) and what the client says it has.
     pub deps: Vec<ChangeHash>,
     /// Op ids (actor, counter) the push refers to without making them, sorted, distinct.
     pub ops: Vec<(ActorId, u64)>,
     /// Actors the pushed changes name (authors and the actors their ops refer to): the store
     /// answers each one's last seq, or nothing for an actor the document does not know.
     pub actors: Vec<ActorId>,
+    /// Whether the store also answers the window of the newest changes ([`super::graph`]),
+    /// from [`WINDOW_MARGIN`] changes before the oldest of `deps` it holds.
+    pub window: bool,
 }
 
 /// The store's answer to a [`Lookup`].
@@ -53,6 +60,10 @@ pub struct Found {
     /// push builds on, every op found is in the push's causal past (a change committed since
     /// would be concurrent with it, and a change may refer only to ops it has seen).
     pub heads: Vec<ChangeHash>,
+    /// When asked for: the stored changes from [`WINDOW_MARGIN`] before the oldest looked-up
+    /// dependency the store holds (in storage order) to the newest, at most [`MAX_WINDOW`]
+    /// of the newest; none when it holds no looked-up dependency in order.
+    pub window: Vec<GraphRow>,
 }
 
 impl Found {
@@ -74,8 +85,27 @@ impl Found {
                 found.changes.push(change.raw_bytes().to_vec());
             }
         }
+        if lookup.window {
+            found.window = window_of(history, lookup);
+        }
         found
     }
+}
+
+/// The window a store holding `history` (in storage order) answers.
+fn window_of(history: &[Change], lookup: &Lookup) -> Vec<GraphRow> {
+    let Some(oldest) = history.iter().position(|c| lookup.deps.contains(&c.hash())) else { return Vec::new() };
+    let from = oldest.saturating_sub(WINDOW_MARGIN as usize).max(history.len().saturating_sub(MAX_WINDOW));
+    let rows = history.iter().enumerate().skip(from);
+    rows.map(|(i, c)| GraphRow {
+        hash: c.hash(),
+        deps: c.deps().to_vec(),
+        actor: c.actor_id().clone(),
+        start_op: c.start_op().get(),
+        last_op: c.max_op(),
+        pos: i as u64 + 1,
+    })
+    .collect()
 }
 
 /// How an op acted, as far as the checks need to know.
@@ -125,6 +155,7 @@ pub struct OpIndex {
     deps_last_op: HashMap<ChangeHash, u64>,
     actor_seqs: HashMap<ActorId, u64>,
     heads: Vec<ChangeHash>,
+    window: Option<Window>,
 }
 
 impl OpIndex {
@@ -145,7 +176,13 @@ impl OpIndex {
             deps_last_op: found.deps_last_op.clone(),
             actor_seqs: found.actor_seqs.clone(),
             heads: found.heads.clone(),
+            window: lookup.window.then(|| Window::new(found.window.clone(), &found.heads)),
         })
+    }
+
+    /// The window of the newest changes, when the push does not build on the current heads.
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
     }
 
     pub fn op(&self, id: &OpId) -> Option<&OpInfo> {

@@ -3,7 +3,8 @@
 //!
 //! The edge is stateless: it loads the document's stored state, calls [`merge`], commits
 //! [`Merged::new_changes`] in one transaction and only then sends [`Merged::response`].
-//! A push that extends the server's heads skips the load: see [`append`].
+//! A push that extends the server's heads, or comes from a client a few changes behind, skips
+//! the load: see [`append`].
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,10 +18,12 @@ use crate::wire::{DocRequest, DocResponse, DocStatus};
 
 mod append;
 mod causal;
+pub mod graph;
 mod history;
 pub mod index;
 mod validate;
 pub use append::{Appended, Plan, append, plan};
+pub use graph::GraphRow;
 pub use index::{Found, Lookup};
 pub use validate::{Known, check_changes};
 

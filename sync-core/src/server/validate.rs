@@ -133,7 +133,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     }
     let stored = match known {
         Known::Document(doc) => Stored::Document(doc),
-        Known::Index(index) => Stored::Heads(index.heads()),
+        Known::Index(index) => index.window().map_or(Stored::Heads(index.heads()), Stored::Graph),
     };
     pushed.seen.check(stored, change, &expanded.operations)?;
     pushed.max_op.insert(change.hash(), last);

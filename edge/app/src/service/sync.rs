@@ -19,6 +19,10 @@ pub struct SyncStats {
     pub crdt_micros: i64,
     /// Documents merged by the append fast path (no document load).
     pub fast_path: usize,
+    /// ... of which the client was behind the heads (answered from the newest changes).
+    pub behind_heads: usize,
+    /// Documents loaded whole to be merged (the full merge).
+    pub loaded: usize,
     /// Pushes refused because they would leave a document with too many heads.
     pub refused_heads: usize,
     /// Documents that could not be loaded or merged (answered `Unavailable`).
@@ -74,28 +78,23 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
                 continue;
             }
         };
-        // A push on the current heads needs no load, however long the document's history:
-        // only the stored ops it refers to, read from the change index.
+        // A push on the current heads, or from a client a few changes behind, needs no load
+        // however long the document's history: only the stored ops it refers to and the
+        // newest changes, read from the change index.
         let plan = server::plan(&server_heads, doc, &pushed, access, &limits);
         stats.crdt_micros += state.clock.now_micros() - t;
         let appended = match plan {
-            Some(plan) => {
-                let t = state.clock.now_micros();
-                let found = state.store.find_ops(id, plan.lookup()).await?;
-                let t2 = state.clock.now_micros();
-                stats.db_micros += t2 - t;
-                let appended = plan.finish(&found);
-                stats.crdt_micros += state.clock.now_micros() - t2;
-                appended
-            }
+            Some(plan) => append(state, id, plan, &mut stats).await?,
             None => None,
         };
         if let Some(appended) = appended {
             stats.fast_path += 1;
+            stats.behind_heads += usize::from(!appended.pull.is_empty() || doc.have != server_heads);
             writes.push(DocWrite { doc_id: id.clone(), changes: appended.new_changes });
             responses.push(appended.response);
             continue;
         }
+        stats.loaded += 1;
         let t = state.clock.now_micros();
         let loaded = state.store.load_state(id).await?;
         stats.db_micros += state.clock.now_micros() - t;
@@ -147,6 +146,26 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     }
     stats.changes_applied = writes.iter().map(|w| w.changes.len()).sum();
     Ok((SyncResponse { docs: responses }, stats))
+}
+
+/// The fast path's second step: read what `plan` names, check the push, and read the stored
+/// changes the client lacks. `None` sends the document down the full merge.
+async fn append(state: &AppState, id: &str, plan: server::Plan<'_>, stats: &mut SyncStats) -> ApiResult<Option<server::Appended>> {
+    let t = state.clock.now_micros();
+    let found = state.store.find_ops(id, plan.lookup()).await?;
+    let t2 = state.clock.now_micros();
+    stats.db_micros += t2 - t;
+    let appended = plan.finish(&found);
+    stats.crdt_micros += state.clock.now_micros() - t2;
+    let Some(mut appended) = appended else { return Ok(None) };
+    if !appended.pull.is_empty() {
+        let t = state.clock.now_micros();
+        let chunks = state.store.changes_by_hash(id, &appended.pull).await?;
+        stats.db_micros += state.clock.now_micros() - t;
+        let Some(chunks) = chunks else { return Ok(None) };
+        appended.response.chunks = chunks;
+    }
+    Ok(Some(appended))
 }
 
 fn status_only(doc_id: sync_core::DocumentId, status: DocStatus) -> DocResponse {

@@ -4,10 +4,13 @@
 
 use std::str::FromStr;
 
-use sync_core::automerge::ActorId;
-use sync_core::server::{Found, Lookup, NewChange};
+use std::collections::HashMap;
 
-use super::{Store, first_int, int};
+use sync_core::ChangeHash;
+use sync_core::automerge::ActorId;
+use sync_core::server::{Found, GraphRow, Lookup, NewChange, graph};
+
+use super::{Store, first_int, int, text};
 use crate::ports::{DbError, Statement, Value};
 
 /// The statement indexing one change of `doc_id` (part of the transaction that stores it).
@@ -27,6 +30,17 @@ pub(super) fn index_change(doc_id: &str, c: &NewChange) -> Statement {
     )
 }
 
+/// The statement placing a change of `doc_id` last in the document's order, with its
+/// dependencies, when the statement just before it stored the change (see `change_graph`).
+pub(super) fn order_change(doc_id: &str, c: &NewChange) -> Statement {
+    let deps: Vec<String> = c.deps.iter().map(ToString::to_string).collect();
+    Statement::new(
+        "INSERT OR IGNORE INTO change_graph (doc_id, pos, hash, deps) \
+         SELECT ?1, (SELECT COALESCE(MAX(pos), 0) + 1 FROM change_graph WHERE doc_id = ?1), ?2, ?3 WHERE changes() = 1",
+        [doc_id.into(), c.hash.to_string().into(), deps.join(",").into()],
+    )
+}
+
 /// The statement recording that every change of `doc_id` is indexed (at creation, or once a
 /// compaction has indexed an older document).
 pub(super) fn indexed(doc_id: &str) -> Statement {
@@ -40,6 +54,21 @@ fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
     serde_json::to_string(value).map(Value::from).map_err(|e| DbError::Other(e.to_string()))
 }
 
+/// A window row as [`Store::find_ops`] reads it.
+fn graph_row(hash: Option<&str>, pos: Option<u64>, actor: &Value, ops: &Value, deps: &Value) -> Result<GraphRow, DbError> {
+    let bad = || DbError::Other("malformed change_graph row".into());
+    let (start_op, last_op) = ops.as_str().and_then(|o| o.split_once(',')).ok_or_else(bad)?;
+    let deps = deps.as_str().ok_or_else(bad)?;
+    Ok(GraphRow {
+        hash: hash.and_then(|h| h.parse().ok()).ok_or_else(bad)?,
+        deps: deps.split(',').filter(|d| !d.is_empty()).map(str::parse).collect::<Result<_, _>>().map_err(|_| bad())?,
+        actor: actor.as_str().and_then(|a| ActorId::from_str(a).ok()).ok_or_else(bad)?,
+        start_op: start_op.parse().map_err(|_| bad())?,
+        last_op: last_op.parse().map_err(|_| bad())?,
+        pos: pos.ok_or_else(bad)?,
+    })
+}
+
 fn op(counter: u64) -> Value {
     // Op counters and seqs fit: sync_core::server::check_changes caps counters at u32::MAX, and
     // a seq counts an actor's changes.
@@ -47,34 +76,50 @@ fn op(counter: u64) -> Value {
 }
 
 impl Store {
-    /// What the fast path asked for: whether the document is fully indexed, its heads, the last op of each
-    /// dependency, the last seq of each actor the document knows, and the changes holding the
-    /// looked-up ops (each once). One indexed read.
+    /// What the fast path asked for: whether the document is fully indexed, its heads, the last
+    /// op of each looked-up change it holds, the last seq of each actor it knows, the changes
+    /// holding the looked-up ops (each once) and, when asked, the window of its newest changes.
+    /// One statement, so every part is read at the same moment.
     pub async fn find_ops(&self, doc_id: &str, lookup: &Lookup) -> Result<Found, DbError> {
         const SQL: &str = concat!(
-            "SELECT 0, NULL, NULL, NULL FROM indexed_documents WHERE doc_id = ?1 ",
-            "UNION ALL SELECT 4, h.hash, NULL, NULL FROM heads h WHERE h.doc_id = ?1 ",
-            "UNION ALL SELECT 1, c.hash, c.last_op, NULL FROM change_index c ",
+            "SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL FROM indexed_documents WHERE doc_id = ?1 ",
+            "UNION ALL SELECT 4, h.hash, NULL, NULL, NULL, NULL, NULL FROM heads h WHERE h.doc_id = ?1 ",
+            "UNION ALL SELECT 1, c.hash, c.last_op, NULL, NULL, NULL, NULL FROM change_index c ",
             "WHERE c.doc_id = ?1 AND c.hash IN (SELECT value FROM json_each(?2)) ",
             "UNION ALL SELECT 2, a.value, (SELECT i.seq FROM change_index i WHERE i.doc_id = ?1 AND i.actor = a.value ",
-            "ORDER BY i.last_op DESC LIMIT 1), NULL FROM json_each(?4) a ",
-            "UNION ALL SELECT 3, NULL, NULL, c.bytes FROM change_index c WHERE c.rowid IN (",
+            "ORDER BY i.last_op DESC LIMIT 1), NULL, NULL, NULL, NULL FROM json_each(?4) a ",
+            "UNION ALL SELECT 3, NULL, NULL, c.bytes, NULL, NULL, NULL FROM change_index c WHERE c.rowid IN (",
             "SELECT (SELECT i.rowid FROM change_index i WHERE i.doc_id = ?1 AND i.actor = json_extract(r.value, '$[0]') ",
             "AND i.last_op >= json_extract(r.value, '$[1]') AND i.start_op <= json_extract(r.value, '$[1]') ",
-            "ORDER BY i.last_op LIMIT 1) FROM json_each(?3) r)"
+            "ORDER BY i.last_op LIMIT 1) FROM json_each(?3) r) ",
+            // The window: from ?6 changes before the oldest looked-up change the document placed
+            // in its order to the newest, at most ?7 of the newest.
+            "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, NULL, i.actor, i.start_op || ',' || i.last_op, g.deps ",
+            "FROM change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
+            "WHERE ?5 = 1 AND g.doc_id = ?1 AND g.pos >= (SELECT MIN(o.pos) FROM change_graph o ",
+            "WHERE o.doc_id = ?1 AND o.hash IN (SELECT value FROM json_each(?2))) - ?6 ORDER BY g.pos DESC LIMIT ?7)"
         );
         let deps: Vec<String> = lookup.deps.iter().map(ToString::to_string).collect();
         let ops: Vec<(String, u64)> = lookup.ops.iter().map(|(a, c)| (a.to_hex_string(), *c)).collect();
         let actors: Vec<String> = lookup.actors.iter().map(|a| a.to_hex_string()).collect();
-        let params = [doc_id.into(), json(&deps)?, json(&ops)?, json(&actors)?];
+        let params = [
+            doc_id.into(),
+            json(&deps)?,
+            json(&ops)?,
+            json(&actors)?,
+            Value::Integer(i64::from(lookup.window)),
+            op(graph::WINDOW_MARGIN),
+            op(graph::MAX_WINDOW as u64),
+        ];
         let rows = self.db().query(Statement::new(SQL, params)).await?;
         let mut found = Found::default();
         for row in rows.rows {
             let mut row = row.into_iter();
-            let (kind, key, number, bytes) = (row.next(), row.next(), row.next(), row.next());
-            let key = key.as_ref().and_then(Value::as_str);
-            let number = number.as_ref().and_then(Value::as_i64).and_then(|n| u64::try_from(n).ok());
-            match int(&kind.unwrap_or(Value::Null))? {
+            let mut next = || row.next().unwrap_or(Value::Null);
+            let (kind, key, number, bytes, actor, ops, deps) = (next(), next(), next(), next(), next(), next(), next());
+            let key = key.as_str();
+            let number = number.as_i64().and_then(|n| u64::try_from(n).ok());
+            match int(&kind)? {
                 0 => found.complete = true,
                 4 => found.heads.extend(key.and_then(|h| h.parse::<sync_core::ChangeHash>().ok())),
                 1 => {
@@ -87,10 +132,27 @@ impl Store {
                         found.actor_seqs.insert(actor, seq);
                     }
                 }
-                _ => found.changes.extend(bytes.and_then(Value::into_blob)),
+                5 => found.window.push(graph_row(key, number, &actor, &ops, &deps)?),
+                _ => found.changes.extend(bytes.into_blob()),
             }
         }
         Ok(found)
+    }
+
+    /// The stored bytes of `hashes` (changes of `doc_id`), in the order given; `None` when one is
+    /// not stored (the document was deleted meanwhile).
+    pub async fn changes_by_hash(&self, doc_id: &str, hashes: &[ChangeHash]) -> Result<Option<Vec<Vec<u8>>>, DbError> {
+        const SQL: &str = "SELECT hash, bytes FROM change_index WHERE doc_id = ?1 AND hash IN (SELECT value FROM json_each(?2))";
+        let wanted: Vec<String> = hashes.iter().map(ToString::to_string).collect();
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into(), json(&wanted)?])).await?;
+        let mut by_hash: HashMap<String, Vec<u8>> = HashMap::with_capacity(rows.rows.len());
+        for row in rows.rows {
+            let mut row = row.into_iter();
+            if let (Some(hash), Some(bytes)) = (row.next(), row.next()) {
+                by_hash.insert(text(&hash)?, bytes.into_blob().ok_or_else(|| DbError::Other("change without bytes".into()))?);
+            }
+        }
+        Ok(wanted.iter().map(|h| by_hash.remove(h)).collect())
     }
 
     /// Whether every change of `doc_id` is indexed (see `indexed_documents`).

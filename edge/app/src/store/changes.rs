@@ -2,7 +2,7 @@
 
 use sync_core::server::NewChange;
 
-use super::change_index::index_change;
+use super::change_index::{index_change, order_change};
 use super::{Store, int, text};
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
@@ -112,6 +112,9 @@ impl Store {
                     [doc(), Value::Integer(c.bytes.len() as i64)],
                 ));
                 statements.push(index_change(&w.doc_id, c));
+                // ... and this one's is that of the index INSERT: a change is placed in the
+                // document's order once, when it is first stored.
+                statements.push(order_change(&w.doc_id, c));
             }
             let deps: Vec<String> = w.changes.iter().flat_map(|c| c.deps.iter().map(ToString::to_string)).collect();
             statements.push(Statement::new(

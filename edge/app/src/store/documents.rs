@@ -84,6 +84,7 @@ impl Store {
             .batch(vec![
                 Statement::new("DELETE FROM changes WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM change_index WHERE doc_id = ?1", p()),
+                Statement::new("DELETE FROM change_graph WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM indexed_documents WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM heads WHERE doc_id = ?1", p()),
                 Statement::new("DELETE FROM snapshots WHERE doc_id = ?1", p()),
