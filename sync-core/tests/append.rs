@@ -207,3 +207,32 @@ fn a_push_resending_stored_changes_or_missing_a_dependency_takes_the_full_merge(
     let req = request(acked, &other, since(&other, &lost));
     assert!(server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT, &history).is_none());
 }
+
+#[test]
+fn behind_the_heads_a_change_committed_since_the_plan_is_part_of_the_answer() {
+    let mut server = server_with(20);
+    let acked = server.get_heads();
+    let planned_on = Heads::new(acked.clone());
+    let mut b = server.fork().with_actor(ActorId::from(vec![3]));
+    edit(&mut b, "b");
+    // A's push: planned on the heads B also started from...
+    let mut a = server.fork().with_actor(ActorId::from(vec![2]));
+    edit(&mut a, "a");
+    let req = DocRequest { have: Heads::empty(), ..request(vec![], &a, since(&a, &acked)) };
+    let incoming = a.get_changes(&acked);
+    let plan = || server::plan(&planned_on, &req, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    // ... while B's was committed before the store was read.
+    server.merge(&mut b).unwrap();
+    let found = server::Found::in_history(&server.get_changes(&[]), plan().lookup());
+    let appended = plan().finish(&found).expect("answered from the window read with the new heads");
+    assert_eq!(hashes(&appended.response.chunks), Vec::<automerge::ChangeHash>::new(), "chunks are the caller's to fill");
+    assert_eq!(appended.pull, b.get_changes(&acked).iter().map(|c| c.hash()).collect::<Vec<_>>(), "B's change is sent to A");
+    let mut both = server.fork();
+    both.merge(&mut a).unwrap();
+    assert_eq!(appended.response.heads.as_slice(), both.get_heads().as_slice(), "the heads after A's push on B's");
+    // On the heads, a plan whose heads moved is not vouched for.
+    let on_heads = request(acked.clone(), &a, since(&a, &acked));
+    let plan = server::plan(&planned_on, &on_heads, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    let found = server::Found::in_history(&server.get_changes(&[]), plan.lookup());
+    assert!(plan.finish(&found).is_none());
+}

@@ -40,10 +40,38 @@ use crate::wire::{DocRequest, DocResponse, DocStatus};
 pub struct Appended {
     /// The pushed changes, in causal order; none of them is known to the server.
     pub new_changes: Vec<NewChange>,
-    /// The answer, without its chunks: those are the stored changes [`Appended::pull`] names.
+    /// The answer; its chunks are the stored changes [`Appended::pull`] names, once
+    /// [`Appended::fill`] has them all.
     pub response: DocResponse,
     /// The stored changes the client lacks, in causal order (empty on the heads).
     pub pull: Vec<ChangeHash>,
+    /// Those whose bytes came with the window.
+    carried: HashMap<ChangeHash, Vec<u8>>,
+}
+
+impl Appended {
+    /// The pulled changes whose bytes the store must still read, in order.
+    pub fn to_read(&self) -> Vec<ChangeHash> {
+        self.pull.iter().filter(|h| !self.carried.contains_key(h)).copied().collect()
+    }
+
+    /// Sets the answer's chunks, given the bytes of [`Appended::to_read`] in that order; `None`
+    /// when they do not match.
+    pub fn fill(&mut self, read: Vec<Vec<u8>>) -> Option<()> {
+        let mut read = read.into_iter();
+        let mut chunks = Vec::with_capacity(self.pull.len());
+        for hash in &self.pull {
+            chunks.push(match self.carried.remove(hash) {
+                Some(bytes) => bytes,
+                None => read.next()?,
+            });
+        }
+        if read.next().is_some() {
+            return None;
+        }
+        self.response.chunks = chunks;
+        Some(())
+    }
 }
 
 /// Merges `request` from the stored heads and `history` (every change the document holds, as
@@ -54,7 +82,8 @@ pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits
     let found = Found::in_history(history, plan.lookup());
     let mut appended = plan.finish(&found)?;
     let by_hash: HashMap<ChangeHash, &Change> = history.iter().map(|c| (c.hash(), c)).collect();
-    appended.response.chunks = appended.pull.iter().map(|h| by_hash.get(h).map(|c| c.raw_bytes().to_vec())).collect::<Option<_>>()?;
+    let read = appended.to_read().iter().map(|h| by_hash.get(h).map(|c| c.raw_bytes().to_vec())).collect::<Option<_>>()?;
+    appended.fill(read)?;
     Some(appended)
 }
 
@@ -68,6 +97,7 @@ pub struct Plan<'c> {
     lookup: Lookup,
     /// Behind the heads: what the client has (its `have` and `heads`).
     behind: Option<Vec<ChangeHash>>,
+    max_heads: usize,
 }
 
 /// The first step of the fast path: `None` when the full [`super::merge`] is needed (a viewer
@@ -84,12 +114,7 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
         return None;
     }
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
-    let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
-    heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
-    if heads.len() > limits.max_doc_heads && heads.len() > server_heads.len() {
-        // Refused by the full merge, which can also send the client what it needs to merge.
-        return None;
-    }
+    let heads = heads_after(server_heads, &ordered, limits.max_doc_heads)?;
     let ops = index::references(ordered.iter().copied(), index::MAX_REFERENCES)?;
     let actors = index::actors(ordered.iter().copied());
     if actors.len() > index::MAX_REFERENCES {
@@ -104,7 +129,17 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
         (asked.into_iter().collect(), Some(has))
     };
     let lookup = Lookup { deps: lookup_deps, ops, actors, window: behind.is_some() };
-    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads: Heads::new(heads), lookup, behind })
+    let max_heads = limits.max_doc_heads;
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, max_heads })
+}
+
+/// The heads once `ordered` (all new) are stored on `server_heads`; `None` when they would be too
+/// many (refused by the full merge, which can also send the client what it needs to merge them).
+fn heads_after(server_heads: &Heads, ordered: &[&Change], max_heads: usize) -> Option<Heads> {
+    let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
+    let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
+    heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
+    (heads.len() <= max_heads || heads.len() <= server_heads.len()).then(|| Heads::new(heads))
 }
 
 impl Plan<'_> {
@@ -117,10 +152,16 @@ impl Plan<'_> {
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).
     pub fn finish(self, found: &Found) -> Option<Appended> {
-        let index = OpIndex::new(&self.lookup, found, &self.server_heads)?;
-        let pull = match (&self.behind, index.window()) {
-            (None, _) => Vec::new(),
-            (Some(has), Some(window)) => behind(window, found, &self.ordered, has)?,
+        // On the heads, the push is checked against the heads it was planned on; behind them,
+        // against the heads read with the window (others may have pushed since the plan).
+        let planned_on = self.behind.is_none().then_some(&self.server_heads);
+        let index = OpIndex::new(&self.lookup, found, planned_on)?;
+        let (pull, heads) = match (&self.behind, index.window()) {
+            (None, _) => (Vec::new(), self.heads),
+            (Some(has), Some(window)) => {
+                let heads = heads_after(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
+                (behind(window, found, &self.ordered, has)?, heads)
+            }
             (Some(_), None) => return None,
         };
         super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()).ok()?;
@@ -128,11 +169,15 @@ impl Plan<'_> {
         let response = DocResponse {
             doc_id: self.doc_id,
             status: DocStatus::Ok,
-            heads: self.heads,
+            heads,
             missing: Heads::empty(),
             chunks: Vec::new(),
         };
-        Some(Appended { new_changes, response, pull })
+        let carried = match index.window() {
+            Some(window) => pull.iter().filter_map(|h| Some((*h, window.bytes(h)?.to_vec()))).collect(),
+            None => HashMap::new(),
+        };
+        Some(Appended { new_changes, response, pull, carried })
     }
 }
 

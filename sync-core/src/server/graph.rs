@@ -42,7 +42,13 @@ pub struct GraphRow {
     pub last_op: u64,
     /// Its position in the order the document's changes were stored (1 for the first).
     pub pos: u64,
+    /// The change itself, when the store sent it along (see [`CARRIED_BYTES`]).
+    pub bytes: Option<Vec<u8>>,
 }
+
+/// The store sends a window change's bytes along when it is newer than the oldest change the
+/// client names and at most this long: what a pull usually needs, without another query.
+pub const CARRIED_BYTES: usize = 4096;
 
 /// The window of a document's newest changes (see the module docs).
 #[derive(Debug, Default)]
@@ -77,6 +83,11 @@ impl Window {
 
     pub fn row(&self, i: usize) -> &GraphRow {
         &self.rows[i]
+    }
+
+    /// The bytes of change `hash`, if the store sent them with the window.
+    pub fn bytes(&self, hash: &ChangeHash) -> Option<&[u8]> {
+        self.rows[*self.at.get(hash)?].bytes.as_deref()
     }
 
     /// The stored changes outside the past of `base` (stored changes only), as window indices in
@@ -119,7 +130,7 @@ mod tests {
     }
 
     fn row(n: u8, deps: &[u8], pos: u64) -> GraphRow {
-        GraphRow { hash: h(n), deps: deps.iter().map(|&d| h(d)).collect(), actor: ActorId::from(vec![n]), start_op: 1, last_op: 1, pos }
+        GraphRow { hash: h(n), deps: deps.iter().map(|&d| h(d)).collect(), actor: ActorId::from(vec![n]), start_op: 1, last_op: 1, pos, bytes: None }
     }
 
     /// 1 <- 2 <- 3 (window: 2, 3) and a branch 4 on 1 (window), heads 3 and 4.

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ChangeHash, ObjType, ScalarValue};
 
-use super::graph::{GraphRow, MAX_WINDOW, WINDOW_MARGIN, Window};
+use super::graph::{CARRIED_BYTES, GraphRow, MAX_WINDOW, WINDOW_MARGIN, Window};
 
 /// At most this many op ids are looked up for one document's push; a push that refers to more
 /// distinct stored ops takes the full merge.
@@ -62,7 +62,8 @@ pub struct Found {
     pub heads: Vec<ChangeHash>,
     /// When asked for: the stored changes from [`WINDOW_MARGIN`] before the oldest looked-up
     /// dependency the store holds (in storage order) to the newest, at most [`MAX_WINDOW`]
-    /// of the newest; none when it holds no looked-up dependency in order.
+    /// of the newest, with the bytes of those newer than that oldest one and at most
+    /// [`CARRIED_BYTES`] long; none when it holds no looked-up dependency in order.
     pub window: Vec<GraphRow>,
 }
 
@@ -104,6 +105,7 @@ fn window_of(history: &[Change], lookup: &Lookup) -> Vec<GraphRow> {
         start_op: c.start_op().get(),
         last_op: c.max_op(),
         pos: i as u64 + 1,
+        bytes: (i > oldest && c.raw_bytes().len() <= CARRIED_BYTES).then(|| c.raw_bytes().to_vec()),
     })
     .collect()
 }
@@ -161,9 +163,10 @@ pub struct OpIndex {
 impl OpIndex {
     /// Decodes the changes the store found, keeping only the ops the push refers to. `None` when
     /// the store does not index the whole document, its heads moved since `server_heads` were
-    /// read, the changes are over [`MAX_FOUND_BYTES`] or one does not parse.
-    pub fn new(lookup: &Lookup, found: &Found, server_heads: &crate::Heads) -> Option<Self> {
-        if !found.complete || crate::Heads::new(found.heads.clone()) != *server_heads {
+    /// read (when given; the window is read with the heads it goes with), the changes are over
+    /// [`MAX_FOUND_BYTES`] or one does not parse.
+    pub fn new(lookup: &Lookup, found: &Found, server_heads: Option<&crate::Heads>) -> Option<Self> {
+        if !found.complete || server_heads.is_some_and(|h| crate::Heads::new(found.heads.clone()) != *h) {
             return None;
         }
         if found.changes.iter().map(Vec::len).sum::<usize>() > MAX_FOUND_BYTES {

@@ -158,14 +158,17 @@ async fn append(state: &AppState, id: &str, plan: server::Plan<'_>, stats: &mut 
     let appended = plan.finish(&found);
     stats.crdt_micros += state.clock.now_micros() - t2;
     let Some(mut appended) = appended else { return Ok(None) };
-    if !appended.pull.is_empty() {
+    // The window usually carried the changes to send; the others are read by hash.
+    let to_read = appended.to_read();
+    let read = if to_read.is_empty() {
+        Some(Vec::new())
+    } else {
         let t = state.clock.now_micros();
-        let chunks = state.store.changes_by_hash(id, &appended.pull).await?;
+        let read = state.store.changes_by_hash(id, &to_read).await?;
         stats.db_micros += state.clock.now_micros() - t;
-        let Some(chunks) = chunks else { return Ok(None) };
-        appended.response.chunks = chunks;
-    }
-    Ok(Some(appended))
+        read
+    };
+    Ok(read.and_then(|read| appended.fill(read)).map(|()| appended))
 }
 
 fn status_only(doc_id: sync_core::DocumentId, status: DocStatus) -> DocResponse {

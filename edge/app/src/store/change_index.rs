@@ -66,6 +66,7 @@ fn graph_row(hash: Option<&str>, pos: Option<u64>, actor: &Value, ops: &Value, d
         start_op: start_op.parse().map_err(|_| bad())?,
         last_op: last_op.parse().map_err(|_| bad())?,
         pos: pos.ok_or_else(bad)?,
+        bytes: None,
     })
 }
 
@@ -82,6 +83,9 @@ impl Store {
     /// One statement, so every part is read at the same moment.
     pub async fn find_ops(&self, doc_id: &str, lookup: &Lookup) -> Result<Found, DbError> {
         const SQL: &str = concat!(
+            // The oldest looked-up change the document placed in its order: where the window starts.
+            "WITH anchor AS (SELECT MIN(o.pos) AS pos FROM change_graph o ",
+            "WHERE ?5 = 1 AND o.doc_id = ?1 AND o.hash IN (SELECT value FROM json_each(?2))) ",
             "SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL FROM indexed_documents WHERE doc_id = ?1 ",
             "UNION ALL SELECT 4, h.hash, NULL, NULL, NULL, NULL, NULL FROM heads h WHERE h.doc_id = ?1 ",
             "UNION ALL SELECT 1, c.hash, c.last_op, NULL, NULL, NULL, NULL FROM change_index c ",
@@ -92,12 +96,12 @@ impl Store {
             "SELECT (SELECT i.rowid FROM change_index i WHERE i.doc_id = ?1 AND i.actor = json_extract(r.value, '$[0]') ",
             "AND i.last_op >= json_extract(r.value, '$[1]') AND i.start_op <= json_extract(r.value, '$[1]') ",
             "ORDER BY i.last_op LIMIT 1) FROM json_each(?3) r) ",
-            // The window: from ?6 changes before the oldest looked-up change the document placed
-            // in its order to the newest, at most ?7 of the newest.
-            "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, NULL, i.actor, i.start_op || ',' || i.last_op, g.deps ",
-            "FROM change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
-            "WHERE ?5 = 1 AND g.doc_id = ?1 AND g.pos >= (SELECT MIN(o.pos) FROM change_graph o ",
-            "WHERE o.doc_id = ?1 AND o.hash IN (SELECT value FROM json_each(?2))) - ?6 ORDER BY g.pos DESC LIMIT ?7)"
+            // The window: from ?6 changes before the anchor to the newest, at most ?7 of the
+            // newest; the bytes of those after the anchor and at most ?8 long come along.
+            "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, ",
+            "CASE WHEN g.pos > anchor.pos AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op, g.deps ",
+            "FROM anchor, change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
+            "WHERE g.doc_id = ?1 AND g.pos >= anchor.pos - ?6 ORDER BY g.pos DESC LIMIT ?7)"
         );
         let deps: Vec<String> = lookup.deps.iter().map(ToString::to_string).collect();
         let ops: Vec<(String, u64)> = lookup.ops.iter().map(|(a, c)| (a.to_hex_string(), *c)).collect();
@@ -110,6 +114,7 @@ impl Store {
             Value::Integer(i64::from(lookup.window)),
             op(graph::WINDOW_MARGIN),
             op(graph::MAX_WINDOW as u64),
+            op(graph::CARRIED_BYTES as u64),
         ];
         let rows = self.db().query(Statement::new(SQL, params)).await?;
         let mut found = Found::default();
@@ -132,7 +137,7 @@ impl Store {
                         found.actor_seqs.insert(actor, seq);
                     }
                 }
-                5 => found.window.push(graph_row(key, number, &actor, &ops, &deps)?),
+                5 => found.window.push(GraphRow { bytes: bytes.into_blob(), ..graph_row(key, number, &actor, &ops, &deps)? }),
                 _ => found.changes.extend(bytes.into_blob()),
             }
         }

@@ -94,6 +94,8 @@ pub struct Replica {
     pub doc: Automerge,
     pub acked: Heads,
     edits: u64,
+    /// Syncs of this replica the server answered with a full merge (it loaded the document).
+    pub loads: usize,
 }
 
 impl Replica {
@@ -103,7 +105,7 @@ impl Replica {
     }
 
     pub fn with_doc(state: &AppState, id: DocumentId, user: &str, doc: Automerge, acked: Heads) -> Self {
-        Self { id, user: user.into(), token: token(state, user), doc, acked, edits: 0 }
+        Self { id, user: user.into(), token: token(state, user), doc, acked, edits: 0, loads: 0 }
     }
 
     /// One small edit: a single map put, on one of 64 keys of this client's own (clients
@@ -140,6 +142,7 @@ impl Replica {
         let t = Instant::now();
         let (response, stats) = service::sync::sync(state, &self.user, &request).await.expect("sync succeeds");
         let took = t.elapsed();
+        self.loads += stats.loaded;
         // The call only yields on a contended connection lock (the local libSQL driver is
         // synchronous), so without this a client would go straight into its next round while
         // the task it just handed the writer lock to waits behind it on the same worker; a
@@ -163,8 +166,11 @@ impl Replica {
             .await
             .expect("request sent");
         let status = r.status();
+        let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let bytes = r.bytes().await.expect("body read");
         let took = t.elapsed();
+        // `merge;desc="fast=N behind=N loaded=N"`
+        self.loads += timing.split("loaded=").nth(1).and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()).unwrap_or(0);
         assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&bytes));
         let response = SyncResponse::decode(&bytes, &Limits::DEFAULT).expect("valid response");
         self.apply(&response);

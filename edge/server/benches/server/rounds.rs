@@ -40,6 +40,8 @@ pub struct Outcome {
     pub client_ms: f64,
     /// Documents compacted by the background pass during the run.
     pub compactions: u32,
+    /// Syncs the server answered by loading the document (the full merge).
+    pub loads: usize,
 }
 
 impl Outcome {
@@ -54,6 +56,7 @@ impl Outcome {
         self.secs += o.secs;
         self.latencies.extend(o.latencies);
         self.compactions += o.compactions;
+        self.loads += o.loads;
     }
 }
 
@@ -126,28 +129,29 @@ async fn run(server: &Server<'_>, sc: Scenario, path: Path, total: usize, limit:
                     client += t.elapsed() - took;
                 }
             }
-            (lat, client)
+            (lat, client, r.loads)
         }));
     }
-    let (mut latencies, mut client) = (Latencies::default(), Duration::ZERO);
+    let (mut latencies, mut client, mut loads) = (Latencies::default(), Duration::ZERO, 0);
     for t in tasks {
-        let (lat, c) = t.await.expect("client task");
+        let (lat, c, l) = t.await.expect("client task");
         latencies.extend(lat);
         client += c;
+        loads += l;
     }
     let secs = start.elapsed().as_secs_f64();
     compactor.abort();
     let client_ms = client.as_secs_f64() * 1000.0 / latencies.len().max(1) as f64;
     // Rounds per second over the whole run, untimed first rounds excluded from the count only.
-    Outcome { rounds: latencies.len(), secs, latencies, client_ms, compactions: compacted.load(Ordering::Relaxed) }
+    Outcome { rounds: latencies.len(), secs, latencies, client_ms, compactions: compacted.load(Ordering::Relaxed), loads }
 }
 
 pub async fn measure(state: &AppState, base: &str, total: usize, limit: Duration) -> String {
     let http = harness::http_client();
     let mut table = String::new();
     let mut ratios = String::new();
-    writeln!(table, "| scenario | clients | path | rounds | rounds/s | p50 | p99 | client time per round | compactions |").unwrap();
-    writeln!(table, "|---|---:|---|---:|---:|---:|---:|---:|---:|").unwrap();
+    writeln!(table, "| scenario | clients | path | rounds | rounds/s | p50 | p99 | client time per round | compactions | full merges |").unwrap();
+    writeln!(table, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
     writeln!(ratios, "| scenario | clients | rounds/s HTTP / in-process | p50 HTTP / in-process | p99 HTTP / in-process |").unwrap();
     writeln!(ratios, "|---|---:|---:|---:|---:|").unwrap();
     for (i, sc) in SCENARIOS.iter().enumerate() {
@@ -166,7 +170,7 @@ pub async fn measure(state: &AppState, base: &str, total: usize, limit: Duration
         for (o, label) in results.iter().zip(["in-process", "HTTP"]) {
             writeln!(
                 table,
-                "| {} | {} | {label} | {} | {:.0} | {} | {} | {:.2} ms | {} |",
+                "| {} | {} | {label} | {} | {:.0} | {} | {} | {:.2} ms | {} | {} |",
                 sc.name,
                 sc.clients,
                 o.rounds,
@@ -174,7 +178,8 @@ pub async fn measure(state: &AppState, base: &str, total: usize, limit: Duration
                 ms(o.latencies.pct(50.0)),
                 ms(o.latencies.pct(99.0)),
                 o.client_ms,
-                o.compactions
+                o.compactions,
+                o.loads
             )
             .unwrap();
         }
