@@ -28,20 +28,25 @@ for target in native spin worker workerd; do
   pids+=("$pid")
   wait_healthy "$port" "$work"
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
-    EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-    "$out/release/edge-load" "$target" "$clients" "$rounds")
-  rows+=("$row $ms |")
+  for mode in own shared; do
+    row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
+      EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
+      "$out/release/edge-load" "$target" "$clients" "$rounds" "$mode")
+    rows+=("$row $ms |")
+  done
   stop_pid "$pid"
 done
 
 echo
-echo "| runtime | clients | sync rounds/s | p50 ms | p99 ms | start to first 200 (ms) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| runtime | documents | clients | sync rounds/s | p50 ms | p99 ms | full merges | 503s retried | start to first 200 (ms) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
-native=$(echo "${rows[0]}" | awk -F'|' '{print $4}')
-for r in "${rows[@]:1}"; do
-  echo "$r" | awk -F'|' -v n="$native" '{printf "ratio %s / native: %.2f\n", $2, $4 / n}'
+# Rows come in pairs (own, shared) per runtime, native first.
+native=$(echo "${rows[0]}" | awk -F'|' '{print $5}')
+for ((i = 0; i < ${#rows[@]}; i += 2)); do
+  own=${rows[i]} shared=${rows[i + 1]}
+  paste -d'|' <(echo "$own") <(echo "$shared") | awk -F'|' -v n="$native" \
+    '{printf "%s: own docs / native %.2f; one shared doc / own docs: rounds/s %.2f, p99 %.2f\n", $2, $5 / n, $16 / $5, $18 / $7}'
 done
 spin=$spin_wasm
 worker=edge/worker/build/index_bg.wasm

@@ -33,6 +33,33 @@ impl<T: HttpTransport> HranaClient<T> {
 
     /// Runs one statement.
     pub async fn execute(&self, statement: Statement) -> Result<Rows, DbError> {
+        self.retry_busy(|| self.execute_once(statement.clone())).await
+    }
+
+    /// Runs statements atomically: all of them or none.
+    pub async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+        self.retry_busy(|| self.batch_once(statements.clone())).await
+    }
+
+    /// Runs `call` until the database is not busy, pausing 5 ms, 10 ms, … (about 1.3 s in all):
+    /// sqld answers `SQLITE_BUSY` at once when another stream holds the write lock, and many
+    /// edges write to one primary (8 concurrent clients of the Spin component got several 503s
+    /// a minute without this). A `BEGIN IMMEDIATE` transaction instead made sqld stall whole
+    /// seconds under the same load, past the 10 s deadline.
+    async fn retry_busy<R, F: std::future::Future<Output = Result<R, DbError>>>(&self, call: impl Fn() -> F) -> Result<R, DbError> {
+        let mut delay = std::time::Duration::from_millis(5);
+        loop {
+            match call().await {
+                Err(DbError::Unavailable(msg)) if msg.contains("SQLITE_BUSY") && delay < std::time::Duration::from_secs(1) => {
+                    self.transport.pause(delay).await;
+                    delay *= 2;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn execute_once(&self, statement: Statement) -> Result<Rows, DbError> {
         let want_rows = true;
         let request = StreamRequest::Execute(ExecuteStreamReq { stmt: convert::stmt(statement, want_rows) });
         match self.pipeline(request).await? {
@@ -41,8 +68,7 @@ impl<T: HttpTransport> HranaClient<T> {
         }
     }
 
-    /// Runs statements atomically: all of them or none.
-    pub async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+    async fn batch_once(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
         let n = statements.len();
         let batch = Batch::transactional(statements.into_iter().map(|s| convert::stmt(s, true)));
         let result = match self.pipeline(StreamRequest::Batch(BatchStreamReq { batch })).await? {

@@ -20,6 +20,10 @@ impl HttpTransport for ReqwestTransport {
         let body = response.bytes().await.map_err(|e| TransportError(e.to_string()))?.to_vec();
         Ok(HttpResponse { status, body })
     }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
 }
 
 /// The `Database` port over [`HranaClient`] and [`ReqwestTransport`] (natively the futures

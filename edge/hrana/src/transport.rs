@@ -1,4 +1,5 @@
-//! The outbound-HTTP port the client needs: one POST with a JSON body.
+//! The outbound-HTTP port the client needs: one POST with a JSON body, and a pause between
+//! retries.
 
 use std::future::Future;
 
@@ -18,4 +19,7 @@ pub struct TransportError(pub String);
 /// `authorization: Bearer <token>` when a token is given.
 pub trait HttpTransport {
     fn post_json(&self, url: &str, bearer: Option<&str>, body: Vec<u8>) -> impl Future<Output = Result<HttpResponse, TransportError>>;
+
+    /// Resolves after `duration` (the host's timer), before retrying a busy database.
+    fn pause(&self, duration: std::time::Duration) -> impl Future<Output = ()>;
 }

@@ -5,6 +5,12 @@
 //!
 //! A few connections share the database; single statements take any of them, atomic batches
 //! take the writer connection and run inside one transaction.
+//!
+//! A remote connection is one Hrana stream, which sqld closes after 10 s without a request
+//! (`STREAM_EXPIRED`), and the `libsql` crate never opens another on that connection
+//! (tursodatabase/libsql#985). So a remote connection idle for [`REMOTE_IDLE`] is replaced
+//! before use, and a call that still meets an expired stream is retried once on a new one
+//! (the server ran nothing of it).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +22,9 @@ use libsql::params::Params;
 use tokio::sync::Mutex;
 
 const READ_CONNECTIONS: usize = 4;
+/// A remote connection unused this long is replaced before its next call (sqld expires its
+/// stream at 10 s).
+const REMOTE_IDLE: Duration = Duration::from_secs(5);
 /// SQLite's primary result code for constraint violations (incl. RAISE(ABORT) in triggers).
 const SQLITE_CONSTRAINT: i32 = 19;
 
@@ -46,9 +55,23 @@ pub struct LibsqlDatabase {
     frame_no: AtomicU64,
     /// When the replica last synced successfully, Unix milliseconds (0: never).
     last_sync_ms: AtomicI64,
-    writer: Mutex<libsql::Connection>,
-    readers: Vec<Mutex<libsql::Connection>>,
+    writer: Mutex<Conn>,
+    readers: Vec<Mutex<Conn>>,
     next: AtomicUsize,
+    /// A remote primary: connections expire when idle (see the module docs).
+    remote: bool,
+}
+
+/// A pooled connection and when it last served a call.
+struct Conn {
+    conn: libsql::Connection,
+    used: std::time::Instant,
+}
+
+impl Conn {
+    fn new(conn: libsql::Connection) -> Self {
+        Conn { conn, used: std::time::Instant::now() }
+    }
 }
 
 impl LibsqlDatabase {
@@ -58,6 +81,7 @@ impl LibsqlDatabase {
     }
 
     pub async fn open(backend: Backend) -> Result<Arc<Self>, DbError> {
+        let remote = matches!(backend, Backend::Remote { .. });
         let (db, local, replica) = match backend {
             Backend::Local { path } => {
                 create_parent(&path)?;
@@ -78,16 +102,17 @@ impl LibsqlDatabase {
         }
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
-            readers.push(Mutex::new(connect(&db, local).await?));
+            readers.push(Mutex::new(Conn::new(connect(&db, local).await?)));
         }
         let this = Arc::new(Self {
             db,
             replica,
             frame_no: AtomicU64::new(u64::MAX),
             last_sync_ms: AtomicI64::new(0),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Conn::new(writer)),
             readers,
             next: AtomicUsize::new(0),
+            remote,
         });
         this.sync_replica().await?;
         Ok(this)
@@ -211,37 +236,44 @@ impl Database for LibsqlDatabase {
     }
 
     fn query(&self, statement: Statement) -> BoxFuture<'_, Result<Rows, DbError>> {
-        Box::pin(async move {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-            let conn = self.readers[i].lock().await;
-            run(&conn, statement).await
-        })
+        // sqld answers a read BUSY now and then too (seen under concurrent writes in
+        // scripts/bench-edges.sh: several clients' syncs failed at the same instant).
+        Box::pin(retry_busy(move || self.query_once(statement.clone())))
     }
 
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
-        Box::pin(async move {
-            // Another writer holding the primary's write lock (other edges, other processes)
-            // makes a transaction fail with BUSY; waiting briefly is better than a 503.
-            let mut delay = Duration::from_millis(5);
-            loop {
-                match self.batch_once(statements.clone()).await {
-                    Err(DbError::Unavailable(msg)) if is_busy(&msg) && delay < Duration::from_secs(1) => {
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                    result => return result,
-                }
-            }
-        })
+        // Another writer holding the primary's write lock (other edges, other processes)
+        // makes a transaction fail with BUSY; waiting briefly is better than a 503.
+        Box::pin(retry_busy(move || self.batch_once(statements.clone())))
     }
 
     fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
         Box::pin(async move {
-            let conn = self.writer.lock().await;
-            conn.execute_batch(sql).await.map_err(map_err)?;
+            let mut conn = self.writer.lock().await;
+            self.refresh(&mut conn, false).await?;
+            conn.conn.execute_batch(sql).await.map_err(map_err)?;
             Ok(())
         })
     }
+}
+
+/// Runs `call` until it does not fail with BUSY, waiting 5 ms, 10 ms, … (about 1.3 s in all).
+async fn retry_busy<T, F: std::future::Future<Output = Result<T, DbError>>>(call: impl Fn() -> F) -> Result<T, DbError> {
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match call().await {
+            Err(DbError::Unavailable(msg)) if is_busy(&msg) && delay < Duration::from_secs(1) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// sqld closed the connection's stream (idle for 10 s): nothing of the call ran.
+fn is_expired(e: &DbError) -> bool {
+    matches!(e, DbError::Unavailable(msg) if msg.contains("STREAM_EXPIRED") || msg.contains("stream has expired"))
 }
 
 fn is_busy(msg: &str) -> bool {
@@ -250,9 +282,43 @@ fn is_busy(msg: &str) -> bool {
 }
 
 impl LibsqlDatabase {
+    async fn query_once(&self, statement: Statement) -> Result<Rows, DbError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let mut conn = self.readers[i].lock().await;
+        self.refresh(&mut conn, false).await?;
+        match run(&conn.conn, statement.clone()).await {
+            Err(e) if is_expired(&e) => {
+                self.refresh(&mut conn, true).await?;
+                run(&conn.conn, statement).await
+            }
+            result => result,
+        }
+    }
+
+    /// Replaces a remote connection that sat idle long enough for sqld to expire its stream
+    /// (or whose stream expired anyway, `now`).
+    async fn refresh(&self, conn: &mut Conn, now: bool) -> Result<(), DbError> {
+        if self.remote && (now || conn.used.elapsed() >= REMOTE_IDLE) {
+            conn.conn = connect(&self.db, false).await?;
+        }
+        conn.used = std::time::Instant::now();
+        Ok(())
+    }
+
     async fn batch_once(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+        let mut conn = self.writer.lock().await;
+        self.refresh(&mut conn, false).await?;
+        match self.transaction(&conn.conn, statements.clone()).await {
+            Err(e) if is_expired(&e) => {
+                self.refresh(&mut conn, true).await?;
+                self.transaction(&conn.conn, statements).await
+            }
+            result => result,
+        }
+    }
+
+    async fn transaction(&self, conn: &libsql::Connection, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
         {
-            let conn = self.writer.lock().await;
             let tx = conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
             let mut results = Vec::with_capacity(statements.len());
             for s in statements {

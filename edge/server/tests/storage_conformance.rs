@@ -34,6 +34,24 @@ async fn remote_primary_over_http() {
     conformance(LibsqlDatabase::open(Backend::Remote { url, auth_token: String::new() }).await.unwrap()).await;
 }
 
+/// sqld closes a Hrana stream after 10 s without a request; the server must not be left with
+/// connections that answer `STREAM_EXPIRED` from then on.
+#[tokio::test]
+async fn the_primary_is_still_reachable_after_an_idle_spell() {
+    use edge_app::ports::Statement;
+    let Some(url) = sqld_url() else { return };
+    let db = LibsqlDatabase::open(Backend::Remote { url, auth_token: String::new() }).await.unwrap();
+    let touch = || async {
+        for _ in 0..8 {
+            db.query(Statement::new("SELECT 1", [])).await.expect("a read");
+        }
+        db.batch(vec![Statement::new("SELECT 1", [])]).await.expect("a transaction");
+    };
+    touch().await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    touch().await;
+}
+
 #[tokio::test]
 async fn embedded_replica_of_the_primary() {
     let Some(url) = sqld_url() else { return };

@@ -32,4 +32,8 @@ impl HttpTransport for SpinHttp {
         let body = response.into_body().collect().await.map_err(|e| TransportError(format!("{e:?}")))?.to_bytes();
         Ok(HttpResponse { status, body: body.to_vec() })
     }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        spin_sdk::wasip3::clocks::monotonic_clock::wait_for(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)).await;
+    }
 }

@@ -28,4 +28,8 @@ impl HttpTransport for WorkerFetch {
         let mut response = Fetch::Request(request).send_with_signal(&signal).await.map_err(err)?;
         Ok(HttpResponse { status: response.status_code(), body: response.bytes().await.map_err(err)? })
     }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        worker::Delay::from(duration).await;
+    }
 }

@@ -1,7 +1,10 @@
 //! A small sync load generator for comparing runtimes (scripts/bench-edges.sh):
-//! `edge-load <label> <clients> <rounds-per-client>` against `EDGESYNC_BASE_URL` (same
-//! variables as the black-box suite). Each client owns a document and makes one small edit
-//! per sync round. Prints one Markdown table row: label, rounds/s, p50 ms, p99 ms.
+//! `edge-load <label> <clients> <rounds-per-client> [own|shared]` against `EDGESYNC_BASE_URL`
+//! (same variables as the black-box suite). Each client makes one small edit per sync round, on
+//! a document of its own (`own`, the default) or all on one document (`shared`: each client is
+//! then a few changes behind the others). Prints one Markdown table row: label, mode, clients,
+//! rounds/s, p50 ms, p99 ms, how many syncs the server answered by loading the document (its
+//! `Server-Timing`), and how many 503s were retried.
 
 use std::time::{Duration, Instant};
 
@@ -11,38 +14,63 @@ use edgesync_blackbox::{Replica, Target};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (label, clients, rounds) = match args.as_slice() {
-        [_, label, c, r] => (label.clone(), c.parse::<usize>().expect("clients"), r.parse::<usize>().expect("rounds")),
-        _ => panic!("usage: edge-load <label> <clients> <rounds-per-client>"),
+    let (label, clients, rounds, mode) = match args.as_slice() {
+        [_, label, c, r] => (label.clone(), c.parse::<usize>().expect("clients"), r.parse::<usize>().expect("rounds"), "own".to_owned()),
+        [_, label, c, r, m] if m == "own" || m == "shared" => (label.clone(), c.parse().expect("clients"), r.parse().expect("rounds"), m.clone()),
+        _ => panic!("usage: edge-load <label> <clients> <rounds-per-client> [own|shared]"),
     };
     let target = std::sync::Arc::new(Target::from_env().expect("EDGESYNC_BASE_URL"));
+    // Users and documents are made before the clock starts.
+    let users: Vec<(String, String)> = (0..clients).map(|_| target.user("load")).collect();
+    let mut docs = Vec::new();
+    for (c, (_, token)) in users.iter().enumerate() {
+        if mode == "own" || c == 0 {
+            docs.push(target.create_doc(token).await);
+        } else {
+            let r = target.http.put(target.url(&format!("/v1/docs/{}/members/{}", docs[0], users[c].0)))
+                .bearer_auth(&users[0].1).json(&serde_json::json!({ "role": "editor" })).send().await.unwrap();
+            assert_eq!(r.status(), 200, "sharing the document");
+            docs.push(docs[0].clone());
+        }
+    }
     let mut tasks = Vec::new();
     let start = Instant::now();
-    for c in 0..clients {
+    for (c, ((_, token), id)) in users.into_iter().zip(docs).enumerate() {
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let (_, token) = target.user("load");
-            let id = target.create_doc(&token).await;
             let mut replica = Replica::new(&id, c as u8 + 1);
             let mut latencies = Vec::with_capacity(rounds);
+            let (mut loads, mut retries) = (0, 0);
             for n in 0..rounds {
                 let mut tx = replica.doc.transaction();
-                tx.put(ROOT, "n", n as i64).unwrap();
+                tx.put(ROOT, format!("n{c}").as_str(), n as i64).unwrap();
                 tx.commit();
                 let t = Instant::now();
-                let status = replica.sync(&target, &token).await;
+                // As clients do (docs/protocol.md): a 503 is retried after a pause; the round's
+                // time includes it, and the retries are counted.
+                let (mut status, mut timing) = replica.sync_waiting(&target, &token, 0).await;
+                while status == 503 && retries < 100 {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    (status, timing) = replica.sync_waiting(&target, &token, 0).await;
+                }
                 assert_eq!(status, 200, "sync round {n} of client {c}");
                 latencies.push(t.elapsed());
+                // `merge;desc="fast=N behind=N loaded=N"`
+                loads += timing.split("loaded=").nth(1).and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()).unwrap_or(0);
             }
-            latencies
+            (latencies, loads, retries)
         }));
     }
-    let mut all: Vec<Duration> = Vec::new();
+    let (mut all, mut loads, mut retries): (Vec<Duration>, usize, usize) = (Vec::new(), 0, 0);
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (latencies, l, r) = t.await.unwrap();
+        all.extend(latencies);
+        loads += l;
+        retries += r;
     }
     let elapsed = start.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-    println!("| {label} | {clients} | {:.0} | {:.2} | {:.2} |", all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99));
+    println!("| {label} | {mode} | {clients} | {:.0} | {:.2} | {:.2} | {loads} | {retries} |", all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99));
 }
