@@ -19,7 +19,9 @@ wait_healthy "$port" "$work"
 export SCHEMATHESIS_HOOKS=tests/schemathesis/hooks.py
 token=$("$native_bin" --data-dir "$work" token --user schemathesis --admin)
 failed() { echo "--- native log (tail) ---" >&2; tail -30 "$work/server.log" >&2; exit 1; }
+# One worker: with two, Hypothesis' shared source cache raced now and then (a KeyError in
+# hypothesis/internal/cache.py ended a clean-clone run as a "Runtime Error"); one is as fast here.
 "$schemathesis_dir/bin/st" --no-color run "http://127.0.0.1:$port/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 1 --workers 2 "$@" || failed
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 1 --workers 1 "$@" || failed
