@@ -10,10 +10,7 @@ docs=${1:-1000}
 rounds=${2:-20}
 export EDGESYNC_WASM_PROFILE=release
 source scripts/targets.sh
-jwt_env edgesync-bench
-export EDGESYNC_NATIVE_ON_SQLD=1
-cargo build -q --release -p edgesync-blackbox --bin batch-load -p edgesync-server --bin edgesync
-export EDGESYNC_NATIVE_BIN="$out/release/edgesync"
+bench_setup batch-load
 build_worker
 
 pids=()

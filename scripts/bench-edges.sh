@@ -10,10 +10,7 @@ clients=${1:-8}
 rounds=${2:-50}
 export EDGESYNC_WASM_PROFILE=release
 source scripts/targets.sh
-jwt_env edgesync-bench
-export EDGESYNC_NATIVE_ON_SQLD=1
-cargo build -q --release -p edgesync-blackbox --bin edge-load -p edgesync-server --bin edgesync
-export EDGESYNC_NATIVE_BIN="$out/release/edgesync"
+bench_setup edge-load
 build_spin
 
 pids=()

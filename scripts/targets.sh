@@ -102,6 +102,18 @@ build_spin() {
   cargo build -q -p edgesync-spin --target wasm32-wasip2 --profile "$wasm_profile"
 }
 
+# For the benchmark scripts: release builds of the native server and of the load generator
+# `$1` (a tests/src/bin binary), the native server on the sqld of scripts/with-sqld.sh, and
+# tokens for the bench. Sets native_bin: it is read when this file is sourced, so exporting
+# EDGESYNC_NATIVE_BIN afterwards would leave the debug binary in use.
+bench_setup() {
+  jwt_env edgesync-bench
+  export EDGESYNC_NATIVE_ON_SQLD=1
+  cargo build -q --release -p edgesync-blackbox --bin "$1" -p edgesync-server --bin edgesync
+  export EDGESYNC_NATIVE_BIN="$out/release/edgesync"
+  native_bin=$EDGESYNC_NATIVE_BIN
+}
+
 # Builds the Worker bundle (edge/worker/build) the way wrangler.toml's [build] command does.
 build_worker() {
   # shellcheck disable=SC2086 # the flags are words
