@@ -182,9 +182,10 @@ impl Plan<'_> {
 }
 
 /// Behind the heads: the stored changes outside the past of what the client has, when the
-/// window answers that and for every set of stored changes a pushed change builds on; `None`
-/// when a pushed change is already stored or builds on one that is not (the full merge handles
-/// those), or the answer is better sent as a whole document.
+/// window answers that; `None` when a pushed change is already stored or builds on one that is
+/// not (the full merge handles those), the push builds on too many distinct pasts, or the
+/// answer is better sent as a whole document. (Whether the window answers for what each pushed
+/// change builds on is asked by the checks, [`super::causal`].)
 fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash]) -> Option<Vec<ChangeHash>> {
     let stored = |h: &ChangeHash| found.deps_last_op.contains_key(h);
     if window.is_empty() || ordered.iter().any(|c| stored(&c.hash())) {
@@ -205,8 +206,10 @@ fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash
         }
         pasts.insert(change.hash(), past);
     }
-    let walks: HashSet<&BTreeSet<ChangeHash>> = pasts.values().collect();
-    if walks.len() > MAX_WALKS || walks.iter().any(|past| window.outside_past(past.iter()).is_none()) {
+    // The checks walk the window once per distinct past a pushed change builds on (a past the
+    // window cannot answer for refuses the check, and a refused check sends the push to the full
+    // merge): bound how many.
+    if pasts.values().collect::<HashSet<_>>().len() > MAX_WALKS {
         return None;
     }
     // What the client has: the stored changes it names and the past of the pushed ones it names,

@@ -106,7 +106,8 @@ impl Seen {
                 Stored::Graph(window) => match self.concurrent.entry(key) {
                     std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        // The fast path asked the window about every such set before checking.
+                        // Not a verdict on the change: the fast path hands any refusal to the
+                        // full merge, which decides with the whole document.
                         let ranges = window_ranges(window, e.key()).ok_or("the window does not answer for its past")?;
                         Some(e.insert(ranges))
                     }
