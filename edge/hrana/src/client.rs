@@ -33,12 +33,12 @@ impl<T: HttpTransport> HranaClient<T> {
 
     /// Runs one statement.
     pub async fn execute(&self, statement: Statement) -> Result<Rows, DbError> {
-        self.retry_busy(|| self.execute_once(statement.clone())).await
+        self.retry_busy(|| self.execute_once(&statement)).await
     }
 
     /// Runs statements atomically: all of them or none.
     pub async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
-        self.retry_busy(|| self.batch_once(statements.clone())).await
+        self.retry_busy(|| self.batch_once(&statements)).await
     }
 
     /// Runs `call` until the database is not busy, pausing 5 ms, 10 ms, … (about 1.3 s in all):
@@ -59,7 +59,7 @@ impl<T: HttpTransport> HranaClient<T> {
         }
     }
 
-    async fn execute_once(&self, statement: Statement) -> Result<Rows, DbError> {
+    async fn execute_once(&self, statement: &Statement) -> Result<Rows, DbError> {
         let want_rows = true;
         let request = StreamRequest::Execute(ExecuteStreamReq { stmt: convert::stmt(statement, want_rows) });
         match self.pipeline(request).await? {
@@ -68,9 +68,9 @@ impl<T: HttpTransport> HranaClient<T> {
         }
     }
 
-    async fn batch_once(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+    async fn batch_once(&self, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
         let n = statements.len();
-        let batch = Batch::transactional(statements.into_iter().map(|s| convert::stmt(s, true)));
+        let batch = Batch::transactional(statements.iter().map(|s| convert::stmt(s, true)));
         let result = match self.pipeline(StreamRequest::Batch(BatchStreamReq { batch })).await? {
             StreamResponse::Batch(r) => r.result,
             other => return Err(unexpected(&other)),

@@ -5,21 +5,22 @@ use std::sync::Arc;
 use edge_app::ports::{DbError, Rows, Statement, Value};
 use libsql_hrana::proto;
 
-pub(crate) fn stmt(statement: Statement, want_rows: bool) -> proto::Stmt {
+/// `statement` on the wire (its parameters are copied, so a retry needs no copy of the statement).
+pub(crate) fn stmt(statement: &Statement, want_rows: bool) -> proto::Stmt {
     let mut s = proto::Stmt::new(statement.sql, want_rows);
-    for v in statement.params {
+    for v in &statement.params {
         s.bind(to_wire(v));
     }
     s
 }
 
-fn to_wire(v: Value) -> proto::Value {
+fn to_wire(v: &Value) -> proto::Value {
     match v {
         Value::Null => proto::Value::Null,
-        Value::Integer(value) => proto::Value::Integer { value },
-        Value::Real(value) => proto::Value::Float { value },
-        Value::Text(s) => proto::Value::Text { value: Arc::from(s) },
-        Value::Blob(b) => proto::Value::Blob { value: b.into() },
+        Value::Integer(value) => proto::Value::Integer { value: *value },
+        Value::Real(value) => proto::Value::Float { value: *value },
+        Value::Text(s) => proto::Value::Text { value: Arc::from(s.as_str()) },
+        Value::Blob(b) => proto::Value::Blob { value: b.clone().into() },
     }
 }
 

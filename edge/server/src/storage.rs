@@ -209,8 +209,10 @@ fn returns_rows(sql: &str) -> bool {
     head.starts_with("SELECT") || head.starts_with("WITH") || head.starts_with("PRAGMA") || sql.to_ascii_uppercase().contains(" RETURNING ")
 }
 
-async fn run(conn: &libsql::Connection, statement: Statement) -> Result<Rows, DbError> {
-    let params = Params::Positional(statement.params.into_iter().map(to_libsql).collect());
+/// Runs `statement` (its parameters are copied into libSQL's values, so a retry needs no copy of
+/// the statement).
+async fn run(conn: &libsql::Connection, statement: &Statement) -> Result<Rows, DbError> {
+    let params = Params::Positional(statement.params.iter().cloned().map(to_libsql).collect());
     if !returns_rows(statement.sql) {
         let affected = conn.execute(statement.sql, params).await.map_err(map_err)?;
         return Ok(Rows { rows: Vec::new(), affected });
@@ -238,13 +240,13 @@ impl Database for LibsqlDatabase {
     fn query(&self, statement: Statement) -> BoxFuture<'_, Result<Rows, DbError>> {
         // sqld answers a read BUSY now and then too (seen under concurrent writes in
         // scripts/bench-edges.sh: several clients' syncs failed at the same instant).
-        Box::pin(retry_busy(move || self.query_once(statement.clone())))
+        Box::pin(async move { retry_busy(|| self.query_once(&statement)).await })
     }
 
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
         // Another writer holding the primary's write lock (other edges, other processes)
         // makes a transaction fail with BUSY; waiting briefly is better than a 503.
-        Box::pin(retry_busy(move || self.batch_once(statements.clone())))
+        Box::pin(async move { retry_busy(|| self.batch_once(&statements)).await })
     }
 
     fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
@@ -282,11 +284,11 @@ fn is_busy(msg: &str) -> bool {
 }
 
 impl LibsqlDatabase {
-    async fn query_once(&self, statement: Statement) -> Result<Rows, DbError> {
+    async fn query_once(&self, statement: &Statement) -> Result<Rows, DbError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let mut conn = self.readers[i].lock().await;
         self.refresh(&mut conn, false).await?;
-        match run(&conn.conn, statement.clone()).await {
+        match run(&conn.conn, statement).await {
             Err(e) if is_expired(&e) => {
                 self.refresh(&mut conn, true).await?;
                 run(&conn.conn, statement).await
@@ -305,10 +307,10 @@ impl LibsqlDatabase {
         Ok(())
     }
 
-    async fn batch_once(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+    async fn batch_once(&self, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
         let mut conn = self.writer.lock().await;
         self.refresh(&mut conn, false).await?;
-        match self.transaction(&conn.conn, statements.clone()).await {
+        match self.transaction(&conn.conn, statements).await {
             Err(e) if is_expired(&e) => {
                 self.refresh(&mut conn, true).await?;
                 self.transaction(&conn.conn, statements).await
@@ -317,7 +319,7 @@ impl LibsqlDatabase {
         }
     }
 
-    async fn transaction(&self, conn: &libsql::Connection, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+    async fn transaction(&self, conn: &libsql::Connection, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
         {
             let tx = conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
             let mut results = Vec::with_capacity(statements.len());
