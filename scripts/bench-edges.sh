@@ -4,6 +4,8 @@
 # Worker under wrangler dev, and the same Worker bundle in bare workerd. Prints sizes, time to
 # first 200, and sync throughput.
 #   scripts/with-sqld.sh scripts/bench-edges.sh [clients] [rounds-per-client]
+# With 8 clients the Spin component's writers wedge sqld 0.24.32 (docs/architecture.md, "A
+# self-hosted sqld can stop committing"), and the runtimes after it then time out too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-8}
