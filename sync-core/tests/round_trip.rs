@@ -130,6 +130,27 @@ fn a_fresh_client_receives_the_stored_bytes_and_an_up_to_date_one_nothing() {
 }
 
 #[test]
+fn a_fresh_client_of_an_uncompacted_document_receives_it_saved_in_one_chunk() {
+    let (mut edge, mut peers) = setup(1);
+    for i in 0..200 {
+        put(&mut peers[0], &format!("k{}", i % 7), i);
+        sync(&mut edge, &mut peers[0]);
+    }
+    let stored = &edge.docs[&DOC];
+    assert!(stored.changes.len() >= 200, "nothing was compacted: {} rows", stored.changes.len());
+    let rows: usize = stored.snapshot.iter().chain(&stored.changes).map(Vec::len).sum();
+    let fresh = client::build_request(DOC, &Automerge::new(), &Heads::empty());
+    let merged = server::merge(stored.view(), &fresh, Access::ReadOnly, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.chunks.len(), 1, "one saved document, not one chunk per row");
+    let sent = merged.response.chunks[0].len();
+    assert!(sent * 4 < rows, "{sent} bytes sent for {rows} stored");
+    let mut cold = Automerge::new().with_actor(ActorId::from(vec![7]));
+    client::apply_response(&mut cold, DOC, &Heads::empty(), &merged.response).unwrap();
+    assert_eq!(cold.get_heads(), peers[0].replica(0).doc.get_heads());
+    assert_eq!(cold.get(obj(&cold, "map"), "k3").unwrap().unwrap().0, automerge::Value::int(199 - (199 - 3) % 7));
+}
+
+#[test]
 fn garbage_chunks_are_rejected_without_storing_anything() {
     let (edge, _) = setup(1);
     let stored = &edge.docs[&DOC];

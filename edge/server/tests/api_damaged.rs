@@ -45,8 +45,8 @@ async fn a_document_that_does_not_load_fails_alone() {
     // A fresh client syncing both in one batch: the bad one is Unavailable, the good one works.
     let mut fresh = Automerge::new();
     let batch = SyncRequest { docs: vec![client::build_request(bad, &fresh, &Heads::empty()), client::build_request(good, &fresh, &Heads::empty())] };
-    // A fresh client is answered from the stored rows without a load; an up-to-date one with a
-    // new edit needs the merge, which loads the document.
+    // Both take the full merge, which loads each document (a fresh client gets it saved as
+    // one chunk); the damaged one fails alone.
     let answer = app.sync_at("/v1/sync", &token, &batch).await.sync();
     assert_eq!(answer.docs[1].status, DocStatus::Ok);
     client::apply_response(&mut fresh, good, &Heads::empty(), &answer.docs[1]).unwrap();
