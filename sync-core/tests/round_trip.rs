@@ -148,6 +148,13 @@ fn a_fresh_client_of_an_uncompacted_document_receives_it_saved_in_one_chunk() {
     client::apply_response(&mut cold, DOC, &Heads::empty(), &merged.response).unwrap();
     assert_eq!(cold.get_heads(), peers[0].replica(0).doc.get_heads());
     assert_eq!(cold.get(obj(&cold, "map"), "k3").unwrap().unwrap().0, automerge::Value::int(199 - (199 - 3) % 7));
+
+    // A document of one change row is smaller sent as that row.
+    let (edge, _) = setup(1);
+    let stored = &edge.docs[&DOC];
+    assert_eq!((stored.snapshot.is_none(), stored.changes.len()), (true, 1));
+    let merged = server::merge(stored.view(), &fresh, Access::ReadOnly, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.chunks, stored.changes, "the stored row as it is");
 }
 
 #[test]

@@ -83,6 +83,45 @@ async fn many_documents_in_one_request_each_get_a_status() {
 }
 
 #[tokio::test]
+async fn a_fresh_client_pulls_more_documents_than_one_state_read_takes() {
+    let app = TestApp::new().await;
+    let token = app.token("alice");
+    // 130 documents with an edit each (the full merges read states 100 at a time), one of
+    // another user among them, and one the client is up to date with.
+    let mut ids = Vec::new();
+    for i in 0..130 {
+        let id = app.create_doc("alice").await;
+        let mut r = Replica::new(&id, 1);
+        r.put("n", i);
+        r.sync(&app, &token).await;
+        ids.push(id);
+    }
+    let hidden = app.create_doc("bob").await;
+    let mut fresh: Vec<Replica> = ids.iter().map(|id| Replica::new(id, 2)).collect();
+    let mut docs: Vec<_> = fresh.iter().map(Replica::request).flat_map(|r| r.docs).collect();
+    docs.insert(70, client::build_request(hidden.parse().unwrap(), &Automerge::new(), &Heads::empty()));
+    let empty = app.create_doc("alice").await;
+    docs.insert(3, client::build_request(empty.parse().unwrap(), &Automerge::new(), &Heads::empty()));
+    let (response, stats) = edge_app::service::sync::sync(&app.state, "alice", &SyncRequest { docs }).await.unwrap();
+    assert_eq!((stats.loaded, stats.fast_path), (130, 0));
+    let mut answers = response.docs.into_iter();
+    for (i, r) in fresh.iter_mut().enumerate() {
+        if i == 3 {
+            let answer = answers.next().unwrap();
+            assert_eq!((answer.status, answer.chunks.len()), (DocStatus::Ok, 0), "up to date");
+        }
+        if i == 70 {
+            assert_eq!(answers.next().unwrap().status, DocStatus::NotFound, "not a member");
+        }
+        let answer = answers.next().unwrap();
+        assert_eq!((answer.doc_id, answer.status), (r.id, DocStatus::Ok));
+        client::apply_response(&mut r.doc, r.id, &r.acked, &answer).unwrap();
+        assert_eq!(r.doc.get(ROOT, "n").unwrap().unwrap().0, automerge::Value::int(i as i64), "document {i}");
+    }
+    assert!(answers.next().is_none());
+}
+
+#[tokio::test]
 async fn bad_sync_requests_are_problems() {
     let app = TestApp::new().await;
     let id = app.create_doc("alice").await;

@@ -102,11 +102,20 @@ async fn heads_follow_the_change_graph(store: &Store) {
 
     // Writes to a document that does not exist store nothing.
     let ghost = unique_id();
-    store.commit_sync(&[DocWrite { doc_id: ghost.clone(), changes: vec![a1] }], NOW).await.unwrap();
+    store.commit_sync(&[DocWrite { doc_id: ghost.clone(), changes: vec![a1.clone()] }], NOW).await.unwrap();
     assert!(store.load_state(&ghost).await.unwrap().is_none());
     assert!(store.load_heads(&ghost).await.unwrap().is_none());
     let empty = create(store, "alice").await;
     assert_eq!(store.load_heads(&empty).await.unwrap(), Some(String::new()));
+
+    // Many documents in one read: each state as it reads alone, missing ones left out.
+    let mut states = store.load_states(&[empty.as_str(), ghost.as_str(), id.as_str()]).await.unwrap();
+    assert_eq!(states.len(), 2, "the missing document is left out");
+    let (many, alone) = (states.remove(&id).unwrap(), store.load_state(&id).await.unwrap().unwrap());
+    assert_eq!((&many.heads, &many.snapshot, &many.changes, many.max_seq), (&alone.heads, &alone.snapshot, &alone.changes, alone.max_seq));
+    assert_eq!(many.changes, vec![a1.bytes.clone(), a2.bytes.clone(), b1.bytes.clone()], "in the order stored");
+    let none = states.remove(&empty).unwrap();
+    assert!(none.heads.is_empty() && none.changes.is_empty() && none.snapshot.is_none() && none.max_seq == 0);
 }
 
 /// What the append fast path reads (`Store::find_ops`): the changes holding the ops a push refers

@@ -212,14 +212,17 @@ fn pull_response(doc: &Automerge, stored: StoredDoc<'_>, request: &DocRequest, s
     let base = chunk::present_in(doc, &Heads::new(known).into_vec());
     let fresh_client = request.heads.is_empty() && request.have.is_empty() && stored_only;
     let chunks = if fresh_client {
-        // A fresh client gets the whole document as one chunk: the stored snapshot as it is
-        // when no change row followed it, else the loaded document saved. The load is already
-        // paid, and a saved document is a fraction of its change rows (10,000 one-letter edits:
-        // 1.05 MB of rows, 42 KB saved), whether or not compaction has run.
-        match (stored.snapshot, stored.changes.is_empty()) {
-            (Some(snapshot), true) => vec![snapshot.to_vec()],
-            (None, true) => Vec::new(),
-            _ => vec![doc.save()],
+        // A fresh client gets the stored bytes as they are, or the loaded document saved as one
+        // chunk when that is smaller, whether or not compaction has run: the load is already
+        // paid, and a saved document is a fraction of many change rows (10,000 one-letter
+        // edits: 1.05 MB of rows, 42 KB saved), though larger than one or two.
+        let verbatim = || stored.snapshot.into_iter().map(<[u8]>::to_vec).chain(stored.changes.iter().cloned()).collect();
+        if stored.changes.is_empty() {
+            verbatim()
+        } else {
+            let saved = doc.save();
+            let stored_bytes = stored.snapshot.map_or(0, <[u8]>::len) + stored.changes.iter().map(Vec::len).sum::<usize>();
+            if saved.len() < stored_bytes { vec![saved] } else { verbatim() }
         }
     } else {
         chunk::chunks_since(doc, &base)

@@ -4,7 +4,7 @@
 
 use sync_core::chunk;
 use sync_core::server::{self, Access};
-use sync_core::{DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
+use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::load;
@@ -47,6 +47,7 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     // across its documents, before automerge reads a byte of them.
     let limits = state.config.sync_limits;
     let mut budget = limits.push_budget();
+    let mut full_merges = Vec::new();
     for (doc, id) in request.docs.iter().zip(&ids) {
         // Not a member, or no such document: the same answer.
         let Some((role, tip)) = tips.get(id).cloned() else {
@@ -94,47 +95,33 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
             responses.push(appended.response);
             continue;
         }
+        // The full merge: answered below, once the documents that need it are loaded.
         stats.loaded += 1;
+        full_merges.push(FullMerge { at: responses.len(), id, doc, pushed, access, stored_bytes: tip.stored_bytes });
+        responses.push(status_only(doc.doc_id, DocStatus::Unavailable));
+    }
+    // Their states are read a group at a time: one round trip per group, and the bytes held at
+    // once stay bounded however many documents the request names.
+    let mut rest = full_merges.as_mut_slice();
+    while !rest.is_empty() {
+        let n = load_group_len(rest);
+        let (group, tail) = rest.split_at_mut(n);
+        rest = tail;
+        let ids: Vec<&str> = group.iter().map(|m| m.id).collect();
         let t = state.clock.now_micros();
-        let loaded = state.store.load_state(id).await?;
+        let mut loaded = state.store.load_states(&ids).await?;
         stats.db_micros += state.clock.now_micros() - t;
-        let Some(loaded) = loaded else {
-            responses.push(status_only(doc.doc_id, DocStatus::NotFound));
-            continue;
-        };
-        let t = state.clock.now_micros();
-        let request = doc.clone();
-        let merged = load::with_document(state, id, loaded, move |loaded, stored| {
-            server::merge_loaded(loaded, stored, &request, Ok(pushed), access, &limits)
-        })
-        .await;
-        // A document that cannot be loaded (or makes automerge panic) fails alone: it is
-        // recorded as damaged and the other documents of the batch are answered as usual.
-        let merged = match merged {
-            Ok(Ok(merged)) => Some(merged),
-            Ok(Err(reload)) => {
-                load::damaged(state, id, &reload.to_string()).await;
-                None
-            }
-            Err(ApiError::DocumentUnavailable(_)) => None,
-            Err(e) => return Err(e),
-        };
-        let Some(merged) = merged else {
-            stats.failed_docs += 1;
-            responses.push(status_only(doc.doc_id, DocStatus::Unavailable));
-            continue;
-        };
-        stats.crdt_micros += state.clock.now_micros() - t;
-        if let Some(why) = &merged.rejection {
-            tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
-            if matches!(why, chunk::ChunkError::TooManyHeads { .. }) {
-                stats.refused_heads += 1;
+        for m in group.iter_mut() {
+            let Some(stored) = loaded.remove(m.id) else {
+                responses[m.at] = status_only(m.doc.doc_id, DocStatus::NotFound);
+                continue;
+            };
+            let pushed = std::mem::take(&mut m.pushed);
+            if let Some((response, write)) = full_merge(state, m, stored, pushed, &mut stats).await? {
+                responses[m.at] = response;
+                writes.extend(write);
             }
         }
-        if !merged.new_changes.is_empty() {
-            writes.push(DocWrite { doc_id: id.clone(), changes: merged.new_changes });
-        }
-        responses.push(merged.response);
     }
     // The response goes out only after every write of the request has committed.
     let t = state.clock.now_micros();
@@ -169,6 +156,78 @@ async fn append(state: &AppState, id: &str, plan: server::Plan<'_>, stats: &mut 
         read
     };
     Ok(read.and_then(|read| appended.fill(read)).map(|()| appended))
+}
+
+/// A document of the request that the full merge answers: where its answer goes and what it
+/// pushed (already read within the request's budget).
+struct FullMerge<'r> {
+    at: usize,
+    id: &'r str,
+    doc: &'r DocRequest,
+    pushed: Vec<sync_core::automerge::Change>,
+    access: Access,
+    stored_bytes: i64,
+}
+
+/// At most this many stored bytes (the documents' own count), and this many documents, are
+/// loaded by one statement; a larger document is loaded alone.
+const LOAD_GROUP_BYTES: i64 = 8 << 20;
+const LOAD_GROUP_DOCS: usize = 100;
+
+/// How many of `merges` (at least one) the next state read takes.
+fn load_group_len(merges: &[FullMerge<'_>]) -> usize {
+    let mut bytes = 0i64;
+    let mut n = 0;
+    for m in merges.iter().take(LOAD_GROUP_DOCS) {
+        bytes = bytes.saturating_add(m.stored_bytes.max(0));
+        if n > 0 && bytes > LOAD_GROUP_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n.max(1)
+}
+
+/// Loads `stored` and merges the push into it. `None` when the document cannot be loaded
+/// (recorded as damaged; its answer stays `Unavailable`); otherwise the answer and what to
+/// write.
+async fn full_merge(
+    state: &AppState,
+    m: &FullMerge<'_>,
+    stored: crate::store::DocState,
+    pushed: Vec<sync_core::automerge::Change>,
+    stats: &mut SyncStats,
+) -> ApiResult<Option<(DocResponse, Option<DocWrite>)>> {
+    let t = state.clock.now_micros();
+    let (request, access, limits) = (m.doc.clone(), m.access, state.config.sync_limits);
+    let merged = load::with_document(state, m.id, stored, move |loaded, stored| {
+        server::merge_loaded(loaded, stored, &request, Ok(pushed), access, &limits)
+    })
+    .await;
+    // A document that cannot be loaded (or makes automerge panic) fails alone: it is
+    // recorded as damaged and the other documents of the batch are answered as usual.
+    let merged = match merged {
+        Ok(Ok(merged)) => merged,
+        Ok(Err(reload)) => {
+            load::damaged(state, m.id, &reload.to_string()).await;
+            stats.failed_docs += 1;
+            return Ok(None);
+        }
+        Err(ApiError::DocumentUnavailable(_)) => {
+            stats.failed_docs += 1;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    stats.crdt_micros += state.clock.now_micros() - t;
+    if let Some(why) = &merged.rejection {
+        tracing::info!(doc = %m.id, reason = %why, "rejected pushed changes");
+        if matches!(why, chunk::ChunkError::TooManyHeads { .. }) {
+            stats.refused_heads += 1;
+        }
+    }
+    let write = (!merged.new_changes.is_empty()).then(|| DocWrite { doc_id: m.id.to_owned(), changes: merged.new_changes });
+    Ok(Some((merged.response, write)))
 }
 
 fn status_only(doc_id: sync_core::DocumentId, status: DocStatus) -> DocResponse {

@@ -1,5 +1,7 @@
 //! A document's sync state (snapshot + change log) and the guarded writes that move it.
 
+use std::collections::HashMap;
+
 use sync_core::server::NewChange;
 
 use super::change_index::{index_change, order_change};
@@ -35,34 +37,49 @@ pub struct DocWrite {
 
 impl Store {
     /// Loads a document's state; `None` if the document does not exist.
-    ///
-    /// One statement (a UNION of the document/snapshot row, its heads and its change rows) so
-    /// the parts are always consistent with each other, on every backend.
     pub async fn load_state(&self, doc_id: &str) -> Result<Option<DocState>, DbError> {
+        Ok(self.load_states(&[doc_id]).await?.remove(doc_id))
+    }
+
+    /// Loads the state of each of `doc_ids` that exists, in one statement (a UNION of the
+    /// documents' snapshot rows, their heads and their change rows), so each state's parts are
+    /// consistent with each other on every backend, and a batch costs one round trip however
+    /// many documents it names. The caller bounds how many bytes it asks for at once.
+    pub async fn load_states(&self, doc_ids: &[&str]) -> Result<HashMap<String, DocState>, DbError> {
         const SQL: &str = concat!(
-            "SELECT 0, 0, NULL, s.bytes FROM documents d LEFT JOIN snapshots s ON s.doc_id = d.id WHERE d.id = ?1 ",
-            "UNION ALL SELECT 1, 0, h.hash, NULL FROM heads h WHERE h.doc_id = ?1 ",
-            "UNION ALL SELECT 2, c.seq, NULL, c.bytes FROM changes c WHERE c.doc_id = ?1 ORDER BY 1, 2"
+            "WITH wanted AS (SELECT value AS id FROM json_each(?1)) ",
+            "SELECT d.id, 0, 0, NULL, s.bytes FROM documents d LEFT JOIN snapshots s ON s.doc_id = d.id WHERE d.id IN wanted ",
+            "UNION ALL SELECT h.doc_id, 1, 0, h.hash, NULL FROM heads h WHERE h.doc_id IN wanted ",
+            "UNION ALL SELECT c.doc_id, 2, c.seq, NULL, c.bytes FROM changes c WHERE c.doc_id IN wanted ORDER BY 1, 2, 3"
         );
-        let rows = self.db().query(Statement::new(SQL, [doc_id.into()])).await?;
-        let mut rows = rows.rows.into_iter().map(|r| {
-            let mut r = r.into_iter();
-            (r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null), r.next().unwrap_or(Value::Null))
-        });
-        let Some((_, _, _, snapshot)) = rows.next() else { return Ok(None) };
-        let mut state = DocState { snapshot: snapshot.into_blob(), ..DocState::default() };
-        let mut heads = Vec::new();
-        for (kind, seq, hash, bytes) in rows {
-            if int(&kind)? == 1 {
-                heads.push(text(&hash)?);
-            } else {
-                state.max_seq = int(&seq)?;
-                state.changes.push(bytes.into_blob().ok_or_else(|| DbError::Other("change without bytes".into()))?);
+        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
+        let rows = self.db().query(Statement::new(SQL, [ids.into()])).await?;
+        let mut states: HashMap<String, DocState> = HashMap::with_capacity(doc_ids.len());
+        let mut heads: HashMap<String, Vec<String>> = HashMap::new();
+        for row in rows.rows {
+            let mut r = row.into_iter();
+            let mut next = || r.next().unwrap_or(Value::Null);
+            let (id, kind, seq, hash, bytes) = (text(&next())?, next(), next(), next(), next());
+            match int(&kind)? {
+                0 => {
+                    states.insert(id, DocState { snapshot: bytes.into_blob(), ..DocState::default() });
+                }
+                1 => heads.entry(id).or_default().push(text(&hash)?),
+                _ => {
+                    // Rows come ordered by document, kind and seq: its snapshot row is in.
+                    let state = states.get_mut(&id).ok_or_else(|| DbError::Other(format!("change rows of {id} without its document")))?;
+                    state.max_seq = int(&seq)?;
+                    state.changes.push(bytes.into_blob().ok_or_else(|| DbError::Other("change without bytes".into()))?);
+                }
             }
         }
-        heads.sort_unstable();
-        state.heads = heads.join(",");
-        Ok(Some(state))
+        for (id, mut hashes) in heads {
+            if let Some(state) = states.get_mut(&id) {
+                hashes.sort_unstable();
+                state.heads = hashes.join(",");
+            }
+        }
+        Ok(states)
     }
 
     /// A document's current heads (comma-separated hex, sorted), or `None` if it does not exist.
