@@ -135,9 +135,16 @@ impl std::ops::Add for Traffic {
 /// One client syncing with the stateless edge until both sides have the same heads. Returns the
 /// traffic and the last request the edge merged.
 fn edgesync_sync(edge: &mut Stored, doc: &mut Automerge, acked: &mut Heads) -> (Traffic, DocRequest) {
+    edgesync_sync_from(edge, doc, acked, false)
+}
+
+/// [`edgesync_sync`], the first request a probe when `probe` (the client lost `acked`).
+fn edgesync_sync_from(edge: &mut Stored, doc: &mut Automerge, acked: &mut Heads, probe: bool) -> (Traffic, DocRequest) {
     let mut t = Traffic::default();
     loop {
-        let request = SyncRequest { docs: vec![client::build_request(DOC, doc, acked)] }.encode();
+        let first = probe && t.round_trips == 0;
+        let request = if first { client::build_probe_request(DOC, doc) } else { client::build_request(DOC, doc, acked) };
+        let request = SyncRequest { docs: vec![request] }.encode();
         let decoded = SyncRequest::decode(&request, &Limits::DEFAULT).unwrap().docs.remove(0);
         let merged = server::merge(edge.view(), &decoded, Access::ReadWrite, &Limits::DEFAULT).unwrap();
         edge.changes.extend(merged.new_changes.into_iter().map(|c| c.bytes));
@@ -292,10 +299,10 @@ fn clients_sync(tables: &mut Tables, name: &str, total: &str, base: &Automerge, 
 
 /// A client with no sync history (no acked heads, a fresh sync state) syncs `client` with a
 /// server holding `snapshot`: (c) a fresh client, (e) a client that lost its acked heads.
-fn without_history(tables: &mut Tables, name: &str, snapshot: &[u8], client: &Automerge) {
+fn without_history(tables: &mut Tables, name: &str, snapshot: &[u8], client: &Automerge, probe: bool) {
     let mut edge = Stored { snapshot: Some(snapshot.to_vec()), changes: Vec::new() };
     let (mut ours_doc, mut theirs_doc) = (client.clone(), client.clone());
-    let (ours, _) = edgesync_sync(&mut edge, &mut ours_doc, &mut Heads::empty());
+    let (ours, _) = edgesync_sync_from(&mut edge, &mut ours_doc, &mut Heads::empty(), probe);
     let mut server = Automerge::load(snapshot).unwrap();
     let (theirs, _) = automerge_sync(&mut server, &mut sync::State::new(), &mut theirs_doc, &mut sync::State::new());
     assert_eq!(ours_doc.get_heads(), theirs_doc.get_heads());
@@ -388,9 +395,10 @@ fn main() {
     let (large, fresh) = (large_doc(), Automerge::new());
     let snapshot = large.save();
     println!("(c, e) document: 1,000 changes × 100 text inserts; compacted snapshot {} bytes.\n", snapshot.len());
-    without_history(&mut tables, "(c) fresh client, 100k-op doc", &snapshot, &fresh);
+    without_history(&mut tables, "(c) fresh client, 100k-op doc", &snapshot, &fresh, false);
     let lost = client_doc(&large, 0xa1, put_title);
-    without_history(&mut tables, "(e) one small edit on the 100k-op doc, acked heads lost", &snapshot, &lost);
+    without_history(&mut tables, "(e) one small edit on the 100k-op doc, acked heads lost", &snapshot, &lost, false);
+    without_history(&mut tables, "(e) the same, the client probes first (docs/protocol.md §4)", &snapshot, &lost, true);
     server_cpu(&mut tables, &push);
 
     print_table("Bytes on the wire (both directions)", false, &tables.bytes);

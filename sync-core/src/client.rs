@@ -24,6 +24,26 @@ pub fn build_wait_request(doc_id: DocumentId, doc: &Automerge, acked: &Heads) ->
     DocRequest { doc_id, chunks: Vec::new(), have, heads: chunk::heads_of(doc) }
 }
 
+/// The first request for a document whose acknowledged heads are unknown: the client kept the
+/// document but lost `acked` (restored from a backup without it, moved from another store).
+/// [`build_request`] with empty `acked` would push the whole document; this sends no changes,
+/// the local `heads`, and in `have` a sample of local history (the changes 1, 2, 4, 8, … back
+/// from the newest in causal order, at most 64), so the server answers with its heads and what
+/// the client lacks after the sampled changes it has (docs/protocol.md §4). Applying the answer
+/// sets `acked` to the server's heads; when local changes remain, [`Applied::resend`] is set and
+/// the next [`build_request`] pushes only those.
+pub fn build_probe_request(doc_id: DocumentId, doc: &Automerge) -> DocRequest {
+    let changes = doc.get_changes(&[]);
+    let sample = std::iter::successors(Some(1usize), |back| back.checked_mul(2))
+        .take(PROBE_SAMPLE)
+        .map_while(|back| changes.len().checked_sub(back + 1))
+        .map(|at| changes[at].hash());
+    DocRequest { doc_id, chunks: Vec::new(), have: Heads::new(sample.collect()), heads: chunk::heads_of(doc) }
+}
+
+/// Hashes a probe samples at most: 1 .. 2^63 changes back.
+const PROBE_SAMPLE: usize = 64;
+
 /// What applying a response did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

@@ -158,6 +158,40 @@ fn a_fresh_client_of_an_uncompacted_document_receives_it_saved_in_one_chunk() {
 }
 
 #[test]
+fn a_client_that_lost_its_acked_heads_probes_and_pushes_only_what_the_server_lacks() {
+    let (mut edge, mut peers) = setup(1);
+    for i in 0..100 {
+        put(&mut peers[0], &format!("k{i}"), i);
+        sync(&mut edge, &mut peers[0]);
+    }
+    edge.compact_all();
+    // The client keeps its document, loses `acked`, and makes one more edit offline.
+    let mut doc = peers[0].replica(0).doc.fork().with_actor(ActorId::from(vec![8]));
+    let mut tx = doc.transaction();
+    let map = obj(&tx, "map");
+    tx.put(&map, "late", 1).unwrap();
+    tx.commit();
+    let stored = edge.docs[&DOC].clone();
+    let whole = client::build_request(DOC, &doc, &Heads::empty());
+
+    let probe = client::build_probe_request(DOC, &doc);
+    assert!(probe.chunks.is_empty() && !probe.have.is_empty() && probe.have.len() <= 64);
+    let merged = server::merge(stored.view(), &probe, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert!(merged.new_changes.is_empty() && merged.response.chunks.is_empty(), "the server's changes are all below the sample");
+    let applied = client::apply_response(&mut doc, DOC, &Heads::empty(), &merged.response).unwrap();
+    assert_eq!((applied.pending, applied.resend), (1, true));
+    assert_eq!(applied.acked, Heads::new(merged.doc.get_heads()));
+
+    let push = client::build_request(DOC, &doc, &applied.acked);
+    let sent: usize = push.chunks.iter().map(Vec::len).sum();
+    let without_probe: usize = whole.chunks.iter().map(Vec::len).sum();
+    assert!(sent * 4 < without_probe, "pushed {sent} bytes, the whole document is {without_probe}");
+    let merged = server::merge(stored.view(), &push, Access::ReadWrite, &Limits::DEFAULT).unwrap();
+    assert_eq!((merged.response.status, merged.new_changes.len()), (DocStatus::Ok, 1));
+    assert_eq!(merged.doc.get_heads(), doc.get_heads());
+}
+
+#[test]
 fn garbage_chunks_are_rejected_without_storing_anything() {
     let (edge, _) = setup(1);
     let stored = &edge.docs[&DOC];
