@@ -156,6 +156,18 @@ fn a_fresh_client_of_an_uncompacted_document_receives_it_saved_in_one_chunk() {
     assert_eq!((stored.snapshot.is_none(), stored.changes.len()), (true, 1));
     let merged = server::merge(stored.view(), &fresh, Access::ReadOnly, &Limits::DEFAULT).unwrap();
     assert_eq!(merged.response.chunks, stored.changes, "the stored row as it is");
+
+    // Nor is a snapshot with a small row after it saved again: both go as stored.
+    let (mut edge, mut peers) = setup(1);
+    put(&mut peers[0], "x", 1);
+    sync(&mut edge, &mut peers[0]);
+    edge.compact_all();
+    put(&mut peers[0], "y", 2);
+    sync(&mut edge, &mut peers[0]);
+    let stored = &edge.docs[&DOC];
+    assert_eq!(stored.changes.len(), 1);
+    let merged = server::merge(stored.view(), &fresh, Access::ReadOnly, &Limits::DEFAULT).unwrap();
+    assert_eq!(merged.response.chunks, vec![stored.snapshot.clone().unwrap(), stored.changes[0].clone()]);
 }
 
 #[test]

@@ -212,17 +212,19 @@ fn pull_response(doc: &Automerge, stored: StoredDoc<'_>, request: &DocRequest, s
     let base = chunk::present_in(doc, &Heads::new(known).into_vec());
     let fresh_client = request.heads.is_empty() && request.have.is_empty() && stored_only;
     let chunks = if fresh_client {
-        // A fresh client gets the stored bytes as they are, or the loaded document saved as one
-        // chunk when that is smaller, whether or not compaction has run: the load is already
-        // paid, and a saved document is a fraction of many change rows (10,000 one-letter
-        // edits: 1.05 MB of rows, 42 KB saved), though larger than one or two.
+        // A fresh client gets the stored bytes as they are, or, when the change rows outweigh
+        // the snapshot (an uncompacted document), the loaded document saved as one chunk if that
+        // is smaller: a saved document is a fraction of many change rows (10,000 one-letter
+        // edits: 1.05 MB of rows, 42 KB saved), though larger than one or two. A snapshot with a
+        // few rows after it is sent as it is, without paying a save of the whole document.
         let verbatim = || stored.snapshot.into_iter().map(<[u8]>::to_vec).chain(stored.changes.iter().cloned()).collect();
-        if stored.changes.is_empty() {
+        let snapshot_bytes = stored.snapshot.map_or(0, <[u8]>::len);
+        let row_bytes: usize = stored.changes.iter().map(Vec::len).sum();
+        if row_bytes <= snapshot_bytes {
             verbatim()
         } else {
             let saved = doc.save();
-            let stored_bytes = stored.snapshot.map_or(0, <[u8]>::len) + stored.changes.iter().map(Vec::len).sum::<usize>();
-            if saved.len() < stored_bytes { vec![saved] } else { verbatim() }
+            if saved.len() < snapshot_bytes + row_bytes { vec![saved] } else { verbatim() }
         }
     } else {
         chunk::chunks_since(doc, &base)
