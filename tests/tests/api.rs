@@ -142,8 +142,10 @@ async fn each_request_is_logged_as_a_json_line_with_its_request_id() {
     let mut found = None;
     for _ in 0..100 {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        // A host may prefix the line (workerd does not, wasmtime does not); the JSON is the rest.
-        found = text.lines().filter(|l| l.contains(&id) && l.contains("handled")).find_map(|l| serde_json::from_str::<Value>(&l[l.find('{')?..]).ok());
+        // A host may prefix the line (`wasmtime serve`: `stderr [N] :: `), and wasmtime may glue
+        // another instance's output to its end: the line's first JSON value is the event.
+        let first_json = |l: &str| serde_json::Deserializer::from_str(&l[l.find('{')?..]).into_iter::<Value>().next()?.ok();
+        found = text.lines().filter(|l| l.contains(&id) && l.contains("handled")).find_map(first_json);
         if found.is_some() {
             break;
         }
