@@ -16,12 +16,13 @@ work=$(mktemp -d)
 port=$(free_port)
 jwt_env edgesync-blackbox
 [ -f "$test_bins_list" ] || build_tests
+pid='' jwks_pid=''
+cleanup() { stop_pid "$pid"; stop_pid "$jwks_pid"; rm -rf "$work"; }
+trap cleanup EXIT
 provider_env "$work/keys"
 if [ "$target" = workerd ] && [ -z "${EDGESYNC_PREBUILT:-}" ]; then build_worker; fi
 
 start_target "$target" "$port" "$work"
-cleanup() { stop_pid "$pid"; rm -rf "$work"; }
-trap cleanup EXIT
 wait_healthy "$port" "$work"
 
 echo "black-box suite against $target at http://127.0.0.1:$port"

@@ -16,11 +16,18 @@ jwt_env() {
 }
 
 # An identity provider for this run (tests/src/bin/test-keys.rs): its public keys become
-# JWT_JWKS, the tests sign with the private ones in EDGESYNC_TEST_KEYS=$1.
+# JWT_JWKS, the tests sign with the private ones in EDGESYNC_TEST_KEYS=$1. The same keys
+# under other ids are published at JWT_JWKS_URL by tests/src/bin/jwks-server.rs (started
+# here, $jwks_pid: stop it with stop_pid), which a rotation test may fetch once a second.
 provider_env() {
   "$out/debug/test-keys" "$1"
   JWT_JWKS=$(cat "$1/jwks.json")
-  export JWT_JWKS EDGESYNC_TEST_KEYS=$1
+  spawn "$1/jwks-server.log" "$out/debug/jwks-server" "$1"
+  jwks_pid=$pid
+  for _ in $(seq 1 100); do [ -s "$1/jwks.port" ] && break; sleep 0.05; done
+  [ -s "$1/jwks.port" ] || { echo "jwks-server did not start" >&2; return 1; }
+  JWT_JWKS_URL="http://127.0.0.1:$(cat "$1/jwks.port")/jwks.json"
+  export JWT_JWKS EDGESYNC_TEST_KEYS=$1 JWT_JWKS_URL JWT_JWKS_MIN_REFRESH_SECS=1
 }
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -71,6 +78,7 @@ start_target() {
         --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
         --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 --env EDGESYNC_CORS_ORIGINS="$EDGESYNC_TEST_CORS_ORIGIN" \
         --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" --env JWT_JWKS="${JWT_JWKS:-}" \
+        --env JWT_JWKS_URL="${JWT_JWKS_URL:-}" --env JWT_JWKS_MIN_REFRESH_SECS="${JWT_JWKS_MIN_REFRESH_SECS:-}" \
         "$spin_wasm"
       ;;
     worker)
@@ -80,6 +88,7 @@ start_target() {
       # [build] command (worker-build) before serving.
       local jwks=()
       [ -z "${JWT_JWKS:-}" ] || jwks=(--var "JWT_JWKS:$JWT_JWKS")
+      [ -z "${JWT_JWKS_URL:-}" ] || jwks+=(--var "JWT_JWKS_URL:$JWT_JWKS_URL" --var "JWT_JWKS_MIN_REFRESH_SECS:${JWT_JWKS_MIN_REFRESH_SECS:-60}")
       spawn "$work/server.log" wrangler dev --local --ip 127.0.0.1 --port "$port" \
         --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
         --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0" --var "EDGESYNC_CORS_ORIGINS:$EDGESYNC_TEST_CORS_ORIGIN" \
@@ -147,6 +156,8 @@ const edgesync :Workerd.Worker = (
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
 $( [ -n "${JWT_JWKS:-}" ] && echo "    (name = \"JWT_JWKS\", text = \"$(capnp_text "$JWT_JWKS")\"),")
+$( [ -n "${JWT_JWKS_URL:-}" ] && echo "    (name = \"JWT_JWKS_URL\", text = \"$JWT_JWKS_URL\"),")
+$( [ -n "${JWT_JWKS_MIN_REFRESH_SECS:-}" ] && echo "    (name = \"JWT_JWKS_MIN_REFRESH_SECS\", text = \"$JWT_JWKS_MIN_REFRESH_SECS\"),")
     (name = "JWT_ISSUER", text = "$JWT_ISSUER"),
     (name = "JWT_AUDIENCE", text = "$JWT_AUDIENCE"),
     (name = "JWT_HS256_SECRET", text = "$JWT_HS256_SECRET"),

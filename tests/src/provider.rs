@@ -10,6 +10,9 @@ use serde_json::Value;
 
 pub const RS_KID: &str = "rs-test";
 pub const ES_KID: &str = "es-test";
+/// The same keys as published at the provider's JWKS URL (`jwks-server`), under other ids.
+pub const RS_URL_KID: &str = "rs-url";
+pub const ES_URL_KID: &str = "es-url";
 
 pub struct Provider {
     pub rsa: RsaPrivateKey,

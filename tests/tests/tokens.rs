@@ -1,11 +1,17 @@
 //! Identity providers' tokens on every runtime: RS256 and ES256 tokens shaped like those of
 //! Auth0, Clerk, Firebase, Cognito, Supabase and Keycloak verify against the provider's JWKS
 //! (`JWT_JWKS`, keys generated for this run by `test-keys`), and the attacks on asymmetric
-//! keys are refused with 401.
+//! keys are refused with 401. The same keys published at a JWKS URL (`JWT_JWKS_URL`, served
+//! by `jwks-server`) are fetched once, cached, and fetched again only as often as
+//! `JWT_JWKS_MIN_REFRESH_SECS` (1 s in this suite) allows, whatever the tokens say.
 
 use edgesync_blackbox::Target;
-use edgesync_blackbox::provider::{ES_KID, Provider, RS_KID, Signer};
+use edgesync_blackbox::provider::{ES_KID, ES_URL_KID, Provider, RS_KID, RS_URL_KID, Signer};
 use serde_json::{Value, json};
+
+/// Held by the tests that name keys the server does not know: each may make the server fetch
+/// the JWKS URL, and the URL test counts those fetches.
+static UNKNOWN_KEYS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn setup() -> Option<(Target, Provider)> {
     let target = Target::from_env()?;
@@ -53,6 +59,7 @@ async fn identity_providers_tokens_are_accepted() {
 #[tokio::test]
 async fn attacks_on_the_providers_keys_are_refused() {
     let Some((t, p)) = setup() else { return };
+    let _counted = UNKNOWN_KEYS.lock().await;
     let good = claims(&t, "victim", json!({}));
     // Algorithm confusion: HS256 keyed with what an attacker knows of the public key.
     let public = std::fs::read(std::path::Path::new(&std::env::var("EDGESYNC_TEST_KEYS").unwrap()).join("jwks.json")).unwrap();
@@ -73,4 +80,64 @@ async fn attacks_on_the_providers_keys_are_refused() {
     }
     let unknown = p.sign(&json!({"alg": "RS256", "kid": "not-ours", "jwk": jwk}), &good, Signer::Rs256(Some(&attacker)));
     assert_eq!(status_and_code(&t, &unknown).await, (401, Some("token_key_unknown".into())));
+}
+
+/// The JWKS URL's request counts: (key-set fetches, requests for anything else).
+async fn provider_hits(t: &Target) -> (u64, u64) {
+    let dir = std::path::PathBuf::from(std::env::var("EDGESYNC_TEST_KEYS").unwrap());
+    let port = std::fs::read_to_string(dir.join("jwks.port")).unwrap();
+    let hits: Value = t.http.get(format!("http://127.0.0.1:{}/hits", port.trim())).send().await.unwrap().json().await.unwrap();
+    (hits["jwks"].as_u64().unwrap(), hits["other"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn keys_from_the_providers_jwks_url_are_fetched_once_and_refreshed_only_within_bounds() {
+    let Some((t, p)) = setup() else { return };
+    let _counted = UNKNOWN_KEYS.lock().await;
+    let me = format!("url-{:016x}", rand::random::<u64>());
+    let good = claims(&t, &me, json!({}));
+    for (kid, alg, signer) in [(RS_URL_KID, "RS256", Signer::Rs256(None)), (ES_URL_KID, "ES256", Signer::Es256)] {
+        let token = p.sign(&json!({"alg": alg, "typ": "JWT", "kid": kid}), &good, signer);
+        assert_eq!(status_and_code(&t, &token).await, (200, None), "{kid}");
+    }
+    let (fetched, _) = provider_hits(&t).await;
+    assert!(fetched >= 1, "the keys came from the URL");
+
+    // Cached (in memory, or in the database every edge shares): no fetch per request.
+    let token = p.sign(&json!({"alg": "ES256", "kid": ES_URL_KID}), &good, Signer::Es256);
+    for _ in 0..20 {
+        assert_eq!(status_and_code(&t, &token).await, (200, None));
+    }
+    assert_eq!(provider_hits(&t).await.0, fetched, "20 more requests fetched the key set again");
+
+    // A storm of made-up key ids costs at most one fetch per interval.
+    let started = std::time::Instant::now();
+    for _ in 0..30 {
+        let made_up = p.sign(&json!({"alg": "ES256", "kid": format!("k{:016x}", rand::random::<u64>())}), &good, Signer::Es256);
+        assert_eq!(status_and_code(&t, &made_up).await, (401, Some("token_key_unknown".into())));
+    }
+    let storm = provider_hits(&t).await.0 - fetched;
+    let bound = 1 + started.elapsed().as_secs();
+    assert!(storm <= bound, "{storm} fetches for 30 unknown key ids in {:?}", started.elapsed());
+
+    // The provider rotates: its new key is accepted once the interval since the last fetch
+    // has passed.
+    let dir = std::path::PathBuf::from(std::env::var("EDGESYNC_TEST_KEYS").unwrap());
+    let mut set: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("url-jwks.json")).unwrap()).unwrap();
+    let rotated = format!("rotated-{:08x}", rand::random::<u32>());
+    let mut key = set["keys"].as_array().unwrap().iter().find(|k| k["kid"] == ES_URL_KID).unwrap().clone();
+    key["kid"] = json!(rotated);
+    set["keys"].as_array_mut().unwrap().push(key);
+    std::fs::write(dir.join("url-jwks.json"), set.to_string()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let before = provider_hits(&t).await;
+    let token = p.sign(&json!({"alg": "ES256", "kid": rotated}), &good, Signer::Es256);
+    assert_eq!(status_and_code(&t, &token).await, (200, None), "the rotated key");
+    assert_eq!(provider_hits(&t).await.0, before.0 + 1, "one fetch for the new key");
+
+    // A token pointing at keys of its own choosing (`jku`) never makes the server fetch them.
+    let port = std::fs::read_to_string(dir.join("jwks.port")).unwrap();
+    let evil = p.sign(&json!({"alg": "ES256", "kid": "evil", "jku": format!("http://127.0.0.1:{}/evil.json", port.trim())}), &good, Signer::Es256);
+    assert_eq!(status_and_code(&t, &evil).await.0, 401);
+    assert_eq!(provider_hits(&t).await.1, before.1, "the token's jku was fetched");
 }

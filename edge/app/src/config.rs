@@ -92,11 +92,20 @@ impl EdgeSettings {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
         let (secret, ed25519, jwks) = (var("JWT_HS256_SECRET"), var("JWT_ED25519_PUBLIC_KEYS"), var("JWT_JWKS"));
-        let sources = KeySources { hs256_secret: secret.as_deref(), ed25519_public_keys: ed25519.as_deref(), jwks: jwks.as_deref() };
+        let jwks_url = var("JWT_JWKS_URL");
+        let sources = KeySources {
+            hs256_secret: secret.as_deref(),
+            ed25519_public_keys: ed25519.as_deref(),
+            jwks: jwks.as_deref(),
+            jwks_url: jwks_url.as_deref(),
+        };
         let mut auth = AuthConfig::from_sources(&required("JWT_ISSUER")?, &required("JWT_AUDIENCE")?, sources)
             .map_err(|e| format!("JWT configuration: {e}"))?;
         if let Some(claim) = var("JWT_USER_CLAIM") {
             auth = auth.with_user_claim(&claim).map_err(|e| format!("JWT configuration: {e}"))?;
+        }
+        if let Some(secs) = parsed::<u32>(&var, "JWT_JWKS_MIN_REFRESH_SECS")? {
+            auth = auth.with_jwks_min_refresh_secs(secs);
         }
         let mut config = Config::new(auth);
         if let Some(n) = parsed(&var, "EDGESYNC_RATE_LIMIT")? {
@@ -155,6 +164,8 @@ mod tests {
             ("EDGESYNC_MAX_DOC_BYTES", "1024"),
             ("EDGESYNC_WAIT_POLL_MS", "50"),
             ("JWT_USER_CLAIM", "uid"),
+            ("JWT_JWKS_URL", "https://id.example/.well-known/jwks.json"),
+            ("JWT_JWKS_MIN_REFRESH_SECS", "7"),
             ("LIBSQL_AUTH_TOKEN", "t"),
             ("LIBSQL_TIMEOUT_MS", "250"),
         ])
@@ -165,6 +176,8 @@ mod tests {
         assert_eq!(s.config.quotas, Quotas { documents_per_user: 3, bytes_per_document: 1024 });
         assert_eq!(s.config.wait_poll_ms, 50);
         assert_eq!(s.config.auth.user_claim, "uid");
+        let source = s.config.auth.jwks_url.as_ref().expect("JWT_JWKS_URL");
+        assert_eq!((source.url.as_str(), source.min_refresh_secs), ("https://id.example/.well-known/jwks.json", 7));
         assert_eq!((s.libsql_url.as_str(), s.libsql_auth_token.as_str(), s.libsql_timeout_ms), ("http://db", "t", 250));
     }
 
@@ -180,7 +193,12 @@ mod tests {
 
     #[test]
     fn a_bad_setting_is_named() {
-        for (name, value) in [("EDGESYNC_COMPACTION_THRESHOLD", "many"), ("EDGESYNC_CORS_ORIGINS", "ftp://x"), ("LIBSQL_TIMEOUT_MS", "-1")] {
+        for (name, value) in [
+            ("EDGESYNC_COMPACTION_THRESHOLD", "many"),
+            ("EDGESYNC_CORS_ORIGINS", "ftp://x"),
+            ("LIBSQL_TIMEOUT_MS", "-1"),
+            ("JWT_JWKS_MIN_REFRESH_SECS", "soon"),
+        ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert!(err.starts_with(name), "{err}");
         }

@@ -47,6 +47,9 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("unavailable: {cause}")]
     Unavailable { cause: String, retry_after_secs: u64 },
+    /// The identity provider's keys (JWT_JWKS_URL) cannot be fetched and none are cached.
+    #[error("the identity provider's keys are unavailable")]
+    KeysUnavailable,
     #[error("document cannot be served: {0}")]
     DocumentUnavailable(String),
     #[error("misconfigured: {0}")]
@@ -85,7 +88,7 @@ impl ApiError {
             IdempotencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused"),
             QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota-exceeded", "Quota exceeded"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
-            Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Unavailable { .. } | KeysUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             DocumentUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "document-unavailable", "Document unavailable"),
             Misconfigured(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", "Server misconfigured"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
@@ -103,6 +106,7 @@ impl ApiError {
             UnsupportedMediaType(_) | PayloadTooLarge { .. } | IdempotencyMismatch => Some(self.to_string()),
             RateLimited { retry_after_secs } => Some(format!("retry after {retry_after_secs} s")),
             Unavailable { .. } => Some("the database is unavailable; retry later".into()),
+            KeysUnavailable => Some("the identity provider's signing keys cannot be fetched; retry later".into()),
             TooManyHeads { limit } => Some(format!(
                 "the push would leave the document with more than {limit} heads: pull, merge every head into one change, and push again"
             )),
@@ -152,6 +156,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            ApiError::KeysUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::service::provider_keys::RETRY_SECS));
             }
             _ => {}
         }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, Compute, Database, Inline, NoWaiting, Random, UnixMillis, Wakeups};
+use crate::ports::{Clock, Compute, Database, HttpGet, Inline, NoHttp, NoWaiting, Random, UnixMillis, Wakeups};
+use crate::service::provider_keys::ProviderKeyCache;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -15,12 +16,25 @@ pub struct AppState {
     pub compute: Arc<dyn Compute>,
     /// How waiting syncs wait for a change (none unless the host says otherwise).
     pub wakeups: Arc<dyn Wakeups>,
+    /// Outbound HTTP, for the identity provider's keys (none unless the host says otherwise).
+    pub http: Arc<dyn HttpGet>,
+    /// The identity provider's keys at hand (see [`ProviderKeyCache`]).
+    pub provider_keys: Arc<ProviderKeyCache>,
     pub config: Arc<Config>,
 }
 
 impl AppState {
     pub fn new(db: Arc<dyn Database>, clock: Arc<dyn Clock>, random: Arc<dyn Random>, config: Config) -> Self {
-        Self { store: Store::new(db), clock, random, compute: Arc::new(Inline), wakeups: Arc::new(NoWaiting), config: Arc::new(config) }
+        Self {
+            store: Store::new(db),
+            clock,
+            random,
+            compute: Arc::new(Inline),
+            wakeups: Arc::new(NoWaiting),
+            http: Arc::new(NoHttp),
+            provider_keys: Arc::default(),
+            config: Arc::new(config),
+        }
     }
 
     /// Runs document loads and merges on `compute` (the native server's blocking pool).
@@ -32,6 +46,14 @@ impl AppState {
     /// Lets syncs wait for changes (`?wait_ms=`) with the host's timer.
     pub fn with_wakeups(mut self, wakeups: Arc<dyn Wakeups>) -> Self {
         self.wakeups = wakeups;
+        self
+    }
+
+    /// Fetches the identity provider's keys (`JWT_JWKS_URL`) with the host's HTTP client, and
+    /// keeps them in `cache` (one the host keeps across requests where it can).
+    pub fn with_http(mut self, http: Arc<dyn HttpGet>, cache: Arc<ProviderKeyCache>) -> Self {
+        self.http = http;
+        self.provider_keys = cache;
         self
     }
 

@@ -12,6 +12,7 @@
 
 pub mod commands;
 pub mod compute;
+pub mod http_get;
 pub mod listener;
 pub mod metrics;
 pub mod serve;

@@ -138,7 +138,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     let created = settings.hs256_secret().map_err(|e| e.to_string())?.is_some_and(|(_, created)| created);
     let (state, db) = open(settings, settings.app_config()?).await?;
     let wakeups = Arc::new(LocalWakeups::default());
-    let state = state.with_wakeups(wakeups.clone());
+    let state = state.with_wakeups(wakeups.clone()).with_http(Arc::new(crate::http_get::ReqwestGet::new()), Arc::default());
     let prometheus = crate::metrics::install()?;
     spawn_replica_sync(db);
     {

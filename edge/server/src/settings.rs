@@ -11,7 +11,7 @@ use edge_app::{Config, RateLimit};
 use crate::storage::Backend;
 
 /// Why the server does not start without a token key.
-pub const NO_KEY: &str = "no token key is configured: set JWT_HS256_SECRET, JWT_ED25519_PUBLIC_KEYS or JWT_JWKS, \
+pub const NO_KEY: &str = "no token key is configured: set JWT_HS256_SECRET, JWT_ED25519_PUBLIC_KEYS, JWT_JWKS or JWT_JWKS_URL, \
      or pass --dev to use a development secret generated in DATA_DIR/dev-secret";
 
 /// Options shared by every subcommand.
@@ -58,6 +58,15 @@ pub struct Settings {
     /// URL): RS256 and ES256 tokens naming one of its keys by `kid` are accepted.
     #[arg(long, env = "JWT_JWKS", global = true)]
     pub jwt_jwks: Option<String>,
+    /// An identity provider's JWKS URL (`https://…`, or `http://` to a loopback host): its
+    /// RS256 and ES256 keys are fetched when a token names one, kept for the response's
+    /// `Cache-Control: max-age` (5 min to 24 h; 1 h without one) in memory and in the database.
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+    /// Least time between two fetches of JWT_JWKS_URL asked for by tokens naming a key the
+    /// fetched set lacks (a rotated key, or a made-up `kid`).
+    #[arg(long, env = "JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 60, global = true)]
+    pub jwt_jwks_min_refresh_secs: u32,
     /// The claim that names the user (e.g. `user_id`); `sub` unless set.
     #[arg(long, env = "JWT_USER_CLAIM", default_value = "sub", global = true)]
     pub jwt_user_claim: String,
@@ -130,11 +139,13 @@ impl Settings {
         let secret = self.hs256_secret().map_err(|e| format!("reading the development secret: {e}"))?.map(|(s, _)| s);
         let ed25519 = self.jwt_ed25519_public_keys.as_deref().filter(|k| !k.trim().is_empty());
         let jwks = self.jwt_jwks.as_deref().filter(|k| !k.trim().is_empty());
-        if secret.is_none() && ed25519.is_none() && jwks.is_none() {
+        let jwks_url = self.jwt_jwks_url.as_deref().filter(|k| !k.trim().is_empty());
+        if secret.is_none() && ed25519.is_none() && jwks.is_none() && jwks_url.is_none() {
             return Err(NO_KEY.into());
         }
-        let sources = KeySources { hs256_secret: secret.as_deref(), ed25519_public_keys: ed25519, jwks };
+        let sources = KeySources { hs256_secret: secret.as_deref(), ed25519_public_keys: ed25519, jwks, jwks_url };
         let auth = AuthConfig::from_sources(&self.jwt_issuer, &self.jwt_audience, sources)
+            .map(|auth| auth.with_jwks_min_refresh_secs(self.jwt_jwks_min_refresh_secs))
             .and_then(|auth| auth.with_user_claim(&self.jwt_user_claim))
             .map_err(|e| format!("JWT configuration: {e}"))?;
         Ok(self.config_with(auth))

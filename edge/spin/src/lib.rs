@@ -26,6 +26,9 @@ use tower::ServiceExt;
 
 use database::SpinDatabase;
 
+/// How long fetching the identity provider's keys may take.
+const PROVIDER_KEYS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the log subscriber (once per instance), then builds the app state from the
 /// environment (every setting of docs/configuration.md), or says what is missing.
 fn state() -> Result<AppState, String> {
@@ -34,7 +37,12 @@ fn state() -> Result<AppState, String> {
     let settings = edge_app::config::EdgeSettings::from_vars(|name| std::env::var(name).ok())?;
     let timeout = std::time::Duration::from_millis(settings.libsql_timeout_ms.into());
     let db = SpinDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, timeout).map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), settings.config).with_wakeups(Arc::new(timer::SpinTimer)))
+    // A fresh key cache: an instance serves one request, so the provider's keys come from
+    // the database row every edge shares (service/provider_keys.rs).
+    let http = Arc::new(transport::SpinGet { timeout: PROVIDER_KEYS_TIMEOUT });
+    Ok(AppState::new(Arc::new(db), Arc::new(SystemClock), Arc::new(OsRandom), settings.config)
+        .with_wakeups(Arc::new(timer::SpinTimer))
+        .with_http(http, Arc::default()))
 }
 
 #[spin_sdk::http_service]
@@ -70,7 +78,7 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    let authentication = Authentication::of(&parts.headers, state);
+    let authentication = Authentication::of(&parts.headers, state).await;
     let verified = authentication.0.is_ok();
     parts.extensions.insert(authentication);
     if !verified {

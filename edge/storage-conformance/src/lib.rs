@@ -22,7 +22,7 @@ pub async fn run(db: Arc<dyn Database>) {
     let store = Store::new(db.clone());
     store.migrate(NOW).await.expect("migrates");
     assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
     values_round_trip(db.as_ref()).await;
     batches_are_atomic(db.as_ref()).await;
     heads_follow_the_change_graph(&store).await;
@@ -32,6 +32,24 @@ pub async fn run(db: Arc<dyn Database>) {
     roles_counters_and_idempotency(&store).await;
     compaction_never_brings_a_deleted_document_back(&store).await;
     damaged_documents_are_recorded_and_skipped(&store).await;
+    provider_keys_take_turns(&store).await;
+}
+
+/// The identity provider's cached key set: one turn to fetch per interval, whoever asks; a
+/// set is replaced only by a newer one; a failure is recorded.
+async fn provider_keys_take_turns(store: &Store) {
+    let url = format!("https://id.example/{}/jwks.json", unique_id());
+    let at = |secs: i64| UnixMillis(NOW.0 + secs * 1000);
+    assert_eq!(store.provider_keys(&url).await.unwrap(), None);
+    assert!(store.claim_provider_keys_refresh(&url, at(0), 60_000).await.unwrap(), "the first turn");
+    assert!(!store.claim_provider_keys_refresh(&url, at(59), 60_000).await.unwrap(), "a second turn within the interval");
+    assert!(store.claim_provider_keys_refresh(&url, at(60), 60_000).await.unwrap(), "a turn after it");
+    store.save_provider_keys(&url, "{\"keys\":[1]}", at(61), at(661)).await.unwrap();
+    store.save_provider_keys(&url, "{\"keys\":[0]}", at(50), at(650)).await.unwrap();
+    store.record_provider_keys_failure(&url, at(70)).await.unwrap();
+    let row = store.provider_keys(&url).await.unwrap().expect("the row");
+    assert_eq!((row.document.as_str(), row.fetched_at, row.expires_at), ("{\"keys\":[1]}", at(61).0, at(661).0), "an older set never replaces a newer one");
+    assert_eq!((row.attempted_at, row.failed_at), (at(60).0, at(70).0), "the last turn taken, the last failure");
 }
 
 async fn values_round_trip(db: &dyn Database) {

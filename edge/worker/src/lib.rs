@@ -5,7 +5,8 @@
 //! Trigger runs compaction. Routes, validation and errors all live in `edgesync-edge-app`.
 //!
 //! Nothing is kept between requests: isolates are reused and evicted at will, so the router
-//! and its ports are built per request.
+//! and its ports are built per request. (The one exception is a cache: an identity
+//! provider's keys stay in the isolate's memory; the database holds them too.)
 
 mod database;
 mod timer;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use edge_app::ports::{Clock, OsRandom, UnixMillis};
 use edge_app::http::ClientAddr;
+use edge_app::service::provider_keys::ProviderKeyCache;
 use edge_app::{ApiError, AppState};
 use tower::ServiceExt;
 use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
@@ -30,6 +32,15 @@ impl Clock for WorkerClock {
     }
 }
 
+/// How long fetching the identity provider's keys may take.
+const PROVIDER_KEYS_TIMEOUT_MS: u32 = 5_000;
+
+thread_local! {
+    /// The identity provider's keys, kept for as long as the isolate lives: an optimisation
+    /// only (a new isolate reads them from the database row every edge shares).
+    static PROVIDER_KEYS: Arc<ProviderKeyCache> = Arc::default();
+}
+
 fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok().filter(|v| !v.is_empty())
 }
@@ -42,7 +53,10 @@ fn state(env: &Env) -> Result<AppState, String> {
     let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
     let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms)
         .map_err(|e| format!("LIBSQL_URL: {e}"))?;
-    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config).with_wakeups(Arc::new(timer::WorkerTimer)))
+    let http = Arc::new(transport::WorkerGet { timeout_ms: PROVIDER_KEYS_TIMEOUT_MS });
+    Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config)
+        .with_wakeups(Arc::new(timer::WorkerTimer))
+        .with_http(http, PROVIDER_KEYS.with(Arc::clone)))
 }
 
 #[event(fetch)]

@@ -2,7 +2,8 @@
 //! JSON Web Key Set the runtime is configured with (`<dir>/jwks.json`, keys `rs-test` RS256
 //! and `es-test` ES256) and the private keys the tests sign with (`<dir>/rsa.json`, a private
 //! JWK; `<dir>/es256.hex`, the P-256 scalar). Fresh keys each run: nothing secret is kept in
-//! the repository.
+//! the repository. The same public keys under other key ids (`rs-url`, `es-url`) go to
+//! `<dir>/url-jwks.json`, which `jwks-server` publishes as a provider's JWKS URL.
 
 use jwt_compact::Algorithm;
 use jwt_compact::alg::{Es256, ModulusBits, Rsa};
@@ -26,6 +27,11 @@ fn main() {
         published(JsonWebKey::from(es.verifying_key()), edgesync_blackbox::provider::ES_KID, "ES256"),
     ]});
     std::fs::write(dir.join("jwks.json"), jwks.to_string()).expect("jwks.json");
+    let url_jwks = serde_json::json!({"keys": [
+        published(JsonWebKey::from(&rsa.to_public_key()), edgesync_blackbox::provider::RS_URL_KID, "RS256"),
+        published(JsonWebKey::from(es.verifying_key()), edgesync_blackbox::provider::ES_URL_KID, "ES256"),
+    ]});
+    std::fs::write(dir.join("url-jwks.json"), url_jwks.to_string()).expect("url-jwks.json");
     std::fs::write(dir.join("rsa.json"), serde_json::to_string(&JsonWebKey::from(&rsa)).expect("a JWK")).expect("rsa.json");
     std::fs::write(dir.join("es256.hex"), hex::encode(es.to_bytes())).expect("es256.hex");
 }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_compact::Algorithm;
 use jwt_compact::alg::Ed25519;
 
-use super::jwks::{JwksKey, parse_jwks};
+use super::jwks::{JwksKey, JwksUrl, parse_jwks};
 
 /// The `kid` that selects the HS256 secret (tokens may also omit `kid` for it). Reserved: no
 /// Ed25519 key may use it.
@@ -34,6 +34,9 @@ pub struct AuthConfig {
     pub ed25519_keys: Vec<(String, Vec<u8>)>,
     /// An identity provider's RS256/ES256 keys (from a JWKS document), selected by `kid`.
     pub jwks_keys: Vec<JwksKey>,
+    /// An identity provider's JWKS URL: keys fetched (and cached) when a token names a `kid`
+    /// no configured key has.
+    pub jwks_url: Option<JwksUrl>,
     /// The claim that names the user (default `sub`).
     pub user_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds (negative counts as 0).
@@ -49,10 +52,12 @@ pub enum AuthConfigError {
     MissingIssuer,
     #[error("JWT audience is empty")]
     MissingAudience,
-    #[error("no JWT verification key: configure an HS256 secret, JWT_ED25519_PUBLIC_KEYS or JWT_JWKS")]
+    #[error("no JWT verification key: configure an HS256 secret, JWT_ED25519_PUBLIC_KEYS, JWT_JWKS or JWT_JWKS_URL")]
     NoKeys,
     #[error("JWT_JWKS: {reason}")]
     BadJwks { reason: String },
+    #[error("JWT_JWKS_URL {reason}")]
+    BadJwksUrl { reason: String },
     #[error("JWT_USER_CLAIM must name a claim (1 to 64 printable ASCII characters)")]
     BadUserClaim,
     #[error("HS256 secret is {len} bytes; at least {MIN_HS256_SECRET_BYTES} are required")]
@@ -76,6 +81,8 @@ pub struct KeySources<'a> {
     pub ed25519_public_keys: Option<&'a str>,
     /// `JWT_JWKS`: an identity provider's JSON Web Key Set (RS256 and ES256 keys).
     pub jwks: Option<&'a str>,
+    /// `JWT_JWKS_URL`: where the provider publishes that set; fetched when needed.
+    pub jwks_url: Option<&'a str>,
 }
 
 /// The claim that names the user unless configured otherwise.
@@ -96,12 +103,12 @@ impl AuthConfig {
         hs256_secret: Option<&str>,
         ed25519_public_keys: Option<&str>,
     ) -> Result<Self, AuthConfigError> {
-        Self::from_sources(issuer, audience, KeySources { hs256_secret, ed25519_public_keys, jwks: None })
+        Self::from_sources(issuer, audience, KeySources { hs256_secret, ed25519_public_keys, ..Default::default() })
     }
 
     /// [`Self::from_parts`] with every key source, an identity provider's JWKS included.
     pub fn from_sources(issuer: impl Into<String>, audience: impl Into<String>, sources: KeySources<'_>) -> Result<Self, AuthConfigError> {
-        let KeySources { hs256_secret, ed25519_public_keys, jwks } = sources;
+        let KeySources { hs256_secret, ed25519_public_keys, jwks, jwks_url } = sources;
         let (issuer, audience) = (issuer.into(), audience.into());
         if issuer.trim().is_empty() {
             return Err(AuthConfigError::MissingIssuer);
@@ -124,7 +131,11 @@ impl AuthConfig {
         if let Some(key) = jwks_keys.iter().find(|k| ed25519_keys.iter().any(|(kid, _)| *kid == k.kid)) {
             return Err(AuthConfigError::DuplicateKid { kid: key.kid.clone() });
         }
-        if hs256_secret.is_none() && ed25519_keys.is_empty() && jwks_keys.is_empty() {
+        let jwks_url = match jwks_url.map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(JwksUrl::parse(url, JwksUrl::DEFAULT_MIN_REFRESH_SECS)?),
+        };
+        if hs256_secret.is_none() && ed25519_keys.is_empty() && jwks_keys.is_empty() && jwks_url.is_none() {
             return Err(AuthConfigError::NoKeys);
         }
         Ok(AuthConfig {
@@ -133,6 +144,7 @@ impl AuthConfig {
             hs256_secret,
             ed25519_keys,
             jwks_keys,
+            jwks_url,
             user_claim: DEFAULT_USER_CLAIM.to_owned(),
             leeway_secs: DEFAULT_LEEWAY_SECS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
@@ -149,6 +161,15 @@ impl AuthConfig {
         }
         self.user_claim = claim.to_owned();
         Ok(self)
+    }
+
+    /// `JWT_JWKS_MIN_REFRESH_SECS`: the least time between fetches of the JWKS URL asked for by
+    /// unknown key ids (at least 1 s).
+    pub fn with_jwks_min_refresh_secs(mut self, secs: u32) -> Self {
+        if let Some(source) = &mut self.jwks_url {
+            source.min_refresh_secs = secs.max(1);
+        }
+        self
     }
 }
 

@@ -1,7 +1,8 @@
 //! Why a request's credentials were refused. Messages never echo token contents: they end up
 //! in logs and problem details, and a token is attacker-controlled input.
 
-/// A rejected `Authorization` header. Every variant means "401 Unauthorized".
+/// A rejected `Authorization` header. Every variant means "401 Unauthorized" but
+/// [`AuthError::KeysUnavailable`], which is the server's problem (503, retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization` header (or an empty one).
@@ -42,6 +43,10 @@ pub enum AuthError {
     /// `sub` is present but not a valid user id.
     #[error("token subject is not a valid user id")]
     InvalidSubject,
+    /// The token names a key of the identity provider, whose JWKS URL cannot be fetched now
+    /// and no copy of its keys is at hand.
+    #[error("the identity provider's signing keys cannot be fetched")]
+    KeysUnavailable,
 }
 
 impl AuthError {
@@ -62,6 +67,7 @@ impl AuthError {
             AuthError::WrongAudience => "token_audience_invalid",
             AuthError::MissingSubject => "token_subject_missing",
             AuthError::InvalidSubject => "token_subject_invalid",
+            AuthError::KeysUnavailable => "token_keys_unavailable",
         }
     }
 
@@ -80,7 +86,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    const ALL: [AuthError; 14] = [
+    const ALL: [AuthError; 15] = [
         AuthError::Missing,
         AuthError::UnsupportedScheme,
         AuthError::Malformed,
@@ -95,6 +101,7 @@ mod tests {
         AuthError::WrongAudience,
         AuthError::MissingSubject,
         AuthError::InvalidSubject,
+        AuthError::KeysUnavailable,
     ];
 
     #[test]

@@ -102,3 +102,108 @@ pub fn parse_jwks(document: &str) -> Result<Vec<JwksKey>, AuthConfigError> {
     }
     Ok(keys)
 }
+
+/// Where an identity provider publishes its keys (`JWT_JWKS_URL`), and how often an unknown
+/// `kid` may make the edges fetch them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksUrl {
+    pub url: String,
+    /// `JWT_JWKS_MIN_REFRESH_SECS`: the least time between two fetches asked for by tokens
+    /// naming a key the set lacks (a provider's new key, or an attacker's made-up `kid`).
+    pub min_refresh_secs: u32,
+}
+
+impl JwksUrl {
+    pub const DEFAULT_MIN_REFRESH_SECS: u32 = 60;
+
+    /// An `https://` URL (or `http://` to a loopback host, for local providers and tests):
+    /// keys fetched over plain HTTP from elsewhere could be replaced on the way.
+    pub fn parse(url: &str, min_refresh_secs: u32) -> Result<Self, AuthConfigError> {
+        let url = url.trim();
+        let bad = |reason: &str| AuthConfigError::BadJwksUrl { reason: reason.to_owned() };
+        if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("not a URL (longer than 2048 bytes, or with spaces or control characters)"));
+        }
+        let (plain, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(bad("must start with https://")),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(bad("must not carry credentials"));
+        }
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        if host.is_empty() {
+            return Err(bad("has no host"));
+        }
+        let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if plain && !loopback {
+            return Err(bad("plain http:// is accepted only for a loopback host; use https://"));
+        }
+        Ok(Self { url: url.to_owned(), min_refresh_secs: min_refresh_secs.max(1) })
+    }
+}
+
+/// Fetched keys are kept for the provider's `Cache-Control: max-age`, within these bounds (a
+/// provider saying `no-cache` or `max-age=15` would otherwise be fetched on nearly every
+/// request; a key it withdraws stops being accepted within a day at most).
+pub const JWKS_MIN_TTL_SECS: u64 = 5 * 60;
+pub const JWKS_MAX_TTL_SECS: u64 = 24 * 3600;
+/// Kept this long when the response says nothing.
+pub const JWKS_DEFAULT_TTL_SECS: u64 = 3600;
+
+/// How long a key set fetched with this `Cache-Control` stays fresh.
+pub fn jwks_ttl_secs(cache_control: Option<&str>) -> u64 {
+    let directives = cache_control.unwrap_or("").split(',').map(|d| d.trim().to_ascii_lowercase());
+    let mut ttl = None;
+    for directive in directives {
+        if directive == "no-store" || directive == "no-cache" {
+            return JWKS_MIN_TTL_SECS;
+        }
+        if let Some(secs) = directive.strip_prefix("max-age=").and_then(|v| v.trim_matches('"').parse::<u64>().ok()) {
+            ttl = Some(secs);
+        }
+    }
+    ttl.unwrap_or(JWKS_DEFAULT_TTL_SECS).clamp(JWKS_MIN_TTL_SECS, JWKS_MAX_TTL_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwks_url_is_https_or_loopback_http() {
+        for ok in ["https://id.example/.well-known/jwks.json", "http://127.0.0.1:9000/jwks", "http://localhost/k", "http://[::1]:8/k", "https://h"] {
+            assert_eq!(JwksUrl::parse(ok, 60).map(|u| u.url), Ok(ok.to_owned()), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://id.example/jwks.json", "loopback"),
+            ("http://10.0.0.1/jwks.json", "loopback"),
+            ("http://localhost.attacker.example/k", "loopback"),
+            ("ftp://id.example/k", "https://"),
+            ("https://user:pw@id.example/k", "credentials"),
+            ("https:///k", "no host"),
+            ("https://id.example/a b", "spaces"),
+        ] {
+            match JwksUrl::parse(bad, 60) {
+                Err(AuthConfigError::BadJwksUrl { reason }) => assert!(reason.contains(why), "{bad}: {reason}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(JwksUrl::parse("https://h", 0).unwrap().min_refresh_secs, 1);
+    }
+
+    #[test]
+    fn fetched_keys_live_for_the_providers_max_age_within_bounds() {
+        assert_eq!(jwks_ttl_secs(None), JWKS_DEFAULT_TTL_SECS);
+        assert_eq!(jwks_ttl_secs(Some("public, max-age=19732, must-revalidate, no-transform")), 19732);
+        assert_eq!(jwks_ttl_secs(Some("max-age=15, stale-while-revalidate=15")), JWKS_MIN_TTL_SECS);
+        assert_eq!(jwks_ttl_secs(Some("Max-Age=999999")), JWKS_MAX_TTL_SECS);
+        assert_eq!(jwks_ttl_secs(Some("no-store")), JWKS_MIN_TTL_SECS);
+        assert_eq!(jwks_ttl_secs(Some("max-age=abc")), JWKS_DEFAULT_TTL_SECS);
+    }
+}

@@ -54,6 +54,28 @@ impl VerificationKey {
         Ok(key)
     }
 
+    /// The provider key fetched for `kid` (a key id no configured key has), provided the token's
+    /// `alg` is that key's algorithm.
+    pub fn provider(token: &UntrustedToken<'_>, key: ProviderKey) -> Result<Self, AuthError> {
+        let key = VerificationKey::Provider(key);
+        if token.algorithm() != key.algorithm() {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        Ok(key)
+    }
+
+    /// The key id to look up at the provider's JWKS URL: only when one is configured, no
+    /// configured key answers the token's `kid`, the `kid` is a well-formed key id and the
+    /// token claims an algorithm the provider's keys have — a token claiming anything else is
+    /// refused without a fetch.
+    pub fn remote_kid<'t>(token: &'t UntrustedToken<'_>, config: &AuthConfig) -> Option<&'t str> {
+        config.jwks_url.as_ref()?;
+        let kid = token.header().key_id.as_deref()?;
+        let provider_alg = matches!(token.algorithm(), "RS256" | "ES256");
+        let known = kid == HS256_KID || config.jwks_keys.iter().any(|k| k.kid == kid) || config.ed25519_keys.iter().any(|(k, _)| k == kid);
+        (provider_alg && !known && super::config::check_kid(kid).is_ok()).then_some(kid)
+    }
+
     fn algorithm(&self) -> &'static str {
         match self {
             VerificationKey::Hs256(_) => HS256_ALG,
@@ -101,6 +123,7 @@ mod tests {
             hs256_secret: secret.then(|| SECRET.to_vec()),
             ed25519_keys: vec![("k1".into(), ed25519_keypair([1; 32]).1)],
             jwks_keys: Vec::new(),
+            jwks_url: None,
             user_claim: "sub".into(),
             leeway_secs: 30,
             max_token_bytes: 8192,

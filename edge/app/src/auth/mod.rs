@@ -28,8 +28,8 @@ pub use config::{
     AuthConfig, AuthConfigError, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_USER_CLAIM, HS256_KID,
     KeySources, MIN_HS256_SECRET_BYTES, ed25519_key_entry,
 };
-pub use jwks::{JwksKey, ProviderKey};
+pub use jwks::{JWKS_DEFAULT_TTL_SECS, JWKS_MAX_TTL_SECS, JWKS_MIN_TTL_SECS, JwksKey, JwksUrl, ProviderKey, jwks_ttl_secs, parse_jwks};
 pub use error::AuthError;
 pub use mint::{ed25519_keypair, mint_ed25519, mint_hs256};
 pub use principal::{InvalidUserId, Principal, UserId};
-pub use verify::verify_bearer;
+pub use verify::{verify_bearer, verify_bearer_with_provider};

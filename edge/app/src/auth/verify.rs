@@ -6,6 +6,7 @@ use jwt_compact::{Claim, Claims, TimeOptions, UntrustedToken, ValidationError};
 
 use super::bearer::bearer_token;
 use super::claims::{ADMIN_SCOPE, WireClaims, has_scope};
+use super::jwks::ProviderKey;
 use super::keys::VerificationKey;
 use super::{AuthConfig, AuthError, Principal, UserId};
 use crate::ports::UnixMillis;
@@ -22,7 +23,29 @@ pub fn verify_bearer(
     let token = bearer_token(header, config.max_token_bytes)?;
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
     let key = VerificationKey::select(&untrusted, config)?;
-    let claims = key.verify(&untrusted)?;
+    check(&untrusted, &key, config, now)
+}
+
+/// [`verify_bearer`], with the identity provider's JWKS URL: when the token names a key id no
+/// configured key has (see `VerificationKey::remote_kid`), `provider_key(kid)` supplies the key
+/// (fetched or cached by the caller). Everything else is checked exactly as there.
+pub async fn verify_bearer_with_provider(
+    header: Option<&str>,
+    config: &AuthConfig,
+    now: UnixMillis,
+    provider_key: impl AsyncFnOnce(&str) -> Result<ProviderKey, AuthError>,
+) -> Result<Principal, AuthError> {
+    let token = bearer_token(header, config.max_token_bytes)?;
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    let key = match VerificationKey::remote_kid(&untrusted, config) {
+        Some(kid) => VerificationKey::provider(&untrusted, provider_key(kid).await?)?,
+        None => VerificationKey::select(&untrusted, config)?,
+    };
+    check(&untrusted, &key, config, now)
+}
+
+fn check(untrusted: &UntrustedToken<'_>, key: &VerificationKey, config: &AuthConfig, now: UnixMillis) -> Result<Principal, AuthError> {
+    let claims = key.verify(untrusted)?;
     check_time(&claims, config.leeway_secs, now)?;
     principal(claims.custom, config)
 }

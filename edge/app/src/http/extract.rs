@@ -20,12 +20,16 @@ pub struct Caller(pub Principal);
 pub struct Authentication(pub Result<Principal, AuthError>);
 
 impl Authentication {
-    /// Verifies the request's `Authorization` header.
-    pub fn of(headers: &axum::http::HeaderMap, state: &AppState) -> Self {
+    /// Verifies the request's `Authorization` header, with the identity provider's keys
+    /// fetched or cached when the token names one (`JWT_JWKS_URL`).
+    pub async fn of(headers: &axum::http::HeaderMap, state: &AppState) -> Self {
         Self(match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
             None => Err(AuthError::Missing),
             Some(Err(_)) => Err(AuthError::Malformed),
-            Some(Ok(value)) => crate::auth::verify_bearer(Some(value), &state.config.auth, state.now()),
+            Some(Ok(value)) => {
+                let provider_key = async |kid: &str| crate::service::provider_keys::key(state, kid).await;
+                crate::auth::verify_bearer_with_provider(Some(value), &state.config.auth, state.now(), provider_key).await
+            }
         })
     }
 }
@@ -36,6 +40,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         match parts.extensions.get::<Authentication>() {
             Some(Authentication(Ok(p))) => Ok(Caller(p.clone())),
+            Some(Authentication(Err(AuthError::KeysUnavailable))) => Err(ApiError::KeysUnavailable),
             Some(Authentication(Err(e))) => Err(ApiError::Unauthorized(*e)),
             None => Err(ApiError::Unauthorized(AuthError::Missing)),
         }

@@ -52,7 +52,11 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
 /// request against the caller's rate limit: per subject when authenticated, else per client
 /// address.
 pub async fn authenticate_and_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let verified = req.extensions_mut().remove::<Authentication>().unwrap_or_else(|| Authentication::of(req.headers(), &state));
+    let verified = req.extensions_mut().remove::<Authentication>();
+    let verified = match verified {
+        Some(verified) => verified,
+        None => Authentication::of(req.headers(), &state).await,
+    };
     let limit_key = match &verified.0 {
         Ok(p) => format!("sub:{}", p.subject),
         Err(_) => format!("ip:{}", client_address(&req)),

@@ -6,12 +6,14 @@
 pub mod clock;
 pub mod compute;
 pub mod db;
+pub mod http;
 pub mod random;
 pub mod wakeups;
 
 pub use clock::{Clock, SystemClock, UnixMillis};
 pub use compute::{Compute, Inline};
 pub use db::{Database, DbError, ReplicaStatus, Rows, Statement, Value};
+pub use http::{Fetched, HttpGet, NoHttp};
 pub use random::{OsRandom, Random};
 pub use wakeups::{NoWaiting, Wakeups};
 

@@ -3,5 +3,6 @@
 pub mod compaction;
 pub mod documents;
 pub mod load;
+pub mod provider_keys;
 pub mod sync;
 pub mod wait;

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "damaged_documents", include_str!("../../migrations/0002_damaged_documents.sql")),
     (3, "change_index", include_str!("../../migrations/0003_change_index.sql")),
     (4, "change_graph", include_str!("../../migrations/0004_change_graph.sql")),
+    (5, "provider_keys", include_str!("../../migrations/0005_provider_keys.sql")),
 ];
 
 impl Store {

@@ -6,6 +6,7 @@ mod damaged;
 mod documents;
 mod idempotency;
 mod members;
+mod provider_keys;
 pub mod migrations;
 mod rate_limit;
 
@@ -15,6 +16,7 @@ pub use changes::{DocState, DocWrite, Tip};
 pub use damaged::DamagedDocument;
 pub use documents::DocumentRow;
 pub use idempotency::IdempotencyRecord;
+pub use provider_keys::ProviderKeysRow;
 
 use crate::ports::{Database, DbError, Value};
 

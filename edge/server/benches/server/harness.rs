@@ -34,6 +34,8 @@ pub fn settings(dir: &Path) -> Settings {
         jwt_hs256_secret: Some(SECRET.into()),
         jwt_ed25519_public_keys: None,
         jwt_jwks: None,
+        jwt_jwks_url: None,
+        jwt_jwks_min_refresh_secs: 60,
         jwt_user_claim: "sub".into(),
         dev: false,
         max_docs_per_user: 0,
