@@ -27,6 +27,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod live;
 pub mod logs;
 pub mod model;
 pub mod ports;

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod compute;
 pub mod http_get;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod serve;
 pub mod settings;

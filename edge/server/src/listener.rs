@@ -13,7 +13,6 @@ use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -36,8 +35,12 @@ pub struct ConnectionLimits {
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
     let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout));
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1).min(u32::MAX as usize)));
+    // hyper-util's `GracefulShutdown` cannot watch connections that may be upgraded (the live
+    // channel's WebSockets), so draining is done here: a signal every connection watches,
+    // and all permits back once every connection has finished.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let max = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -63,17 +66,28 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            // WebSocket upgrades (the live channel, `GET /v1/live`): once upgraded, the socket
+            // is the live channel's, and this connection (and its permit) is done.
+            .with_upgrades();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
             // Errors here are a client's (closed early, too slow, malformed): nothing to do.
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
             drop(permit);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = permits.acquire_many(max) => {}
         () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("shutdown: requests still open after the drain timeout"),
     }
 }

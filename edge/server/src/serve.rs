@@ -182,7 +182,9 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
         eprintln!("metrics on http://{addr}/metrics");
         tokio::spawn(async move { axum::serve(listener, metrics).with_graceful_shutdown(shutdown_signal()).await });
     }
-    let app = router(state, args.trusted_proxies.clone());
+    let hub = Arc::new(crate::live::LiveHub::default());
+    crate::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
+    let app = router(state.clone(), args.trusted_proxies.clone()).merge(crate::live::routes(crate::live::Live::new(state, hub.clone())));
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("binding {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     eprintln!("edgesync listening on {url} (database: {:?})", settings.backend());
@@ -204,8 +206,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     };
     let shutdown = async move {
         shutdown_signal().await;
-        // Waiting syncs answer now instead of holding the drain for their whole wait.
+        // Waiting syncs answer now instead of holding the drain for their whole wait, and
+        // live connections close (clients reconnect to another node, or to this one restarted).
         wakeups.shut_down();
+        hub.shut_down();
     };
     crate::listener::serve(listener, app, limits, shutdown).await;
     Ok(())

@@ -34,6 +34,11 @@ impl Default for LocalWakeups {
 }
 
 impl LocalWakeups {
+    /// Every commit made in this process from now on (the live channel's push).
+    pub fn commits(&self) -> Commits {
+        Commits(self.tx.subscribe())
+    }
+
     /// Wakes every waiting sync and lets no new one wait, so shutdown drains at once.
     pub fn shut_down(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -71,6 +76,21 @@ impl Wakeups for LocalWakeups {
     fn announce(&self, doc_ids: &[String]) {
         // No receiver (nobody waiting) is the common case, not an error.
         let _ = self.tx.send(Wake::Committed(doc_ids.into()));
+    }
+}
+
+/// The document ids of this process's commits, as they happen (see [`LocalWakeups::commits`]).
+pub struct Commits(broadcast::Receiver<Wake>);
+
+impl Commits {
+    /// The next commit's document ids; `Some(None)` after missing some (a burst larger than
+    /// the channel: re-read everything); `None` once the server is shutting down.
+    pub async fn next(&mut self) -> Option<Option<Vec<String>>> {
+        match self.0.recv().await {
+            Ok(Wake::Committed(ids)) => Some(Some(ids.to_vec())),
+            Err(RecvError::Lagged(_)) => Some(None),
+            Ok(Wake::ShuttingDown) | Err(RecvError::Closed) => None,
+        }
     }
 }
 

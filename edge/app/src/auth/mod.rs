@@ -32,4 +32,4 @@ pub use jwks::{JWKS_DEFAULT_TTL_SECS, JWKS_MAX_TTL_SECS, JWKS_MIN_TTL_SECS, Jwks
 pub use error::AuthError;
 pub use mint::{ed25519_keypair, mint_ed25519, mint_hs256};
 pub use principal::{InvalidUserId, Principal, UserId};
-pub use verify::{verify_bearer, verify_bearer_with_provider};
+pub use verify::{verified_expiry, verify_bearer, verify_bearer_with_provider};

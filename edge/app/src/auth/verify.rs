@@ -50,6 +50,14 @@ fn check(untrusted: &UntrustedToken<'_>, key: &VerificationKey, config: &AuthCon
     principal(claims.custom, config)
 }
 
+/// The `exp` (Unix seconds) of a token [`verify_bearer`] accepted, for a connection that
+/// outlives its request and must end with its token (the live channel).
+pub fn verified_expiry(token: &str) -> Option<i64> {
+    let untrusted = UntrustedToken::new(token).ok()?;
+    let claims = untrusted.deserialize_claims_unchecked::<WireClaims>().ok()?;
+    claims.expiration.map(|exp| exp.timestamp())
+}
+
 /// `exp` is required, `nbf` optional; both get `leeway_secs` of slack.
 fn check_time(
     claims: &Claims<WireClaims>,

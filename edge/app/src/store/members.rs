@@ -42,6 +42,26 @@ impl Store {
             .collect())
     }
 
+    /// The heads of each of `doc_ids` that exists (an empty list for one without changes), in
+    /// one statement: what the live channel tells subscribers when documents change.
+    pub async fn heads_of(&self, doc_ids: &[String]) -> Result<HashMap<String, Vec<String>>, DbError> {
+        const SQL: &str = concat!(
+            "SELECT d.id, h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id ",
+            "WHERE d.id IN (SELECT value FROM json_each(?1))"
+        );
+        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
+        let rows = self.db().query(Statement::new(SQL, [ids.into()])).await?;
+        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        for row in &rows.rows {
+            let heads = found.entry(text(&row[0])?).or_default();
+            if !matches!(row[1], Value::Null) {
+                heads.push(text(&row[1])?);
+            }
+        }
+        found.values_mut().for_each(|h| h.sort_unstable());
+        Ok(found)
+    }
+
     pub async fn members(&self, doc_id: &str) -> Result<Vec<(String, Role)>, DbError> {
         let rows = self
             .db()

@@ -1,0 +1,213 @@
+//! The native server's fan-out for the live channel: which connection is subscribed to which
+//! document, and the heads each document was last announced with.
+//!
+//! A watcher task feeds it: commits made in this process arrive at once (the same broadcast
+//! that wakes waiting syncs), and every `EDGESYNC_WAIT_POLL_MS` the heads of every watched
+//! document are read from the database (one statement per 500 documents), which is how
+//! commits made by other nodes or edges arrive. Only documents whose heads moved are sent.
+//!
+//! Nothing here is needed for correctness: a connection that misses a message, or a node
+//! that restarts, loses nothing, since clients sync to learn changes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use edge_app::AppState;
+use edge_app::live::{DocHeads, ServerMessage};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::wakeups::LocalWakeups;
+
+/// Messages queued for one connection before it counts as too slow and is dropped.
+const QUEUE: usize = 64;
+/// Documents read per statement when polling.
+const POLL_CHUNK: usize = 500;
+/// Live connections one server holds at most; more are answered 503.
+pub const MAX_CONNECTIONS: usize = 20_000;
+
+pub struct LiveHub {
+    state: Mutex<HubState>,
+    next_id: AtomicU64,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self { state: Mutex::default(), next_id: AtomicU64::new(0), closing: tokio::sync::watch::channel(false).0 }
+    }
+}
+
+#[derive(Default)]
+struct HubState {
+    conns: HashMap<u64, Conn>,
+    docs: HashMap<String, Doc>,
+}
+
+struct Conn {
+    tx: mpsc::Sender<String>,
+    docs: HashSet<String>,
+}
+
+struct Doc {
+    conns: HashSet<u64>,
+    heads: Vec<String>,
+}
+
+impl LiveHub {
+    /// A new connection: its id and the queue of messages for it, or `None` when the server
+    /// holds [`MAX_CONNECTIONS`] already. The queue closes when the connection was too slow to
+    /// keep up (it should then close; the client reconnects).
+    pub fn connect(&self) -> Option<(u64, mpsc::Receiver<String>)> {
+        let mut state = self.lock();
+        if state.conns.len() >= MAX_CONNECTIONS {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        state.conns.insert(id, Conn { tx, docs: HashSet::new() });
+        Some((id, rx))
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.lock().conns.len() >= MAX_CONNECTIONS
+    }
+
+    /// Tells every connection to close (the server is shutting down).
+    pub fn shut_down(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::shut_down`] was called.
+    pub fn closing(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move { drop(closing.wait_for(|c| *c).await) }
+    }
+
+    pub fn disconnect(&self, conn: u64) {
+        let mut state = self.lock();
+        if let Some(c) = state.conns.remove(&conn) {
+            for doc in c.docs {
+                state.leave(&doc, conn);
+            }
+        }
+    }
+
+    /// Subscribes `conn` to `docs`; returns how many documents it is subscribed to now.
+    pub fn subscribe(&self, conn: u64, docs: &[DocHeads]) -> usize {
+        let mut state = self.lock();
+        let Some(c) = state.conns.get_mut(&conn) else { return 0 };
+        c.docs.extend(docs.iter().map(|d| d.doc.clone()));
+        let count = c.docs.len();
+        for d in docs {
+            let doc = state.docs.entry(d.doc.clone()).or_insert_with(|| Doc { conns: HashSet::new(), heads: d.heads.clone() });
+            doc.conns.insert(conn);
+        }
+        count
+    }
+
+    pub fn unsubscribe(&self, conn: u64, docs: &[String]) {
+        let mut state = self.lock();
+        for doc in docs {
+            if state.conns.get_mut(&conn).is_some_and(|c| c.docs.remove(doc)) {
+                state.leave(doc, conn);
+            }
+        }
+    }
+
+    pub fn subscriptions(&self, conn: u64) -> Vec<String> {
+        self.lock().conns.get(&conn).map(|c| c.docs.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn is_subscribed(&self, conn: u64, doc: &str) -> bool {
+        self.lock().conns.get(&conn).is_some_and(|c| c.docs.contains(doc))
+    }
+
+    /// Relays a presence message to the document's other subscribers.
+    pub fn presence(&self, conn: u64, doc: &str, from: &str, data: &Value) {
+        let text = ServerMessage::Presence { doc, from, data }.to_json();
+        let mut state = self.lock();
+        let targets: Vec<u64> = state.docs.get(doc).map(|d| d.conns.iter().copied().filter(|c| *c != conn).collect()).unwrap_or_default();
+        state.send(&targets, &text);
+    }
+
+    /// Every document with a subscriber.
+    fn watched(&self) -> Vec<String> {
+        self.lock().docs.keys().cloned().collect()
+    }
+
+    /// Announces the documents among `heads` whose heads moved since last announced.
+    fn heads_read(&self, heads: HashMap<String, Vec<String>>) {
+        let mut state = self.lock();
+        for (id, heads) in heads {
+            let Some(doc) = state.docs.get_mut(&id) else { continue };
+            if doc.heads == heads {
+                continue;
+            }
+            doc.heads = heads;
+            let text = ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json();
+            let targets: Vec<u64> = doc.conns.iter().copied().collect();
+            state.send(&targets, &text);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl HubState {
+    fn leave(&mut self, doc: &str, conn: u64) {
+        if let Some(d) = self.docs.get_mut(doc) {
+            d.conns.remove(&conn);
+            if d.conns.is_empty() {
+                self.docs.remove(doc);
+            }
+        }
+    }
+
+    /// Queues `text` for each of `targets`; a connection whose queue is full is dropped
+    /// (its queue closes, and it closes the socket).
+    fn send(&mut self, targets: &[u64], text: &str) {
+        for conn in targets {
+            let full = self.conns.get(conn).is_some_and(|c| c.tx.try_send(text.to_owned()).is_err());
+            if full && let Some(c) = self.conns.remove(conn) {
+                for doc in c.docs {
+                    self.leave(&doc, *conn);
+                }
+            }
+        }
+    }
+}
+
+/// Feeds `hub` until the server shuts down: commits in this process at once, everything else
+/// on the poll interval.
+pub fn spawn_watcher(hub: std::sync::Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups) {
+    let mut commits = wakeups.commits();
+    let poll = Duration::from_millis(state.config.wait_poll_ms.max(1).into());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let ids = tokio::select! {
+                committed = commits.next() => match committed {
+                    Some(Some(ids)) => ids,
+                    // Lagged behind a burst: read everything watched.
+                    Some(None) => hub.watched(),
+                    None => return,
+                },
+                _ = tick.tick() => hub.watched(),
+            };
+            let watched: HashSet<String> = hub.watched().into_iter().collect();
+            let ids: Vec<String> = ids.into_iter().filter(|id| watched.contains(id)).collect();
+            for chunk in ids.chunks(POLL_CHUNK) {
+                match state.store.heads_of(chunk).await {
+                    Ok(heads) => hub.heads_read(heads),
+                    Err(e) => tracing::warn!(error = %e, "live: reading heads failed"),
+                }
+            }
+        }
+    });
+}
