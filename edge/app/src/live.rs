@@ -21,6 +21,9 @@ pub const MAX_PRESENCE_BYTES: usize = 1024;
 pub const MAX_SUBSCRIPTIONS: usize = 1000;
 /// Presence messages one connection may send per second; more are refused.
 pub const PRESENCE_PER_SECOND: u32 = 20;
+/// Messages of any kind one connection may send per second (a `subscribe` costs a database
+/// read); more are refused unread.
+pub const MESSAGES_PER_SECOND: u32 = 50;
 /// How often a connection's memberships are checked again (a member removed, a document
 /// deleted: its subscription ends with `unavailable`).
 pub const RECHECK_SECS: u64 = 30;

@@ -139,6 +139,15 @@ async fn a_non_member_cannot_tell_a_document_from_a_missing_one() {
     assert_eq!(next(&mut mallory, Duration::from_secs(5)).await.unwrap()["code"], "not-subscribed");
     edit(&addr, &app, "alice", &doc).await;
     assert_eq!(next(&mut mallory, Duration::from_millis(500)).await, None, "nothing about a document it may not read");
+    // Each subscribe costs the server a database read: a flood is refused unread.
+    for _ in 0..60 {
+        send(&mut mallory, json!({"type": "subscribe", "docs": [missing]})).await;
+    }
+    let mut limited = 0;
+    while let Some(m) = next(&mut mallory, Duration::from_millis(500)).await {
+        limited += usize::from(m["code"] == "rate-limited");
+    }
+    assert!(limited >= 10, "{limited} of 60 messages in a second refused");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use edge_app::auth::{AuthError, Principal};
 use edge_app::http::extract::Authentication;
-use edge_app::live::{self, ClientMessage, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, RECHECK_SECS, ServerMessage};
+use edge_app::live::{self, ClientMessage, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIPTIONS, MESSAGES_PER_SECOND, PRESENCE_PER_SECOND, RECHECK_SECS, ServerMessage};
 use edge_app::{ApiError, AppState};
 
 pub use hub::{LiveHub, spawn_watcher};
@@ -104,12 +104,18 @@ async fn connection(live: Live, mut socket: WebSocket, principal: Principal, exp
     let left = expires_at.map_or(Duration::MAX, |exp| Duration::from_millis(exp.saturating_mul(1000).saturating_sub(now).max(0) as u64));
     let expiry = tokio::time::sleep(left.min(Duration::from_secs(365 * 24 * 3600)));
     tokio::pin!(expiry);
-    let mut presence = RateWindow::default();
+    let mut presence = RateWindow::new(PRESENCE_PER_SECOND);
+    let mut messages = RateWindow::new(MESSAGES_PER_SECOND);
     let close = loop {
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = handle(&live, conn, &user, &mut presence, text.as_str()).await
+                    let reply = if messages.allow() {
+                        handle(&live, conn, &user, &mut presence, text.as_str()).await
+                    } else {
+                        Some(ServerMessage::error("rate-limited", format!("at most {MESSAGES_PER_SECOND} messages per second")))
+                    };
+                    if let Some(reply) = reply
                         && socket.send(Message::Text(reply.into())).await.is_err() {
                         break None;
                     }
@@ -176,7 +182,7 @@ async fn handle(live: &Live, conn: u64, user: &str, presence: &mut RateWindow, f
             if !live.hub.is_subscribed(conn, &doc) {
                 return Some(ServerMessage::error("not-subscribed", format!("subscribe to {doc} before sending presence")));
             }
-            if !presence.allow(live.state.now().0) {
+            if !presence.allow() {
                 return Some(ServerMessage::error("rate-limited", format!("at most {PRESENCE_PER_SECOND} presence messages per second")));
             }
             live.hub.presence(conn, &doc, user, &data);
@@ -185,21 +191,24 @@ async fn handle(live: &Live, conn: u64, user: &str, presence: &mut RateWindow, f
     }
 }
 
-/// At most [`PRESENCE_PER_SECOND`] per wall-clock second.
-#[derive(Default)]
+/// At most `limit` per second (fixed one-second windows of the monotonic clock).
 struct RateWindow {
-    second: i64,
+    limit: u32,
+    started: tokio::time::Instant,
     count: u32,
 }
 
 impl RateWindow {
-    fn allow(&mut self, now_ms: i64) -> bool {
-        let second = now_ms / 1000;
-        if second != self.second {
-            (self.second, self.count) = (second, 0);
+    fn new(limit: u32) -> Self {
+        Self { limit, started: tokio::time::Instant::now(), count: 0 }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.started.elapsed() >= Duration::from_secs(1) {
+            (self.started, self.count) = (tokio::time::Instant::now(), 0);
         }
-        self.count += 1;
-        self.count <= PRESENCE_PER_SECOND
+        self.count = self.count.saturating_add(1);
+        self.count <= self.limit
     }
 }
 
