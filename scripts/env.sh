@@ -36,16 +36,10 @@ test_bins_list=$out/edgesync-test-bins.tsv
 # time. EDGESYNC_WASM_PROFILE=release runs them on exactly what spin.toml and the npm package
 # ship (the benchmarks do).
 wasm_profile=${EDGESYNC_WASM_PROFILE:-wasm-test}
-# The Worker is built by wrangler.toml's command (worker-build --release), for the suites with
-# the wasm-test profile's settings passed as cargo's release-profile variables and without
-# wasm-opt (~35 s; it only shrinks the bundle). EDGESYNC_WASM_PROFILE=release builds exactly
-# what `wrangler deploy` ships (opt-level z, LTO, one codegen unit, wasm-opt).
-if [ "$wasm_profile" = release ]; then
-  unset EDGESYNC_WORKER_BUILD_FLAGS EDGESYNC_WORKER_CARGO_PROFILE
-else
-  export EDGESYNC_WORKER_BUILD_FLAGS=--no-opt
-  export EDGESYNC_WORKER_CARGO_PROFILE="CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16"
-fi
+# The Worker is built as wrangler.toml deploys it (release, opt-level z, LTO), except that the
+# suites skip wasm-opt (~35 s; it only shrinks the bundle). EDGESYNC_WASM_PROFILE=release builds
+# exactly what `wrangler deploy` ships.
+if [ "$wasm_profile" = release ]; then unset EDGESYNC_WORKER_BUILD_FLAGS; else export EDGESYNC_WORKER_BUILD_FLAGS=--no-opt; fi
 spin_wasm=$out/wasm32-wasip2/$wasm_profile/edgesync_spin.wasm
 
 build_tests() {

@@ -126,7 +126,7 @@ bench_setup() {
 # Builds the Worker bundle (edge/worker/build) the way wrangler.toml's [build] command does.
 build_worker() {
   # shellcheck disable=SC2086 # the flags are words
-  (cd edge/worker && env CARGO_PROFILE_RELEASE_OPT_LEVEL=z ${EDGESYNC_WORKER_CARGO_PROFILE:-} worker-build --release ${EDGESYNC_WORKER_BUILD_FLAGS:-} >/dev/null)
+  (cd edge/worker && CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release ${EDGESYNC_WORKER_BUILD_FLAGS:-} >/dev/null)
 }
 
 # A workerd config serving the bundle with the same vars wrangler.toml gives it. Outbound
