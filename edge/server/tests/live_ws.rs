@@ -207,3 +207,25 @@ async fn a_subscription_ends_when_its_access_does() {
     edit(&addr, &app, "alice", &doc).await;
     assert_eq!(next(&mut bob, Duration::from_millis(500)).await, None, "no more news of it");
 }
+
+#[tokio::test]
+async fn one_user_cannot_take_the_servers_connections() {
+    let app = TestApp::new().await;
+    let (addr, _) = serve(&app, 60_000).await;
+    let token = app.token("mallory");
+    let mut held = Vec::new();
+    for _ in 0..edgesync_server::live::MAX_CONNECTIONS_PER_USER {
+        held.push(connect(&addr, &token).await);
+    }
+    let mut request = format!("ws://{addr}/v1/live").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(refused.to_string().contains("429"), "{refused}");
+    // Anyone else still gets in, and mallory again once a connection closes.
+    let mut alice = connect(&addr, &app.token("alice")).await;
+    subscribe(&mut alice, &[]).await;
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = connect(&addr, &token).await;
+    subscribe(&mut again, &[]).await;
+}

@@ -27,6 +27,16 @@ const QUEUE: usize = 64;
 const POLL_CHUNK: usize = 500;
 /// Live connections one server holds at most; more are answered 503.
 pub const MAX_CONNECTIONS: usize = 20_000;
+/// Live connections one user may hold on one server (tabs, devices); more are answered 429,
+/// so that no member can take the server's capacity from the others.
+pub const MAX_CONNECTIONS_PER_USER: usize = 32;
+
+/// Why a connection is not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    ServerFull,
+    UserFull,
+}
 
 pub struct LiveHub {
     state: Mutex<HubState>,
@@ -44,11 +54,13 @@ impl Default for LiveHub {
 struct HubState {
     conns: HashMap<u64, Conn>,
     docs: HashMap<String, Doc>,
+    per_user: HashMap<String, usize>,
 }
 
 struct Conn {
     tx: mpsc::Sender<String>,
     docs: HashSet<String>,
+    user: String,
 }
 
 struct Doc {
@@ -57,22 +69,23 @@ struct Doc {
 }
 
 impl LiveHub {
-    /// A new connection: its id and the queue of messages for it, or `None` when the server
-    /// holds [`MAX_CONNECTIONS`] already. The queue closes when the connection was too slow to
-    /// keep up (it should then close; the client reconnects).
-    pub fn connect(&self) -> Option<(u64, mpsc::Receiver<String>)> {
+    /// A new connection of `user`: its id and the queue of messages for it. The queue closes
+    /// when the connection was too slow to keep up (it should then close; the client
+    /// reconnects).
+    pub fn connect(&self, user: &str) -> Result<(u64, mpsc::Receiver<String>), Refused> {
         let mut state = self.lock();
-        if state.conns.len() >= MAX_CONNECTIONS {
-            return None;
-        }
+        state.admits(user)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
-        state.conns.insert(id, Conn { tx, docs: HashSet::new() });
-        Some((id, rx))
+        state.conns.insert(id, Conn { tx, docs: HashSet::new(), user: user.to_owned() });
+        *state.per_user.entry(user.to_owned()).or_default() += 1;
+        Ok((id, rx))
     }
 
-    pub fn is_full(&self) -> bool {
-        self.lock().conns.len() >= MAX_CONNECTIONS
+    /// Whether a connection of `user` would be admitted now (checked before the upgrade, so
+    /// a refusal is an HTTP answer).
+    pub fn admits(&self, user: &str) -> Result<(), Refused> {
+        self.lock().admits(user)
     }
 
     /// Tells every connection to close (the server is shutting down).
@@ -87,12 +100,7 @@ impl LiveHub {
     }
 
     pub fn disconnect(&self, conn: u64) {
-        let mut state = self.lock();
-        if let Some(c) = state.conns.remove(&conn) {
-            for doc in c.docs {
-                state.leave(&doc, conn);
-            }
-        }
+        self.lock().drop_conn(conn);
     }
 
     /// Subscribes `conn` to `docs`; returns how many documents it is subscribed to now.
@@ -159,6 +167,29 @@ impl LiveHub {
 }
 
 impl HubState {
+    fn admits(&self, user: &str) -> Result<(), Refused> {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            return Err(Refused::ServerFull);
+        }
+        if self.per_user.get(user).copied().unwrap_or(0) >= MAX_CONNECTIONS_PER_USER {
+            return Err(Refused::UserFull);
+        }
+        Ok(())
+    }
+
+    fn drop_conn(&mut self, conn: u64) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        for doc in &c.docs {
+            self.leave(doc, conn);
+        }
+        if let Some(n) = self.per_user.get_mut(&c.user) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_user.remove(&c.user);
+            }
+        }
+    }
+
     fn leave(&mut self, doc: &str, conn: u64) {
         if let Some(d) = self.docs.get_mut(doc) {
             d.conns.remove(&conn);
@@ -173,10 +204,8 @@ impl HubState {
     fn send(&mut self, targets: &[u64], text: &str) {
         for conn in targets {
             let full = self.conns.get(conn).is_some_and(|c| c.tx.try_send(text.to_owned()).is_err());
-            if full && let Some(c) = self.conns.remove(conn) {
-                for doc in c.docs {
-                    self.leave(&doc, *conn);
-                }
+            if full {
+                self.drop_conn(*conn);
             }
         }
     }

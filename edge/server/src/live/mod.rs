@@ -21,7 +21,7 @@ use edge_app::http::extract::Authentication;
 use edge_app::live::{self, ClientMessage, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIPTIONS, MESSAGES_PER_SECOND, PRESENCE_PER_SECOND, RECHECK_SECS, ServerMessage};
 use edge_app::{ApiError, AppState};
 
-pub use hub::{LiveHub, spawn_watcher};
+pub use hub::{LiveHub, MAX_CONNECTIONS_PER_USER, Refused, spawn_watcher};
 
 /// The subprotocol of this channel's messages.
 pub const PROTOCOL: &str = "edgesync.live.v1";
@@ -61,8 +61,12 @@ pub async fn upgrade(State(live): State<Live>, headers: HeaderMap, ws: Result<We
         Err(AuthError::KeysUnavailable) => return ApiError::KeysUnavailable.into_response(),
         Err(e) => return ApiError::Unauthorized(e).into_response(),
     };
-    if live.hub.is_full() {
-        return ApiError::Unavailable { cause: "live connections at their limit".into(), retry_after_secs: 5 }.into_response();
+    match live.hub.admits(principal.subject.as_str()) {
+        Ok(()) => {}
+        Err(Refused::ServerFull) => {
+            return ApiError::Unavailable { cause: "live connections at their limit".into(), retry_after_secs: 5 }.into_response();
+        }
+        Err(Refused::UserFull) => return ApiError::RateLimited { retry_after_secs: 5 }.into_response(),
     }
     let ws = match ws {
         Ok(ws) => ws,
@@ -91,11 +95,12 @@ fn token(headers: &HeaderMap) -> Option<(&str, bool)> {
 }
 
 async fn connection(live: Live, mut socket: WebSocket, principal: Principal, expires_at: Option<i64>) {
-    let Some((conn, mut queue)) = live.hub.connect() else {
+    let user = principal.subject.as_str().to_owned();
+    let Ok((conn, mut queue)) = live.hub.connect(&user) else {
+        // Admitted before the upgrade, full by now (a race): try again later.
         let _ = socket.send(Message::Close(Some(CloseFrame { code: 1013, reason: "live connections at their limit: retry later".into() }))).await;
         return;
     };
-    let user = principal.subject.as_str().to_owned();
     let closing = live.hub.closing();
     tokio::pin!(closing);
     let mut recheck = tokio::time::interval(live.recheck);
