@@ -69,3 +69,26 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         Ok(Waited::News)
     }
 }
+
+impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
+    /// The documents a live channel (docs/protocol.md §11) should watch: those the server
+    /// knows, as for [`Engine::wait_for_changes`].
+    pub fn live_documents(&self) -> Vec<DocumentId> {
+        let st = self.lock();
+        st.docs.values().filter(|d| d.record.registered && !st.conflicted.contains(&d.id())).map(|d| d.id()).collect()
+    }
+
+    /// Whether the server's `heads` of `id` (from the live channel) are news to this client:
+    /// not what it last had acknowledged.
+    pub fn is_news(&self, id: DocumentId, heads: &Heads) -> bool {
+        self.lock().docs.get(&id).is_some_and(|d| d.record.acked != *heads)
+    }
+
+    pub(crate) fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    pub(crate) fn tokens(&self) -> &A {
+        &self.tokens
+    }
+}

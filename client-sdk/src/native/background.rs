@@ -1,7 +1,8 @@
 //! The automatic sync loops on tokio. One runs a sync when local changes happen (debounced)
 //! and on an interval; after a failure it backs off exponentially with jitter, or as long as
-//! the server's `Retry-After` says, ignoring triggers until then. The other keeps a waiting
-//! sync open (docs/protocol.md §10), so collaborators' changes arrive as they are made.
+//! the server's `Retry-After` says, ignoring triggers until then. The other brings
+//! collaborators' changes as they are made: through the live channel (docs/protocol.md §11,
+//! `socket`) where the server has one, else by keeping a waiting sync open (§10).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +22,10 @@ pub struct BackgroundSync {
     pub debounce: Duration,
     /// Retry policy after failures.
     pub backoff: Backoff,
-    /// Keep a waiting sync of up to this long open while online, so remote changes arrive
-    /// as they are made (`None`: only the interval pulls them). Stay below the idle timeout
-    /// of every proxy between the client and the server.
+    /// Live updates, so remote changes arrive as they are made (`None`: only the interval
+    /// pulls them): the server's live channel when it has one, else a waiting sync of up to
+    /// this long kept open while online (stay below the idle timeout of every proxy between
+    /// the client and the server).
     pub live: Option<Duration>,
 }
 
@@ -42,7 +44,9 @@ impl Default for BackgroundSync {
 pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync) -> JoinHandle<()> {
     tokio::spawn(async move {
         let live = async {
-            if let Some(wait) = settings.live {
+            if let Some(wait) = settings.live
+                && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings).await
+            {
                 live_loop(&engine, wait, &settings).await;
             }
         };

@@ -1,6 +1,7 @@
 //! The native client: the engine over a libSQL file, reqwest and a tokio sync loop.
 
 mod background;
+mod socket;
 mod store;
 mod transport;
 

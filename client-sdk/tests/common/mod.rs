@@ -50,6 +50,8 @@ pub struct Faults {
     pub sync_requests: AtomicU32,
     /// Sync requests refused with 503.
     pub refused: AtomicU32,
+    /// Waiting syncs (`?wait_ms=` above 0) that reached the server.
+    pub waiting_syncs: AtomicU32,
     /// A document whose presence makes a whole `/v1/sync` batch fail with 500 (as a server
     /// that cannot process one document of a batch would).
     pub poisoned: Mutex<Option<DocumentId>>,
@@ -79,6 +81,9 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
     };
     if request.uri().path() == "/v1/sync" {
         faults.sync_requests.fetch_add(1, Ordering::SeqCst);
+        if request.uri().query().is_some_and(|q| q.contains("wait_ms=") && !q.contains("wait_ms=0")) {
+            faults.waiting_syncs.fetch_add(1, Ordering::SeqCst);
+        }
         if faults.unavailable.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             faults.refused.fetch_add(1, Ordering::SeqCst);
             let secs = faults.retry_after_secs.load(Ordering::SeqCst).to_string();
@@ -95,6 +100,8 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     http: reqwest::Client,
+    /// Serve the live channel (`/v1/live`) and push commits, as `edgesync serve` does.
+    live: bool,
 }
 
 fn free_port() -> u16 {
@@ -110,8 +117,17 @@ impl TestServer {
             dir: tempfile::tempdir().unwrap(),
             running: None,
             http: reqwest::Client::new(),
+            live: false,
         };
         server.serve().await;
+        server
+    }
+
+    /// A server with the live channel (`GET /v1/live`), like `edgesync serve`.
+    pub async fn start_live() -> Self {
+        let mut server = Self::start().await;
+        server.live = true;
+        server.restart().await;
         server
     }
 
@@ -119,9 +135,20 @@ impl TestServer {
         let db = LibsqlDatabase::open_local(&self.dir.path().join("server.db")).await.unwrap();
         let mut config = Config::new(AuthConfig::from_parts(ISSUER, AUDIENCE, Some(SECRET), None).unwrap());
         config.rate_limit.requests = 0;
-        let state = AppState::new(db, self.clock.clone(), Arc::new(OsRandom), config);
+        let mut state = AppState::new(db, self.clock.clone(), Arc::new(OsRandom), config);
         state.store.migrate(state.now()).await.unwrap();
-        let app = edge_app::app(state).layer(from_fn_with_state(self.faults.clone(), inject));
+        let mut live_routes = None;
+        if self.live {
+            let wakeups = Arc::new(edgesync_server::wakeups::LocalWakeups::default());
+            state = state.with_wakeups(wakeups.clone());
+            let hub = Arc::new(edgesync_server::live::LiveHub::default());
+            edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
+            live_routes = Some(edgesync_server::live::routes(edgesync_server::live::Live::new(state.clone(), hub)));
+        }
+        let mut app = edge_app::app(state).layer(from_fn_with_state(self.faults.clone(), inject));
+        if let Some(routes) = live_routes {
+            app = app.merge(routes);
+        }
         let mut listener = None;
         for _ in 0..100 {
             match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
