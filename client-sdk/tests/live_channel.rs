@@ -1,6 +1,6 @@
 //! The SDK on a server with the live channel (docs/protocol.md §11): a collaborator's edit
 //! arrives through the WebSocket (the client polls once an hour and makes no waiting sync),
-//! and an idle client sends no request at all.
+//! an idle client sends no request at all, and presence goes from one client to another.
 
 mod common;
 
@@ -46,4 +46,37 @@ async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_i
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(server.faults.sync_requests.load(Ordering::SeqCst), before, "an idle client polled");
     b.close().await;
+}
+
+#[tokio::test]
+async fn presence_reaches_the_other_clients_of_a_document_with_the_senders_identity() {
+    let server = TestServer::start_live().await;
+    let dir = tempfile::tempdir().unwrap();
+    let live = BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() };
+    let a = server.client(&dir.path().join("a.db"), "alice", Some(live)).await;
+    let doc_a = a.create_document("cursors").await.unwrap();
+    a.sync_now().await.unwrap();
+    server.add_member("alice", doc_a.id(), "bob", "viewer").await;
+    let b = server.client(&dir.path().join("b.db"), "bob", Some(live)).await;
+    b.open_document(doc_a.id()).await.unwrap();
+    b.sync_now().await.unwrap();
+    let mut heard = a.subscribe_presence();
+    // Once both sockets are subscribed, a viewer's cursor reaches the owner.
+    let sent = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if b.set_presence(doc_a.id(), serde_json::json!({"cursor": 7, "from": "someone-else"}))
+                && let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(300), heard.next()).await
+            {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("presence arrives");
+    assert_eq!((sent.doc_id, sent.from.as_str()), (doc_a.id(), "bob"));
+    assert_eq!(sent.data, serde_json::json!({"cursor": 7, "from": "someone-else"}));
+    // Without a live channel nothing is sent.
+    let manual = server.client(&dir.path().join("c.db"), "alice", None).await;
+    assert!(!manual.set_presence(doc_a.id(), serde_json::json!(1)));
 }

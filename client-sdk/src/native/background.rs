@@ -41,11 +41,11 @@ impl Default for BackgroundSync {
 }
 
 /// Starts the loops; they run until the handle is aborted.
-pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync) -> JoinHandle<()> {
+pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync, mut presence: super::presence::PresenceLink) -> JoinHandle<()> {
     tokio::spawn(async move {
         let live = async {
             if let Some(wait) = settings.live
-                && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings).await
+                && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings, &mut presence).await
             {
                 live_loop(&engine, wait, &settings).await;
             }

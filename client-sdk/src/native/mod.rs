@@ -1,6 +1,7 @@
 //! The native client: the engine over a libSQL file, reqwest and a tokio sync loop.
 
 mod background;
+mod presence;
 mod socket;
 mod store;
 mod transport;
@@ -16,6 +17,7 @@ use sync_core::{DocumentId, Heads};
 use tokio::task::JoinHandle;
 
 pub use background::BackgroundSync;
+pub use presence::{Presence, PresenceStream};
 pub use store::LibsqlStore;
 pub use transport::HttpTransport;
 
@@ -98,14 +100,16 @@ impl ClientBuilder {
         };
         let store = LibsqlStore::open(&path).await?;
         let engine = Arc::new(Engine::open(store, transport, tokens, self.config).await?);
-        let background = self.background.map(|settings| background::spawn(engine.clone(), settings));
-        Ok(Client { inner: Arc::new(Inner { engine, background: Mutex::new(background) }) })
+        let (presence, link) = presence::channel();
+        let background = self.background.map(|settings| background::spawn(engine.clone(), settings, link));
+        Ok(Client { inner: Arc::new(Inner { engine, background: Mutex::new(background), presence }) })
     }
 }
 
 struct Inner {
     engine: Arc<NativeEngine>,
     background: Mutex<Option<JoinHandle<()>>>,
+    presence: presence::PresenceChannel,
 }
 
 impl Drop for Inner {
@@ -167,6 +171,18 @@ impl Client {
 
     fn handle(&self, id: DocumentId) -> DocHandle {
         DocHandle { client: self.clone(), id }
+    }
+
+    /// Sends a presence message (a cursor, a selection: at most 1 KiB of JSON) to the other
+    /// clients that have `doc` open, through the live channel. False when it cannot go now: no
+    /// live channel (manual sync, a server without one, offline) or too many queued.
+    pub fn set_presence(&self, doc: DocumentId, data: serde_json::Value) -> bool {
+        self.inner.presence.send(doc, data)
+    }
+
+    /// Other clients' presence messages on the documents this client watches.
+    pub fn subscribe_presence(&self) -> PresenceStream {
+        self.inner.presence.subscribe()
     }
 
     /// Every local document.

@@ -14,7 +14,10 @@ use futures_util::{SinkExt, StreamExt};
 use sync_core::{DocumentId, Heads};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
+use std::sync::atomic::Ordering;
+
 use super::NativeEngine;
+use super::presence::{Presence, PresenceLink};
 use super::background::BackgroundSync;
 use crate::backoff::random_jitter;
 use crate::events::Subscription;
@@ -41,12 +44,14 @@ enum Session {
 }
 
 /// Runs until the engine is gone, or returns at once when the server has no live channel.
-pub(super) async fn run(engine: &NativeEngine, settings: &BackgroundSync) -> Ended {
+pub(super) async fn run(engine: &NativeEngine, settings: &BackgroundSync, presence: &mut PresenceLink) -> Ended {
     let mut events = engine.subscribe();
     let mut failures: u32 = 0;
     let mut refresh = false;
     loop {
-        match session(engine, &mut events, refresh).await {
+        let ended = session(engine, &mut events, presence, refresh).await;
+        presence.connected.store(false, Ordering::SeqCst);
+        match ended {
             Session::Unsupported => return Ended::Unsupported,
             Session::Gone => return Ended::Gone,
             Session::Unauthorized => (refresh, failures) = (true, failures + 1),
@@ -57,7 +62,7 @@ pub(super) async fn run(engine: &NativeEngine, settings: &BackgroundSync) -> End
 }
 
 /// One connection, from the handshake to its end.
-async fn session(engine: &NativeEngine, events: &mut Subscription, refresh: bool) -> Session {
+async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mut PresenceLink, refresh: bool) -> Session {
     let Ok(token) = engine.tokens().token(refresh).await else { return Session::Dropped(false) };
     let url = format!("{}/v1/live", engine.transport().base_url().replacen("http", "ws", 1));
     let Ok(mut request) = url.as_str().into_client_request() else { return Session::Unsupported };
@@ -75,6 +80,7 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, refresh: bool
         Err(_) => return Session::Dropped(false),
     };
     let mut subscribed: HashSet<DocumentId> = HashSet::new();
+    presence.connected.store(true, Ordering::SeqCst);
     loop {
         // Documents the server learned of (created, or shared with us) since the last look.
         // (At most MAX_SUBSCRIPTIONS per connection: documents past it are pulled by the
@@ -92,6 +98,7 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, refresh: bool
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
+                    relay_presence(presence, text.as_str());
                     if announces_news(engine, text.as_str()) {
                         // Several announcements in a row share one sync.
                         let _ = engine.sync_now().await;
@@ -100,6 +107,14 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, refresh: bool
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Session::Dropped(true),
                 Some(Ok(_)) => {}
             },
+            outgoing = presence.outgoing.recv() => if let Some((doc, data)) = outgoing
+                && subscribed.contains(&doc)
+            {
+                let message = serde_json::json!({"type": "presence", "doc": doc.to_string(), "data": data}).to_string();
+                if socket.send(Message::Text(message.into())).await.is_err() {
+                    return Session::Dropped(true);
+                }
+            },
             // Any event (a sync run that registered documents, a document added) is a reason
             // to look for new documents on the next turn.
             event = events.next() => if event.is_none() { return Session::Gone },
@@ -107,6 +122,16 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, refresh: bool
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
     }
+}
+
+/// Hands another client's presence message to the app.
+fn relay_presence(presence: &PresenceLink, text: &str) {
+    let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else { return };
+    if message["type"] != "presence" {
+        return;
+    }
+    let (Some(doc), Some(from)) = (message["doc"].as_str().and_then(|d| d.parse().ok()), message["from"].as_str()) else { return };
+    let _ = presence.incoming.send(Presence { doc_id: doc, from: from.to_owned(), data: message["data"].clone() });
 }
 
 /// Whether a server message names heads of a document that this client lacks.
