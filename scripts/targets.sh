@@ -99,7 +99,8 @@ start_target() {
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
       [ -f edge/worker/build/index_bg.wasm ] || build_worker
       cp edge/worker/build/index.js edge/worker/build/index_bg.wasm "$work/"
-      workerd_config "$port" >"$work/workerd.capnp"
+      mkdir -p "$work/objects"
+      workerd_config "$port" "$work/objects" >"$work/workerd.capnp"
       spawn "$work/server.log" "$workerd_bin" serve "$work/workerd.capnp"
       ;;
     *) echo "unknown target $target" >&2; return 2 ;;
@@ -129,13 +130,14 @@ build_worker() {
   (cd edge/worker && CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release ${EDGESYNC_WORKER_BUILD_FLAGS:-} >/dev/null)
 }
 
-# A workerd config serving the bundle with the same vars wrangler.toml gives it. Outbound
-# fetches may reach loopback (sqld); workerd's default network allows only public addresses.
+# A workerd config serving the bundle with the same vars and Durable Object binding
+# wrangler.toml gives it; the objects' storage (alarms) in directory $2. Outbound fetches may
+# reach loopback (sqld); workerd's default network allows only public addresses.
 # A value as a capnp text literal's contents (JSON keeps its quotes).
 capnp_text() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
 
 workerd_config() {
-  local port=$1 date
+  local port=$1 objects=$2 date
   date=$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)
   cat <<CAPNP
 using Workerd = import "/workerd/workerd.capnp";
@@ -143,6 +145,7 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = .edgesync),
     (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "objects", disk = (path = "$objects", writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:$port", http = (), service = "main")],
 );
@@ -152,7 +155,10 @@ const edgesync :Workerd.Worker = (
     (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
   ],
   compatibilityDate = "$date",
+  durableObjectNamespaces = [(className = "DocumentRoom", uniqueKey = "edgesync-document-room", enableSql = true)],
+  durableObjectStorage = (localDisk = "objects"),
   bindings = [
+    (name = "DOCUMENT_ROOMS", durableObjectNamespace = "DocumentRoom"),
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
 $( [ -n "${JWT_JWKS:-}" ] && echo "    (name = \"JWT_JWKS\", text = \"$(capnp_text "$JWT_JWKS")\"),")

@@ -13,7 +13,8 @@ check() {
   work=$(mktemp -d)
   port=$(free_port)
   cp edge/worker/build/index.js edge/worker/build/index_bg.wasm "$work/"
-  workerd_config "$port" >"$work/workerd.capnp"
+  mkdir -p "$work/objects"
+  workerd_config "$port" "$work/objects" >"$work/workerd.capnp"
   spawn "$work/server.log" "$workerd_bin" serve "$work/workerd.capnp"
   for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
   body=$(curl -s -D "$work/headers" "http://127.0.0.1:$port/v1/health")

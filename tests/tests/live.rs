@@ -1,6 +1,10 @@
 //! Live updates by waiting syncs (`?wait_ms=`, docs/protocol.md "Live updates"), on every
 //! runtime: a sync that would tell the client nothing new is held until a collaborator's
-//! change commits, and then carries that change.
+//! change commits, and then carries that change. The per-document socket is in
+//! `live/document_socket.rs` (one test binary: each links the whole graph).
+
+#[path = "live/document_socket.rs"]
+mod document_socket;
 
 use std::time::{Duration, Instant};
 

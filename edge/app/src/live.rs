@@ -2,16 +2,33 @@
 //! messages, their limits, and who may subscribe to what. A transport (the native server's
 //! WebSocket) only moves these messages and tells subscribers when a document's heads move.
 //!
+//! Two shapes share these messages: `GET /v1/live`, one socket subscribed to many documents
+//! (the native server), and `GET /v1/docs/{id}/live`, one socket per document, subscribed
+//! when it opens (every runtime with inbound WebSockets: native, and Workers, where each
+//! document's sockets live in one Durable Object and hibernate while idle).
+//!
 //! The channel never carries changes from a client: edits go through sync, which checks the
 //! role, so a viewer cannot write through it. It carries heads (the client then syncs) and
 //! presence: small, never stored messages relayed to the document's other subscribers, whose
 //! sender is the token's subject, never a claim inside the message.
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ApiResult;
+use crate::auth::{AuthError, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::Authentication;
 use crate::state::AppState;
+
+/// The subprotocol of this channel's messages.
+pub const PROTOCOL: &str = "edgesync.live.v1";
+/// Close code for an expired token: reconnect with a fresh one.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code of a per-document socket whose subscriber lost access (after `unavailable`).
+pub const CLOSE_ACCESS_LOST: u16 = 4003;
+/// Live connections one user may hold (per server on native, per document on Workers).
+pub const MAX_CONNECTIONS_PER_USER: usize = 32;
 
 /// Largest frame a client may send; a larger one closes the connection.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 8 * 1024;
@@ -104,6 +121,94 @@ pub async fn authorize(state: &AppState, user: &str, ids: &[String]) -> ApiResul
     Ok((granted, refused))
 }
 
+/// Who opens a socket: the verified principal, the token's expiry (seconds), and whether the
+/// token came as the `bearer.<token>` subprotocol (the answer must then name [`PROTOCOL`]).
+pub struct Opener {
+    pub principal: Principal,
+    pub expires_at: Option<i64>,
+    pub via_protocol: bool,
+}
+
+/// Verifies a socket's token exactly like the HTTP API's, from `Authorization` or — browsers
+/// cannot set headers on a WebSocket — the subprotocol `bearer.<token>` offered next to
+/// [`PROTOCOL`] (never logged).
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Opener> {
+    let (token, via_protocol) = bearer_token(headers).ok_or(ApiError::Unauthorized(AuthError::Missing))?;
+    let mut auth = HeaderMap::new();
+    auth.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ApiError::Unauthorized(AuthError::Malformed))?);
+    let principal = match Authentication::of(&auth, state).await.0 {
+        Ok(p) => p,
+        Err(AuthError::KeysUnavailable) => return Err(ApiError::KeysUnavailable),
+        Err(e) => return Err(ApiError::Unauthorized(e)),
+    };
+    Ok(Opener { principal, expires_at: crate::auth::verified_expiry(token), via_protocol })
+}
+
+/// The bearer token, from `Authorization` or the `bearer.` subprotocol (then `true`).
+fn bearer_token(headers: &HeaderMap) -> Option<(&str, bool)> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, rest) = value.trim().split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| (rest.trim(), false));
+    }
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok())?;
+    let mut protocols = offered.split(',').map(str::trim);
+    protocols.clone().any(|p| p == PROTOCOL).then_some(())?;
+    protocols.find_map(|p| p.strip_prefix("bearer.")).map(|t| (t, true))
+}
+
+/// The heads of document `id` if `user` may read it; 404 otherwise, exactly as for a
+/// document that does not exist (a per-document socket is refused before it opens).
+pub async fn open_document(state: &AppState, user: &str, id: &str) -> ApiResult<Vec<String>> {
+    if id.parse::<sync_core::DocumentId>().is_err() {
+        return Err(ApiError::NotFound);
+    }
+    let (mut granted, _) = authorize(state, user, &[id.to_owned()]).await?;
+    granted.pop().map(|d| d.heads).ok_or(ApiError::NotFound)
+}
+
+/// A frame on a per-document socket: the presence data to relay, or the error to answer.
+/// Such a socket is subscribed to its document alone, from the moment it opens.
+pub fn document_frame(doc: &str, frame: &str) -> Result<Value, String> {
+    match parse(frame)? {
+        ClientMessage::Presence { doc: to, data } if to == doc => Ok(data),
+        ClientMessage::Presence { doc: to, .. } => Err(ServerMessage::error("not-subscribed", format!("this socket is subscribed to {doc} only, not {to}"))),
+        ClientMessage::Subscribe { .. } | ClientMessage::Unsubscribe { .. } => {
+            Err(ServerMessage::error("single-document", "a per-document socket cannot change its subscription: open /v1/live or another socket"))
+        }
+    }
+}
+
+/// A connection's message budget: at most [`MESSAGES_PER_SECOND`] messages, of which
+/// [`PRESENCE_PER_SECOND`] presence, per one-second window of wall-clock time. Serializable:
+/// on Workers it travels with the hibernating socket.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Budget {
+    window: i64,
+    messages: u32,
+    presence: u32,
+}
+
+impl Budget {
+    /// Counts a message at `now_ms`; the error to answer if it is over budget.
+    pub fn admit(&mut self, now_ms: i64, presence: bool) -> Result<(), String> {
+        let window = now_ms.div_euclid(1000);
+        if window != self.window {
+            *self = Budget { window, ..Budget::default() };
+        }
+        self.messages = self.messages.saturating_add(1);
+        if self.messages > MESSAGES_PER_SECOND {
+            return Err(ServerMessage::error("rate-limited", format!("at most {MESSAGES_PER_SECOND} messages per second")));
+        }
+        if presence {
+            self.presence = self.presence.saturating_add(1);
+            if self.presence > PRESENCE_PER_SECOND {
+                return Err(ServerMessage::error("rate-limited", format!("at most {PRESENCE_PER_SECOND} presence messages per second")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stored heads (comma-separated hex) as a list.
 pub fn split_heads(heads: &str) -> Vec<String> {
     heads.split(',').filter(|h| !h.is_empty()).map(str::to_owned).collect()
@@ -131,6 +236,41 @@ mod tests {
             let err = parse(&frame).unwrap_err();
             assert!(err.contains(&format!(r#""code":"{code}""#)), "{frame:.80}: {err}");
         }
+    }
+
+    #[test]
+    fn a_per_document_socket_relays_presence_for_its_document_only() {
+        let other = "f".repeat(32);
+        assert_eq!(document_frame(ID, &format!(r#"{{"type":"presence","doc":"{ID}","data":[1]}}"#)), Ok(serde_json::json!([1])));
+        for (frame, code) in [
+            (format!(r#"{{"type":"presence","doc":"{other}","data":1}}"#), "not-subscribed"),
+            (format!(r#"{{"type":"subscribe","docs":["{other}"]}}"#), "single-document"),
+            (format!(r#"{{"type":"unsubscribe","docs":["{ID}"]}}"#), "single-document"),
+            (r#"{"type":"changes","doc":"x","bytes":"AAAA"}"#.to_owned(), "invalid-message"),
+        ] {
+            assert!(document_frame(ID, &frame).unwrap_err().contains(&format!(r#""code":"{code}""#)), "{frame}");
+        }
+    }
+
+    #[test]
+    fn the_budget_refuses_past_its_limits_and_refills_each_second() {
+        let mut budget = Budget::default();
+        let presence_ok = (0..PRESENCE_PER_SECOND + 5).filter(|_| budget.admit(10_000, true).is_ok()).count();
+        assert_eq!(presence_ok as u32, PRESENCE_PER_SECOND);
+        let others_ok = (0..MESSAGES_PER_SECOND).filter(|_| budget.admit(10_500, false).is_ok()).count() as u32;
+        assert_eq!(others_ok, MESSAGES_PER_SECOND - PRESENCE_PER_SECOND - 5, "every message counts, refused ones too");
+        assert!(budget.admit(11_000, true).is_ok(), "a new second, a new budget");
+    }
+
+    #[test]
+    fn tokens_come_from_the_header_or_the_subprotocol_next_to_ours() {
+        let mut h = HeaderMap::new();
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("bearer.abc, edgesync.live.v1"));
+        assert_eq!(bearer_token(&h), Some(("abc", true)));
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("bearer.abc, chat"));
+        assert_eq!(bearer_token(&h), None, "only next to our protocol");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
+        assert_eq!(bearer_token(&h), Some(("xyz", false)), "the header wins");
     }
 
     #[test]

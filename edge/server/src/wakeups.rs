@@ -19,6 +19,7 @@ const CHANNEL: usize = 1024;
 #[derive(Debug, Clone)]
 enum Wake {
     Committed(Arc<[String]>),
+    AccessChanged(Arc<[String]>),
     ShuttingDown,
 }
 
@@ -61,8 +62,8 @@ impl Wakeups for LocalWakeups {
             let woken = async move {
                 loop {
                     match rx.recv().await {
-                        Ok(Wake::Committed(written)) if written.iter().any(|id| ids.contains(id)) => return,
-                        Ok(Wake::Committed(_)) => {}
+                        Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
+                        Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
                         Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
                         // The sender lives as long as the state: only the timer is left.
                         Err(RecvError::Closed) => std::future::pending::<()>().await,
@@ -77,18 +78,33 @@ impl Wakeups for LocalWakeups {
         // No receiver (nobody waiting) is the common case, not an error.
         let _ = self.tx.send(Wake::Committed(doc_ids.into()));
     }
+
+    fn announce_access(&self, doc_ids: &[String]) {
+        let _ = self.tx.send(Wake::AccessChanged(doc_ids.into()));
+    }
+}
+
+/// What [`Commits::next`] saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A commit in this process wrote these documents.
+    Committed(Vec<String>),
+    /// Who may read these documents changed.
+    AccessChanged(Vec<String>),
+    /// Some announcements were missed (a burst larger than the channel): re-read everything.
+    Lagged,
 }
 
 /// The document ids of this process's commits, as they happen (see [`LocalWakeups::commits`]).
 pub struct Commits(broadcast::Receiver<Wake>);
 
 impl Commits {
-    /// The next commit's document ids; `Some(None)` after missing some (a burst larger than
-    /// the channel: re-read everything); `None` once the server is shutting down.
-    pub async fn next(&mut self) -> Option<Option<Vec<String>>> {
+    /// The next announcement; `None` once the server is shutting down.
+    pub async fn next(&mut self) -> Option<Seen> {
         match self.0.recv().await {
-            Ok(Wake::Committed(ids)) => Some(Some(ids.to_vec())),
-            Err(RecvError::Lagged(_)) => Some(None),
+            Ok(Wake::Committed(ids)) => Some(Seen::Committed(ids.to_vec())),
+            Ok(Wake::AccessChanged(ids)) => Some(Seen::AccessChanged(ids.to_vec())),
+            Err(RecvError::Lagged(_)) => Some(Seen::Lagged),
             Ok(Wake::ShuttingDown) | Err(RecvError::Closed) => None,
         }
     }

@@ -3,12 +3,15 @@
 //! Wiring only: read configuration from the Worker's vars and secrets, reach libSQL with the
 //! shared Hrana client over `fetch`, and hand each request to the shared router. A Cron
 //! Trigger runs compaction. Routes, validation and errors all live in `edgesync-edge-app`.
+//! Live sockets (`/v1/docs/{id}/live`) are held by one Durable Object per document
+//! ([`room`]), told of commits after each response.
 //!
 //! Nothing is kept between requests: isolates are reused and evicted at will, so the router
 //! and its ports are built per request. (The one exception is a cache: an identity
 //! provider's keys stay in the isolate's memory; the database holds them too.)
 
 mod database;
+mod room;
 mod timer;
 mod transport;
 
@@ -46,8 +49,9 @@ fn var(env: &Env, name: &str) -> Option<String> {
 }
 
 /// Installs the log subscriber (once per isolate), then builds the app state from vars and
-/// secrets (every setting of docs/configuration.md), or says what is missing.
-fn state(env: &Env) -> Result<AppState, String> {
+/// secrets (every setting of docs/configuration.md), or says what is missing. `wakeups`
+/// keeps what the request announces (see [`fetch`]).
+fn state(env: &Env, wakeups: Arc<timer::WorkerTimer>) -> Result<AppState, String> {
     // `console.log` is what `wrangler tail` and Workers Logs collect.
     edge_app::logs::install(|line| worker::console_log!("{line}"), var(env, "RUST_LOG").as_deref());
     let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
@@ -55,36 +59,47 @@ fn state(env: &Env) -> Result<AppState, String> {
         .map_err(|e| format!("LIBSQL_URL: {e}"))?;
     let http = Arc::new(transport::WorkerGet { timeout_ms: PROVIDER_KEYS_TIMEOUT_MS });
     Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config)
-        .with_wakeups(Arc::new(timer::WorkerTimer))
+        .with_wakeups(wakeups)
         .with_http(http, PROVIDER_KEYS.with(Arc::clone)))
 }
 
 #[event(fetch)]
-async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<axum::response::Response> {
+async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
     // Cloudflare sets `cf-connecting-ip` to the real client address, overwriting any a client
     // sent; no other forwarded header is trusted.
     let (mut parts, body) = request.into_parts();
     if let Some(addr) = ClientAddr::from_host_header(&parts, "cf-connecting-ip") {
         parts.extensions.insert(addr);
     }
+    let live_doc = parts.uri.path().strip_prefix("/v1/docs/").and_then(|rest| rest.strip_suffix("/live")).map(str::to_owned);
     let request = HttpRequest::from_parts(parts, body);
-    let response = match state(&env) {
-        Ok(state) => match edge_app::app(state).oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
+    let wakeups = Arc::new(timer::WorkerTimer::default());
+    let state = match state(&env, wakeups.clone()) {
+        Ok(state) => state,
         Err(why) => {
             worker::console_error!("edgesync is misconfigured: {why}");
-            axum::response::IntoResponse::into_response(ApiError::Misconfigured(why))
+            return Ok(axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)));
         }
     };
+    if let Some(id) = live_doc.filter(|id| !id.contains('/')) {
+        let opened = room::open(&state, &env, request.headers(), &id).await;
+        return Ok(opened.unwrap_or_else(axum::response::IntoResponse::into_response));
+    }
+    let response = match edge_app::app(state).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let announced = wakeups.take();
+    if !announced.committed.is_empty() || !announced.access.is_empty() {
+        ctx.wait_until(room::notify(env, announced.committed, announced.access));
+    }
     Ok(response)
 }
 
 /// Cron Trigger: one compaction pass (see wrangler.toml `[triggers]`).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match state(&env) {
+    match state(&env, Arc::default()) {
         Ok(state) => match edge_app::service::compaction::run_pass(&state, 100).await {
             Ok(report) => worker::console_log!("compaction: {} documents", report.compacted),
             Err(e) => worker::console_error!("compaction failed: {e}"),

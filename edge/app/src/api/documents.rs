@@ -59,5 +59,6 @@ pub(super) async fn delete(State(state): State<AppState>, Caller(me): Caller, Pa
     let row = visible(&state, &id, me.subject.as_str()).await?;
     require(&row, Role::Owner)?;
     state.store.delete_document(&id).await?;
+    state.wakeups.announce_access(std::slice::from_ref(&id));
     Ok(StatusCode::NO_CONTENT)
 }

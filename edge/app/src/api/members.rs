@@ -52,5 +52,9 @@ pub(super) async fn remove(State(state): State<AppState>, Caller(me): Caller, Pa
     if user_id == row.owner {
         return Err(ApiError::Conflict("the document's creator cannot be removed; delete the document instead"));
     }
-    if state.store.remove_member(&id, &user_id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+    if !state.store.remove_member(&id, &user_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    state.wakeups.announce_access(std::slice::from_ref(&id));
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -25,6 +25,11 @@ pub trait Wakeups: Send + Sync + 'static {
     /// Tells this process's waiters that `doc_ids` changed. Waiters elsewhere find out on
     /// their next poll of the database.
     fn announce(&self, _doc_ids: &[String]) {}
+
+    /// Tells this host that who may read `doc_ids` changed (a member removed, a document
+    /// deleted): live connections check again at once instead of at their next periodic
+    /// check, and waiting syncs answer. Elsewhere, waiters find out on their next poll.
+    fn announce_access(&self, _doc_ids: &[String]) {}
 }
 
 /// A host without a timer: nothing waits.

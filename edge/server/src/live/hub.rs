@@ -2,7 +2,8 @@
 //! document, and the heads each document was last announced with.
 //!
 //! A watcher task feeds it: commits made in this process arrive at once (the same broadcast
-//! that wakes waiting syncs), and every `EDGESYNC_WAIT_POLL_MS` the heads of every watched
+//! that wakes waiting syncs; membership removals and deletions come the same way and make the
+//! affected connections check their access again at once), and every `EDGESYNC_WAIT_POLL_MS` the heads of every watched
 //! document are read from the database (one statement per 500 documents), which is how
 //! commits made by other nodes or edges arrive. Only documents whose heads moved are sent.
 //!
@@ -10,16 +11,16 @@
 //! that restarts, loses nothing, since clients sync to learn changes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use edge_app::AppState;
 use edge_app::live::{DocHeads, ServerMessage};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use crate::wakeups::LocalWakeups;
+use crate::wakeups::{LocalWakeups, Seen};
 
 /// Messages queued for one connection before it counts as too slow and is dropped.
 const QUEUE: usize = 64;
@@ -29,7 +30,7 @@ const POLL_CHUNK: usize = 500;
 pub const MAX_CONNECTIONS: usize = 20_000;
 /// Live connections one user may hold on one server (tabs, devices); more are answered 429,
 /// so that no member can take the server's capacity from the others.
-pub const MAX_CONNECTIONS_PER_USER: usize = 32;
+pub use edge_app::live::MAX_CONNECTIONS_PER_USER;
 
 /// Why a connection is not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +60,17 @@ struct HubState {
 
 struct Conn {
     tx: mpsc::Sender<String>,
+    /// Wakes the connection to check its memberships again (see [`LiveHub::recheck`]).
+    recheck: Arc<Notify>,
     docs: HashSet<String>,
     user: String,
+}
+
+/// A connection admitted by [`LiveHub::connect`].
+pub struct Connected {
+    pub id: u64,
+    pub queue: mpsc::Receiver<String>,
+    pub recheck: Arc<Notify>,
 }
 
 struct Doc {
@@ -72,14 +82,26 @@ impl LiveHub {
     /// A new connection of `user`: its id and the queue of messages for it. The queue closes
     /// when the connection was too slow to keep up (it should then close; the client
     /// reconnects).
-    pub fn connect(&self, user: &str) -> Result<(u64, mpsc::Receiver<String>), Refused> {
+    /// `recheck` is notified when who may read one of its documents changed.
+    pub fn connect(&self, user: &str) -> Result<Connected, Refused> {
         let mut state = self.lock();
         state.admits(user)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(QUEUE);
-        state.conns.insert(id, Conn { tx, docs: HashSet::new(), user: user.to_owned() });
+        let (tx, queue) = mpsc::channel(QUEUE);
+        let recheck = Arc::new(Notify::new());
+        state.conns.insert(id, Conn { tx, recheck: recheck.clone(), docs: HashSet::new(), user: user.to_owned() });
         *state.per_user.entry(user.to_owned()).or_default() += 1;
-        Ok((id, rx))
+        Ok(Connected { id, queue, recheck })
+    }
+
+    /// Asks every connection subscribed to one of `docs` to check its memberships now.
+    pub fn recheck(&self, docs: &[String]) {
+        let state = self.lock();
+        for doc in docs.iter().filter_map(|d| state.docs.get(d)) {
+            for conn in doc.conns.iter().filter_map(|c| state.conns.get(c)) {
+                conn.recheck.notify_one();
+            }
+        }
     }
 
     /// Whether a connection of `user` would be admitted now (checked before the upgrade, so
@@ -213,7 +235,7 @@ impl HubState {
 
 /// Feeds `hub` until the server shuts down: commits in this process at once, everything else
 /// on the poll interval.
-pub fn spawn_watcher(hub: std::sync::Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups) {
+pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups) {
     let mut commits = wakeups.commits();
     let poll = Duration::from_millis(state.config.wait_poll_ms.max(1).into());
     tokio::spawn(async move {
@@ -221,10 +243,14 @@ pub fn spawn_watcher(hub: std::sync::Arc<LiveHub>, state: AppState, wakeups: &Lo
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let ids = tokio::select! {
-                committed = commits.next() => match committed {
-                    Some(Some(ids)) => ids,
+                seen = commits.next() => match seen {
+                    Some(Seen::Committed(ids)) => ids,
+                    Some(Seen::AccessChanged(ids)) => {
+                        hub.recheck(&ids);
+                        continue;
+                    }
                     // Lagged behind a burst: read everything watched.
-                    Some(None) => hub.watched(),
+                    Some(Seen::Lagged) => hub.watched(),
                     None => return,
                 },
                 _ = tick.tick() => hub.watched(),

@@ -1,0 +1,262 @@
+//! Live sockets on Workers (`GET /v1/docs/{id}/live`, docs/protocol.md §11): one Durable
+//! Object per document holds that document's sockets, through the WebSocket Hibernation API,
+//! so an idle subscriber costs no duration and the object may be evicted between messages.
+//!
+//! The Worker authenticates and authorises the socket exactly like the HTTP API (in
+//! `edge_app::live`), then hands the upgrade to the document's object with what it verified;
+//! the object is reachable only through this Worker's binding, so it trusts that grant. After
+//! a request commits changes, or removes a member or a document, the Worker tells the objects
+//! concerned (after the response, `waitUntil`); the object reads the current heads (or
+//! memberships) from the database — the source of truth, so notices arriving out of order or
+//! twice do no harm — and tells its sockets. Everything a socket needs after hibernation
+//! (document, user, token expiry, message budget) travels in its attachment; the object keeps
+//! nothing in memory that it needs. Commits made through other runtimes sharing the database
+//! are not seen here until the next commit through a Worker (docs/deploy-workers.md).
+
+use edge_app::live::{self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, MAX_CLIENT_FRAME_BYTES, MAX_CONNECTIONS_PER_USER, PROTOCOL, ServerMessage};
+use edge_app::{ApiError, AppState};
+use serde::{Deserialize, Serialize};
+use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
+
+/// The binding of the document objects' namespace (wrangler.toml). Without it the Worker has
+/// no live sockets: the route answers 404 and clients use waiting syncs.
+pub const BINDING: &str = "DOCUMENT_ROOMS";
+/// Sockets one document's object holds; more are answered 503 (hibernation allows 32,768).
+const MAX_SOCKETS: usize = 10_000;
+/// Documents whose objects one request notifies: each notice is a subrequest, which Workers
+/// limit per request. A sync writing more documents notifies the first ones only.
+pub const MAX_NOTICES: usize = 100;
+
+/// What the Worker verified, handed to the object with the upgrade; kept as the socket's
+/// attachment (with the message budget) for as long as the socket lives.
+#[derive(Serialize, Deserialize)]
+struct Subscriber {
+    doc: String,
+    user: String,
+    /// The token's `exp` (seconds).
+    exp: Option<i64>,
+    #[serde(default)]
+    budget: Budget,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Grant {
+    subscriber: Subscriber,
+    heads: Vec<String>,
+    via_protocol: bool,
+}
+
+fn internal(e: worker::Error) -> ApiError {
+    ApiError::Internal(format!("document object: {e}"))
+}
+
+/// `GET /v1/docs/{id}/live` at the Worker: verify, then hand the upgrade to the object.
+pub async fn open(state: &AppState, env: &Env, headers: &axum::http::HeaderMap, id: &str) -> Result<axum::response::Response, ApiError> {
+    let rooms = env.durable_object(BINDING).map_err(|_| ApiError::NotFound)?;
+    let opener = live::authenticate(state, headers).await?;
+    let user = opener.principal.subject.as_str().to_owned();
+    let heads = live::open_document(state, &user, id).await?;
+    if !headers.get("upgrade").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(ApiError::Invalid("the live channel is a WebSocket: send Upgrade: websocket".into()));
+    }
+    let grant = Grant { subscriber: Subscriber { doc: id.to_owned(), user, exp: opener.expires_at, budget: Budget::default() }, heads, via_protocol: opener.via_protocol };
+    let grant = serde_json::to_string(&grant).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let url = worker::Url::parse_with_params("https://room/connect", &[("grant", grant)]).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let headers = worker::Headers::new();
+    headers.set("upgrade", "websocket").map_err(internal)?;
+    let mut init = worker::RequestInit::new();
+    init.with_headers(headers);
+    let request = Request::new_with_init(url.as_str(), &init).map_err(internal)?;
+    let response = rooms.id_from_name(id).and_then(|o| o.get_stub()).map_err(internal)?.fetch_with_request(request).await.map_err(internal)?;
+    match response.status_code() {
+        101 => Ok(response.into()),
+        429 => Err(ApiError::RateLimited { retry_after_secs: 5 }),
+        503 => Err(ApiError::Unavailable { cause: "this document's live sockets are at their limit".into(), retry_after_secs: 5 }),
+        s => Err(ApiError::Internal(format!("document object answered {s}"))),
+    }
+}
+
+/// Tells the objects of `committed` that their heads moved, and those of `access` that
+/// memberships changed. Failures are logged: a subscriber that misses a notice loses nothing
+/// (its next sync catches up).
+pub async fn notify(env: Env, committed: Vec<String>, access: Vec<String>) {
+    let Ok(rooms) = env.durable_object(BINDING) else { return };
+    let notices = committed.iter().map(|d| (d, "changed")).chain(access.iter().map(|d| (d, "access"))).take(MAX_NOTICES);
+    let sends = notices.map(|(doc, what)| {
+        let stub = rooms.id_from_name(doc).and_then(|o| o.get_stub());
+        async move {
+            let sent = match stub {
+                Ok(stub) => stub.fetch_with_str(&format!("https://room/{what}?doc={doc}")).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(doc = %doc, error = %e, "live: notifying the document's object failed");
+            }
+        }
+    });
+    futures_util::future::join_all(sends).await;
+}
+
+#[durable_object]
+pub struct DocumentRoom {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for DocumentRoom {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, request: Request) -> worker::Result<Response> {
+        let url = request.url()?;
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        match (url.path(), param("grant"), param("doc")) {
+            ("/connect", Some(grant), _) => self.admit(serde_json::from_str(&grant)?).await,
+            ("/changed", _, Some(doc)) => self.changed(&doc).await,
+            ("/access", _, Some(doc)) => self.access(&doc).await,
+            _ => Response::error("unknown notice", 400),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
+        let Some(mut sub) = ws.deserialize_attachment::<Subscriber>()? else { return Ok(()) };
+        let now = now_ms();
+        if sub.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
+            return ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+        }
+        let text = match message {
+            WebSocketIncomingMessage::String(text) if text.len() <= MAX_CLIENT_FRAME_BYTES => text,
+            WebSocketIncomingMessage::String(_) => return ws.close(Some(1009), Some("frame too large")),
+            WebSocketIncomingMessage::Binary(_) => return ws.send_with_str(ServerMessage::error("invalid-message", "messages are JSON text frames")),
+        };
+        let presence = live::document_frame(&sub.doc, &text);
+        let admitted = sub.budget.admit(now, presence.is_ok());
+        ws.serialize_attachment(&sub)?;
+        match admitted.and(presence) {
+            Err(reply) => ws.send_with_str(reply),
+            Ok(data) => {
+                let text = ServerMessage::Presence { doc: &sub.doc, from: &sub.user, data: &data }.to_json();
+                for other in self.state.get_websockets().into_iter().filter(|other| *other != ws) {
+                    // A socket closing meanwhile is not the sender's problem.
+                    let _ = other.send_with_str(&text);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> worker::Result<()> {
+        // Complete the closing handshake (1005/1006 cannot be sent back).
+        let code = u16::try_from(code).ok().filter(|c| !matches!(c, 1005 | 1006)).unwrap_or(1000);
+        let _ = ws.close(Some(code), Some(reason));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        Ok(())
+    }
+
+    /// Closes the sockets whose token expired, then waits for the next expiry.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = now_ms();
+        let mut next: Option<i64> = None;
+        for ws in self.state.get_websockets() {
+            let Ok(Some(sub)) = ws.deserialize_attachment::<Subscriber>() else { continue };
+            match sub.exp.map(|exp| exp.saturating_mul(1000)) {
+                Some(at) if at <= now => {
+                    let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+                }
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {}
+            }
+        }
+        if let Some(at) = next {
+            self.state.storage().set_alarm(at_time(at)).await?;
+        }
+        Response::empty()
+    }
+}
+
+impl DocumentRoom {
+    async fn admit(&self, grant: Grant) -> worker::Result<Response> {
+        let sub = grant.subscriber;
+        if self.state.get_websockets_with_tag(&sub.user).len() >= MAX_CONNECTIONS_PER_USER {
+            return Response::error("too many sockets for this user", 429);
+        }
+        if self.state.get_websockets().len() >= MAX_SOCKETS {
+            return Response::error("too many sockets for this document", 503);
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_websocket_with_tags(&pair.server, &[&sub.user]);
+        pair.server.serialize_attachment(&sub)?;
+        let greeting = ServerMessage::Subscribed { docs: vec![live::DocHeads { doc: sub.doc.clone(), heads: grant.heads }], unavailable: vec![] };
+        pair.server.send_with_str(greeting.to_json())?;
+        if let Some(at) = sub.exp.map(|exp| exp.saturating_mul(1000)) {
+            let storage = self.state.storage();
+            if storage.get_alarm().await?.is_none_or(|current| current > at) {
+                storage.set_alarm(at_time(at)).await?;
+            }
+        }
+        let mut response = Response::from_websocket(pair.client)?;
+        if grant.via_protocol {
+            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
+        }
+        Ok(response)
+    }
+
+    /// The document's heads moved: read them and tell every socket.
+    async fn changed(&self, doc: &str) -> worker::Result<Response> {
+        let sockets = self.state.get_websockets();
+        if sockets.is_empty() {
+            return Response::empty();
+        }
+        let heads = self.app()?.store.heads_of(&[doc.to_owned()]).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        match heads.get(doc) {
+            Some(heads) => {
+                let text = ServerMessage::Changed { doc, heads: heads.clone() }.to_json();
+                for ws in sockets {
+                    let _ = ws.send_with_str(&text);
+                }
+                Response::empty()
+            }
+            // Deleted meanwhile.
+            None => self.access(doc).await,
+        }
+    }
+
+    /// Memberships changed: every socket whose user may no longer read the document is told
+    /// and closed.
+    async fn access(&self, doc: &str) -> worker::Result<Response> {
+        let state = self.app()?;
+        let mut checked: Vec<(String, bool)> = Vec::new();
+        for ws in self.state.get_websockets() {
+            let Ok(Some(sub)) = ws.deserialize_attachment::<Subscriber>() else { continue };
+            let allowed = match checked.iter().find(|(user, _)| *user == sub.user) {
+                Some((_, allowed)) => *allowed,
+                None => {
+                    let (granted, _) = live::authorize(&state, &sub.user, &[doc.to_owned()]).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+                    checked.push((sub.user.clone(), !granted.is_empty()));
+                    !granted.is_empty()
+                }
+            };
+            if !allowed {
+                let _ = ws.send_with_str(ServerMessage::Unavailable { docs: vec![doc.to_owned()] }.to_json());
+                let _ = ws.close(Some(CLOSE_ACCESS_LOST), Some("access to the document ended"));
+            }
+        }
+        Response::empty()
+    }
+
+    fn app(&self) -> worker::Result<AppState> {
+        crate::state(&self.env, std::sync::Arc::default()).map_err(worker::Error::RustError)
+    }
+}
+
+fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+fn at_time(unix_ms: i64) -> ScheduledTime {
+    ScheduledTime::new(js_sys::Date::new(&(unix_ms as f64).into()))
+}
