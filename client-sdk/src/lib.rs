@@ -92,4 +92,4 @@ pub use events::{ChangeOrigin, Event, Subscription, SyncStatus};
 pub use ports::{Commit, DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin, Store, StoredDocument, TokenProvider, Transport};
 
 #[cfg(feature = "native")]
-pub use native::{BackgroundSync, BoxedTokenProvider, Client, ClientBuilder, DocHandle, HttpTransport, LibsqlStore, NativeEngine, Presence, PresenceStream};
+pub use native::{BackgroundSync, BoxedTokenProvider, Client, ClientBuilder, DocHandle, HttpTransport, LibsqlStore, LiveMode, NativeEngine, Presence, PresenceStream};

@@ -57,8 +57,13 @@ impl Target {
 
     /// A token for exactly this user.
     pub fn token_for(&self, user: &str) -> String {
+        self.token_expiring(user, 600)
+    }
+
+    /// A token for exactly this user that expires in `secs` seconds.
+    pub fn token_expiring(&self, user: &str, secs: i64) -> String {
         let claims = TokenClaims { subject: user.to_owned(), issuer: self.issuer.clone(), audience: self.audience.clone(), scope: None };
-        auth::mint_hs256(self.secret.as_bytes(), &claims, SystemClock.now(), 600)
+        auth::mint_hs256(self.secret.as_bytes(), &claims, SystemClock.now(), secs)
     }
 
     /// A token for a fresh, unique user (tests never share users, so they can share a server).

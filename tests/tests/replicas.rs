@@ -187,3 +187,62 @@ async fn a_replica_restarted_from_empty_catches_up() {
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
     assert!(clients[1].doc.get(ROOT, "after-wipe").unwrap().is_some());
 }
+
+/// A change committed at the Worker reaches a live subscriber of the native edge (its
+/// per-document socket: the embedded replica's sync, then the server's heads poll) and a
+/// waiting sync at Spin (replica 2, then the component's poll) — within docs/protocol.md's
+/// bound: the replica's lag plus `EDGESYNC_WAIT_POLL_MS` (1 s here), asserted with room to
+/// spare on a loaded machine.
+#[tokio::test]
+async fn a_change_committed_at_the_worker_reaches_the_other_edges_subscribers() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let Some(topo) = Topology::from_env() else { return };
+    let (id, token, mut clients) = setup(&topo, "live", 40).await;
+    edit(&mut clients[0], "before");
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+    let (worker, spin, native) = (&topo.edges[0].1, &topo.edges[1].1, &topo.edges[2].1);
+
+    let mut request = format!("{}/v1/docs/{id}/live", native.base.replacen("http", "ws", 1)).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the native edge's socket opens");
+    let greeting = socket.next().await.unwrap().unwrap();
+    assert!(greeting.to_text().unwrap().contains("subscribed"), "{greeting:?}");
+
+    let mut at_spin = Replica::new(&id, 49);
+    assert_eq!(at_spin.sync(spin, &token).await, 200);
+    let [writer, ..] = &mut clients[..] else { unreachable!() };
+    edit(writer, "from-the-worker");
+    let mut expected: Vec<String> = writer.doc.get_heads().iter().map(ToString::to_string).collect();
+    expected.sort();
+    let waiting = async {
+        let started = Instant::now();
+        let (status, _) = at_spin.sync_waiting(spin, &token, 20_000).await;
+        (status, started.elapsed())
+    };
+    let committed = async {
+        tokio::time::sleep(Duration::from_millis(300)).await; // the waiting sync is in place
+        let started = Instant::now();
+        assert_eq!(writer.sync(worker, &token).await, 200);
+        started
+    };
+    let ((status, waited), committed_at) = tokio::join!(waiting, committed);
+    assert_eq!(status, 200);
+    assert!(at_spin.doc.get(ROOT, "from-the-worker").unwrap().is_some(), "the waiting sync at Spin carried the change");
+    assert!(waited < Duration::from_secs(10), "Spin's waiter answered after {waited:?}");
+
+    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the native socket closed") };
+            let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            let mut heads: Vec<String> = message["heads"].as_array().map(|h| h.iter().map(|h| h.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+            heads.sort();
+            if message["type"] == "changed" && heads == expected {
+                return committed_at.elapsed();
+            }
+        }
+    })
+    .await
+    .expect("the native edge's subscriber is told within 10 s");
+    eprintln!("commit at the Worker -> Spin waiter {waited:?}, native socket {pushed:?}");
+}

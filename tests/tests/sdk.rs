@@ -3,7 +3,7 @@
 
 use automerge::{ROOT, ReadDoc, transaction::Transactable};
 use edgesync_blackbox::Target;
-use edgesync_client::{BackgroundSync, ChangeOrigin, Client, ClientBuilder, DocHandle, Event, Subscription, TokenError};
+use edgesync_client::{BackgroundSync, ChangeOrigin, Client, ClientBuilder, DocHandle, Event, LiveMode, Subscription, TokenError};
 
 fn builder(t: &Target, dir: &std::path::Path, name: &str, token: &str) -> ClientBuilder {
     let token = token.to_owned();
@@ -63,16 +63,16 @@ async fn sdk_clients_edit_offline_and_converge() {
 #[tokio::test]
 async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling() {
     let Some(t) = Target::from_env() else { return };
-    let (_, token) = t.user("sdk-live");
+    let (user, token) = t.user("sdk-live");
     let dir = tempfile::tempdir().unwrap();
-    let a = open(&t, dir.path(), "a.db", &token).await;
+    // Both sync in the background, but would poll only once an hour: what arrives sooner came
+    // through the live channel (sockets where the runtime has them, else waiting syncs).
+    let live = BackgroundSync { interval: std::time::Duration::from_secs(3600), live: Some(std::time::Duration::from_secs(20)), ..Default::default() };
+    let a = builder(&t, dir.path(), "a.db", &token).background_sync(live).open().await.expect("client opens");
     let doc_a = a.create_document("live").await.unwrap();
     doc_a.change(|tx| tx.put(ROOT, "first", 1)).await.unwrap();
     a.sync_now().await.unwrap();
 
-    // B syncs in the background, but would poll only once an hour: what arrives sooner came
-    // through its waiting sync.
-    let live = BackgroundSync { interval: std::time::Duration::from_secs(3600), live: Some(std::time::Duration::from_secs(20)), ..Default::default() };
     let b = builder(&t, dir.path(), "b.db", &token).background_sync(live).open().await.expect("client opens");
     let mut events = b.subscribe();
     let doc_b = b.open_document(doc_a.id()).await.unwrap();
@@ -83,6 +83,33 @@ async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling()
     a.sync_now().await.unwrap();
     tokio::time::timeout(deadline, remote_change(&mut events, &doc_b, "second")).await.expect("A's edit reaches B through the live channel");
     assert_eq!(doc_b.heads(), doc_a.heads());
+
+    // Which channel, per runtime: one socket (native), a socket per document (Workers),
+    // waiting syncs (Spin, which has no inbound WebSockets).
+    let expected = match std::env::var("EDGESYNC_TARGET").as_deref() {
+        Ok("spin") => LiveMode::WaitingSyncs,
+        Ok("worker" | "workerd") => LiveMode::DocumentSockets,
+        _ => LiveMode::Channel,
+    };
+    assert_eq!(b.live_mode(), expected);
+    if expected != LiveMode::WaitingSyncs {
+        // Presence round-trips: B's cursor reaches A (sent until A's socket hears it).
+        let mut heard = a.subscribe_presence();
+        let got = tokio::time::timeout(deadline, async {
+            loop {
+                b.set_presence(doc_a.id(), serde_json::json!({"cursor": 7}));
+                if let Ok(Some(p)) = tokio::time::timeout(std::time::Duration::from_millis(300), heard.next()).await {
+                    return p;
+                }
+            }
+        })
+        .await
+        .expect("presence arrives");
+        assert_eq!((got.doc_id, got.from.as_str(), &got.data), (doc_a.id(), user.as_str(), &serde_json::json!({"cursor": 7})));
+    } else {
+        assert!(!b.set_presence(doc_a.id(), serde_json::json!({"cursor": 7})), "no presence without sockets");
+    }
+    a.close().await;
     b.close().await;
 }
 

@@ -47,6 +47,7 @@ pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync, mut pre
             if let Some(wait) = settings.live
                 && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings, &mut presence).await
             {
+                presence.mode.set(super::presence::LiveMode::WaitingSyncs);
                 live_loop(&engine, wait, &settings).await;
             }
         };

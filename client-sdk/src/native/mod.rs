@@ -17,7 +17,7 @@ use sync_core::{DocumentId, Heads};
 use tokio::task::JoinHandle;
 
 pub use background::BackgroundSync;
-pub use presence::{Presence, PresenceStream};
+pub use presence::{LiveMode, Presence, PresenceStream};
 pub use store::LibsqlStore;
 pub use transport::HttpTransport;
 
@@ -178,6 +178,12 @@ impl Client {
     /// live channel (manual sync, a server without one, offline) or too many queued.
     pub fn set_presence(&self, doc: DocumentId, data: serde_json::Value) -> bool {
         self.inner.presence.send(doc, data)
+    }
+
+    /// How this client hears of collaborators' changes right now: a socket for every document,
+    /// a socket per document, waiting syncs, or nothing (offline, manual sync).
+    pub fn live_mode(&self) -> LiveMode {
+        self.inner.presence.mode.get()
     }
 
     /// Other clients' presence messages on the documents this client watches.

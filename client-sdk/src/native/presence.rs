@@ -3,7 +3,7 @@
 //! stored, never synced; the sender is whoever the server says the token belongs to.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde_json::Value;
 use sync_core::DocumentId;
@@ -18,6 +18,39 @@ pub struct Presence {
     pub data: Value,
 }
 
+/// How this client hears of collaborators' changes right now ([`crate::Client::live_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LiveMode {
+    /// Not connected: manual sync, offline, or (re)connecting.
+    Off = 0,
+    /// One socket for every document (`/v1/live`, the native server).
+    Channel = 1,
+    /// One socket per open document (`/v1/docs/{id}/live`, Workers).
+    DocumentSockets = 2,
+    /// The server has no sockets (Spin): waiting syncs (docs/protocol.md §10). No presence.
+    WaitingSyncs = 3,
+}
+
+/// The mode, shared between the socket loop and the client.
+#[derive(Clone, Default)]
+pub(crate) struct ModeCell(Arc<AtomicU8>);
+
+impl ModeCell {
+    pub fn set(&self, mode: LiveMode) {
+        self.0.store(mode as u8, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> LiveMode {
+        match self.0.load(Ordering::SeqCst) {
+            1 => LiveMode::Channel,
+            2 => LiveMode::DocumentSockets,
+            3 => LiveMode::WaitingSyncs,
+            _ => LiveMode::Off,
+        }
+    }
+}
+
 /// Messages waiting for the socket; more are dropped (presence is only ever the latest).
 const OUTGOING: usize = 32;
 const INCOMING: usize = 256;
@@ -27,31 +60,28 @@ const INCOMING: usize = 256;
 pub(crate) struct PresenceChannel {
     outgoing: mpsc::Sender<(DocumentId, Value)>,
     incoming: broadcast::Sender<Presence>,
-    connected: Arc<AtomicBool>,
+    pub mode: ModeCell,
 }
 
 /// The socket loop's side.
 pub(crate) struct PresenceLink {
     pub outgoing: mpsc::Receiver<(DocumentId, Value)>,
     pub incoming: broadcast::Sender<Presence>,
-    pub connected: Arc<AtomicBool>,
+    pub mode: ModeCell,
 }
 
 pub(crate) fn channel() -> (PresenceChannel, PresenceLink) {
     let (tx, rx) = mpsc::channel(OUTGOING);
     let incoming = broadcast::channel(INCOMING).0;
-    let connected = Arc::new(AtomicBool::new(false));
-    (
-        PresenceChannel { outgoing: tx, incoming: incoming.clone(), connected: connected.clone() },
-        PresenceLink { outgoing: rx, incoming, connected },
-    )
+    let mode = ModeCell::default();
+    (PresenceChannel { outgoing: tx, incoming: incoming.clone(), mode: mode.clone() }, PresenceLink { outgoing: rx, incoming, mode })
 }
 
 impl PresenceChannel {
     /// Queues `data` for `doc`'s other subscribers; false when there is no live channel now
     /// (manual sync, a server without one, offline) or too many are queued.
     pub fn send(&self, doc: DocumentId, data: Value) -> bool {
-        self.connected.load(Ordering::SeqCst) && self.outgoing.try_send((doc, data)).is_ok()
+        matches!(self.mode.get(), LiveMode::Channel | LiveMode::DocumentSockets) && self.outgoing.try_send((doc, data)).is_ok()
     }
 
     pub fn subscribe(&self) -> PresenceStream {

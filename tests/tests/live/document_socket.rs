@@ -7,7 +7,8 @@
 //! with the new heads (no sync by it); presence carries the token's subject and is not echoed;
 //! the socket takes nothing but presence (a viewer cannot write through it); strangers and
 //! missing documents are refused alike before the upgrade; a removed member is told and
-//! disconnected; a reconnect starts from the current heads, so nothing is lost.
+//! disconnected; a reconnect starts from the current heads, so nothing is lost; the socket
+//! closes with 4001 when its token expires (an alarm of the document's object on Workers).
 
 use std::time::Duration;
 
@@ -180,4 +181,20 @@ async fn a_removed_member_is_told_and_disconnected_and_a_reconnect_loses_nothing
     let closed = next(&mut socket, WITHIN).await.expect("then closed");
     assert_eq!(closed["closed"], u16::from(CloseCode::Library(4003)), "{closed}");
     assert_eq!(open(&t, &id, &editor, false).await.err(), Some(404), "and cannot come back");
+}
+
+#[tokio::test]
+async fn the_socket_closes_when_its_token_expires() {
+    let Some(t) = Target::from_env() else { return };
+    if !has_sockets() {
+        return;
+    }
+    let (user, owner) = t.user("socket-expiring");
+    let id = t.create_doc(&owner).await;
+    let started = std::time::Instant::now();
+    let mut socket = open(&t, &id, &t.token_expiring(&user, 2), true).await.expect("a valid token opens");
+    greeting(&mut socket, &id).await;
+    let closed = next(&mut socket, Duration::from_secs(10)).await.expect("closed at the token's expiry");
+    assert_eq!(closed["closed"], 4001, "{closed}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before the token expires");
 }
