@@ -1,10 +1,14 @@
-//! The live channel's cost (scripts/bench-live.sh): `live-load <label> <subscribers> <rounds>`
-//! against `EDGESYNC_BASE_URL` (same variables as the black-box suite; the server's pid in
-//! `EDGESYNC_SERVER_PID` for its memory). `subscribers` WebSockets subscribe to one document;
+//! The live channel's cost (scripts/bench-live.sh): `live-load <label> <subscribers> <rounds>
+//! [channel|document]` against `EDGESYNC_BASE_URL` (same variables as the black-box suite; the
+//! server's pid in `EDGESYNC_SERVER_PID` for its memory). `subscribers` WebSockets subscribe to
+//! one document — on `/v1/live` (`channel`, the default) or `/v1/docs/{id}/live` (`document`,
+//! the shape Workers serve), as viewers, at most 30 per user (the server's per-user cap is 32);
 //! then, `rounds` times, a writer pushes one edit over HTTP and every subscriber waits for its
 //! `changed`. Prints one Markdown table row: label, subscribers, rounds, delivery p50 / p99 /
 //! max ms (from sending the edit to each subscriber's `changed`: an upper bound of
-//! commit-to-event), and the server's resident memory per idle subscriber.
+//! commit-to-event), the writer's sync round trip p50, the delivery after the writer had its
+//! answer (p50 / p99: what the push adds once the sync is done), and the server's resident
+//! memory per idle subscriber.
 
 use std::time::{Duration, Instant};
 
@@ -17,25 +21,34 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (label, subscribers, rounds) = match args.as_slice() {
-        [_, label, s, r] => (label.clone(), s.parse::<usize>().expect("subscribers"), r.parse::<usize>().expect("rounds")),
-        _ => panic!("usage: live-load <label> <subscribers> <rounds>"),
+    let (label, subscribers, rounds, per_document) = match args.as_slice() {
+        [_, label, s, r, rest @ ..] if rest.len() <= 1 => {
+            (label.clone(), s.parse::<usize>().expect("subscribers"), r.parse::<usize>().expect("rounds"), rest.first().is_some_and(|m| m == "document"))
+        }
+        _ => panic!("usage: live-load <label> <subscribers> <rounds> [channel|document]"),
     };
     let target = Target::from_env().expect("EDGESYNC_BASE_URL");
     let (_, writer) = target.user("writer");
-    let (reader, reader_token) = target.user("reader");
     let doc = target.create_doc(&writer).await;
-    let r = target.http.put(target.url(&format!("/v1/docs/{doc}/members/{reader}"))).bearer_auth(&writer).json(&serde_json::json!({"role": "viewer"})).send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    let mut readers = Vec::new();
+    for _ in 0..subscribers.div_ceil(30) {
+        let (reader, token) = target.user("reader");
+        let r = target.http.put(target.url(&format!("/v1/docs/{doc}/members/{reader}"))).bearer_auth(&writer).json(&serde_json::json!({"role": "viewer"})).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        readers.push(token);
+    }
 
     let before = rss_kib();
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
-    let ws_url = target.url("/v1/live").replacen("http", "ws", 1);
-    for _ in 0..subscribers {
+    let path = if per_document { format!("/v1/docs/{doc}/live") } else { "/v1/live".to_owned() };
+    let ws_url = target.url(&path).replacen("http", "ws", 1);
+    for n in 0..subscribers {
         let mut request = ws_url.as_str().into_client_request().unwrap();
-        request.headers_mut().insert("authorization", format!("Bearer {reader_token}").parse().unwrap());
+        request.headers_mut().insert("authorization", format!("Bearer {}", readers[n / 30]).parse().unwrap());
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
-        socket.send(Message::Text(serde_json::json!({"type": "subscribe", "docs": [doc]}).to_string().into())).await.unwrap();
+        if !per_document {
+            socket.send(Message::Text(serde_json::json!({"type": "subscribe", "docs": [doc]}).to_string().into())).await.unwrap();
+        }
         let answer = socket.next().await.expect("an answer").unwrap();
         assert!(answer.to_text().unwrap().contains("\"subscribed\""), "{answer:?}");
         let arrivals = arrivals.clone();
@@ -55,20 +68,29 @@ async fn main() {
 
     let mut replica = Replica::new(&doc, 1);
     let mut latencies = Vec::with_capacity(rounds * subscribers);
+    // The writer's own sync round trip, and each arrival after the writer had its answer.
+    let (mut syncs, mut after_answer) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds * subscribers));
     for round in 0..rounds {
         let mut tx = replica.doc.transaction();
         tx.put(ROOT, "round", round as i64).unwrap();
         tx.commit();
         let sent = Instant::now();
         assert_eq!(replica.sync(&target, &writer).await, 200);
+        let answered = Instant::now();
+        syncs.push(answered - sent);
         for _ in 0..subscribers {
             let at = tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await.expect("every subscriber is told").unwrap();
             latencies.push(at.duration_since(sent));
+            after_answer.push(at.saturating_duration_since(answered));
         }
     }
-    latencies.sort();
-    let ms = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-    println!("| {label} | {subscribers} | {rounds} | {:.2} | {:.2} | {:.2} | {per_subscriber} |", ms(0.5), ms(0.99), ms(1.0));
+    let ms = |list: &mut Vec<Duration>, q: f64| {
+        list.sort();
+        list[((list.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    let (p50, p99, max) = (ms(&mut latencies, 0.5), ms(&mut latencies, 0.99), ms(&mut latencies, 1.0));
+    let (sync_p50, after_p50, after_p99) = (ms(&mut syncs, 0.5), ms(&mut after_answer, 0.5), ms(&mut after_answer, 0.99));
+    println!("| {label} | {subscribers} | {rounds} | {p50:.2} | {p99:.2} | {max:.2} | {sync_p50:.2} | {after_p50:.2} / {after_p99:.2} | {per_subscriber} |");
 }
 
 /// The server's resident memory (KiB), when its pid is known.
