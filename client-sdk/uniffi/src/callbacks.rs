@@ -94,6 +94,12 @@ pub struct EventSubscription {
     stop: Arc<Stop>,
 }
 
+impl EventSubscription {
+    pub(crate) fn new(stop: Arc<Stop>) -> Arc<Self> {
+        Arc::new(Self { stop })
+    }
+}
+
 #[uniffi::export]
 impl EventSubscription {
     /// Stops delivering events (an event being delivered right now still completes).

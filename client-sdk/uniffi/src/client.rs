@@ -79,6 +79,20 @@ pub struct Client {
     shared: Arc<Shared>,
 }
 
+impl Client {
+    pub(crate) fn sdk(&self) -> Result<sdk::Client, EdgesyncError> {
+        self.shared.client()
+    }
+
+    pub(crate) fn runtime(&self) -> &Handle {
+        self.shared.handle()
+    }
+
+    pub(crate) fn closed(&self) -> Arc<Stop> {
+        self.shared.closed()
+    }
+}
+
 pub(crate) fn parse_id(id: &str) -> Result<DocumentId, EdgesyncError> {
     id.parse().map_err(|e| EdgesyncError::invalid(format!("document id {id:?}: {e}")))
 }

@@ -68,12 +68,14 @@ mod client;
 mod document;
 mod error;
 mod json;
+mod presence;
 mod types;
 
 pub use callbacks::{EventListener, EventSubscription, TokenProvider};
 pub use client::{Client, ClientConfig};
 pub use document::{Document, Edit};
 pub use error::{DocumentSyncError, EdgesyncError};
+pub use presence::{LiveMode, PresenceListener, PresenceMessage};
 pub use types::{ChangeOrigin, ClientEvent, DocumentFailure, DocumentInfo, SyncReport, SyncStatus};
 
 uniffi::setup_scaffolding!("edgesync");

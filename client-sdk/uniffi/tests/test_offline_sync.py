@@ -274,6 +274,34 @@ class OfflineSync(unittest.IsolatedAsyncioTestCase):
         await bob.sync_now()
         self.assertEqual(content(other), {"pushed": "by the loop"})
 
+    async def test_presence_reaches_a_collaborator_with_the_senders_identity(self):
+        alice = await self.open("alice", Tokens(self.server, "alice"), background=True)
+        doc = await alice.create_document("Cursors")
+        await alice.sync_now()
+        self.server.add_member("alice", doc.id(), "bob", "viewer")
+        bob = await self.open("bob", Tokens(self.server, "bob"), background=True)
+        await bob.open_document(doc.id())
+        await bob.sync_now()
+        heard = []
+
+        class Heard(edgesync.PresenceListener):
+            def on_presence(self, message):
+                heard.append(message)
+
+        alice.subscribe_presence(Heard())
+        await eventually("both on the live channel",
+                         lambda: alice.live_mode() == edgesync.LiveMode.CHANNEL and bob.live_mode() == edgesync.LiveMode.CHANNEL)
+        # A viewer may send presence; the sender is who the token says, whatever the data claims.
+        deadline = time.monotonic() + 15
+        while not heard and time.monotonic() < deadline:
+            self.assertTrue(bob.set_presence(doc.id(), '{"cursor": 4, "from": "mallory"}'))
+            await asyncio.sleep(0.2)
+        self.assertTrue(heard, "presence arrives")
+        self.assertEqual((heard[0].doc_id, heard[0].sender), (doc.id(), "bob"))
+        self.assertEqual(json.loads(heard[0].data_json), {"cursor": 4, "from": "mallory"})
+        with self.assertRaises(EdgesyncError.InvalidInput):
+            bob.set_presence(doc.id(), "not json")
+
     async def test_invalid_input_and_atomic_edits(self):
         client = await self.open("local", Tokens(self.server, "carol"))
         doc = await client.create_document("Local")
