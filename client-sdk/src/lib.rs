@@ -86,10 +86,10 @@ pub use sync_core;
 pub use sync_core::{DocumentId, Heads};
 
 pub use backoff::Backoff;
-pub use engine::{DocumentInfo, Engine, EngineConfig, SyncReport, Waited, new_document_id};
+pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, Presence, SyncReport, Waited, new_document_id};
 pub use error::{DocSyncError, DocumentError, OpenError, StoreError, SyncError, TokenError, TransportError, TransportErrorKind};
 pub use events::{ChangeOrigin, Event, Subscription, SyncStatus};
 pub use ports::{Commit, DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin, Store, StoredDocument, TokenProvider, Transport};
 
 #[cfg(feature = "native")]
-pub use native::{BackgroundSync, BoxedTokenProvider, Client, ClientBuilder, DocHandle, HttpTransport, LibsqlStore, LiveMode, NativeEngine, Presence, PresenceStream};
+pub use native::{BackgroundSync, BoxedTokenProvider, Client, ClientBuilder, DocHandle, HttpTransport, LibsqlStore, LiveMode, NativeEngine, PresenceStream};

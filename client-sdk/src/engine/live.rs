@@ -12,6 +12,24 @@ use super::sync::Run;
 use crate::error::SyncError;
 use crate::ports::{LocalStore, LocalTokenProvider, LocalTransport};
 
+/// Another client's presence message, heard on a live socket (docs/protocol.md §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    pub doc_id: DocumentId,
+    /// The sender's user id, as the server read it from the sender's token.
+    pub from: String,
+    pub data: serde_json::Value,
+}
+
+/// What a live socket's message means to this client ([`Engine::hear`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// The server announced heads this client has not acknowledged: sync.
+    News,
+    Presence(Presence),
+    Nothing,
+}
+
 /// What a waiting sync did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waited {
@@ -84,11 +102,33 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         self.lock().docs.get(&id).is_some_and(|d| d.record.acked != *heads)
     }
 
-    pub(crate) fn transport(&self) -> &T {
+    /// Reads a server message of a live socket (`subscribed`, `changed`, `presence`).
+    pub fn hear(&self, text: &str) -> Heard {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else { return Heard::Nothing };
+        let heads_of = |entry: &serde_json::Value| -> Option<(DocumentId, Heads)> {
+            let id = entry["doc"].as_str()?.parse().ok()?;
+            let list: Vec<&str> = entry["heads"].as_array()?.iter().filter_map(|h| h.as_str()).collect();
+            Some((id, Heads::parse_list(&list.join(","), usize::MAX).ok()?))
+        };
+        let entries: Vec<&serde_json::Value> = match message["type"].as_str() {
+            Some("changed") => vec![&message],
+            Some("subscribed") => message["docs"].as_array().map(|d| d.iter().collect()).unwrap_or_default(),
+            Some("presence") => {
+                let (Some(doc_id), Some(from)) = (message["doc"].as_str().and_then(|d| d.parse().ok()), message["from"].as_str()) else { return Heard::Nothing };
+                return Heard::Presence(Presence { doc_id, from: from.to_owned(), data: message["data"].clone() });
+            }
+            _ => return Heard::Nothing,
+        };
+        if entries.into_iter().filter_map(heads_of).any(|(id, heads)| self.is_news(id, &heads)) { Heard::News } else { Heard::Nothing }
+    }
+
+    /// The engine's transport, for a host's live sockets (the native and web SDKs).
+    pub fn transport(&self) -> &T {
         &self.transport
     }
 
-    pub(crate) fn tokens(&self) -> &A {
+    /// The engine's token provider, for a host's live sockets.
+    pub fn tokens(&self) -> &A {
         &self.tokens
     }
 }

@@ -25,7 +25,7 @@ use crate::events::{ChangeOrigin, Event, Listeners, Subscription, SyncStatus};
 use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin};
 use doc::DocState;
 
-pub use live::Waited;
+pub use live::{Heard, Presence, Waited};
 pub use sync::SyncReport;
 
 /// Longest document title the edge accepts.

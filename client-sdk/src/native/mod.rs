@@ -17,7 +17,7 @@ use sync_core::{DocumentId, Heads};
 use tokio::task::JoinHandle;
 
 pub use background::BackgroundSync;
-pub use presence::{LiveMode, Presence, PresenceStream};
+pub use presence::{LiveMode, PresenceStream};
 pub use store::LibsqlStore;
 pub use transport::HttpTransport;
 

@@ -9,14 +9,7 @@ use serde_json::Value;
 use sync_core::DocumentId;
 use tokio::sync::{broadcast, mpsc};
 
-/// Another client's presence message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Presence {
-    pub doc_id: DocumentId,
-    /// The sender's user id, as the server read it from the sender's token.
-    pub from: String,
-    pub data: Value,
-}
+pub use crate::engine::Presence;
 
 /// How this client hears of collaborators' changes right now ([`crate::Client::live_mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, SelectAll, SplitSink};
 use futures_util::{SinkExt, StreamExt};
-use sync_core::{DocumentId, Heads};
+use sync_core::DocumentId;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 use super::NativeEngine;
 use super::background::BackgroundSync;
-use super::presence::{LiveMode, Presence, PresenceLink};
+use super::presence::{LiveMode, PresenceLink};
+use crate::engine::Heard;
 use crate::backoff::random_jitter;
 use crate::events::Subscription;
 use crate::ports::TokenProvider;
@@ -208,35 +209,10 @@ fn presence_message(doc: DocumentId, data: serde_json::Value) -> Message {
 
 /// A server message: presence goes to the app; heads this client lacks start a sync.
 async fn heard(engine: &NativeEngine, presence: &PresenceLink, text: &str) {
-    relay_presence(presence, text);
-    if announces_news(engine, text) {
+    match engine.hear(text) {
         // Several announcements in a row share one sync.
-        let _ = engine.sync_now().await;
+        Heard::News => drop(engine.sync_now().await),
+        Heard::Presence(p) => drop(presence.incoming.send(p)),
+        Heard::Nothing => {}
     }
-}
-
-/// Hands another client's presence message to the app.
-fn relay_presence(presence: &PresenceLink, text: &str) {
-    let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else { return };
-    if message["type"] != "presence" {
-        return;
-    }
-    let (Some(doc), Some(from)) = (message["doc"].as_str().and_then(|d| d.parse().ok()), message["from"].as_str()) else { return };
-    let _ = presence.incoming.send(Presence { doc_id: doc, from: from.to_owned(), data: message["data"].clone() });
-}
-
-/// Whether a server message names heads of a document that this client lacks.
-fn announces_news(engine: &NativeEngine, text: &str) -> bool {
-    let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else { return false };
-    let heads_of = |entry: &serde_json::Value| -> Option<(DocumentId, Heads)> {
-        let id = entry["doc"].as_str()?.parse().ok()?;
-        let list: Vec<&str> = entry["heads"].as_array()?.iter().filter_map(|h| h.as_str()).collect();
-        Some((id, Heads::parse_list(&list.join(","), usize::MAX).ok()?))
-    };
-    let entries: Vec<&serde_json::Value> = match message["type"].as_str() {
-        Some("changed") => vec![&message],
-        Some("subscribed") => message["docs"].as_array().map(|d| d.iter().collect()).unwrap_or_default(),
-        _ => return false,
-    };
-    entries.into_iter().filter_map(heads_of).any(|(id, heads)| engine.is_news(id, &heads))
 }

@@ -1,8 +1,9 @@
 //! The automatic sync loops on the JS event loop (timers via `setTimeout`).
 //!
 //! Like the native loops: a sync at start, one `debounce` after local changes (bursts share a
-//! request) and one every `interval`; beside them a waiting sync stays open (`live`,
-//! docs/protocol.md §10), so collaborators' changes arrive as they are made. After a failure it waits [`Backoff::delay`]
+//! request) and one every `interval`; beside them the live sockets (`crate::socket`) or, where
+//! the server has none, a waiting sync (`live`, docs/protocol.md §10), so collaborators'
+//! changes arrive as they are made. After a failure it waits [`Backoff::delay`]
 //! (exponential with jitter, or the server's `Retry-After`); local changes do not cut that
 //! wait short, any success resets it.
 //!
@@ -27,10 +28,11 @@ use web_sys::EventTarget;
 
 use crate::client::WebEngine;
 use crate::options::LoopSettings;
+use crate::socket::{Ended, Input, LiveMode, PresenceHub};
 
 /// Why the loop wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
+pub enum Wake {
     Online,
     Offline,
     Stop,
@@ -52,11 +54,20 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(engine: Rc<WebEngine>, settings: LoopSettings) -> Self {
+    /// `presence`: the client's presence hub and its input, for the live sockets.
+    pub fn start(engine: Rc<WebEngine>, settings: LoopSettings, presence: (Rc<PresenceHub>, UnboundedReceiver<Input>)) -> Self {
         let (wake, woken) = unbounded();
         let live = settings.live.map(|wait| {
-            let (live, woken) = unbounded();
-            wasm_bindgen_futures::spawn_local(live_loop(engine.clone(), settings, wait, woken));
+            let (live, mut woken) = unbounded();
+            let engine = engine.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let (hub, input) = presence;
+                // Sockets where the server has them, else waiting syncs.
+                if let Ended::Unsupported = crate::socket::run(engine.clone(), hub.clone(), input, &mut woken, settings).await {
+                    hub.mode.set(LiveMode::WaitingSyncs);
+                    live_loop(engine, settings, wait, woken).await;
+                }
+            });
             live
         });
         let network = NetworkListeners::install(std::iter::once(&wake).chain(&live).cloned().collect());
@@ -147,7 +158,7 @@ async fn live_loop(engine: Rc<WebEngine>, settings: LoopSettings, wait: Duration
 
 /// After a wake-up: false on a stop; on `offline`, waits for `online` (false if stopped
 /// meanwhile); true to go on.
-async fn network_change(wake: Option<Wake>, woken: &mut UnboundedReceiver<Wake>) -> bool {
+pub(crate) async fn network_change(wake: Option<Wake>, woken: &mut UnboundedReceiver<Wake>) -> bool {
     let mut wake = wake;
     loop {
         match wake {

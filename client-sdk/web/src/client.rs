@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::background::Background;
+use crate::socket::PresenceHub;
 use crate::document::Document;
 use crate::error::{WebError, doc_sync_error};
 use crate::events::{Callbacks, heads_to_js, pump, status_name};
@@ -25,6 +26,7 @@ pub type WebEngine = Engine<IdbStore, FetchTransport, JsTokenProvider>;
 pub(crate) struct Inner {
     pub(crate) engine: Rc<WebEngine>,
     pub(crate) callbacks: Rc<Callbacks>,
+    presence: Rc<PresenceHub>,
     background: RefCell<Option<Background>>,
     store: RefCell<Option<StoreCloser>>,
     lock: RefCell<Option<DbLock>>,
@@ -116,10 +118,12 @@ impl Client {
         };
         let callbacks = Rc::new(Callbacks::default());
         pump(engine.subscribe(), callbacks.clone());
-        let background = options.background.map(|settings| Background::start(engine.clone(), settings));
+        let (presence, input) = PresenceHub::new();
+        let background = options.background.map(|settings| Background::start(engine.clone(), settings, (presence.clone(), input)));
         let inner = Inner {
             engine,
             callbacks,
+            presence,
             background: RefCell::new(background),
             store: RefCell::new(Some(closer_kept)),
             lock: RefCell::new(Some(lock)),
@@ -208,6 +212,7 @@ impl Client {
             if !inner.closed.replace(true) {
                 drop(inner.background.borrow_mut().take());
                 inner.callbacks.clear();
+                inner.presence.clear();
                 if let Some(store) = inner.store.borrow_mut().take() {
                     store.close();
                 }
@@ -215,6 +220,42 @@ impl Client {
             }
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Sends `data` (any JSON value, at most 1 KiB as JSON) to the other clients that have the
+    /// document open, over the live socket: a cursor, a selection. Never stored. False when it
+    /// cannot go now (no live socket: `backgroundSync: false`, offline, a server without
+    /// sockets, reconnecting).
+    #[wasm_bindgen(js_name = setPresence)]
+    pub fn set_presence(&self, #[wasm_bindgen(js_name = docId)] doc_id: String, data: JsValue) -> Result<bool, JsValue> {
+        let id = parse_doc_id(&doc_id)?;
+        if data.is_undefined() {
+            return Err(WebError::invalid_value("presence data must be a JSON value").into());
+        }
+        let json = js_sys::JSON::stringify(&data).map_err(|_| WebError::invalid_value("presence data must be JSON"))?;
+        Ok(self.inner.presence.send(id, String::from(json)))
+    }
+
+    /// Calls `callback` with other clients' presence messages (`{ docId, from, data }`, `from`
+    /// being the sender's user id as the server read it from their token); returns a function
+    /// that unsubscribes.
+    #[wasm_bindgen(js_name = onPresence, unchecked_return_type = "() => void")]
+    pub fn on_presence(&self, #[wasm_bindgen(unchecked_param_type = "(presence: Presence) => void")] callback: js_sys::Function) -> JsValue {
+        let id = self.inner.presence.listen(callback);
+        let presence = Rc::downgrade(&self.inner.presence);
+        Closure::once_into_js(move || {
+            if let Some(p) = presence.upgrade() {
+                p.unlisten(id);
+            }
+        })
+    }
+
+    /// How collaborators' changes reach this client now: `"channel"` (one socket),
+    /// `"document-sockets"` (a socket per document), `"waiting-syncs"` (no sockets on this
+    /// server) or `"off"` (manual sync, offline, connecting).
+    #[wasm_bindgen(getter, js_name = liveMode)]
+    pub fn live_mode(&self) -> String {
+        self.inner.presence.mode.get().as_str().to_owned()
     }
 
     /// True after `close()`.

@@ -43,6 +43,7 @@ pub mod events;
 pub mod json;
 pub mod lock;
 pub mod options;
+pub mod socket;
 pub mod store;
 pub mod tokens;
 pub mod transport;

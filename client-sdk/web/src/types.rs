@@ -70,6 +70,14 @@ export type ClientEvent =
   | { type: "syncFailed"; docId: string; error: EdgesyncError }
   | { type: "status"; status: SyncStatus; pending: number; message?: string };
 
+/** Another client's presence message (`client.onPresence`); never stored. */
+export interface Presence {
+  docId: string;
+  /** The sender's user id, as the server read it from the sender's token. */
+  from: string;
+  data: unknown;
+}
+
 /** Every failure: an `Error` with a stable `code` (the class is exported by the package entry). */
 export interface EdgesyncError extends Error {
   readonly name: "EdgesyncError";

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Seconds a request body may pause between chunks.
     #[arg(long, env = "EDGESYNC_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
+    /// Serve the live sockets (`/v1/live`, `/v1/docs/{id}/live`). Off (`false`): those routes
+    /// answer 404 and clients use waiting syncs, e.g. behind a proxy that drops WebSockets.
+    #[arg(long, env = "EDGESYNC_LIVE_SOCKETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub live_sockets: bool,
     /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or
     /// `auto`: pretty when stdout is a terminal, JSON otherwise.
     #[arg(long, env = "EDGESYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
@@ -184,7 +188,8 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     }
     let hub = Arc::new(crate::live::LiveHub::default());
     crate::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
-    let app = router(state.clone(), args.trusted_proxies.clone()).merge(crate::live::routes(crate::live::Live::new(state, hub.clone())));
+    let app = router(state.clone(), args.trusted_proxies.clone());
+    let app = if args.live_sockets { app.merge(crate::live::routes(crate::live::Live::new(state, hub.clone()))) } else { app };
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("binding {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     eprintln!("edgesync listening on {url} (database: {:?})", settings.backend());

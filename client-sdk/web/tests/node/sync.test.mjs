@@ -129,10 +129,13 @@ test('the background loop pushes local changes and pulls remote ones without syn
   assert.equal(a.closed, true);
 });
 
-test("a collaborator's edit arrives through the waiting sync, without polling", async () => {
-  const a = await open('dave', 'live-a');
+test("a collaborator's edit arrives through the waiting sync, without polling, where the server has no sockets", async () => {
+  const plain = await startServer(['--live-sockets', 'false']);
+  const token = plain.token('dave');
+  const at = (label, extra = {}) => Client.open({ url: plain.url, dbName: dbName(label), getToken: async () => token, backgroundSync: false, ...extra });
+  const a = await at('live-a');
   // B polls once an hour: what arrives sooner came through its waiting sync.
-  const b = await open('dave', 'live-b', { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } });
+  const b = await at('live-b', { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } });
   try {
     const doc = await a.createDocument('Live');
     await doc.put(['n'], 1);
@@ -145,9 +148,49 @@ test("a collaborator's edit arrives through the waiting sync, without polling", 
     await a.syncNow();
     // The event follows the write to IndexedDB, a moment after the change is readable.
     await waitFor(() => copy.get('n') === 2 && remote.some((e) => e.docId === doc.id), { what: "a's edit to reach b, announced as a remote change" });
+    assert.equal(b.liveMode, 'waiting-syncs');
+    assert.equal(b.setPresence(doc.id, { cursor: 1 }), false, 'no presence without sockets');
   } finally {
     // close() aborts the waiting request: the test process can exit at once, pass or fail.
     await a.close();
     await b.close();
+    await plain.stop();
   }
+});
+
+test("live sockets: a collaborator's edit arrives without polling, and presence carries the sender's identity", async () => {
+  // Both poll once an hour: what arrives sooner came through the live socket.
+  const slow = { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } };
+  const a = await open('erin', 'socket-a', slow);
+  const b = await open('frank', 'socket-b', slow);
+  try {
+    const doc = await a.createDocument('Cursors');
+    await doc.put(['n'], 1);
+    await a.syncNow();
+    const shared = await server.api('PUT', `/v1/docs/${doc.id}/members/frank`, server.token('erin'), { role: 'viewer' });
+    assert.equal(shared.status, 200);
+    const copy = await b.openDocument(doc.id);
+    await b.syncNow();
+    assert.equal(copy.get('n'), 1);
+    await waitFor(() => a.liveMode === 'channel' && b.liveMode === 'channel', { what: 'both on the live channel' });
+
+    await doc.put(['n'], 2);
+    await a.syncNow();
+    await waitFor(() => copy.get('n') === 2, { what: "a's edit to reach b through its socket" });
+
+    const heard = [];
+    const off = a.onPresence((p) => heard.push(p));
+    // A viewer may send presence; the sender is who the token says, whatever the data claims.
+    await waitFor(() => {
+      assert.equal(b.setPresence(doc.id, { cursor: 4, from: 'mallory' }), true);
+      return heard.length > 0;
+    }, { what: "b's presence to reach a" });
+    assert.deepEqual(heard[0], { docId: doc.id, from: 'frank', data: { cursor: 4, from: 'mallory' } });
+    off();
+    assert.throws(() => b.setPresence('not-an-id', {}), (e) => e.code === 'invalidId');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  assert.equal(a.setPresence('0123456789abcdef0123456789abcdef', {}), false, 'no socket after close');
 });

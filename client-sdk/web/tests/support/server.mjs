@@ -40,13 +40,14 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 50, what 
 }
 
 /** Starts the API; `stop()` kills it and removes its data. */
-export async function startServer() {
+/** The `edgesync` server on a free port; `extra`: more `serve` arguments. */
+export async function startServer(extra = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgesync-web-test-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let log = '';
   const child = spawn(bin, ['--dev', '--data-dir', dataDir, '--rate-limit', '0', 'serve', '--addr', `127.0.0.1:${port}`,
-    '--compaction-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--compaction-interval', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
   let exited = false;

@@ -1,5 +1,5 @@
 // Compile-only check of the package's TypeScript types (tsc --noEmit, run by scripts/test-web.sh).
-import { Client, Document, EdgesyncError, init, type ClientEvent, type ErrorCode, type SyncReport } from '../../pkg/index.js';
+import { Client, Document, EdgesyncError, init, type ClientEvent, type ErrorCode, type Presence, type SyncReport } from '../../pkg/index.js';
 
 export async function usage(): Promise<void> {
   await init();
@@ -26,6 +26,11 @@ export async function usage(): Promise<void> {
     if (e.type === 'syncFailed') console.log(e.error.code satisfies ErrorCode);
   });
   off();
+  const sent: boolean = client.setPresence(doc.id, { cursor: 3 });
+  const stop: () => void = client.onPresence((p: Presence) => console.log(p.docId, p.from, p.data, sent));
+  stop();
+  const mode: string = client.liveMode;
+  console.log(mode);
   try {
     const report: SyncReport = await client.syncNow();
     for (const [id, error] of Object.entries(report.errors)) console.log(id, error.code, error.docId);
