@@ -10,6 +10,7 @@ use futures_util::{Stream, StreamExt};
 use sync_core::{DocumentId, Heads};
 
 use crate::error::DocSyncError;
+use crate::patches::Patches;
 
 /// Where a change came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +38,13 @@ pub enum SyncStatus {
 }
 
 /// Something that happened in the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A document was created or opened locally.
     DocumentAdded { doc_id: DocumentId },
-    /// A document's content changed.
-    Changed { doc_id: DocumentId, origin: ChangeOrigin, heads: Heads },
+    /// A document's content changed. `patches`: what a remote change did (automerge patches,
+    /// so a UI can update without diffing); empty for local changes.
+    Changed { doc_id: DocumentId, origin: ChangeOrigin, heads: Heads, patches: Patches },
     /// A document did not sync; its local edits are kept.
     SyncFailed { doc_id: DocumentId, error: DocSyncError },
     /// The sync status changed; `pending` is the number of local changes the server does not

@@ -75,6 +75,7 @@ pub mod backoff;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod patches;
 pub mod ports;
 pub mod text;
 
@@ -89,6 +90,7 @@ pub use backoff::Backoff;
 pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, Presence, SyncReport, Waited, new_document_id};
 pub use error::{DocSyncError, DocumentError, OpenError, StoreError, SyncError, TokenError, TransportError, TransportErrorKind};
 pub use events::{ChangeOrigin, Event, Subscription, SyncStatus};
+pub use patches::Patches;
 pub use ports::{Commit, DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin, Store, StoredDocument, TokenProvider, Transport};
 
 #[cfg(feature = "native")]

@@ -72,6 +72,13 @@ pub enum ApplyError {
 
 /// Applies the server's answer for one document.
 pub fn apply_response(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, response: &DocResponse) -> Result<Applied, ApplyError> {
+    apply_response_logged(doc, doc_id, acked, response, &mut automerge::PatchLog::inactive())
+}
+
+/// [`apply_response`], recording what the received changes did in `patches` (an active
+/// [`automerge::PatchLog`]; `doc.make_patches(&mut patches)` then renders them). The cost is
+/// in proportion to the received changes, not to the document.
+pub fn apply_response_logged(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, response: &DocResponse, patches: &mut automerge::PatchLog) -> Result<Applied, ApplyError> {
     if response.doc_id != doc_id {
         return Err(ApplyError::WrongDocument { expected: doc_id, got: response.doc_id });
     }
@@ -79,7 +86,7 @@ pub fn apply_response(doc: &mut Automerge, doc_id: DocumentId, acked: &Heads, re
     // changes is orders of magnitude faster than a call per chunk.
     if !response.chunks.is_empty() {
         let all: Vec<u8> = response.chunks.concat();
-        doc.load_incremental(&all).map_err(ApplyError::InvalidChunk)?;
+        doc.load_incremental_log_patches(&all, patches).map_err(ApplyError::InvalidChunk)?;
     }
     let acked = match response.status {
         // Heads are only meaningful on these statuses.

@@ -81,7 +81,8 @@ async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling()
 
     doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
     a.sync_now().await.unwrap();
-    tokio::time::timeout(deadline, remote_change(&mut events, &doc_b, "second")).await.expect("A's edit reaches B through the live channel");
+    let patches = tokio::time::timeout(deadline, remote_change(&mut events, &doc_b, "second")).await.expect("A's edit reaches B through the live channel");
+    assert_eq!(patches, serde_json::json!([{"action": "put", "path": ["second"], "value": 2}]), "the event says what changed");
     assert_eq!(doc_b.heads(), doc_a.heads());
 
     // Which channel, per runtime: one socket (native), a socket per document (Workers),
@@ -113,11 +114,11 @@ async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling()
     b.close().await;
 }
 
-/// Waits for a remote change after which `doc` has `key`.
-async fn remote_change(events: &mut Subscription, doc: &DocHandle, key: &str) {
+/// Waits for a remote change after which `doc` has `key`; returns its patches (as JSON).
+async fn remote_change(events: &mut Subscription, doc: &DocHandle, key: &str) -> serde_json::Value {
     loop {
         match events.next().await {
-            Some(Event::Changed { origin: ChangeOrigin::Remote, .. }) if has(doc, key) => return,
+            Some(Event::Changed { origin: ChangeOrigin::Remote, patches, .. }) if has(doc, key) => return edgesync_client::patches::to_json(&patches),
             Some(_) => {}
             None => panic!("events ended"),
         }

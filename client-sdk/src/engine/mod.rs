@@ -22,6 +22,7 @@ use sync_core::{DocumentId, Heads, Limits};
 
 use crate::error::{DocSyncError, DocumentError, OpenError, StoreError};
 use crate::events::{ChangeOrigin, Event, Listeners, Subscription, SyncStatus};
+use crate::patches::Patches;
 use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Origin};
 use doc::DocState;
 
@@ -191,7 +192,7 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         };
         let written = self.persist(&[id]).await;
         // In memory the document changed either way; readers and subscribers see it.
-        self.listeners.emit(Event::Changed { doc_id: id, origin: ChangeOrigin::Local, heads });
+        self.listeners.emit(Event::Changed { doc_id: id, origin: ChangeOrigin::Local, heads, patches: Patches::default() });
         written?;
         Ok(result)
     }

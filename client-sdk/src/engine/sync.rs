@@ -15,6 +15,7 @@ use super::Engine;
 use super::http::Registration;
 use crate::error::{DocSyncError, SyncError};
 use crate::events::{ChangeOrigin, Event, SyncStatus};
+use crate::patches::Patches;
 use crate::ports::{LocalStore, LocalTokenProvider, LocalTransport, Origin};
 
 /// What a sync run did.
@@ -234,7 +235,9 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
                 let id = res.doc_id;
                 let Some(d) = st.docs.get_mut(&id) else { continue };
                 let before = d.doc.get_heads();
-                match client::apply_response(&mut d.doc, id, &d.record.acked, res) {
+                // What the received changes do, for the `Changed` event.
+                let mut log = automerge::PatchLog::active();
+                match client::apply_response_logged(&mut d.doc, id, &d.record.acked, res, &mut log) {
                     Err(e) => run.fail(id, DocSyncError::BadServerData(e.to_string())),
                     Ok(applied) => {
                         if matches!(applied.status, DocStatus::Ok | DocStatus::Forbidden | DocStatus::TooLarge) {
@@ -278,13 +281,13 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
                 // Whatever applied (even from a response that failed part-way) is kept.
                 d.track_since(&before);
                 if d.doc.get_heads() != before {
-                    changed.push((id, d.heads()));
+                    changed.push((id, d.heads(), Patches::new(d.doc.make_patches(&mut log))));
                 }
             }
         }
         let persisted = self.persist(batch).await;
-        for (doc_id, heads) in changed {
-            self.listeners.emit(Event::Changed { doc_id, origin: ChangeOrigin::Remote, heads });
+        for (doc_id, heads, patches) in changed {
+            self.listeners.emit(Event::Changed { doc_id, origin: ChangeOrigin::Remote, heads, patches });
         }
         persisted?;
         Ok(next)

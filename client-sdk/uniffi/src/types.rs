@@ -81,8 +81,11 @@ pub enum ChangeOrigin {
 pub enum ClientEvent {
     /// A document was created or opened locally.
     DocumentAdded { doc_id: String },
-    /// A document's content changed; re-read it (`toJson()`).
-    DocumentChanged { doc_id: String, origin: ChangeOrigin, heads: Vec<String> },
+    /// A document's content changed; re-read it (`toJson()`), or apply `patches_json`: what a
+    /// remote change did, as JSON (`[{ "action": "put" | "insert" | "splice" | "del" | "inc" |
+    /// "conflict" | "mark", "path": [...], ... }]`, docs/sdk-rust.md "Events"; `[]` for local
+    /// changes).
+    DocumentChanged { doc_id: String, origin: ChangeOrigin, heads: Vec<String>, patches_json: String },
     /// A document did not sync; its local edits are kept.
     SyncFailed { doc_id: String, error: DocumentSyncError },
     /// The sync status changed; `pending` is the number of local changes the server lacks.
@@ -93,8 +96,9 @@ impl From<sdk::Event> for ClientEvent {
     fn from(e: sdk::Event) -> Self {
         match e {
             sdk::Event::DocumentAdded { doc_id } => ClientEvent::DocumentAdded { doc_id: doc_id.to_string() },
-            sdk::Event::Changed { doc_id, origin, heads } => ClientEvent::DocumentChanged {
+            sdk::Event::Changed { doc_id, origin, heads, patches } => ClientEvent::DocumentChanged {
                 doc_id: doc_id.to_string(),
+                patches_json: sdk::patches::to_json(&patches).to_string(),
                 origin: match origin {
                     sdk::ChangeOrigin::Local => ChangeOrigin::Local,
                     sdk::ChangeOrigin::Remote => ChangeOrigin::Remote,

@@ -212,6 +212,12 @@ class OfflineSync(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(all(d.registered for d in alice.documents()))
         await events.wait_for("a remote change", lambda e: e.is_document_changed() and e.doc_id == doc_a.id()
                               and e.origin == edgesync.ChangeOrigin.REMOTE)
+        # Remote changes carry their patches: what bob's edits did to alice's copy.
+        remote = [e for e in events.events if e.is_document_changed() and e.origin == edgesync.ChangeOrigin.REMOTE]
+        patches = [p for e in remote for p in json.loads(e.patches_json)]
+        self.assertTrue(any(p["action"] in ("splice", "insert", "put") for p in patches), patches)
+        local = [e for e in events.events if e.is_document_changed() and e.origin == edgesync.ChangeOrigin.LOCAL]
+        self.assertTrue(local and all(json.loads(e.patches_json) == [] for e in local))
 
     async def test_viewer_edits_are_refused_with_forbidden_and_kept(self):
         alice = await self.open("alice", Tokens(self.server, "alice"))

@@ -46,11 +46,13 @@ pub fn event_to_js(event: &Event) -> JsValue {
             set(&obj, "type", "documentAdded");
             set(&obj, "docId", doc_id.to_string());
         }
-        Event::Changed { doc_id, origin, heads } => {
+        Event::Changed { doc_id, origin, heads, patches } => {
             set(&obj, "type", "changed");
             set(&obj, "docId", doc_id.to_string());
             set(&obj, "origin", if *origin == ChangeOrigin::Local { "local" } else { "remote" });
             set(&obj, "heads", heads_to_js(heads));
+            let patches = js_sys::JSON::parse(&edgesync_client::patches::to_json(patches).to_string()).unwrap_or_else(|_| js_sys::Array::new().into());
+            set(&obj, "patches", patches);
         }
         Event::SyncFailed { doc_id, error } => {
             set(&obj, "type", "syncFailed");

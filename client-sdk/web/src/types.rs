@@ -66,9 +66,23 @@ export interface DocumentInfo {
 
 export type ClientEvent =
   | { type: "documentAdded"; docId: string }
-  | { type: "changed"; docId: string; origin: "local" | "remote"; heads: string[] }
+  | { type: "changed"; docId: string; origin: "local" | "remote"; heads: string[]; patches: Patch[] }
   | { type: "syncFailed"; docId: string; error: EdgesyncError }
   | { type: "status"; status: SyncStatus; pending: number; message?: string };
+
+/**
+ * What a remote change did, as automerge's JavaScript package renders patches (empty for
+ * local changes): `path` is keys and indexes from the root; an object value is rendered
+ * empty (`{}`, `[]`, `""`) and filled by further patches.
+ */
+export type Patch =
+  | { action: "put"; path: (string | number)[]; value: unknown; conflict?: true }
+  | { action: "insert"; path: (string | number)[]; values: unknown[] }
+  | { action: "splice"; path: (string | number)[]; value: string }
+  | { action: "del"; path: (string | number)[]; length?: number }
+  | { action: "inc"; path: (string | number)[]; value: number }
+  | { action: "conflict"; path: (string | number)[] }
+  | { action: "mark"; path: (string | number)[]; marks: { name: string; value: unknown; start: number; end: number }[] };
 
 /** Another client's presence message (`client.onPresence`); never stored. */
 export interface Presence {

@@ -174,9 +174,12 @@ test("live sockets: a collaborator's edit arrives without polling, and presence 
     assert.equal(copy.get('n'), 1);
     await waitFor(() => a.liveMode === 'channel' && b.liveMode === 'channel', { what: 'both on the live channel' });
 
+    const remote = [];
+    b.subscribe((e) => { if (e.type === 'changed' && e.origin === 'remote') remote.push(e); });
     await doc.put(['n'], 2);
     await a.syncNow();
-    await waitFor(() => copy.get('n') === 2, { what: "a's edit to reach b through its socket" });
+    await waitFor(() => copy.get('n') === 2 && remote.length > 0, { what: "a's edit to reach b through its socket" });
+    assert.deepEqual(remote[0].patches, [{ action: 'put', path: ['n'], value: 2 }], 'the event says what changed');
 
     const heard = [];
     const off = a.onPresence((p) => heard.push(p));
