@@ -16,6 +16,7 @@ use edgesync_client::{Backoff, BackgroundSync, Client, DocSyncError, Event, Sync
 fn background(initial: Duration, max: Duration) -> BackgroundSync {
     BackgroundSync {
         interval: Duration::from_secs(3600),
+        interval_while_live: Duration::from_secs(3600),
         debounce: Duration::from_millis(10),
         backoff: Backoff { initial, max, max_retry_after: Duration::from_secs(30) },
         live: None,

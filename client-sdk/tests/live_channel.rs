@@ -24,7 +24,13 @@ async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_i
     doc_a.change(|tx| tx.put(ROOT, "first", 1)).await.unwrap();
     a.sync_now().await.unwrap();
 
-    let live = BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() };
+    // Without a socket B would poll every 300 ms; with one watching everything, once an hour.
+    let live = BackgroundSync {
+        interval: Duration::from_millis(300),
+        interval_while_live: Duration::from_secs(3600),
+        live: Some(Duration::from_secs(20)),
+        ..Default::default()
+    };
     let b = server.client(&dir.path().join("b.db"), "alice", Some(live)).await;
     let mut events = Events::new(b.subscribe());
     let doc_b = b.open_document(doc_a.id()).await.unwrap();
@@ -40,8 +46,9 @@ async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_i
     assert_eq!(doc_b.heads(), doc_a.heads());
     assert_eq!(server.faults.waiting_syncs.load(Ordering::SeqCst), 0, "the WebSocket, not a waiting sync, brought it");
 
-    // Idle: nothing to send, nothing announced, no request.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle: nothing to send, nothing announced, no request (the interval sync waits an hour
+    // while the socket watches every document).
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let before = server.faults.sync_requests.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(server.faults.sync_requests.load(Ordering::SeqCst), before, "an idle client polled");

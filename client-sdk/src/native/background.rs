@@ -22,6 +22,10 @@ pub struct BackgroundSync {
     pub debounce: Duration,
     /// Retry policy after failures.
     pub backoff: Backoff,
+    /// The interval while a live socket watches every document the server knows (the sync
+    /// then only covers what a socket cannot see, e.g. commits made through a runtime whose
+    /// sockets are not told of them): an idle client sends a request this often at most.
+    pub interval_while_live: Duration,
     /// Live updates, so remote changes arrive as they are made (`None`: only the interval
     /// pulls them): the server's live channel when it has one, else a waiting sync of up to
     /// this long kept open while online (stay below the idle timeout of every proxy between
@@ -33,6 +37,7 @@ impl Default for BackgroundSync {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(30),
+            interval_while_live: Duration::from_secs(300),
             debounce: Duration::from_millis(25),
             backoff: Backoff::default(),
             live: Some(Duration::from_secs(25)),
@@ -43,6 +48,7 @@ impl Default for BackgroundSync {
 /// Starts the loops; they run until the handle is aborted.
 pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync, mut presence: super::presence::PresenceLink) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mode = presence.mode.clone();
         let live = async {
             if let Some(wait) = settings.live
                 && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings, &mut presence).await
@@ -51,12 +57,12 @@ pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync, mut pre
                 live_loop(&engine, wait, &settings).await;
             }
         };
-        tokio::join!(push_loop(&engine, &settings), live);
+        tokio::join!(push_loop(&engine, &settings, &mode), live);
     })
 }
 
 /// Syncs after local changes and on the interval.
-async fn push_loop(engine: &NativeEngine, settings: &BackgroundSync) {
+async fn push_loop(engine: &NativeEngine, settings: &BackgroundSync, mode: &super::presence::ModeCell) {
     let mut events = engine.subscribe();
     let mut failures: u32 = 0;
     let mut wait = Duration::ZERO;
@@ -78,7 +84,8 @@ async fn push_loop(engine: &NativeEngine, settings: &BackgroundSync) {
         // Every change made up to now goes out with this run; later ones trigger the next.
         while events.try_next().is_some() {}
         let outcome = engine.sync_now().await;
-        wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
+        let interval = if mode.watching_all() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
+        wait = settings.backoff.after_run(&outcome, &mut failures, interval, random_jitter());
     }
 }
 

@@ -3,7 +3,7 @@
 //! stored, never synced; the sender is whoever the server says the token belongs to.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use serde_json::Value;
 use sync_core::DocumentId;
@@ -25,13 +25,26 @@ pub enum LiveMode {
     WaitingSyncs = 3,
 }
 
-/// The mode, shared between the socket loop and the client.
+/// The mode, shared between the socket loop, the push loop and the client; and whether the
+/// socket(s) watch every document the server knows (then the interval sync can wait longer).
 #[derive(Clone, Default)]
-pub(crate) struct ModeCell(Arc<AtomicU8>);
+pub(crate) struct ModeCell(Arc<AtomicU8>, Arc<AtomicBool>);
 
 impl ModeCell {
     pub fn set(&self, mode: LiveMode) {
         self.0.store(mode as u8, Ordering::SeqCst);
+        if mode == LiveMode::Off {
+            self.set_watching_all(false);
+        }
+    }
+
+    pub fn set_watching_all(&self, all: bool) {
+        self.1.store(all, Ordering::SeqCst);
+    }
+
+    /// A socket is up and watches every document the server knows.
+    pub fn watching_all(&self) -> bool {
+        self.1.load(Ordering::SeqCst) && matches!(self.get(), LiveMode::Channel | LiveMode::DocumentSockets)
     }
 
     pub fn get(&self) -> LiveMode {

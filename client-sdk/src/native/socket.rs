@@ -129,6 +129,7 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mu
             }
             subscribed.extend(new);
         }
+        presence.mode.set_watching_all(engine.live_documents().iter().all(|d| subscribed.contains(d)));
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => heard(engine, presence, text.as_str()).await,
@@ -181,6 +182,7 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
         if !opened && !refused.is_empty() {
             return Session::Unsupported;
         }
+        presence.mode.set_watching_all(opened && engine.live_documents().iter().all(|d| sinks.contains_key(d)));
         tokio::select! {
             frame = frames.next(), if !frames.is_empty() => match frame {
                 Some((_, Some(Ok(Message::Text(text))))) => heard(engine, presence, text.as_str()).await,

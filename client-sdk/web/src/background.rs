@@ -57,6 +57,7 @@ impl Background {
     /// `presence`: the client's presence hub and its input, for the live sockets.
     pub fn start(engine: Rc<WebEngine>, settings: LoopSettings, presence: (Rc<PresenceHub>, UnboundedReceiver<Input>)) -> Self {
         let (wake, woken) = unbounded();
+        let watching = presence.0.clone();
         let live = settings.live.map(|wait| {
             let (live, mut woken) = unbounded();
             let engine = engine.clone();
@@ -72,7 +73,7 @@ impl Background {
         });
         let network = NetworkListeners::install(std::iter::once(&wake).chain(&live).cloned().collect());
         let events = engine.subscribe();
-        wasm_bindgen_futures::spawn_local(run(engine, settings, events, woken));
+        wasm_bindgen_futures::spawn_local(run(engine, settings, watching, events, woken));
         Self { wake, live, _network: network }
     }
 }
@@ -86,7 +87,7 @@ impl Drop for Background {
     }
 }
 
-async fn run(engine: Rc<WebEngine>, settings: LoopSettings, mut events: Subscription, mut woken: UnboundedReceiver<Wake>) {
+async fn run(engine: Rc<WebEngine>, settings: LoopSettings, hub: Rc<PresenceHub>, mut events: Subscription, mut woken: UnboundedReceiver<Wake>) {
     let mut failures: u32 = 0;
     let mut wait = Duration::ZERO;
     loop {
@@ -114,7 +115,8 @@ async fn run(engine: Rc<WebEngine>, settings: LoopSettings, mut events: Subscrip
         // Every change made up to now goes out with this run; later ones trigger the next.
         while events.try_next().is_some() {}
         let outcome = engine.sync_now().await;
-        wait = settings.backoff.after_run(&outcome, &mut failures, settings.interval, random_jitter());
+        let interval = if hub.watching_all.get() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
+        wait = settings.backoff.after_run(&outcome, &mut failures, interval, random_jitter());
     }
 }
 

@@ -13,6 +13,9 @@ use crate::error::WebError;
 pub struct LoopSettings {
     /// Sync at least this often (`intervalMs`, default 30 s).
     pub interval: Duration,
+    /// The interval while a live socket watches every document the server knows
+    /// (`liveIntervalMs`, default 300 000): an idle client's only requests.
+    pub interval_while_live: Duration,
     /// After a local change, wait this long for more before syncing (`debounceMs`, 25 ms).
     pub debounce: Duration,
     /// Retry policy after failures (`initialBackoffMs` 500, `maxBackoffMs` 60 000).
@@ -26,6 +29,7 @@ impl Default for LoopSettings {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(30),
+            interval_while_live: Duration::from_secs(300),
             debounce: Duration::from_millis(25),
             backoff: Backoff::default(),
             live: Some(Duration::from_secs(25)),
@@ -86,6 +90,7 @@ impl ClientOptions {
             };
             Some(LoopSettings {
                 interval: millis(&loop_option, "intervalMs", d.interval)?,
+                interval_while_live: millis(&loop_option, "liveIntervalMs", d.interval_while_live)?,
                 debounce: millis(&loop_option, "debounceMs", d.debounce)?,
                 backoff,
                 live: Some(millis(&loop_option, "liveMs", d.live.unwrap_or_default())?).filter(|wait| !wait.is_zero()),

@@ -68,6 +68,8 @@ pub enum Input {
 /// Presence and the live mode, shared by the client and its live loop.
 pub struct PresenceHub {
     pub mode: Cell<LiveMode>,
+    /// The socket(s) watch every document the server knows (the interval sync may wait longer).
+    pub watching_all: Cell<bool>,
     input: UnboundedSender<Input>,
     listeners: RefCell<Vec<(u32, js_sys::Function)>>,
     next_id: Cell<u32>,
@@ -76,7 +78,7 @@ pub struct PresenceHub {
 impl PresenceHub {
     pub fn new() -> (Rc<Self>, UnboundedReceiver<Input>) {
         let (input, received) = unbounded();
-        (Rc::new(Self { mode: Cell::new(LiveMode::Off), input, listeners: RefCell::default(), next_id: Cell::new(0) }), received)
+        (Rc::new(Self { mode: Cell::new(LiveMode::Off), watching_all: Cell::new(false), input, listeners: RefCell::default(), next_id: Cell::new(0) }), received)
     }
 
     /// Queues `data` (JSON text) for the document's other subscribers; false without a socket.
@@ -193,6 +195,7 @@ pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, mut input: Unbound
         let outcome = session.run(&mut input, woken, refresh).await;
         drop(session);
         hub.mode.set(LiveMode::Off);
+        hub.watching_all.set(false);
         match outcome {
             Outcome::Unsupported => return Ended::Unsupported,
             Outcome::Stopped => return Ended::Stopped,
@@ -250,6 +253,8 @@ impl Session<'_> {
                     Err(outcome) => return outcome,
                 }
             }
+            let known = self.engine.live_documents();
+            self.hub.watching_all.set(opened && known.iter().all(|d| self.subscribed.contains(d)));
             let next = select(select(input.next(), woken.next()), Box::pin(sleep(Duration::from_secs(30)))).await;
             match next {
                 Either::Left((Either::Left((Some(event), _)), _)) => match event {

@@ -28,6 +28,10 @@ export interface BackgroundSyncOptions {
   /** First retry delay after a failure (default 500), doubling up to `maxBackoffMs` (60 000). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Live updates: the longest waiting sync where the server has no sockets (default 25 000; 0 turns live updates off). */
+  liveMs?: number;
+  /** The interval while a live socket watches every document (default 300 000). */
+  liveIntervalMs?: number;
 }
 
 export interface ClientOptions {

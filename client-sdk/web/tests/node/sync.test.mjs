@@ -162,7 +162,8 @@ test("live sockets: a collaborator's edit arrives without polling, and presence 
   // Both poll once an hour: what arrives sooner came through the live socket.
   const slow = { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } };
   const a = await open('erin', 'socket-a', slow);
-  const b = await open('frank', 'socket-b', slow);
+  // B would poll every 200 ms without a socket; with one watching everything, once an hour.
+  const b = await open('frank', 'socket-b', { backgroundSync: { intervalMs: 200, liveIntervalMs: 3_600_000, liveMs: 20_000 } });
   try {
     const doc = await a.createDocument('Cursors');
     await doc.put(['n'], 1);
@@ -191,6 +192,14 @@ test("live sockets: a collaborator's edit arrives without polling, and presence 
     assert.deepEqual(heard[0], { docId: doc.id, from: 'frank', data: { cursor: 4, from: 'mallory' } });
     off();
     assert.throws(() => b.setPresence('not-an-id', {}), (e) => e.code === 'invalidId');
+
+    // Idle, watching every document through its socket: no request at all.
+    const syncs = () => server.log().split('\n').filter((l) => l.includes('"message":"handled"') && l.includes('/sync"')).length;
+    await new Promise((r) => setTimeout(r, 700));
+    const before = syncs();
+    assert.ok(before > 0, 'the server logs every sync request');
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(syncs(), before, 'an idle client polled');
   } finally {
     await a.close();
     await b.close();
