@@ -170,6 +170,7 @@ $( [ -n "${JWT_JWKS_MIN_REFRESH_SECS:-}" ] && echo "    (name = \"JWT_JWKS_MIN_R
     (name = "EDGESYNC_RATE_LIMIT", text = "0"),
     (name = "EDGESYNC_CORS_ORIGINS", text = "$EDGESYNC_TEST_CORS_ORIGIN"),
     (name = "LIBSQL_TIMEOUT_MS", text = "${LIBSQL_TIMEOUT_MS:-10000}"),
+$( [ -n "${EDGESYNC_LIVE_POLL_MS:-}" ] && echo "    (name = \"EDGESYNC_LIVE_POLL_MS\", text = \"$EDGESYNC_LIVE_POLL_MS\"),")
   ],
 );
 CAPNP

@@ -59,7 +59,8 @@ case "$cmd" in
     # Built beforehand (scripts/test-replicas.sh): nothing compiles while the topology starts.
     export EDGESYNC_NATIVE_BIN EDGESYNC_PREBUILT=1
     mkdir -p "$dir/workerd" "$dir/spin" "$dir/native"
-    EDGESYNC_SQLD_URL="http://127.0.0.1:$(get REPLICA1_PORT)" start_target workerd "$(get WORKERD_PORT)" "$dir/workerd"
+    # The Worker's sockets learn of commits made through the other edges by polling.
+    EDGESYNC_LIVE_POLL_MS=500 EDGESYNC_SQLD_URL="http://127.0.0.1:$(get REPLICA1_PORT)" start_target workerd "$(get WORKERD_PORT)" "$dir/workerd"
     save WORKERD_PID "$pid"
     EDGESYNC_SQLD_URL="http://127.0.0.1:$(get REPLICA2_PORT)" start_target spin "$(get SPIN_PORT)" "$dir/spin"
     save SPIN_PID "$pid"

@@ -246,3 +246,44 @@ async fn a_change_committed_at_the_worker_reaches_the_other_edges_subscribers() 
     .expect("the native edge's subscriber is told within 10 s");
     eprintln!("commit at the Worker -> Spin waiter {waited:?}, native socket {pushed:?}");
 }
+
+/// With `EDGESYNC_LIVE_POLL_MS` (500 ms in the topology), a commit made through the native edge
+/// reaches a socket held by the Worker's document object: the object re-reads the heads from
+/// its copy (replica 1) on that interval.
+#[tokio::test]
+async fn a_change_committed_at_the_native_edge_reaches_the_workers_sockets() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let Some(topo) = Topology::from_env() else { return };
+    let (id, token, mut clients) = setup(&topo, "live-w", 50).await;
+    edit(&mut clients[2], "before");
+    until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
+    let (worker, native) = (&topo.edges[0].1, &topo.edges[2].1);
+
+    let mut request = format!("{}/v1/docs/{id}/live", worker.base.replacen("http", "ws", 1)).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the Worker's socket opens");
+    let greeting = socket.next().await.unwrap().unwrap();
+    assert!(greeting.to_text().unwrap().contains("subscribed"), "{greeting:?}");
+
+    let writer = &mut clients[2];
+    edit(writer, "from-native");
+    let mut expected: Vec<String> = writer.doc.get_heads().iter().map(ToString::to_string).collect();
+    expected.sort();
+    let committed = Instant::now();
+    assert_eq!(writer.sync(native, &token).await, 200);
+    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the Worker's socket closed") };
+            let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            let mut heads: Vec<String> = message["heads"].as_array().map(|h| h.iter().map(|h| h.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+            heads.sort();
+            if message["type"] == "changed" && heads == expected {
+                return committed.elapsed();
+            }
+        }
+    })
+    .await
+    .expect("the Worker's socket is told within 10 s");
+    eprintln!("commit at the native edge -> Worker socket {pushed:?}");
+}

@@ -48,6 +48,10 @@ pub struct Config {
     pub wait_poll_ms: u32,
     /// The longest a sync may wait for a change (`?wait_ms=` is clamped to it).
     pub max_wait_ms: u32,
+    /// Workers: how often a document's object with live sockets re-reads the document's heads,
+    /// so commits made through other runtimes sharing the database reach its sockets (0: never;
+    /// commits through Workers are announced without it).
+    pub live_poll_ms: u32,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             quotas: Quotas::default(),
             wait_poll_ms: 1_000,
             max_wait_ms: 30_000,
+            live_poll_ms: 0,
         }
     }
 }
@@ -126,6 +131,9 @@ impl EdgeSettings {
         if let Some(n) = parsed::<u32>(&var, "EDGESYNC_WAIT_POLL_MS")? {
             config.wait_poll_ms = n.max(1);
         }
+        if let Some(n) = parsed::<u32>(&var, "EDGESYNC_LIVE_POLL_MS")? {
+            config.live_poll_ms = n;
+        }
         Ok(EdgeSettings {
             config,
             libsql_url: required("LIBSQL_URL")?,
@@ -163,6 +171,7 @@ mod tests {
             ("EDGESYNC_MAX_DOCS_PER_USER", "3"),
             ("EDGESYNC_MAX_DOC_BYTES", "1024"),
             ("EDGESYNC_WAIT_POLL_MS", "50"),
+            ("EDGESYNC_LIVE_POLL_MS", "2000"),
             ("JWT_USER_CLAIM", "uid"),
             ("JWT_JWKS_URL", "https://id.example/.well-known/jwks.json"),
             ("JWT_JWKS_MIN_REFRESH_SECS", "7"),
@@ -175,6 +184,7 @@ mod tests {
         assert!(matches!(&s.config.cors_origins, CorsOrigins::List(list) if list.len() == 1), "{:?}", s.config.cors_origins);
         assert_eq!(s.config.quotas, Quotas { documents_per_user: 3, bytes_per_document: 1024 });
         assert_eq!(s.config.wait_poll_ms, 50);
+        assert_eq!(s.config.live_poll_ms, 2000);
         assert_eq!(s.config.auth.user_claim, "uid");
         let source = s.config.auth.jwks_url.as_ref().expect("JWT_JWKS_URL");
         assert_eq!((source.url.as_str(), source.min_refresh_secs), ("https://id.example/.well-known/jwks.json", 7));

@@ -11,7 +11,9 @@
 //! twice do no harm — and tells its sockets. Everything a socket needs after hibernation
 //! (document, user, token expiry, message budget) travels in its attachment; the object keeps
 //! nothing in memory that it needs. Commits made through other runtimes sharing the database
-//! are not seen here until the next commit through a Worker (docs/deploy-workers.md).
+//! (a native server, Spin) are seen when `EDGESYNC_LIVE_POLL_MS` is set: while it has sockets,
+//! the object re-reads the heads on that interval (an alarm, which wakes it from hibernation);
+//! unset, they are seen with the next commit through a Worker (docs/deploy-workers.md).
 
 use edge_app::live::{self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, MAX_CLIENT_FRAME_BYTES, MAX_CONNECTIONS_PER_USER, PROTOCOL, ServerMessage};
 use edge_app::{ApiError, AppState};
@@ -157,23 +159,25 @@ impl DurableObject for DocumentRoom {
         Ok(())
     }
 
-    /// Closes the sockets whose token expired, then waits for the next expiry.
+    /// Closes the sockets whose token expired; with `EDGESYNC_LIVE_POLL_MS`, reads the heads
+    /// (commits made through other runtimes); then waits for whichever comes next.
     async fn alarm(&self) -> worker::Result<Response> {
         let now = now_ms();
-        let mut next: Option<i64> = None;
+        let mut doc = None;
         for ws in self.state.get_websockets() {
             let Ok(Some(sub)) = ws.deserialize_attachment::<Subscriber>() else { continue };
-            match sub.exp.map(|exp| exp.saturating_mul(1000)) {
-                Some(at) if at <= now => {
-                    let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
-                }
-                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
-                None => {}
+            if sub.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
+                let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+            } else {
+                doc = Some(sub.doc);
             }
         }
-        if let Some(at) = next {
-            self.state.storage().set_alarm(at_time(at)).await?;
+        if let Some(doc) = doc
+            && self.app()?.config.live_poll_ms > 0
+        {
+            self.changed(&doc).await?;
         }
+        self.schedule().await?;
         Response::empty()
     }
 }
@@ -192,12 +196,7 @@ impl DocumentRoom {
         pair.server.serialize_attachment(&sub)?;
         let greeting = ServerMessage::Subscribed { docs: vec![live::DocHeads { doc: sub.doc.clone(), heads: grant.heads }], unavailable: vec![] };
         pair.server.send_with_str(greeting.to_json())?;
-        if let Some(at) = sub.exp.map(|exp| exp.saturating_mul(1000)) {
-            let storage = self.state.storage();
-            if storage.get_alarm().await?.is_none_or(|current| current > at) {
-                storage.set_alarm(at_time(at)).await?;
-            }
-        }
+        self.schedule().await?;
         let mut response = Response::from_websocket(pair.client)?;
         if grant.via_protocol {
             response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
@@ -214,6 +213,12 @@ impl DocumentRoom {
         let heads = self.app()?.store.heads_of(&[doc.to_owned()]).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
         match heads.get(doc) {
             Some(heads) => {
+                // A poll (or a second notice) that finds the heads last announced says nothing.
+                let storage = self.state.storage();
+                if storage.get::<Vec<String>>("announced").await.ok().flatten().as_ref() == Some(heads) {
+                    return Response::empty();
+                }
+                storage.put("announced", heads).await?;
                 let text = ServerMessage::Changed { doc, heads: heads.clone() }.to_json();
                 for ws in sockets {
                     let _ = ws.send_with_str(&text);
@@ -246,6 +251,21 @@ impl DocumentRoom {
             }
         }
         Response::empty()
+    }
+
+    /// One alarm for whichever comes first: the earliest token expiry, or the next heads poll
+    /// (`EDGESYNC_LIVE_POLL_MS`) while sockets are open. None without sockets.
+    async fn schedule(&self) -> worker::Result<()> {
+        let (sockets, now) = (self.state.get_websockets(), now_ms());
+        // Sockets past their expiry are closing already.
+        let expiries = sockets.iter().filter_map(|ws| ws.deserialize_attachment::<Subscriber>().ok().flatten()?.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now);
+        let poll = self.app()?.config.live_poll_ms;
+        let poll_at = (poll > 0 && !sockets.is_empty()).then(|| now + i64::from(poll));
+        let storage = self.state.storage();
+        match expiries.chain(poll_at).min() {
+            Some(at) => storage.set_alarm(at_time(at)).await,
+            None => storage.delete_alarm().await,
+        }
     }
 
     fn app(&self) -> worker::Result<AppState> {
