@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use automerge::{ROOT, ReadDoc, transaction::Transactable};
 use edgesync_blackbox::{Replica, Target};
+use futures_util::StreamExt;
 use sync_core::{MEDIA_TYPE, SyncRequest, client};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const EDGES: [&str; 3] = ["WORKERD", "SPIN", "NATIVE"];
 
@@ -188,6 +192,40 @@ async fn a_replica_restarted_from_empty_catches_up() {
     assert!(clients[1].doc.get(ROOT, "after-wipe").unwrap().is_some());
 }
 
+/// Opens `edge`'s per-document socket for `id` and reads its greeting.
+async fn open_socket(edge: &Target, id: &str, token: &str) -> Socket {
+    let mut request = format!("{}/v1/docs/{id}/live", edge.base.replacen("http", "ws", 1)).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the socket opens");
+    let greeting = socket.next().await.unwrap().unwrap();
+    assert!(greeting.to_text().unwrap().contains("subscribed"), "{greeting:?}");
+    socket
+}
+
+/// The sorted hex heads of `replica`.
+fn sorted_heads(replica: &Replica) -> Vec<String> {
+    let mut heads: Vec<String> = replica.doc.get_heads().iter().map(ToString::to_string).collect();
+    heads.sort();
+    heads
+}
+
+/// Time from `since` until `socket` announces `expected` heads, or panics after 10 s.
+async fn announced(socket: &mut Socket, expected: &[String], since: Instant) -> Duration {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the socket closed") };
+            let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            let mut heads: Vec<String> = message["heads"].as_array().map(|h| h.iter().map(|h| h.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+            heads.sort();
+            if message["type"] == "changed" && heads == expected {
+                return since.elapsed();
+            }
+        }
+    })
+    .await
+    .expect("the subscriber is told within 10 s")
+}
+
 /// A change committed at the Worker reaches a live subscriber of the native edge (its
 /// per-document socket: the embedded replica's sync, then the server's heads poll) and a
 /// waiting sync at Spin (replica 2, then the component's poll) — within docs/protocol.md's
@@ -195,26 +233,18 @@ async fn a_replica_restarted_from_empty_catches_up() {
 /// spare on a loaded machine.
 #[tokio::test]
 async fn a_change_committed_at_the_worker_reaches_the_other_edges_subscribers() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let Some(topo) = Topology::from_env() else { return };
     let (id, token, mut clients) = setup(&topo, "live", 40).await;
     edit(&mut clients[0], "before");
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
     let (worker, spin, native) = (&topo.edges[0].1, &topo.edges[1].1, &topo.edges[2].1);
-
-    let mut request = format!("{}/v1/docs/{id}/live", native.base.replacen("http", "ws", 1)).into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the native edge's socket opens");
-    let greeting = socket.next().await.unwrap().unwrap();
-    assert!(greeting.to_text().unwrap().contains("subscribed"), "{greeting:?}");
+    let mut socket = open_socket(native, &id, &token).await;
 
     let mut at_spin = Replica::new(&id, 49);
     assert_eq!(at_spin.sync(spin, &token).await, 200);
     let [writer, ..] = &mut clients[..] else { unreachable!() };
     edit(writer, "from-the-worker");
-    let mut expected: Vec<String> = writer.doc.get_heads().iter().map(ToString::to_string).collect();
-    expected.sort();
+    let expected = sorted_heads(writer);
     let waiting = async {
         let started = Instant::now();
         let (status, _) = at_spin.sync_waiting(spin, &token, 20_000).await;
@@ -230,20 +260,7 @@ async fn a_change_committed_at_the_worker_reaches_the_other_edges_subscribers() 
     assert_eq!(status, 200);
     assert!(at_spin.doc.get(ROOT, "from-the-worker").unwrap().is_some(), "the waiting sync at Spin carried the change");
     assert!(waited < Duration::from_secs(10), "Spin's waiter answered after {waited:?}");
-
-    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the native socket closed") };
-            let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
-            let mut heads: Vec<String> = message["heads"].as_array().map(|h| h.iter().map(|h| h.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
-            heads.sort();
-            if message["type"] == "changed" && heads == expected {
-                return committed_at.elapsed();
-            }
-        }
-    })
-    .await
-    .expect("the native edge's subscriber is told within 10 s");
+    let pushed = announced(&mut socket, &expected, committed_at).await;
     eprintln!("commit at the Worker -> Spin waiter {waited:?}, native socket {pushed:?}");
 }
 
@@ -252,38 +269,18 @@ async fn a_change_committed_at_the_worker_reaches_the_other_edges_subscribers() 
 /// its copy (replica 1) on that interval.
 #[tokio::test]
 async fn a_change_committed_at_the_native_edge_reaches_the_workers_sockets() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let Some(topo) = Topology::from_env() else { return };
     let (id, token, mut clients) = setup(&topo, "live-w", 50).await;
     edit(&mut clients[2], "before");
     until_converged(&topo, &mut clients, &token, Duration::from_secs(30)).await;
     let (worker, native) = (&topo.edges[0].1, &topo.edges[2].1);
-
-    let mut request = format!("{}/v1/docs/{id}/live", worker.base.replacen("http", "ws", 1)).into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the Worker's socket opens");
-    let greeting = socket.next().await.unwrap().unwrap();
-    assert!(greeting.to_text().unwrap().contains("subscribed"), "{greeting:?}");
+    let mut socket = open_socket(worker, &id, &token).await;
 
     let writer = &mut clients[2];
     edit(writer, "from-native");
-    let mut expected: Vec<String> = writer.doc.get_heads().iter().map(ToString::to_string).collect();
-    expected.sort();
+    let expected = sorted_heads(writer);
     let committed = Instant::now();
     assert_eq!(writer.sync(native, &token).await, 200);
-    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the Worker's socket closed") };
-            let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
-            let mut heads: Vec<String> = message["heads"].as_array().map(|h| h.iter().map(|h| h.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
-            heads.sort();
-            if message["type"] == "changed" && heads == expected {
-                return committed.elapsed();
-            }
-        }
-    })
-    .await
-    .expect("the Worker's socket is told within 10 s");
+    let pushed = announced(&mut socket, &expected, committed).await;
     eprintln!("commit at the native edge -> Worker socket {pushed:?}");
 }
