@@ -120,7 +120,8 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mu
         // (At most MAX_SUBSCRIPTIONS per connection: documents past it are pulled by the
         // interval syncs.)
         let room = MAX_SUBSCRIPTIONS.saturating_sub(subscribed.len());
-        let new: Vec<DocumentId> = engine.live_documents().into_iter().filter(|d| !subscribed.contains(d)).take(room).collect();
+        let known = engine.live_documents();
+        let new: Vec<DocumentId> = known.iter().copied().filter(|d| !subscribed.contains(d)).take(room).collect();
         if !new.is_empty() {
             let ids: Vec<String> = new.iter().map(|d| d.to_string()).collect();
             let message = serde_json::json!({"type": "subscribe", "docs": ids}).to_string();
@@ -129,7 +130,7 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mu
             }
             subscribed.extend(new);
         }
-        presence.mode.set_watching_all(engine.live_documents().iter().all(|d| subscribed.contains(d)));
+        presence.mode.set_watching_all(known.iter().all(|d| subscribed.contains(d)));
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => heard(engine, presence, text.as_str()).await,
@@ -160,7 +161,8 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
     let mut refused: HashSet<DocumentId> = HashSet::new();
     let mut opened = false;
     loop {
-        let mut wanted: Vec<DocumentId> = engine.live_documents().into_iter().filter(|d| !sinks.contains_key(d) && !refused.contains(d)).collect();
+        let known = engine.live_documents();
+        let mut wanted: Vec<DocumentId> = known.iter().copied().filter(|d| !sinks.contains_key(d) && !refused.contains(d)).collect();
         wanted.sort();
         for doc in wanted.into_iter().take(MAX_DOCUMENT_SOCKETS.saturating_sub(sinks.len())) {
             match open(engine, &format!("/v1/docs/{doc}/live"), &token).await {
@@ -182,7 +184,7 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
         if !opened && !refused.is_empty() {
             return Session::Unsupported;
         }
-        presence.mode.set_watching_all(opened && engine.live_documents().iter().all(|d| sinks.contains_key(d)));
+        presence.mode.set_watching_all(opened && known.iter().all(|d| sinks.contains_key(d)));
         tokio::select! {
             frame = frames.next(), if !frames.is_empty() => match frame {
                 Some((_, Some(Ok(Message::Text(text))))) => heard(engine, presence, text.as_str()).await,
