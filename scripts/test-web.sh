@@ -24,4 +24,6 @@ export EDGESYNC_BIN
 scripts/build-web.sh ${WEB_BUILD:---profile $wasm_profile}
 cd client-sdk/web
 node_modules/.bin/tsc -p tests/types
-node --test tests/node/*.test.mjs tests/browser/*.test.mjs
+# A test that hangs fails after 3 minutes, and a test file whose tests are done exits even if
+# something it opened is still running (the failure is then reported, not waited out).
+node --test --test-timeout=180000 --test-force-exit tests/node/*.test.mjs tests/browser/*.test.mjs

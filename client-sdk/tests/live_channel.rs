@@ -87,3 +87,57 @@ async fn presence_reaches_the_other_clients_of_a_document_with_the_senders_ident
     let manual = server.client(&dir.path().join("c.db"), "alice", None).await;
     assert!(!manual.set_presence(doc_a.id(), serde_json::json!(1)));
 }
+
+#[tokio::test]
+async fn a_document_opened_before_its_creator_pushed_it_is_still_polled_while_the_socket_is_open() {
+    let server = TestServer::start_live().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = server.client(&dir.path().join("a.db"), "alice", None).await;
+    let doc_a = a.create_document("not pushed yet").await.unwrap();
+    doc_a.change(|tx| tx.put(ROOT, "n", 1)).await.unwrap();
+
+    // B opens the id first: the server does not know it, so no socket can watch it, and B
+    // must keep its normal interval (not the hour it waits while sockets watch everything).
+    let live = BackgroundSync {
+        interval: Duration::from_millis(200),
+        interval_while_live: Duration::from_secs(3600),
+        live: Some(Duration::from_secs(20)),
+        ..Default::default()
+    };
+    let b = server.client(&dir.path().join("b.db"), "alice", Some(live)).await;
+    let mut events = Events::new(b.subscribe());
+    let doc_b = b.open_document(doc_a.id()).await.unwrap();
+    // The socket is open (and its first subscription sent) before A pushes.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while b.live_mode() != edgesync_client::LiveMode::Channel {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the live channel opens");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    a.sync_now().await.unwrap();
+    let doc = doc_b.clone();
+    let pulled = move |e: &Event| matches!(e, Event::Changed { origin: ChangeOrigin::Remote, .. }) && has(&doc, "n");
+    events.wait_for(Duration::from_secs(5), "the document, found by an interval sync", pulled).await;
+    assert_eq!(doc_b.heads(), doc_a.heads());
+    b.close().await;
+}
+
+#[tokio::test]
+async fn waiting_syncs_do_not_spin_on_a_document_the_server_does_not_have() {
+    // No sockets: the client keeps a waiting sync open instead.
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let live = BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() };
+    let b = server.client(&dir.path().join("b.db"), "alice", Some(live)).await;
+    let mut events = Events::new(b.subscribe());
+    b.open_document(edgesync_client::new_document_id().unwrap()).await.unwrap();
+    events.wait_for(Duration::from_secs(10), "the sync that finds nothing", |e| matches!(e, Event::SyncFailed { .. })).await;
+    // A waiting sync answered at once ("not found" is news) must not be reissued at once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waits = server.faults.waiting_syncs.load(Ordering::SeqCst);
+    assert!(waits <= 2, "{waits} waiting syncs in 2 s for a document nobody has");
+    b.close().await;
+}

@@ -52,7 +52,7 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
             let watched: Vec<_> = st
                 .docs
                 .values()
-                .filter(|d| d.record.registered && !st.conflicted.contains(&d.id()))
+                .filter(|d| st.watchable(d))
                 .take(self.config.limits.max_docs.max(1))
                 .collect();
             let docs = watched.iter().map(|d| client::build_wait_request(d.id(), &d.doc, &d.record.acked)).collect();
@@ -90,10 +90,27 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
 
 impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
     /// The documents a live channel (docs/protocol.md §11) should watch: those the server
-    /// knows, as for [`Engine::wait_for_changes`].
+    /// knows and lets this client read, as for [`Engine::wait_for_changes`]. A host drops
+    /// from its subscriptions whatever leaves this list (the server said `unavailable`) and
+    /// subscribes again when it comes back (a sync found the document).
     pub fn live_documents(&self) -> Vec<DocumentId> {
         let st = self.lock();
-        st.docs.values().filter(|d| d.record.registered && !st.conflicted.contains(&d.id())).map(|d| d.id()).collect()
+        st.docs.values().filter(|d| st.watchable(d)).map(|d| d.id()).collect()
+    }
+
+    /// Whether sockets watching the documents `watched` accepts would hear of every change a
+    /// sync could bring, so interval syncs may slow down. A document the server does not
+    /// have or show (opened before its creator pushed it, not shared yet, access lost) cannot
+    /// be watched: only a sync finds it, so it keeps the normal interval.
+    pub fn watches_all(&self, watched: impl Fn(&DocumentId) -> bool) -> bool {
+        let st = self.lock();
+        st.docs.values().filter(|d| !st.conflicted.contains(&d.id())).all(|d| st.watchable(d) && watched(&d.id()))
+    }
+
+    /// Records that the server refused to watch `id` (a per-document socket answered `404`
+    /// or closed with 4003): it is left to interval syncs until one of them succeeds.
+    pub fn mark_unreachable(&self, id: DocumentId) {
+        self.lock().unreachable.insert(id);
     }
 
     /// Whether the server's `heads` of `id` (from the live channel) are news to this client:
@@ -110,6 +127,17 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
             let list: Vec<&str> = entry["heads"].as_array()?.iter().filter_map(|h| h.as_str()).collect();
             Some((id, Heads::parse_list(&list.join(","), usize::MAX).ok()?))
         };
+        let ids = |list: &serde_json::Value| -> Vec<DocumentId> {
+            list.as_array().map(|l| l.iter().filter_map(|id| id.as_str()?.parse().ok()).collect()).unwrap_or_default()
+        };
+        let refused = match message["type"].as_str() {
+            Some("subscribed") => ids(&message["unavailable"]),
+            Some("unavailable") => ids(&message["docs"]),
+            _ => Vec::new(),
+        };
+        if !refused.is_empty() {
+            self.lock().unreachable.extend(refused);
+        }
         let entries: Vec<&serde_json::Value> = match message["type"].as_str() {
             Some("changed") => vec![&message],
             Some("subscribed") => message["docs"].as_array().map(|d| d.iter().collect()).unwrap_or_default(),

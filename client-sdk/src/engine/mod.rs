@@ -70,6 +70,18 @@ struct State {
     status: SyncStatus,
     /// Locally created documents whose id the server gave to another document (this session).
     conflicted: HashSet<DocumentId>,
+    /// Documents the server answered "not found" for (a sync, a live subscription or socket)
+    /// since their last successful sync: no live channel or waiting sync can watch them, so
+    /// only interval syncs look for them (this session).
+    unreachable: HashSet<DocumentId>,
+}
+
+impl State {
+    /// Whether a live channel or a waiting sync can watch `d`: the server has it and this
+    /// client may read it, as far as the client knows.
+    fn watchable(&self, d: &DocState) -> bool {
+        d.record.registered && !self.conflicted.contains(&d.id()) && !self.unreachable.contains(&d.id())
+    }
 }
 
 /// The client engine over a store `S`, a transport `T` and a token provider `A`.
@@ -97,7 +109,7 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
             transport,
             tokens,
             config,
-            state: Mutex::new(State { docs, status: SyncStatus::Idle, conflicted: HashSet::new() }),
+            state: Mutex::new(State { docs, status: SyncStatus::Idle, conflicted: HashSet::new(), unreachable: HashSet::new() }),
             writes: AsyncMutex::new(()),
             syncing: AsyncMutex::new(()),
             listeners: Listeners::default(),

@@ -246,8 +246,12 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
                                 r.registered = true;
                             });
                         }
+                        if applied.status == DocStatus::NotFound {
+                            st.unreachable.insert(id);
+                        }
                         match applied.status {
                             DocStatus::Ok => {
+                                st.unreachable.remove(&id);
                                 run.succeed(id);
                                 if applied.resend {
                                     next.push(id);

@@ -119,9 +119,12 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mu
         // Documents the server learned of (created, or shared with us) since the last look.
         // (At most MAX_SUBSCRIPTIONS per connection: documents past it are pulled by the
         // interval syncs.)
+        let known: HashSet<DocumentId> = engine.live_documents().into_iter().collect();
+        // Documents the server said are unavailable left the list: subscribed again once a
+        // sync finds them.
+        subscribed.retain(|d| known.contains(d));
         let room = MAX_SUBSCRIPTIONS.saturating_sub(subscribed.len());
-        let known = engine.live_documents();
-        let new: Vec<DocumentId> = known.iter().copied().filter(|d| !subscribed.contains(d)).take(room).collect();
+        let new: Vec<DocumentId> = known.into_iter().filter(|d| !subscribed.contains(d)).take(room).collect();
         if !new.is_empty() {
             let ids: Vec<String> = new.iter().map(|d| d.to_string()).collect();
             let message = serde_json::json!({"type": "subscribe", "docs": ids}).to_string();
@@ -130,7 +133,7 @@ async fn session(engine: &NativeEngine, events: &mut Subscription, presence: &mu
             }
             subscribed.extend(new);
         }
-        presence.mode.set_watching_all(known.iter().all(|d| subscribed.contains(d)));
+        presence.mode.set_watching_all(engine.watches_all(|d| subscribed.contains(d)));
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => heard(engine, presence, text.as_str()).await,
@@ -157,12 +160,13 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
     let Ok(token) = engine.tokens().token(refresh).await else { return Session::Dropped(false) };
     let mut sinks: HashMap<DocumentId, SplitSink<Socket, Message>> = HashMap::new();
     let mut frames: SelectAll<Frames> = SelectAll::new();
-    // Documents whose socket is refused (404) or whose access ended (4003).
-    let mut refused: HashSet<DocumentId> = HashSet::new();
+    // Whether a document's socket was refused (404): when none opened, the server has none.
+    // Refused documents (and those whose access ended, 4003) are left to interval syncs
+    // until one of them finds the document (Engine::mark_unreachable).
+    let mut refused = false;
     let mut opened = false;
     loop {
-        let known = engine.live_documents();
-        let mut wanted: Vec<DocumentId> = known.iter().copied().filter(|d| !sinks.contains_key(d) && !refused.contains(d)).collect();
+        let mut wanted: Vec<DocumentId> = engine.live_documents().into_iter().filter(|d| !sinks.contains_key(d)).collect();
         wanted.sort();
         for doc in wanted.into_iter().take(MAX_DOCUMENT_SOCKETS.saturating_sub(sinks.len())) {
             match open(engine, &format!("/v1/docs/{doc}/live"), &token).await {
@@ -174,23 +178,24 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
                     presence.mode.set(LiveMode::DocumentSockets);
                 }
                 Opened::NotFound => {
-                    refused.insert(doc);
+                    refused = true;
+                    engine.mark_unreachable(doc);
                 }
                 Opened::Unauthorized => return Session::Unauthorized,
                 Opened::Failed => return Session::Dropped(opened),
             }
         }
         // Every document the server acknowledged answers 404: the server has no such sockets.
-        if !opened && !refused.is_empty() {
+        if !opened && refused {
             return Session::Unsupported;
         }
-        presence.mode.set_watching_all(opened && known.iter().all(|d| sinks.contains_key(d)));
+        presence.mode.set_watching_all(opened && engine.watches_all(|d| sinks.contains_key(d)));
         tokio::select! {
             frame = frames.next(), if !frames.is_empty() => match frame {
                 Some((_, Some(Ok(Message::Text(text))))) => heard(engine, presence, text.as_str()).await,
                 Some((doc, Some(Ok(Message::Close(Some(close)))))) if u16::from(close.code) == ACCESS_LOST => {
                     sinks.remove(&doc);
-                    refused.insert(doc);
+                    engine.mark_unreachable(doc);
                 }
                 Some((doc, None | Some(Err(_)) | Some(Ok(Message::Close(_))))) if sinks.contains_key(&doc) => return Session::Dropped(true),
                 _ => {}

@@ -191,7 +191,7 @@ pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, mut input: Unbound
     let ws_base = engine.transport().base_url().replacen("http", "ws", 1);
     let (mut failures, mut refresh) = (0u32, false);
     loop {
-        let mut session = Session { engine: &engine, hub: &hub, ws_base: &ws_base, socks: HashMap::new(), docs: HashMap::new(), subscribed: HashSet::new(), refused: HashSet::new(), per_document: false };
+        let mut session = Session { engine: &engine, hub: &hub, ws_base: &ws_base, socks: HashMap::new(), docs: HashMap::new(), subscribed: HashSet::new(), refused: false, per_document: false };
         let outcome = session.run(&mut input, woken, refresh).await;
         drop(session);
         hub.mode.set(LiveMode::Off);
@@ -228,7 +228,9 @@ struct Session<'a> {
     docs: HashMap<u32, DocumentId>,
     /// Documents subscribed on `/v1/live`, or with a per-document socket.
     subscribed: HashSet<DocumentId>,
-    refused: HashSet<DocumentId>,
+    /// Whether a per-document socket was refused (404); the documents themselves are left
+    /// to interval syncs until one finds them (`Engine::mark_unreachable`).
+    refused: bool,
     per_document: bool,
 }
 
@@ -253,8 +255,7 @@ impl Session<'_> {
                     Err(outcome) => return outcome,
                 }
             }
-            let known = self.engine.live_documents();
-            self.hub.watching_all.set(opened && known.iter().all(|d| self.subscribed.contains(d)));
+            self.hub.watching_all.set(opened && self.engine.watches_all(|d| self.subscribed.contains(d)));
             let next = select(select(input.next(), woken.next()), Box::pin(sleep(Duration::from_secs(30)))).await;
             match next {
                 Either::Left((Either::Left((Some(event), _)), _)) => match event {
@@ -273,7 +274,8 @@ impl Session<'_> {
                     Input::Closed(slot, ACCESS_LOST) if self.docs.contains_key(&slot) => {
                         self.socks.remove(&slot);
                         let doc = self.docs.remove(&slot).expect("checked");
-                        self.refused.insert(doc);
+                        self.subscribed.remove(&doc);
+                        self.engine.mark_unreachable(doc);
                     }
                     Input::Closed(slot, _) if self.socks.contains_key(&slot) => return Outcome::Dropped(opened),
                     Input::Closed(..) => {}
@@ -309,8 +311,12 @@ impl Session<'_> {
 
     /// Subscribes `/v1/live` to the documents the server knows that it is not subscribed to.
     fn subscribe_new(&mut self) {
+        let known: HashSet<DocumentId> = self.engine.live_documents().into_iter().collect();
+        // Documents the server said are unavailable left the list: subscribed again once a
+        // sync finds them.
+        self.subscribed.retain(|d| known.contains(d));
         let room = MAX_SUBSCRIPTIONS.saturating_sub(self.subscribed.len());
-        let new: Vec<DocumentId> = self.engine.live_documents().into_iter().filter(|d| !self.subscribed.contains(d)).take(room).collect();
+        let new: Vec<DocumentId> = known.into_iter().filter(|d| !self.subscribed.contains(d)).take(room).collect();
         if new.is_empty() {
             return;
         }
@@ -325,15 +331,16 @@ impl Session<'_> {
     /// Opens per-document sockets for known documents without one (up to the cap). The first
     /// probe that is `404` for every document tried means the server has no such sockets.
     async fn open_documents(&mut self, token: &str) -> Result<(), Outcome> {
-        let mut wanted: Vec<DocumentId> = self.engine.live_documents().into_iter().filter(|d| !self.subscribed.contains(d) && !self.refused.contains(d)).collect();
+        let mut wanted: Vec<DocumentId> = self.engine.live_documents().into_iter().filter(|d| !self.subscribed.contains(d)).collect();
         wanted.sort();
         for doc in wanted.into_iter().take(MAX_DOCUMENT_SOCKETS.saturating_sub(self.subscribed.len())) {
             let path = format!("/v1/docs/{doc}/live");
             match probe(self.engine, &path, token).await {
                 Probe::Present => {}
-                Probe::Absent if self.subscribed.is_empty() && self.refused.is_empty() => return Err(Outcome::Unsupported),
+                Probe::Absent if self.subscribed.is_empty() && !self.refused => return Err(Outcome::Unsupported),
                 Probe::Absent => {
-                    self.refused.insert(doc);
+                    self.refused = true;
+                    self.engine.mark_unreachable(doc);
                     continue;
                 }
                 Probe::Unauthorized => return Err(Outcome::Unauthorized),

@@ -8,12 +8,21 @@ let server;
 let n = 0;
 const dbName = (label) => `sync-${label}-${++n}`;
 
-before(async () => { server = await startServer(); });
-after(async () => { await server?.stop(); });
+// Every client a test opened, closed after the file's tests even when one failed half-way:
+// a client left running keeps its timers and sockets, and the test process, alive.
+const opened = [];
 
-function open(user, label, extra = {}) {
+before(async () => { server = await startServer(); });
+after(async () => {
+  for (const client of opened) if (!client.closed) await client.close();
+  await server?.stop();
+});
+
+async function open(user, label, extra = {}) {
   const token = server.token(user);
-  return Client.open({ url: server.url, dbName: dbName(label), getToken: async () => token, backgroundSync: false, ...extra });
+  const client = await Client.open({ url: server.url, dbName: dbName(label), getToken: async () => token, backgroundSync: false, ...extra });
+  opened.push(client);
+  return client;
 }
 
 test('two clients edit one document and converge through the server', async () => {
@@ -127,6 +136,20 @@ test('the background loop pushes local changes and pulls remote ones without syn
   await a.close();
   await b.close();
   assert.equal(a.closed, true);
+});
+
+test('a document opened before its creator pushed it is found by the interval sync while the socket is open', async () => {
+  const a = await open('carol', 'early-a');
+  // B polls every 200 ms, or every hour once its sockets watch every document: a document the
+  // server does not have yet cannot be watched, so B keeps polling for it.
+  const b = await open('carol', 'early-b', { backgroundSync: { intervalMs: 200, liveIntervalMs: 3_600_000, liveMs: 20_000 } });
+  const doc = await a.createDocument('Not pushed yet');
+  await doc.put(['n'], 1);
+  const copy = await b.openDocument(doc.id);
+  await waitFor(() => b.liveMode === 'channel', { what: "b's live channel" });
+  await new Promise((r) => setTimeout(r, 500));
+  await a.syncNow();
+  await waitFor(() => copy.get('n') === 1, { timeoutMs: 5000, what: 'b to find the document with an interval sync' });
 });
 
 test("a collaborator's edit arrives through the waiting sync, without polling, where the server has no sockets", async () => {
