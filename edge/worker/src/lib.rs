@@ -81,9 +81,20 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
             return Ok(axum::response::IntoResponse::into_response(ApiError::Misconfigured(why)));
         }
     };
-    if let Some(id) = live_doc.filter(|id| !id.contains('/')) {
-        let opened = room::open(&state, &env, request.headers(), &id).await;
-        return Ok(opened.unwrap_or_else(axum::response::IntoResponse::into_response));
+    // The socket route itself; its preflight (OPTIONS) is the API's like any other. The answer
+    // goes through the API's CORS layer: browsers probe the route with a `fetch` first.
+    if let Some(id) = live_doc.filter(|id| !id.contains('/') && request.method() == axum::http::Method::GET) {
+        let cors = edge_app::http::cors::layer(&state.config.cors_origins);
+        let (state, env, id) = (&state, &env, &id);
+        let open = tower::service_fn(move |request: HttpRequest| async move {
+            let opened = room::open(state, env, request.headers(), id).await;
+            Ok::<_, std::convert::Infallible>(opened.unwrap_or_else(axum::response::IntoResponse::into_response))
+        });
+        let response = match cors {
+            Some(cors) => tower::Layer::layer(&cors, open).oneshot(request).await,
+            None => open.oneshot(request).await,
+        };
+        return Ok(response.unwrap_or_else(|never| match never {}));
     }
     let response = match edge_app::app(state).oneshot(request).await {
         Ok(response) => response,

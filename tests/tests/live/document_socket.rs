@@ -153,6 +153,34 @@ async fn strangers_and_missing_documents_are_refused_alike_before_the_upgrade() 
     }
 }
 
+/// Browsers probe the live routes with `fetch` (a GET with `Authorization`, so after a
+/// preflight) before opening a socket from a page on another origin: both answers must carry the
+/// deployment's CORS headers, or the page cannot tell "no sockets here" (404) from a failure and
+/// never opens one. On every runtime, for both routes, whether the runtime serves them or not.
+#[tokio::test]
+async fn pages_on_another_origin_can_probe_the_live_routes() {
+    let Some(t) = Target::from_env() else { return };
+    let origin = std::env::var("EDGESYNC_TEST_CORS_ORIGIN").expect("scripts/targets.sh sets EDGESYNC_TEST_CORS_ORIGIN");
+    let (_, owner) = t.user("socket-cors");
+    let id = t.create_doc(&owner).await;
+    let allowed = |r: &reqwest::Response| r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    for path in ["/v1/live".to_owned(), format!("/v1/docs/{id}/live")] {
+        let r = t
+            .http
+            .request(reqwest::Method::OPTIONS, t.url(&path))
+            .header("origin", &origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "preflight of {path}: {}", r.status());
+        assert_eq!(allowed(&r).as_deref(), Some(origin.as_str()), "preflight of {path}");
+        let r = t.http.get(t.url(&path)).header("origin", &origin).bearer_auth(&owner).send().await.unwrap();
+        assert_eq!(allowed(&r).as_deref(), Some(origin.as_str()), "GET {path} answered {} without CORS headers", r.status());
+    }
+}
+
 #[tokio::test]
 async fn a_removed_member_is_told_and_disconnected_and_a_reconnect_loses_nothing() {
     let Some(t) = Target::from_env() else { return };

@@ -189,10 +189,16 @@ async fn handle(live: &Live, conn: u64, user: &str, only: Option<&str>, budget: 
     }
 }
 
-/// The live channel's route, served next to the API (see `serve::run`).
+/// The live channel's routes, served next to the API (see `serve::run`), behind the API's
+/// CORS layer: browsers probe them with a preflighted `fetch` before opening a socket.
 pub fn routes(live: Live) -> axum::Router {
-    axum::Router::new()
+    let cors = edge_app::http::cors::layer(&live.state.config.cors_origins);
+    let routes = axum::Router::new()
         .route("/v1/live", axum::routing::get(upgrade))
         .route("/v1/docs/{id}/live", axum::routing::get(upgrade_document))
-        .with_state(live)
+        .with_state(live);
+    match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    }
 }
