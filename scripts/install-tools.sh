@@ -8,7 +8,8 @@
 #     generated from the OpenAPI document), in its own virtualenv under ~/.cache/edgesync
 #   - cargo: worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
 #   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
-#     playwright-core, fake-indexeddb and typescript
+#     playwright-core, fake-indexeddb and typescript; Vite (examples/web-demo) and webpack
+#     (client-sdk/web/tests/webpack-app), each pinned by its own lockfile
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +26,15 @@ if ! cmp -s tools/package-lock.json tools/node_modules/.installed-lock 2>/dev/nu
   cp tools/package-lock.json tools/node_modules/.installed-lock
 fi
 
-# The web SDK's test dependencies (playwright-core, fake-indexeddb, typescript), stamped like tools/.
-if ! cmp -s client-sdk/web/package-lock.json client-sdk/web/node_modules/.installed-lock 2>/dev/null; then
-  (cd client-sdk/web && npm ci --ignore-scripts --no-audit --no-fund)
-  cp client-sdk/web/package-lock.json client-sdk/web/node_modules/.installed-lock
-fi
+# Lockfile-pinned npm projects, stamped like tools/: the web SDK's test dependencies
+# (playwright-core, fake-indexeddb, typescript), the demo app (Vite) and the webpack project
+# the packed SDK is built with.
+for project in client-sdk/web examples/web-demo client-sdk/web/tests/webpack-app; do
+  if ! cmp -s "$project/package-lock.json" "$project/node_modules/.installed-lock" 2>/dev/null; then
+    (cd "$project" && npm ci --ignore-scripts --no-audit --no-fund)
+    cp "$project/package-lock.json" "$project/node_modules/.installed-lock"
+  fi
+done
 
 # Headless Chromium for the web SDK's browser test: Debian's build, driven by playwright-core
 # (Playwright cannot download its own browsers here).

@@ -1,16 +1,23 @@
-// edgesync-web: offline-first Automerge documents in IndexedDB, synced with an edgesync API.
-// This entry point loads the wasm module (browsers fetch it next to this file; Node reads it
-// from disk) and re-exports the classes wasm-bindgen generated.
+// The package's shared internals: loads the wasm module once and re-exports the classes
+// wasm-bindgen generated. Not an entry point: apps import `index.js` (browsers, bundlers) or
+// `node.js` (Node), which the package's `exports` conditions choose.
 import initWasm, * as wasm from './wasm/edgesync_web.js';
 import { EdgesyncError } from './errors.js';
 
 export { EdgesyncError };
 export { ChangeSet, Client, Document } from './wasm/edgesync_web.js';
 
-let ready = null;
+// Where the module comes from when `init` is given nothing: `undefined` lets wasm-bindgen fetch
+// it next to its glue (`new URL(…, import.meta.url)`, which bundlers turn into an asset); the
+// Node entry point reads it from disk instead.
+let defaultSource = async () => undefined;
 
-const isNode = () => typeof process !== 'undefined' && process.versions?.node !== undefined
-  && typeof window === 'undefined';
+/** For the Node entry point only. */
+export function setDefaultSource(load) {
+  defaultSource = load;
+}
+
+let ready = null;
 
 /**
  * Loads the wasm module once. `Client.open` calls it; call it first only to choose where the
@@ -18,11 +25,7 @@ const isNode = () => typeof process !== 'undefined' && process.versions?.node !=
  */
 export function init(source) {
   ready ??= (async () => {
-    let input = source;
-    if (input === undefined && isNode()) {
-      const { readFile } = await import('node:fs/promises');
-      input = await readFile(new URL('./wasm/edgesync_web_bg.wasm', import.meta.url));
-    }
+    const input = source === undefined ? await defaultSource() : source;
     await initWasm(input === undefined ? undefined : { module_or_path: input });
     wasm.__setErrorClass(EdgesyncError);
   })().catch((e) => {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './server.mjs';
 
-const entry = join(repoRoot, 'client-sdk/web/pkg/index.js');
+const entry = join(repoRoot, 'client-sdk/web/pkg/node.js');
 if (!existsSync(entry)) throw new Error(`${entry} is missing: run scripts/build-web.sh first`);
 
 export const { Client, Document, ChangeSet, EdgesyncError, init } = await import(entry);

@@ -1,11 +1,13 @@
-// A tiny static file server for the browser test: the built package (/pkg/...) and the test
-// page, on its own port, so the page's origin differs from the API's (CORS is exercised).
+// A tiny static file server for the browser tests: the built package (/pkg/...), the test
+// page and the bundled apps, on its own port, so the page's origin differs from the API's
+// (CORS is exercised).
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
