@@ -49,6 +49,16 @@ build_tests() {
   mv "$test_bins_list.tmp" "$test_bins_list"
 }
 
+# python_bindings DIR: the mobile SDK's Python bindings (UniFFI), with the library they load next
+# to them, generated into DIR from the library `build_tests` built.
+python_bindings() {
+  local dir=$1 lib="$out/debug/libedgesync_uniffi.so"
+  [ -f "$test_bins_list" ] || build_tests
+  rm -rf "$dir"
+  "$out/debug/uniffi-bindgen" generate --no-format --library "$lib" --language python --out-dir "$dir"
+  cp "$lib" "$dir/"
+}
+
 # run_tests PACKAGE [TEST...] [-- ARGS]: the named integration-test binaries of PACKAGE (all of
 # its test binaries when none is named), each from its package directory as `cargo test` would.
 run_tests() {

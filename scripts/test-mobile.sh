@@ -29,7 +29,7 @@ expect() { # file, then strings it must contain
 expect "$gen/kotlin/uniffi/edgesync/edgesync.kt" \
   'suspend fun `open`(`config`: ClientConfig) : Client' 'suspend fun `syncNow`()' \
   'public interface TokenProvider' 'public interface EventListener' 'sealed class EdgesyncException' 'suspend fun `shutdown`()' \
-  'suspend fun `spliceText`(' 'fun `toJson`(): kotlin.String' \
+  'suspend fun `spliceText`(' 'fun `toJson`(): kotlin.String' 'suspend fun `sharedDocuments`(): List<SharedDocument>' \
   'fun `setPresence`(`docId`: kotlin.String, `dataJson`: kotlin.String): kotlin.Boolean' 'public interface PresenceListener'
 # Kotlin objects are AutoCloseable (`close()` frees the handle): an exported suspend `close`
 # would not compile next to it.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The web SDK (client-sdk/web): builds the npm package (scripts/build-web.sh), then runs its
 # tests against the real native server (target/debug/edgesync on a free port, temp data dir):
-#   tests/node/     Node 22 (global fetch, fake-indexeddb): sync, durability, background loop, errors
+#   tests/node/     Node 22 (global fetch, fake-indexeddb): sync, durability, background loop,
+#                   errors; one document edited through the web and the mobile SDK (the Python
+#                   bindings of client-sdk/uniffi) has one data model
 #   tests/browser/  headless Debian Chromium via playwright-core: two contexts, one offline,
 #                   converge; reload while offline keeps the edits; one tab per database
 #   tests/types/    the package's TypeScript types compile against a usage sample (tsc)
@@ -27,6 +29,10 @@ export EDGESYNC_BIN
 # shellcheck disable=SC2086 # WEB_BUILD is a list of arguments
 EDGESYNC_WEB_TARBALL=$(scripts/pack-web.sh --no-opt ${WEB_BUILD:---profile $wasm_profile} | tail -1)
 export EDGESYNC_WEB_TARBALL
+# The mobile SDK's Python bindings, for the cross-SDK test (tests/node/cross-sdk.test.mjs).
+EDGESYNC_PY_BINDINGS="$out/uniffi/web-cross-sdk"
+python_bindings "$EDGESYNC_PY_BINDINGS"
+export EDGESYNC_PY_BINDINGS
 cd client-sdk/web
 node_modules/.bin/tsc -p tests/types
 # A test that hangs fails after 3 minutes, and a test file whose tests are done exits even if

@@ -75,6 +75,7 @@ pub mod backoff;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod json;
 pub mod patches;
 pub mod ports;
 pub mod text;
@@ -87,7 +88,7 @@ pub use sync_core;
 pub use sync_core::{DocumentId, Heads};
 
 pub use backoff::Backoff;
-pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, Presence, SyncReport, Waited, new_document_id};
+pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, Presence, SharedDocument, SyncReport, Waited, new_document_id};
 pub use error::{DocSyncError, DocumentError, OpenError, StoreError, SyncError, TokenError, TransportError, TransportErrorKind};
 pub use events::{ChangeOrigin, Event, Subscription, SyncStatus};
 pub use patches::Patches;

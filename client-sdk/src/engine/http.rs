@@ -1,5 +1,5 @@
 //! The engine's HTTP calls: bearer auth with one refresh on 401, status classification,
-//! `Retry-After`, and the two endpoints it uses (`POST /v1/sync`, `POST /v1/docs`).
+//! `Retry-After`, and the endpoints it uses (`POST /v1/sync`, `POST /v1/docs`, `GET /v1/docs`).
 
 use std::time::Duration;
 
@@ -80,6 +80,16 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
             return Err(SyncError::BadResponse(format!("expected {MEDIA_TYPE}, got content type {media:?}")));
         }
         Ok(SyncResponse::decode(response.body(), &self.config.limits)?)
+    }
+
+    /// `GET path` answered with JSON: the body of the 200.
+    pub(super) async fn get_json(&self, path: &str) -> Result<Vec<u8>, SyncError> {
+        let call = Call { method: Method::GET, path, content_type: "application/json", accept: "application/json", idempotency_key: None, body: Vec::new() };
+        let response = self.send(&call).await?;
+        if response.status() != StatusCode::OK {
+            return Err(failure(&response));
+        }
+        Ok(response.into_body())
     }
 
     /// `POST /v1/docs` registering a locally created document under its own id. The body

@@ -10,6 +10,7 @@
 mod doc;
 mod http;
 mod live;
+mod shared;
 mod sync;
 
 use std::collections::{BTreeMap, HashSet};
@@ -27,6 +28,7 @@ use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Or
 use doc::DocState;
 
 pub use live::{Heard, Presence, Waited};
+pub use shared::SharedDocument;
 pub use sync::SyncReport;
 
 /// Longest document title the edge accepts.

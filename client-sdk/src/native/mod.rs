@@ -196,6 +196,12 @@ impl Client {
         self.engine().documents()
     }
 
+    /// The documents the user is a member of, from the server (`GET /v1/docs`): owned and
+    /// shared ones, opened on this device or not. Needs the network.
+    pub async fn shared_documents(&self) -> Result<Vec<crate::SharedDocument>, SyncError> {
+        self.engine().shared_documents().await
+    }
+
     /// Syncs every document now (also while the background loop runs; runs never overlap).
     pub async fn sync_now(&self) -> Result<SyncReport, SyncError> {
         self.engine().sync_now().await

@@ -10,7 +10,7 @@ use tokio::runtime::{Handle, Runtime};
 use crate::callbacks::{EventListener, EventSubscription, Stop, TokenProvider, forward, token_closure};
 use crate::document::Document;
 use crate::error::EdgesyncError;
-use crate::types::{DocumentInfo, SyncReport, SyncStatus};
+use crate::types::{DocumentInfo, SharedDocument, SyncReport, SyncStatus};
 
 /// How to open a [`Client`].
 #[derive(uniffi::Record)]
@@ -155,6 +155,13 @@ impl Client {
     /// Every local document.
     pub fn documents(&self) -> Result<Vec<DocumentInfo>, EdgesyncError> {
         Ok(self.shared.client()?.documents().into_iter().map(Into::into).collect())
+    }
+
+    /// The documents the user is a member of, from the server: owned and shared ones,
+    /// opened on this device or not ("shared with me"). Throws `Offline` without a network.
+    pub async fn shared_documents(&self) -> Result<Vec<SharedDocument>, EdgesyncError> {
+        let client = self.shared.client()?;
+        self.shared.spawn(async move { Ok(client.shared_documents().await?.into_iter().map(Into::into).collect()) }).await
     }
 
     /// Syncs every document now and reports per document. Throws when the run as a whole

@@ -4,14 +4,17 @@
 //! for `/` and `~0` for `~` inside a segment. A segment is a key in a map and an index in a
 //! list; `-` after a list means "after the last item" (for inserts).
 //!
-//! Mapping: JSON objects become automerge maps, arrays lists, strings plain string scalars
-//! (use `putText` for collaborative text), integers `Int` (or `Uint` above `i64::MAX`), other
-//! numbers `F64`, booleans and null their scalars. Reading, text objects become strings,
-//! counters and timestamps numbers, bytes arrays of numbers.
+//! Values follow the one data model of every SDK (`edgesync_client::json`): JSON objects
+//! become automerge maps, arrays lists, **strings collaborative text** (so `spliceText` works on
+//! any string, whichever SDK wrote it), integers `Int` (or `Uint` above `i64::MAX`; `1.0` is an
+//! integer, as in JS), other numbers `F64`, booleans and null their scalars. Reading, text
+//! objects and scalar strings become strings, counters and timestamps numbers, bytes arrays of
+//! numbers.
 
 use edgesync_client::automerge::transaction::Transactable;
-use edgesync_client::automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
-use serde_json::{Map, Number, Value as Json};
+use edgesync_client::automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
+use edgesync_client::json::{self as model, JsonValue};
+use serde_json::Value as Json;
 
 use crate::error::EdgesyncError;
 
@@ -80,37 +83,6 @@ fn parent<R: ReadDoc>(doc: &R, path: &str) -> Result<(ObjId, ObjType, String), E
     Ok((obj, ty, last))
 }
 
-fn scalar(value: &Json) -> Option<ScalarValue> {
-    Some(match value {
-        Json::Null => ScalarValue::Null,
-        Json::Bool(b) => ScalarValue::Boolean(*b),
-        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => ScalarValue::Int(i),
-            (None, Some(u)) => ScalarValue::Uint(u),
-            _ => ScalarValue::F64(n.as_f64()?),
-        },
-        Json::String(s) => ScalarValue::Str(s.as_str().into()),
-        Json::Array(_) | Json::Object(_) => return None,
-    })
-}
-
-fn object_type(value: &Json) -> Option<ObjType> {
-    match value {
-        Json::Array(_) => Some(ObjType::List),
-        Json::Object(_) => Some(ObjType::Map),
-        _ => None,
-    }
-}
-
-/// Fills a just-created map or list with the items of `value`.
-fn fill<T: Transactable>(tx: &mut T, obj: &ObjId, value: &Json) -> Result<(), EdgesyncError> {
-    match value {
-        Json::Object(map) => map.iter().try_for_each(|(k, v)| set(tx, obj, ObjType::Map, Target::Key(k), v)),
-        Json::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| set(tx, obj, ObjType::List, Target::Insert(i), v)),
-        _ => Ok(()),
-    }
-}
-
 enum Target<'a> {
     Key(&'a str),
     Replace(usize),
@@ -121,25 +93,13 @@ fn set<T: Transactable>(tx: &mut T, obj: &ObjId, ty: ObjType, target: Target<'_>
     if matches!(ty, ObjType::Text) {
         return Err(EdgesyncError::invalid("a text object is edited with spliceText"));
     }
-    let created = match (target, object_type(value)) {
-        (Target::Key(k), Some(t)) => Some(tx.put_object(obj, k, t).map_err(am)?),
-        (Target::Replace(i), Some(t)) => Some(tx.put_object(obj, i, t).map_err(am)?),
-        (Target::Insert(i), Some(t)) => Some(tx.insert_object(obj, i, t).map_err(am)?),
-        (target, None) => {
-            let s = scalar(value).ok_or_else(|| EdgesyncError::invalid("unsupported JSON number"))?;
-            match target {
-                Target::Key(k) => tx.put(obj, k, s),
-                Target::Replace(i) => tx.put(obj, i, s),
-                Target::Insert(i) => tx.insert(obj, i, s),
-            }
-            .map_err(am)?;
-            None
-        }
-    };
-    match created {
-        Some(child) => fill(tx, &child, value),
-        None => Ok(()),
+    let value = JsonValue::from_json(value);
+    match target {
+        Target::Key(k) => model::put(tx, obj, k, &value),
+        Target::Replace(i) => model::put(tx, obj, i, &value),
+        Target::Insert(i) => model::insert(tx, obj, i, &value),
     }
+    .map_err(am)
 }
 
 pub(crate) fn parse_json(json: &str) -> Result<Json, EdgesyncError> {
@@ -224,46 +184,12 @@ pub(crate) fn get<R: ReadDoc>(doc: &R, path: &str) -> Result<Option<Json>, Edges
             Err(_) => None,
         },
     };
-    Ok(found.map(|(value, id)| value_json(doc, value, &id)))
-}
-
-fn value_json<R: ReadDoc>(doc: &R, value: Value<'_>, id: &ObjId) -> Json {
-    match value {
-        Value::Object(ty) => to_json(doc, id, ty),
-        Value::Scalar(s) => scalar_json(&s),
-    }
+    Ok(found.map(|(value, id)| model::value_to_json(doc, value, &id)))
 }
 
 /// The object `obj` of type `ty` as JSON.
 pub(crate) fn to_json<R: ReadDoc>(doc: &R, obj: &ObjId, ty: ObjType) -> Json {
-    match ty {
-        ObjType::Map | ObjType::Table => {
-            let mut map = Map::new();
-            for key in doc.keys(obj) {
-                if let Ok(Some((value, id))) = doc.get(obj, key.as_str()) {
-                    map.insert(key, value_json(doc, value, &id));
-                }
-            }
-            Json::Object(map)
-        }
-        ObjType::List => Json::Array(
-            (0..doc.length(obj)).filter_map(|i| doc.get(obj, i).ok().flatten()).map(|(v, id)| value_json(doc, v, &id)).collect(),
-        ),
-        ObjType::Text => Json::String(doc.text(obj).unwrap_or_default()),
-    }
-}
-
-fn scalar_json(s: &ScalarValue) -> Json {
-    match s {
-        ScalarValue::Null | ScalarValue::Unknown { .. } => Json::Null,
-        ScalarValue::Boolean(b) => Json::Bool(*b),
-        ScalarValue::Str(s) => Json::String(s.to_string()),
-        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Json::Number((*i).into()),
-        ScalarValue::Uint(u) => Json::Number((*u).into()),
-        ScalarValue::Counter(c) => Json::Number(i64::from(c).into()),
-        ScalarValue::F64(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        ScalarValue::Bytes(b) => Json::Array(b.iter().map(|x| Json::Number((*x).into())).collect()),
-    }
+    model::to_json(doc, obj, ty)
 }
 
 #[cfg(test)]

@@ -42,10 +42,10 @@
 //! ## Paths and values
 //!
 //! Edits address values with JSON Pointers (RFC 6901): `""` is the document, `/todos/0/title`
-//! a nested value, `-` the end of a list (for `insert`). Values are JSON text: objects become
-//! automerge maps, arrays lists, strings plain strings; collaborative text is created with
-//! `putText` and edited with `spliceText` (indexes in Unicode code points). `toJson()` returns
-//! the whole document as JSON, text objects as strings.
+//! a nested value, `-` the end of a list (for `insert`). Values are JSON text, written by the
+//! data model every SDK shares (`edgesync_client::json`): objects become automerge maps, arrays
+//! lists, strings collaborative text (edited with `spliceText`, indexes in Unicode code points).
+//! `toJson()` returns the whole document as JSON, text objects as strings.
 //!
 //! ## Errors
 //!

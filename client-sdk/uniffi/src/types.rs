@@ -111,6 +111,26 @@ impl From<sdk::Event> for ClientEvent {
     }
 }
 
+/// A document the user is a member of, as the server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SharedDocument {
+    pub id: String,
+    pub title: String,
+    /// The owner's user id.
+    pub owner: String,
+    /// `owner`, `editor` or `viewer`.
+    pub role: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<sdk::SharedDocument> for SharedDocument {
+    fn from(d: sdk::SharedDocument) -> Self {
+        SharedDocument { id: d.id.to_string(), title: d.title, owner: d.owner, role: d.role, created_at: d.created_at, updated_at: d.updated_at }
+    }
+}
+
 /// A local document's summary.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DocumentInfo {

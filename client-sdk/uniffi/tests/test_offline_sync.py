@@ -249,6 +249,23 @@ class OfflineSync(unittest.IsolatedAsyncioTestCase):
         await alice.sync_now()
         self.assertEqual(content(doc_a), content(doc_b))
 
+    async def test_shared_documents_lists_what_the_server_shares_with_the_user(self):
+        alice = await self.open("alice", Tokens(self.server, "alice"))
+        shared = await alice.create_document("Shared with bob")
+        mine = await alice.create_document("Alice only")
+        await alice.sync_now()
+        self.server.add_member("alice", shared.id(), "bob", "viewer")
+
+        bob = await self.open("bob", Tokens(self.server, "bob"))
+        self.assertEqual(bob.documents(), [], "nothing opened on bob's device yet")
+        listed = await bob.shared_documents()
+        self.assertEqual([(d.id, d.title, d.owner, d.role) for d in listed], [(shared.id(), "Shared with bob", "alice", "viewer")])
+        self.assertEqual(sorted((d.id, d.role) for d in await alice.shared_documents()),
+                         sorted([(shared.id(), "owner"), (mine.id(), "owner")]))
+        self.server.stop()
+        with self.assertRaises(EdgesyncError.Offline):
+            await bob.shared_documents()
+
     async def test_bad_token_is_unauthorized_after_one_refresh(self):
         tokens = FixedToken("not-a-jwt")
         client = await self.open("bad", tokens)

@@ -34,13 +34,13 @@ pub enum Op {
 /// `ChangeSet` (recorded) and `Document` (applied at once).
 impl Op {
     pub fn put_js(path: &JsValue, value: &JsValue) -> Result<Op, WebError> {
-        Ok(Op::Put { path: path_from_js(path)?, value: Json::from_js(value)? })
+        Ok(Op::Put { path: path_from_js(path)?, value: json::from_js(value)? })
     }
 
     /// `index` `None`: append.
     pub fn insert_js(list: &JsValue, index: Option<&JsValue>, value: &JsValue) -> Result<Op, WebError> {
         let index = index.map(|i| index_from_js(i, "index")).transpose()?;
-        Ok(Op::Insert { list: path_from_js(list)?, index, value: Json::from_js(value)? })
+        Ok(Op::Insert { list: path_from_js(list)?, index, value: json::from_js(value)? })
     }
 
     pub fn delete_js(path: &JsValue) -> Result<Op, WebError> {

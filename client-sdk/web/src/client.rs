@@ -168,6 +168,30 @@ impl Client {
         Ok(engine.documents().iter().map(info_to_js).collect::<Array>().into())
     }
 
+    /// The documents the user is a member of, from the server (`GET /v1/docs`): owned and
+    /// shared ones, opened on this device or not ("shared with me"). Needs the network
+    /// (`offline` otherwise); `openDocument(id)` brings one here.
+    #[wasm_bindgen(js_name = sharedDocuments, unchecked_return_type = "Promise<SharedDocument[]>")]
+    pub fn shared_documents(&self) -> Promise {
+        self.promise(|inner| async move {
+            let list = inner.engine()?.shared_documents().await?;
+            Ok(list
+                .iter()
+                .map(|d| {
+                    let obj = Object::new();
+                    set(&obj, "id", d.id.to_string());
+                    set(&obj, "title", d.title.as_str());
+                    set(&obj, "owner", d.owner.as_str());
+                    set(&obj, "role", d.role.as_str());
+                    set(&obj, "createdAt", d.created_at as f64);
+                    set(&obj, "updatedAt", d.updated_at as f64);
+                    JsValue::from(obj)
+                })
+                .collect::<Array>()
+                .into())
+        })
+    }
+
     /// Syncs every document now (also while the background loop runs; runs never overlap).
     /// Rejects when the server cannot be reached (`offline`) or refuses the request
     /// (`unauthorized`, `rateLimited`, ...); per-document failures are in `errors`.

@@ -1,27 +1,24 @@
-//! JSON-like values and paths between JS and automerge.
+//! JS values and paths for the web SDK, over the one data model of `edgesync_client::json`.
 //!
 //! - A **path** is an array of map keys (strings) and list indices (numbers) from the
 //!   document root: `["todos", 0, "title"]`. A single string is a one-key path; `[]` is the
 //!   root.
-//! - **Writing**: JS values become automerge values: objects → maps, arrays → lists,
-//!   strings → text objects (collaborative: concurrent `spliceText` edits merge by
-//!   character, as in automerge-js), integers → `int`, other numbers → `f64`, booleans,
-//!   `null`, `Uint8Array` → bytes, `Date` → timestamp. `undefined`, functions, symbols,
-//!   `NaN`, infinities and class instances other than those (`Map`, `Set`, ...) are refused
-//!   (`invalidValue`).
+//! - **Writing** follows the shared rule (`edgesync_client::json`): objects → maps, arrays →
+//!   lists, strings → text objects (collaborative, as in automerge-js), integers → `int`,
+//!   other numbers → `f64`, booleans, `null`; plus `Uint8Array` → bytes and `Date` →
+//!   timestamp. `undefined`, functions, symbols, `NaN`, infinities and class instances other
+//!   than those (`Map`, `Set`, ...) are refused (`invalidValue`).
 //! - **Reading**: the reverse; scalar strings read as strings too, counters as numbers, map
-//!   keys in sorted order, conflicts resolved to automerge's winner.
+//!   keys in sorted order, conflicts resolved to automerge's winner, bytes as `Uint8Array`
+//!   and timestamps as `Date`.
 
 use automerge::hydrate;
-use automerge::transaction::{Transactable, Transaction};
-use automerge::{AutomergeError, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
+pub use edgesync_client::json::{JsonValue as Json, MAX_SAFE_INTEGER, insert, put};
 use js_sys::{Array, Date, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use crate::error::WebError;
-
-/// Largest integer a JS number holds exactly.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,58 +77,47 @@ pub fn path_from_js(value: &JsValue) -> Result<Path, WebError> {
         .collect()
 }
 
-/// A value to write, converted from JS when the operation is recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Scalar(ScalarValue),
-    Text(String),
-    List(Vec<Json>),
-    Map(Vec<(String, Json)>),
-}
-
-impl Json {
-    pub fn from_js(value: &JsValue) -> Result<Self, WebError> {
-        if value.is_null() {
-            return Ok(Json::Scalar(ScalarValue::Null));
-        }
-        if let Some(b) = value.as_bool() {
-            return Ok(Json::Scalar(ScalarValue::Boolean(b)));
-        }
-        if let Some(n) = value.as_f64() {
-            if !n.is_finite() {
-                return Err(WebError::invalid_value("numbers must be finite"));
-            }
-            let int = n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER;
-            return Ok(Json::Scalar(if int { ScalarValue::Int(n as i64) } else { ScalarValue::F64(n) }));
-        }
-        if let Some(s) = value.as_string() {
-            return Ok(Json::Text(s));
-        }
-        if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-            return Ok(Json::Scalar(ScalarValue::Bytes(bytes.to_vec())));
-        }
-        if let Some(date) = value.dyn_ref::<Date>() {
-            let ms = date.get_time();
-            if !ms.is_finite() {
-                return Err(WebError::invalid_value("invalid Date"));
-            }
-            return Ok(Json::Scalar(ScalarValue::Timestamp(ms as i64)));
-        }
-        if Array::is_array(value) {
-            return Array::from(value).iter().map(|v| Json::from_js(&v)).collect::<Result<_, _>>().map(Json::List);
-        }
-        if is_plain_object(value) {
-            let mut entries = Vec::new();
-            for entry in Object::entries(value.unchecked_ref::<Object>()).iter() {
-                let pair = Array::from(&entry);
-                let key = pair.get(0).as_string().unwrap_or_default();
-                entries.push((key, Json::from_js(&pair.get(1))?));
-            }
-            return Ok(Json::Map(entries));
-        }
-        Err(WebError::invalid_value("only JSON-like values (and Uint8Array, Date) can be stored"))
+/// A JS value to write, converted when the operation is recorded.
+pub fn from_js(value: &JsValue) -> Result<Json, WebError> {
+    if value.is_null() {
+        return Ok(Json::Scalar(ScalarValue::Null));
     }
-}
+    if let Some(b) = value.as_bool() {
+        return Ok(Json::Scalar(ScalarValue::Boolean(b)));
+    }
+    if let Some(n) = value.as_f64() {
+        if !n.is_finite() {
+            return Err(WebError::invalid_value("numbers must be finite"));
+        }
+        return Ok(Json::number(n));
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(Json::Text(s));
+    }
+    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        return Ok(Json::Scalar(ScalarValue::Bytes(bytes.to_vec())));
+    }
+    if let Some(date) = value.dyn_ref::<Date>() {
+        let ms = date.get_time();
+        if !ms.is_finite() {
+            return Err(WebError::invalid_value("invalid Date"));
+        }
+        return Ok(Json::Scalar(ScalarValue::Timestamp(ms as i64)));
+    }
+    if Array::is_array(value) {
+        return Array::from(value).iter().map(|v| from_js(&v)).collect::<Result<_, _>>().map(Json::List);
+    }
+    if is_plain_object(value) {
+        let mut entries = Vec::new();
+        for entry in Object::entries(value.unchecked_ref::<Object>()).iter() {
+            let pair = Array::from(&entry);
+            let key = pair.get(0).as_string().unwrap_or_default();
+            entries.push((key, from_js(&pair.get(1))?));
+        }
+        return Ok(Json::Map(entries));
+    }
+    Err(WebError::invalid_value("only JSON-like values (and Uint8Array, Date) can be stored"))
+    }
 
 /// An object literal (or `Object.create(null)`), not a class instance such as a `Map`.
 fn is_plain_object(value: &JsValue) -> bool {
@@ -159,52 +145,6 @@ pub fn resolve(doc: &impl ReadDoc, path: &[Segment]) -> Result<(ObjId, ObjType),
         }
     }
     Ok((obj, obj_type))
-}
-
-/// Writes `value` at `prop` of map or list `obj` (replacing what is there).
-pub fn put(tx: &mut Transaction<'_>, obj: &ObjId, prop: Prop, value: &Json) -> Result<(), AutomergeError> {
-    match value {
-        Json::Scalar(s) => tx.put(obj, prop, s.clone()),
-        Json::Text(s) => {
-            let text = tx.put_object(obj, prop, ObjType::Text)?;
-            tx.splice_text(&text, 0, 0, s)
-        }
-        Json::List(items) => {
-            let list = tx.put_object(obj, prop, ObjType::List)?;
-            fill_list(tx, &list, items)
-        }
-        Json::Map(entries) => {
-            let map = tx.put_object(obj, prop, ObjType::Map)?;
-            fill_map(tx, &map, entries)
-        }
-    }
-}
-
-/// Inserts `value` at `index` of list `obj`.
-pub fn insert(tx: &mut Transaction<'_>, obj: &ObjId, index: usize, value: &Json) -> Result<(), AutomergeError> {
-    match value {
-        Json::Scalar(s) => tx.insert(obj, index, s.clone()),
-        Json::Text(s) => {
-            let text = tx.insert_object(obj, index, ObjType::Text)?;
-            tx.splice_text(&text, 0, 0, s)
-        }
-        Json::List(items) => {
-            let list = tx.insert_object(obj, index, ObjType::List)?;
-            fill_list(tx, &list, items)
-        }
-        Json::Map(entries) => {
-            let map = tx.insert_object(obj, index, ObjType::Map)?;
-            fill_map(tx, &map, entries)
-        }
-    }
-}
-
-fn fill_list(tx: &mut Transaction<'_>, list: &ObjId, items: &[Json]) -> Result<(), AutomergeError> {
-    items.iter().enumerate().try_for_each(|(i, item)| insert(tx, list, i, item))
-}
-
-fn fill_map(tx: &mut Transaction<'_>, map: &ObjId, entries: &[(String, Json)]) -> Result<(), AutomergeError> {
-    entries.iter().try_for_each(|(key, value)| put(tx, map, Prop::Map(key.clone()), value))
 }
 
 /// The value at `path` as JS (`undefined` if there is none).

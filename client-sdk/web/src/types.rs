@@ -68,6 +68,19 @@ export interface DocumentInfo {
   syncError?: EdgesyncError;
 }
 
+/** A document the user is a member of, as the server lists it (`sharedDocuments()`). */
+export interface SharedDocument {
+  id: string;
+  title: string;
+  /** The owner's user id. */
+  owner: string;
+  /** The user's role. */
+  role: "owner" | "editor" | "viewer";
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
 export type ClientEvent =
   | { type: "documentAdded"; docId: string }
   | { type: "changed"; docId: string; origin: "local" | "remote"; heads: string[]; patches: Patch[] }

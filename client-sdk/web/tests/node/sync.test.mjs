@@ -152,6 +152,22 @@ test('a document opened before its creator pushed it is found by the interval sy
   await waitFor(() => copy.get('n') === 1, { timeoutMs: 5000, what: 'b to find the document with an interval sync' });
 });
 
+test('sharedDocuments lists the documents the server shares with the user, opened here or not', async () => {
+  const alice = await open('gina', 'shared-a');
+  const shared = await alice.createDocument('For hal');
+  const mine = await alice.createDocument('Mine');
+  await alice.syncNow();
+  assert.equal((await server.api('PUT', `/v1/docs/${shared.id}/members/hal`, server.token('gina'), { role: 'editor' })).status, 200);
+  const hal = await open('hal', 'shared-b');
+  assert.deepEqual(hal.documents(), [], 'nothing opened on this device yet');
+  const listed = await hal.sharedDocuments();
+  assert.deepEqual(listed.map(({ id, title, owner, role }) => ({ id, title, owner, role })),
+    [{ id: shared.id, title: 'For hal', owner: 'gina', role: 'editor' }]);
+  assert.ok(listed[0].updatedAt >= listed[0].createdAt && listed[0].createdAt > 0);
+  const own = await alice.sharedDocuments();
+  assert.deepEqual(own.map((d) => d.id).sort(), [shared.id, mine.id].sort());
+});
+
 test("a collaborator's edit arrives through the waiting sync, without polling, where the server has no sockets", async () => {
   const plain = await startServer(['--live-sockets', 'false']);
   const token = plain.token('dave');

@@ -1,5 +1,5 @@
 // Compile-only check of the package's TypeScript types (tsc --noEmit, run by scripts/test-web.sh).
-import { Client, Document, EdgesyncError, init, type ClientEvent, type ErrorCode, type Presence, type SyncReport } from '../../pkg/index.js';
+import { Client, Document, EdgesyncError, init, type ClientEvent, type ErrorCode, type Presence, type SharedDocument, type SyncReport } from '../../pkg/index.js';
 
 export async function usage(): Promise<void> {
   await init();
@@ -26,6 +26,9 @@ export async function usage(): Promise<void> {
     if (e.type === 'syncFailed') console.log(e.error.code satisfies ErrorCode);
   });
   off();
+  const shared: SharedDocument[] = await client.sharedDocuments();
+  const role: 'owner' | 'editor' | 'viewer' | undefined = shared[0]?.role;
+  console.log(role, shared[0]?.updatedAt);
   const sent: boolean = client.setPresence(doc.id, { cursor: 3 });
   const stop: () => void = client.onPresence((p: Presence) => console.log(p.docId, p.from, p.data, sent));
   stop();
