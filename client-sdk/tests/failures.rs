@@ -256,3 +256,23 @@ async fn a_document_that_fails_its_whole_batch_is_isolated_and_the_others_sync()
     let report = client.sync_now().await.unwrap();
     assert!(report.errors.is_empty() && report.pending == 0, "{report:?}");
 }
+
+#[tokio::test]
+async fn shared_documents_lists_what_the_server_shares_and_needs_the_network() {
+    let mut server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = server.client(&dir.path().join("a.db"), "alice", None).await;
+    let shared = alice.create_document("for bob").await.unwrap();
+    alice.create_document("alice only").await.unwrap();
+    alice.sync_now().await.unwrap();
+    server.add_member("alice", shared.id(), "bob", "viewer").await;
+
+    let bob = server.client(&dir.path().join("b.db"), "bob", None).await;
+    assert!(bob.documents().is_empty(), "nothing opened on bob's device");
+    let listed = bob.shared_documents().await.unwrap();
+    let seen: Vec<_> = listed.iter().map(|d| (d.id, d.title.as_str(), d.owner.as_str(), d.role.as_str())).collect();
+    assert_eq!(seen, vec![(shared.id(), "for bob", "alice", "viewer")]);
+    assert_eq!(alice.shared_documents().await.unwrap().len(), 2);
+    server.stop().await;
+    assert!(matches!(bob.shared_documents().await, Err(edgesync_client::SyncError::Offline(_))));
+}
