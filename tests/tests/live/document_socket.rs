@@ -163,7 +163,12 @@ async fn pages_on_another_origin_can_probe_the_live_routes() {
     let origin = std::env::var("EDGESYNC_TEST_CORS_ORIGIN").expect("scripts/targets.sh sets EDGESYNC_TEST_CORS_ORIGIN");
     let (_, owner) = t.user("socket-cors");
     let id = t.create_doc(&owner).await;
-    let allowed = |r: &reqwest::Response| r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // The configured origin echoed, or `*` where the deployment allows any (`wrangler dev` with
+    // the repository's settings).
+    let allowed = |r: &reqwest::Response| {
+        let value = r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        value.map(|v| if v == "*" { origin.clone() } else { v })
+    };
     for path in ["/v1/live".to_owned(), format!("/v1/docs/{id}/live")] {
         let r = t
             .http
