@@ -1,7 +1,9 @@
 // The packed SDK as its users get it: the tarball of scripts/pack-web.sh ($EDGESYNC_WEB_TARBALL)
 //   - installs with plain `npm install` into a fresh project and loads in Node (no Rust),
 //   - builds without warnings about Node built-ins in a webpack 5 project and in the Vite demo
-//     (examples/web-demo), and both bundles work in headless Chromium against the real server,
+//     (examples/web-demo), and both bundles work in headless Chromium against the real server;
+//     the webpack project's React app (`useDocument`, edgesync-web/react) re-renders on local
+//     and remote edits,
 //   - the demo: two browsers edit one list, one of them offline for a while; both end up
 //     showing the same content (a screenshot is saved in tests/artifacts/).
 import { after, before, test } from 'node:test';
@@ -84,7 +86,7 @@ test('the tarball installs into a fresh project with plain npm and loads in Node
   }
 });
 
-test('a webpack 5 project builds it without Node built-ins, and the bundle syncs in Chromium', async () => {
+test('a webpack 5 project builds it without Node built-ins; the bundle syncs in Chromium, and its React app re-renders on both browsers\' edits', async () => {
   npm(webpackDir, ['install', '--no-save', tarball]);
   const output = bundle(webpackDir, 'webpack', []);
   assertBrowserClean(output, join(webpackDir, 'dist'));
@@ -99,6 +101,31 @@ test('a webpack 5 project builds it without Node built-ins, and the bundle syncs
     assert.equal(stored.status, 200, 'the document reached the server');
   } finally {
     await page.close();
+  }
+
+  // The React app of the same build (`useDocument` from edgesync-web/react) in two browsers:
+  // each re-renders on its own clicks and on the other's.
+  const token = api.token('react-user');
+  const reactPage = (db, doc) => `${site}/react.html?api=${encodeURIComponent(api.url)}&token=${encodeURIComponent(token)}&db=${db}${doc ? `&doc=${doc}` : ''}`;
+  const [ctxA, ctxB] = [await browser.newContext(), await browser.newContext()];
+  try {
+    const [a, b] = [await ctxA.newPage(), await ctxB.newPage()];
+    const errors = [];
+    for (const p of [a, b]) p.on('pageerror', (e) => errors.push(e));
+    await a.goto(reactPage('react-a'));
+    const count = (p) => p.evaluate(() => window.failed ?? document.getElementById('count')?.textContent);
+    await waitFor(async () => (await count(a)) === '0', { what: 'the counter in A' });
+    const id = await a.evaluate(() => window.docId);
+    await b.goto(reactPage('react-b', id));
+    await waitFor(async () => (await count(b)) === '0', { what: 'the counter in B' });
+    await b.click('#increment');
+    await waitFor(async () => (await count(b)) === '1' && (await count(a)) === '1', { what: "B's click on both screens" });
+    await a.click('#increment');
+    await waitFor(async () => (await count(a)) === '2' && (await count(b)) === '2', { what: "A's click on both screens" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
   }
 });
 

@@ -1,5 +1,6 @@
 // Compile-only check of the package's TypeScript types (tsc --noEmit, run by scripts/test-web.sh).
 import { Client, Document, EdgesyncError, init, type ClientEvent, type ErrorCode, type Presence, type SharedDocument, type SyncReport } from '../../pkg/index.js';
+import { useDocument, type DocumentState } from '../../pkg/react.js';
 
 export async function usage(): Promise<void> {
   await init();
@@ -43,4 +44,13 @@ export async function usage(): Promise<void> {
   const found: Document | undefined = client.document(doc.id);
   console.log(json, heads, pending, status, found?.info().pendingChanges, doc.syncError?.code);
   await client.close();
+}
+
+// The React hook's types (compiled only; React itself is not needed for them).
+export function reactUsage(client: Client): number {
+  const state: DocumentState<{ count?: number }> = useDocument<{ count?: number }>(client, 'abc');
+  const doc: Document | null = state.doc;
+  const code: ErrorCode | undefined = state.error?.code;
+  console.log(doc, code);
+  return state.value?.count ?? 0;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 export default {
   mode: 'production',
   target: 'web',
-  entry: './src/index.js',
+  // The SDK alone, and a React app on its `useDocument` hook.
+  entry: { main: './src/index.js', react: './src/react-app.js' },
   output: { path: fileURLToPath(new URL('./dist', import.meta.url)), clean: true },
 };
