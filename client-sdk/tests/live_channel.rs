@@ -15,6 +15,18 @@ fn has(doc: &DocHandle, key: &str) -> bool {
     doc.read(|d| d.get(ROOT, key).ok().flatten().is_some()).unwrap_or(false)
 }
 
+/// A remote change that brought `key` into `doc`.
+fn remote_change(doc: &DocHandle, key: &'static str) -> impl Fn(&Event) -> bool + use<> {
+    let doc = doc.clone();
+    move |e: &Event| matches!(e, Event::Changed { origin: ChangeOrigin::Remote, .. }) && has(&doc, key)
+}
+
+/// Live sockets or waiting syncs (20 s), and an interval sync only once an hour: whatever
+/// arrives sooner came through the live path.
+fn live_polling_hourly() -> BackgroundSync {
+    BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() }
+}
+
 #[tokio::test]
 async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_is_silent() {
     let server = TestServer::start_live().await;
@@ -34,15 +46,11 @@ async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_i
     let b = server.client(&dir.path().join("b.db"), "alice", Some(live)).await;
     let mut events = Events::new(b.subscribe());
     let doc_b = b.open_document(doc_a.id()).await.unwrap();
-    let remote = |key: &'static str| {
-        let doc_b = doc_b.clone();
-        move |e: &Event| matches!(e, Event::Changed { origin: ChangeOrigin::Remote, .. }) && has(&doc_b, key)
-    };
-    events.wait_for(Duration::from_secs(10), "the first pull", remote("first")).await;
+    events.wait_for(Duration::from_secs(10), "the first pull", remote_change(&doc_b, "first")).await;
 
     doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
     a.sync_now().await.unwrap();
-    events.wait_for(Duration::from_secs(5), "A's edit, pushed", remote("second")).await;
+    events.wait_for(Duration::from_secs(5), "A's edit, pushed", remote_change(&doc_b, "second")).await;
     assert_eq!(doc_b.heads(), doc_a.heads());
     assert_eq!(server.faults.waiting_syncs.load(Ordering::SeqCst), 0, "the WebSocket, not a waiting sync, brought it");
 
@@ -59,7 +67,7 @@ async fn a_collaborators_edit_arrives_over_the_live_channel_and_an_idle_client_i
 async fn presence_reaches_the_other_clients_of_a_document_with_the_senders_identity() {
     let server = TestServer::start_live().await;
     let dir = tempfile::tempdir().unwrap();
-    let live = BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() };
+    let live = live_polling_hourly();
     let a = server.client(&dir.path().join("a.db"), "alice", Some(live)).await;
     let doc_a = a.create_document("cursors").await.unwrap();
     a.sync_now().await.unwrap();
@@ -118,9 +126,7 @@ async fn a_document_opened_before_its_creator_pushed_it_is_still_polled_while_th
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     a.sync_now().await.unwrap();
-    let doc = doc_b.clone();
-    let pulled = move |e: &Event| matches!(e, Event::Changed { origin: ChangeOrigin::Remote, .. }) && has(&doc, "n");
-    events.wait_for(Duration::from_secs(5), "the document, found by an interval sync", pulled).await;
+    events.wait_for(Duration::from_secs(5), "the document, found by an interval sync", remote_change(&doc_b, "n")).await;
     assert_eq!(doc_b.heads(), doc_a.heads());
     b.close().await;
 }
@@ -130,7 +136,7 @@ async fn waiting_syncs_do_not_spin_on_a_document_the_server_does_not_have() {
     // No sockets: the client keeps a waiting sync open instead.
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let live = BackgroundSync { interval: Duration::from_secs(3600), live: Some(Duration::from_secs(20)), ..Default::default() };
+    let live = live_polling_hourly();
     let b = server.client(&dir.path().join("b.db"), "alice", Some(live)).await;
     let mut events = Events::new(b.subscribe());
     b.open_document(edgesync_client::new_document_id().unwrap()).await.unwrap();
@@ -139,5 +145,40 @@ async fn waiting_syncs_do_not_spin_on_a_document_the_server_does_not_have() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let waits = server.faults.waiting_syncs.load(Ordering::SeqCst);
     assert!(waits <= 2, "{waits} waiting syncs in 2 s for a document nobody has");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn without_document_sockets_a_known_document_is_watched_by_waiting_syncs() {
+    // Waiting syncs but no sockets (as on Spin): `/v1/live` and `/v1/docs/{id}/live` answer 404.
+    let server = TestServer::start_waiting_only().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = server.client(&dir.path().join("a.db"), "alice", None).await;
+    let doc_a = a.create_document("no sockets").await.unwrap();
+    doc_a.change(|tx| tx.put(ROOT, "first", 1)).await.unwrap();
+    a.sync_now().await.unwrap();
+    // B knows the document before its background loop starts, so its first look for sockets
+    // tries that document's and gets 404: that means "no sockets here", not "no document".
+    // The 404s come after B's first sync (as they may on a loaded machine), so no later sync
+    // would undo a wrong conclusion.
+    let b = server.client(&dir.path().join("b.db"), "alice", None).await;
+    b.open_document(doc_a.id()).await.unwrap();
+    b.sync_now().await.unwrap();
+    b.close().await;
+    server.faults.live_delay_ms.store(500, Ordering::SeqCst);
+    let b = server.client(&dir.path().join("b.db"), "alice", Some(live_polling_hourly())).await;
+    let mut events = Events::new(b.subscribe());
+    let doc_b = b.document(doc_a.id()).expect("in B's store");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while b.live_mode() != edgesync_client::LiveMode::WaitingSyncs {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("B falls back to waiting syncs");
+
+    doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
+    a.sync_now().await.unwrap();
+    events.wait_for(Duration::from_secs(5), "A's edit, through B's waiting sync", remote_change(&doc_b, "second")).await;
     b.close().await;
 }

@@ -160,10 +160,11 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
     let Ok(token) = engine.tokens().token(refresh).await else { return Session::Dropped(false) };
     let mut sinks: HashMap<DocumentId, SplitSink<Socket, Message>> = HashMap::new();
     let mut frames: SelectAll<Frames> = SelectAll::new();
-    // Whether a document's socket was refused (404): when none opened, the server has none.
-    // Refused documents (and those whose access ended, 4003) are left to interval syncs
-    // until one of them finds the document (Engine::mark_unreachable).
-    let mut refused = false;
+    // Documents whose socket was refused (404). While no socket opened, a 404 may just mean
+    // the server has no such sockets (Spin): then the session ends as unsupported and nothing
+    // is marked. Once one opened, a refused document (or one whose access ended, 4003) is
+    // left to interval syncs until one of them finds it (Engine::mark_unreachable).
+    let mut refused: Vec<DocumentId> = Vec::new();
     let mut opened = false;
     loop {
         let mut wanted: Vec<DocumentId> = engine.live_documents().into_iter().filter(|d| !sinks.contains_key(d)).collect();
@@ -177,17 +178,17 @@ async fn documents_session(engine: &NativeEngine, events: &mut Subscription, pre
                     opened = true;
                     presence.mode.set(LiveMode::DocumentSockets);
                 }
-                Opened::NotFound => {
-                    refused = true;
-                    engine.mark_unreachable(doc);
-                }
+                Opened::NotFound => refused.push(doc),
                 Opened::Unauthorized => return Session::Unauthorized,
                 Opened::Failed => return Session::Dropped(opened),
             }
         }
         // Every document the server acknowledged answers 404: the server has no such sockets.
-        if !opened && refused {
+        if !opened && !refused.is_empty() {
             return Session::Unsupported;
+        }
+        for doc in refused.drain(..) {
+            engine.mark_unreachable(doc);
         }
         presence.mode.set_watching_all(opened && engine.watches_all(|d| sinks.contains_key(d)));
         tokio::select! {

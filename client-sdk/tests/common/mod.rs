@@ -55,6 +55,8 @@ pub struct Faults {
     /// A document whose presence makes a whole `/v1/sync` batch fail with 500 (as a server
     /// that cannot process one document of a batch would).
     pub poisoned: Mutex<Option<DocumentId>>,
+    /// Milliseconds every request for a live route (`…/live`) waits before it is answered.
+    pub live_delay_ms: AtomicU64,
 }
 
 impl Faults {
@@ -79,6 +81,10 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
         }
         _ => request,
     };
+    let live_delay = faults.live_delay_ms.load(Ordering::SeqCst);
+    if live_delay > 0 && request.uri().path().ends_with("/live") {
+        tokio::time::sleep(Duration::from_millis(live_delay)).await;
+    }
     if request.uri().path() == "/v1/sync" {
         faults.sync_requests.fetch_add(1, Ordering::SeqCst);
         if request.uri().query().is_some_and(|q| q.contains("wait_ms=") && !q.contains("wait_ms=0")) {
@@ -102,6 +108,8 @@ pub struct TestServer {
     http: reqwest::Client,
     /// Serve the live channel (`/v1/live`) and push commits, as `edgesync serve` does.
     live: bool,
+    /// With `live`, whether the live sockets are served (else only waiting syncs, as on Spin).
+    sockets: bool,
 }
 
 fn free_port() -> u16 {
@@ -118,6 +126,7 @@ impl TestServer {
             running: None,
             http: reqwest::Client::new(),
             live: false,
+            sockets: true,
         };
         server.serve().await;
         server
@@ -127,6 +136,16 @@ impl TestServer {
     pub async fn start_live() -> Self {
         let mut server = Self::start().await;
         server.live = true;
+        server.restart().await;
+        server
+    }
+
+    /// A server whose waiting syncs wait for commits but that has no live sockets (both
+    /// routes answer 404), like Spin or `edgesync serve --live-sockets false`.
+    pub async fn start_waiting_only() -> Self {
+        let mut server = Self::start().await;
+        server.live = true;
+        server.sockets = false;
         server.restart().await;
         server
     }
@@ -143,7 +162,7 @@ impl TestServer {
             state = state.with_wakeups(wakeups.clone());
             let hub = Arc::new(edgesync_server::live::LiveHub::default());
             edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
-            live_routes = Some(edgesync_server::live::routes(edgesync_server::live::Live::new(state.clone(), hub)));
+            live_routes = self.sockets.then(|| edgesync_server::live::routes(edgesync_server::live::Live::new(state.clone(), hub)));
         }
         let mut app = edge_app::app(state).layer(from_fn_with_state(self.faults.clone(), inject));
         if let Some(routes) = live_routes {
