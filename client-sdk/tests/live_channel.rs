@@ -21,6 +21,17 @@ fn remote_change(doc: &DocHandle, key: &'static str) -> impl Fn(&Event) -> bool 
     move |e: &Event| matches!(e, Event::Changed { origin: ChangeOrigin::Remote, .. }) && has(&doc, key)
 }
 
+/// Waits until `client`'s live loop is in `mode`.
+async fn wait_for_mode(client: &edgesync_client::Client, mode: edgesync_client::LiveMode) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while client.live_mode() != mode {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the live loop reaches {mode:?}"));
+}
+
 /// Live sockets or waiting syncs (20 s), and an interval sync only once an hour: whatever
 /// arrives sooner came through the live path.
 fn live_polling_hourly() -> BackgroundSync {
@@ -116,13 +127,7 @@ async fn a_document_opened_before_its_creator_pushed_it_is_still_polled_while_th
     let mut events = Events::new(b.subscribe());
     let doc_b = b.open_document(doc_a.id()).await.unwrap();
     // The socket is open (and its first subscription sent) before A pushes.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while b.live_mode() != edgesync_client::LiveMode::Channel {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the live channel opens");
+    wait_for_mode(&b, edgesync_client::LiveMode::Channel).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     a.sync_now().await.unwrap();
@@ -169,13 +174,7 @@ async fn without_document_sockets_a_known_document_is_watched_by_waiting_syncs()
     let b = server.client(&dir.path().join("b.db"), "alice", Some(live_polling_hourly())).await;
     let mut events = Events::new(b.subscribe());
     let doc_b = b.document(doc_a.id()).expect("in B's store");
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while b.live_mode() != edgesync_client::LiveMode::WaitingSyncs {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("B falls back to waiting syncs");
+    wait_for_mode(&b, edgesync_client::LiveMode::WaitingSyncs).await;
 
     doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
     a.sync_now().await.unwrap();
