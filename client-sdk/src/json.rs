@@ -62,34 +62,42 @@ impl JsonValue {
 
 /// Writes `value` at `prop` of map or list `obj`, replacing what is there.
 pub fn put<T: Transactable>(tx: &mut T, obj: &ObjId, prop: impl Into<Prop>, value: &JsonValue) -> Result<(), AutomergeError> {
-    let prop = prop.into();
-    let (child, ty) = match value {
-        JsonValue::Scalar(s) => return tx.put(obj, prop, s.clone()),
-        JsonValue::Text(_) => (tx.put_object(obj, prop, ObjType::Text)?, ObjType::Text),
-        JsonValue::List(_) => (tx.put_object(obj, prop, ObjType::List)?, ObjType::List),
-        JsonValue::Map(_) => (tx.put_object(obj, prop, ObjType::Map)?, ObjType::Map),
-    };
-    fill(tx, &child, ty, value)
+    match value {
+        JsonValue::Scalar(s) => tx.put(obj, prop, s.clone()),
+        _ => {
+            let child = tx.put_object(obj, prop, object_type(value))?;
+            fill(tx, &child, value)
+        }
+    }
 }
 
 /// Inserts `value` at `index` of list `obj`.
 pub fn insert<T: Transactable>(tx: &mut T, obj: &ObjId, index: usize, value: &JsonValue) -> Result<(), AutomergeError> {
-    let (child, ty) = match value {
-        JsonValue::Scalar(s) => return tx.insert(obj, index, s.clone()),
-        JsonValue::Text(_) => (tx.insert_object(obj, index, ObjType::Text)?, ObjType::Text),
-        JsonValue::List(_) => (tx.insert_object(obj, index, ObjType::List)?, ObjType::List),
-        JsonValue::Map(_) => (tx.insert_object(obj, index, ObjType::Map)?, ObjType::Map),
-    };
-    fill(tx, &child, ty, value)
+    match value {
+        JsonValue::Scalar(s) => tx.insert(obj, index, s.clone()),
+        _ => {
+            let child = tx.insert_object(obj, index, object_type(value))?;
+            fill(tx, &child, value)
+        }
+    }
+}
+
+/// The object a value other than a scalar is written as (scalars are written as they are).
+fn object_type(value: &JsonValue) -> ObjType {
+    match value {
+        JsonValue::Text(_) => ObjType::Text,
+        JsonValue::List(_) => ObjType::List,
+        JsonValue::Map(_) | JsonValue::Scalar(_) => ObjType::Map,
+    }
 }
 
 /// Fills the object just created for `value`.
-fn fill<T: Transactable>(tx: &mut T, obj: &ObjId, ty: ObjType, value: &JsonValue) -> Result<(), AutomergeError> {
-    match (ty, value) {
-        (ObjType::Text, JsonValue::Text(s)) => tx.splice_text(obj, 0, 0, s),
-        (_, JsonValue::List(items)) => items.iter().enumerate().try_for_each(|(i, item)| insert(tx, obj, i, item)),
-        (_, JsonValue::Map(entries)) => entries.iter().try_for_each(|(key, item)| put(tx, obj, key.as_str(), item)),
-        _ => Ok(()),
+fn fill<T: Transactable>(tx: &mut T, obj: &ObjId, value: &JsonValue) -> Result<(), AutomergeError> {
+    match value {
+        JsonValue::Text(s) => tx.splice_text(obj, 0, 0, s),
+        JsonValue::List(items) => items.iter().enumerate().try_for_each(|(i, item)| insert(tx, obj, i, item)),
+        JsonValue::Map(entries) => entries.iter().try_for_each(|(key, item)| put(tx, obj, key.as_str(), item)),
+        JsonValue::Scalar(_) => Ok(()),
     }
 }
 

@@ -188,9 +188,7 @@ pub(crate) fn get<R: ReadDoc>(doc: &R, path: &str) -> Result<Option<Json>, Edges
 }
 
 /// The object `obj` of type `ty` as JSON.
-pub(crate) fn to_json<R: ReadDoc>(doc: &R, obj: &ObjId, ty: ObjType) -> Json {
-    model::to_json(doc, obj, ty)
-}
+pub(crate) use model::to_json;
 
 #[cfg(test)]
 #[path = "json_tests.rs"]
