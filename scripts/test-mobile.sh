@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 gen="$out/uniffi"
 
-# The server the Python test starts, the library and its bindings generator: all built by
-# `build_tests` (scripts/env.sh) with everything else.
+# The server the Python test starts and the library: built by `build_tests` (scripts/env.sh)
+# with everything else; the bindings generator comes from scripts/install-tools.sh.
 [ -f "$test_bins_list" ] || build_tests
 lib="$out/debug/libedgesync_uniffi.so"
-bindgen="$out/debug/uniffi-bindgen"
+bindgen="$uniffi_bindgen"
 test -f "$lib" || { echo "missing $lib" >&2; exit 1; }
 
 rm -rf "$gen"

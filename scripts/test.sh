@@ -34,6 +34,14 @@ finish() {
   printf '\n==> step times (seconds)\n'
   printf '%s\n' "${steps[@]}"
   printf '%6ds  total\n' $(($(date +%s) - run_start))
+  if [ -n "${wasm_builds:-}" ]; then
+    # A step that failed leaves the background builds running: stop them first.
+    kill -- "-$wasm_builds_pid" 2>/dev/null || true
+    for build in spin worker web; do
+      [ -e "$wasm_builds/$build.done" ] && printf '%6ds  (in the background) %s build\n' "$(cat "$wasm_builds/$build.done")" "$build"
+    done
+    rm -rf "$wasm_builds"
+  fi
   scripts/leftovers.sh "$EDGESYNC_TEST_RUN" || status=1
   exit "$status"
 }
@@ -52,6 +60,16 @@ fi
 step "build every native target once (cargo build --all-targets over the workspace's native members)"
 build_tests
 
+# The wasm builds (Spin component, Worker bundle, web SDK crate) run in the background from
+# here on, at the lowest CPU priority, while the suites below run: those mostly wait (on sqld,
+# sockets, timers; the native tests used 1.1 of the 2 cores), and each wasm suite waits for
+# its build (scripts/build-wasm.sh). Built one after the other, the three took ~500 s alone.
+wasm_builds=$out/wasm-builds-$EDGESYNC_TEST_RUN
+source scripts/build-wasm.sh
+# setsid: a process group of its own ($! leads it), stopped as one if a step fails.
+setsid nice -n 19 scripts/build-wasm.sh "$wasm_builds" spin worker web &
+wasm_builds_pid=$!
+
 step "native workspace tests (storage suites against a real sqld too)"
 # The fuzz targets (sync-core/tests/fuzz.rs, edge/app auth) replay their corpus, then generate
 # inputs for this long each (docs/testing.md).
@@ -65,12 +83,14 @@ step "Schemathesis: requests generated from the native server's OpenAPI document
 scripts/schemathesis.sh
 
 step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
+await_wasm "$wasm_builds" spin "$wasm_builds_pid"
 scripts/with-sqld.sh scripts/blackbox.sh spin
 
 # The Worker bundle is built once, by wrangler running wrangler.toml's [build] command as a
 # developer's `wrangler dev` does; the later steps run that same bundle (worker-build's
 # wasm-opt alone takes about 40 s).
 step "The wrangler dev workflow: wrangler builds (worker-build) and serves the Worker; a smoke test through its proxy"
+await_wasm "$wasm_builds" worker "$wasm_builds_pid"
 scripts/with-sqld.sh scripts/wrangler-smoke.sh
 export EDGESYNC_PREBUILT=1
 
@@ -85,4 +105,5 @@ step "Mobile bindings (UniFFI): generate Kotlin and Swift, run the Python bindin
 scripts/test-mobile.sh
 
 step "Web SDK: build the npm package, then its tests in Node and headless Chromium against the native server"
+await_wasm "$wasm_builds" web "$wasm_builds_pid"
 scripts/test-web.sh
