@@ -28,7 +28,7 @@ wait_healthy "$port" "$work"
 echo "black-box suite against $target at http://127.0.0.1:$port"
 tests=(api sdk live tokens)
 if [ "$target" = spin ]; then
-  EDGESYNC_SPIN_WASM=$spin_wasm; export EDGESYNC_SPIN_WASM
+  export EDGESYNC_SPIN_WASM=$spin_wasm EDGESYNC_SPIN_DEPLOY_WASM=$spin_deploy_wasm
   tests+=(component_imports)
 fi
 export EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 EDGESYNC_SERVER_PID=$pid EDGESYNC_TARGET=$target \

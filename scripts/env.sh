@@ -42,7 +42,10 @@ wasm_profile=${EDGESYNC_WASM_PROFILE:-wasm-test}
 # suites skip wasm-opt (~35 s; it only shrinks the bundle). EDGESYNC_WASM_PROFILE=release builds
 # exactly what `wrangler deploy` ships.
 if [ "$wasm_profile" = release ]; then unset EDGESYNC_WORKER_BUILD_FLAGS; else export EDGESYNC_WORKER_BUILD_FLAGS=--no-opt; fi
-spin_wasm=$out/wasm32-wasip2/$wasm_profile/edgesync_spin.wasm
+# The Spin component twice (scripts/targets.sh build_spin): as spin.toml ships it (importing
+# Spin's wasi:config) and for `wasmtime serve` (wasmtime's wasi:config), which the suites run.
+spin_deploy_wasm=$out/spin/$wasm_profile/edgesync_spin.wasm
+spin_wasm=$out/spin/$wasm_profile/edgesync_spin-wasmtime.wasm
 
 build_tests() {
   mkdir -p "$out"

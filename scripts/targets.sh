@@ -74,9 +74,13 @@ start_target() {
       # Migrations run at deploy time, as for real deployments: the component never alters
       # the schema by itself.
       "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
-      spawn "$work/server.log" wasmtime serve -Scli --addr "127.0.0.1:$port" \
-        --env LIBSQL_URL="$EDGESYNC_SQLD_URL" --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
-        --env JWT_HS256_SECRET="$JWT_HS256_SECRET" --env EDGESYNC_RATE_LIMIT=0 --env EDGESYNC_CORS_ORIGINS="$EDGESYNC_TEST_CORS_ORIGIN" \
+      # Configured as `spin up` configures it: the database and the secret as application
+      # variables (wasi:config, lower-case names), the rest from the environment. A variable
+      # wins over the environment (the LIBSQL_URL there is a closed port).
+      spawn "$work/server.log" wasmtime serve -Scli -Sconfig --addr "127.0.0.1:$port" \
+        -Sconfig-var=libsql_url="$EDGESYNC_SQLD_URL" -Sconfig-var=jwt_hs256_secret="$JWT_HS256_SECRET" \
+        -Sconfig-var=libsql_auth_token= --env LIBSQL_URL=http://127.0.0.1:9 --env JWT_ISSUER="$JWT_ISSUER" --env JWT_AUDIENCE="$JWT_AUDIENCE" \
+        --env EDGESYNC_RATE_LIMIT=0 --env EDGESYNC_CORS_ORIGINS="$EDGESYNC_TEST_CORS_ORIGIN" \
         --env LIBSQL_TIMEOUT_MS="${LIBSQL_TIMEOUT_MS:-10000}" --env JWT_JWKS="${JWT_JWKS:-}" \
         --env JWT_JWKS_URL="${JWT_JWKS_URL:-}" --env JWT_JWKS_MIN_REFRESH_SECS="${JWT_JWKS_MIN_REFRESH_SECS:-}" \
         "$spin_wasm"
@@ -107,9 +111,23 @@ start_target() {
   esac
 }
 
-# Builds the Spin component ($spin_wasm) as spin.toml does, in the profile $wasm_profile.
+# Builds the Spin component in the profile $wasm_profile: as spin.toml does ($spin_deploy_wasm)
+# and for `wasmtime serve` ($spin_wasm, the `wasmtime` feature: edge/spin/src/config.rs).
 build_spin() {
-  cargo build -q -p edgesync-spin --target wasm32-wasip2 --profile "$wasm_profile"
+  local built=$out/wasm32-wasip2/$wasm_profile/edgesync_spin.wasm
+  mkdir -p "$(dirname "$spin_wasm")"
+  # The two builds differ in the edgesync-spin crate only (src/config.rs): seconds. A cdylib's
+  # file has no per-feature name, so each build would find the other's output "fresh":
+  # cleaning the one crate first makes cargo link each variant anew.
+  # (Each step is checked: callers may run this where `set -e` does not apply.)
+  local features copy
+  for features in "" wasmtime; do
+    copy=$spin_deploy_wasm
+    [ -z "$features" ] || copy=$spin_wasm
+    cargo clean -q -p edgesync-spin --target wasm32-wasip2 --profile "$wasm_profile" || return 1
+    cargo build -q -p edgesync-spin --target wasm32-wasip2 --profile "$wasm_profile" --features "$features" || return 1
+    cp "$built" "$copy" || return 1
+  done
 }
 
 # For the benchmark scripts: release builds of the native server and of the load generator

@@ -84,7 +84,8 @@ scripts/schemathesis.sh
 
 step "Spin component: build for wasm32-wasip2, then the black-box suite under wasmtime serve with sqld"
 await_wasm "$wasm_builds" spin "$wasm_builds_pid"
-scripts/with-sqld.sh scripts/blackbox.sh spin
+python3 scripts/check-spin-manifest.py
+EDGESYNC_PREBUILT=1 scripts/with-sqld.sh scripts/blackbox.sh spin
 
 # The Worker bundle is built once, by wrangler running wrangler.toml's [build] command as a
 # developer's `wrangler dev` does; the later steps run that same bundle (worker-build's

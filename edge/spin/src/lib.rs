@@ -1,13 +1,14 @@
 //! # edgesync on Spin
 //!
-//! Wiring only: read configuration from the component's environment (spin.toml
-//! `environment`, or `wasmtime serve --env`), reach libSQL with the shared Hrana client over
+//! Wiring only: read configuration from Spin's application variables (`wasi:config/store`)
+//! and the component's environment (config.rs), reach libSQL with the shared Hrana client over
 //! `spin_sdk::http::send`, and hand each request to the shared router. Routes, validation
 //! and errors all live in `edgesync-edge-app`.
 //!
 //! Nothing is kept between requests: the host may reuse an instance for many requests, so
 //! the router and its ports are built per request (cheap: a few small allocations).
 
+mod config;
 mod database;
 mod timer;
 mod transport;
@@ -30,11 +31,18 @@ use database::SpinDatabase;
 const PROVIDER_KEYS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Installs the log subscriber (once per instance), then builds the app state from the
-/// environment (every setting of docs/configuration.md), or says what is missing.
+/// variables and environment (every setting of docs/configuration.md), or says what is
+/// missing.
 fn state() -> Result<AppState, String> {
+    let vars = config::Settings::read();
+    let filter = match &vars {
+        Ok(vars) => vars.get("RUST_LOG"),
+        Err(_) => std::env::var("RUST_LOG").ok(),
+    };
     // stderr is what Spin (and `wasmtime serve`) log for a component.
-    edge_app::logs::install(|line| eprintln!("{line}"), std::env::var("RUST_LOG").ok().as_deref());
-    let settings = edge_app::config::EdgeSettings::from_vars(|name| std::env::var(name).ok())?;
+    edge_app::logs::install(|line| eprintln!("{line}"), filter.as_deref());
+    let vars = vars?;
+    let settings = edge_app::config::EdgeSettings::from_vars(|name| vars.get(name))?;
     let timeout = std::time::Duration::from_millis(settings.libsql_timeout_ms.into());
     let db = SpinDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, timeout).map_err(|e| format!("LIBSQL_URL: {e}"))?;
     // A fresh key cache: an instance serves one request, so the provider's keys come from
