@@ -16,9 +16,13 @@ port=$(free_port)
 jwt_env edgesync-wrangler
 [ -f "$test_bins_list" ] || build_tests
 "$native_bin" --data-dir "$work" --libsql-url "$EDGESYNC_SQLD_URL" migrate
+# Configured as a deployment is: the database URL and the signing secret from a .dev.vars-shaped
+# file (what `wrangler secret put` provides in production; here in the run's temp dir, never
+# the developer's own .dev.vars), the rest as vars.
+printf 'LIBSQL_URL=%s\nJWT_HS256_SECRET=%s\n' "$EDGESYNC_SQLD_URL" "$JWT_HS256_SECRET" >"$work/dev.vars"
 spawn "$work/server.log" wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port" \
-  --var "LIBSQL_URL:$EDGESYNC_SQLD_URL" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
-  --var "JWT_HS256_SECRET:$JWT_HS256_SECRET" --var "EDGESYNC_RATE_LIMIT:0"
+  --env-file "$work/dev.vars" --var "JWT_ISSUER:$JWT_ISSUER" --var "JWT_AUDIENCE:$JWT_AUDIENCE" \
+  --var "EDGESYNC_RATE_LIMIT:0"
 cleanup() { stop_pid "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
 wait_healthy "$port" "$work"

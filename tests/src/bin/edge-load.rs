@@ -1,8 +1,9 @@
 //! A small sync load generator for comparing runtimes (scripts/bench-edges.sh):
-//! `edge-load <label> <clients> <rounds-per-client> [own|shared]` against `EDGESYNC_BASE_URL`
-//! (same variables as the black-box suite). Each client makes one small edit per sync round, on
-//! a document of its own (`own`, the default) or all on one document (`shared`: each client is
-//! then a few changes behind the others). Prints one Markdown table row: label, mode, clients,
+//! `edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N]` against
+//! `EDGESYNC_BASE_URL` (same variables as the black-box suite). Each client makes one small edit
+//! per sync round, on a document of its own (`own`, the default) or on documents all clients
+//! share (`shared`: one; `shared:N`: N, round n editing document n mod N; each client is then a
+//! few changes behind the others). Prints one Markdown table row: label, mode, clients,
 //! rounds/s, p50 ms, p99 ms, how many syncs the server answered by loading the document (its
 //! `Server-Timing`), and how many 503s were retried.
 
@@ -14,34 +15,46 @@ use edgesync_blackbox::{Replica, Target};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N]";
     let (label, clients, rounds, mode) = match args.as_slice() {
         [_, label, c, r] => (label.clone(), c.parse::<usize>().expect("clients"), r.parse::<usize>().expect("rounds"), "own".to_owned()),
-        [_, label, c, r, m] if m == "own" || m == "shared" => (label.clone(), c.parse().expect("clients"), r.parse().expect("rounds"), m.clone()),
-        _ => panic!("usage: edge-load <label> <clients> <rounds-per-client> [own|shared]"),
+        [_, label, c, r, m] => (label.clone(), c.parse().expect("clients"), r.parse().expect("rounds"), m.clone()),
+        _ => panic!("{usage}"),
+    };
+    // How many documents all clients share (0: each its own).
+    let shared = match mode.as_str() {
+        "own" => 0,
+        "shared" => 1,
+        m => m.strip_prefix("shared:").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).expect(usage),
     };
     let target = std::sync::Arc::new(Target::from_env().expect("EDGESYNC_BASE_URL"));
     // Users and documents are made before the clock starts.
     let users: Vec<(String, String)> = (0..clients).map(|_| target.user("load")).collect();
-    let mut docs = Vec::new();
-    for (c, (_, token)) in users.iter().enumerate() {
-        if mode == "own" || c == 0 {
-            docs.push(target.create_doc(token).await);
-        } else {
-            let r = target.http.put(target.url(&format!("/v1/docs/{}/members/{}", docs[0], users[c].0)))
+    let mut common = Vec::new();
+    for _ in 0..shared {
+        let id = target.create_doc(&users[0].1).await;
+        for (user, _) in &users[1..] {
+            let r = target.http.put(target.url(&format!("/v1/docs/{id}/members/{user}")))
                 .bearer_auth(&users[0].1).json(&serde_json::json!({ "role": "editor" })).send().await.unwrap();
             assert_eq!(r.status(), 200, "sharing the document");
-            docs.push(docs[0].clone());
         }
+        common.push(id);
+    }
+    let mut docs = Vec::new();
+    for (_, token) in &users {
+        docs.push(if shared == 0 { vec![target.create_doc(token).await] } else { common.clone() });
     }
     let mut tasks = Vec::new();
     let start = Instant::now();
-    for (c, ((_, token), id)) in users.into_iter().zip(docs).enumerate() {
+    for (c, ((_, token), ids)) in users.into_iter().zip(docs).enumerate() {
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let mut replica = Replica::new(&id, c as u8 + 1);
+            let mut replicas: Vec<Replica> = ids.iter().map(|id| Replica::new(id, c as u8 + 1)).collect();
             let mut latencies = Vec::with_capacity(rounds);
             let (mut loads, mut retries) = (0, 0);
             for n in 0..rounds {
+                let replicas_len = replicas.len();
+                let replica = &mut replicas[n % replicas_len];
                 let mut tx = replica.doc.transaction();
                 tx.put(ROOT, format!("n{c}").as_str(), n as i64).unwrap();
                 tx.commit();

@@ -1,0 +1,80 @@
+// The shared-documents workload of scripts/bench-automerge-repo.sh, driven by unchanged
+// automerge-repo clients: CLIENTS repos connect to the sync server at URL; the first creates
+// DOCS documents, every client opens them all, then each makes ROUNDS small edits, round n on
+// document n mod DOCS, one at a time: an edit, then the server's sync reply for that document
+// (what edge-load's one sync request per edit does over HTTP). At the end every client must
+// hold every client's last edit of every document. PACE `unpaced` makes the edits back to back
+// instead (yielding to the event loop between them), letting automerge-repo batch them.
+//   node load.mjs URL CLIENTS ROUNDS DOCS [reply|unpaced]     prints one JSON line
+import { Repo } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+
+const [url, clients, rounds, docs] = [process.argv[2], ...process.argv.slice(3, 6).map(Number)]
+const paced = (process.argv[6] ?? "reply") === "reply"
+
+function client() {
+  const repo = new Repo({ network: [new WebSocketClientAdapter(url)], sharePolicy: async () => true })
+  const waiters = new Map() // documentId -> resolve of the next server sync for it
+  repo.networkSubsystem.on("message", message => {
+    if (message.type !== "sync" || !message.senderId.startsWith("sync-server")) return
+    const resolve = waiters.get(message.documentId)
+    if (resolve) {
+      waiters.delete(message.documentId)
+      resolve(true)
+    }
+  })
+  const reply = (documentId, ms = 5000) =>
+    new Promise(resolve => {
+      waiters.set(documentId, resolve)
+      setTimeout(() => resolve(false), ms)
+    })
+  return { repo, reply }
+}
+
+const peers = Array.from({ length: clients }, client)
+const first = peers[0]
+const created = []
+for (let d = 0; d < docs; d++) {
+  const handle = first.repo.create({ created: d })
+  const acked = first.reply(handle.documentId)
+  handle.change(doc => { doc.ready = true })
+  if (!(await acked)) throw new Error(`the server never answered document ${d}`)
+  created.push(handle)
+}
+const handles = [created]
+for (const peer of peers.slice(1)) handles.push(await Promise.all(created.map(h => peer.repo.find(h.url))))
+
+const latencies = []
+let timeouts = 0
+const start = performance.now()
+await Promise.all(peers.map(async (peer, c) => {
+  for (let n = 0; n < rounds; n++) {
+    const handle = handles[c][n % docs]
+    const t = performance.now()
+    const acked = paced && peer.reply(handle.documentId)
+    handle.change(doc => { doc[`c${c}`] = n })
+    if (paced && !(await acked)) timeouts++
+    if (!paced) await new Promise(r => setImmediate(r))
+    latencies.push(performance.now() - t)
+  }
+}))
+const edited = performance.now()
+
+// Converged: every client sees, in every document, each client's last value for it.
+const last = d => { let n = rounds - 1; while (n % docs !== d) n--; return n }
+const converged = () => handles.every(hs => hs.every((h, d) =>
+  peers.every((_, c) => last(d) < 0 || h.doc()?.[`c${c}`] === last(d))))
+const deadline = performance.now() + 60_000
+while (!converged()) {
+  if (performance.now() > deadline) throw new Error("the clients did not converge in 60 s")
+  await new Promise(r => setTimeout(r, 20))
+}
+const done = performance.now()
+latencies.sort((a, b) => a - b)
+const pct = p => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]
+console.log(JSON.stringify({
+  edits: latencies.length, edit_seconds: (edited - start) / 1000, converged_seconds: (done - start) / 1000,
+  p50_ms: pct(0.5), p99_ms: pct(0.99), timeouts,
+}))
+for (const peer of peers) await peer.repo.shutdown()
+process.exit(0)
