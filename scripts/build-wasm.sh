@@ -23,7 +23,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "$build" in
       spin) cmd=(build_spin) ;;
       worker) cmd=(build_worker) ;;
-      web) cmd=(cargo build -q -p edgesync-web --target wasm32-unknown-unknown --profile "$wasm_profile") ;;
+      web) cmd=(build_web_wasm "$wasm_profile") ;;
       *) echo "unknown build: $build" >"$dir/$build.failed"; exit 2 ;;
     esac
     if ! "${cmd[@]}" >"$dir/$build.log" 2>&1; then

@@ -23,7 +23,7 @@ dir=$profile
 [ "$profile" = dev ] && dir=debug
 
 source scripts/env.sh
-cargo build -p edgesync-web --target wasm32-unknown-unknown --profile "$profile"
+build_web_wasm "$profile"
 
 want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
 have=$(wasm-bindgen --version | awk '{print $2}')

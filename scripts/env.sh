@@ -47,6 +47,13 @@ if [ "$wasm_profile" = release ]; then unset EDGESYNC_WORKER_BUILD_FLAGS; else e
 spin_deploy_wasm=$out/spin/$wasm_profile/edgesync_spin.wasm
 spin_wasm=$out/spin/$wasm_profile/edgesync_spin-wasmtime.wasm
 
+# build_web_wasm PROFILE: the web SDK's crate for wasm32-unknown-unknown (scripts/build-web.sh
+# runs wasm-bindgen on it; scripts/build-wasm.sh builds it ahead in the test command, with
+# exactly these arguments so the later build compiles nothing).
+build_web_wasm() {
+  cargo build -p edgesync-web --target wasm32-unknown-unknown --profile "$1"
+}
+
 build_tests() {
   mkdir -p "$out"
   cargo build --all-targets --message-format=json-render-diagnostics \

@@ -87,9 +87,9 @@ await_wasm "$wasm_builds" spin "$wasm_builds_pid"
 python3 scripts/check-spin-manifest.py
 EDGESYNC_PREBUILT=1 scripts/with-sqld.sh scripts/blackbox.sh spin
 
-# The Worker bundle is built once, by wrangler running wrangler.toml's [build] command as a
-# developer's `wrangler dev` does; the later steps run that same bundle (worker-build's
-# wasm-opt alone takes about 40 s).
+# The Worker bundle is built once (in the background, exactly as wrangler.toml's [build] command
+# builds it); wrangler then runs that [build] command as a developer's `wrangler dev` does,
+# which compiles nothing more, and the later steps run the same bundle.
 step "The wrangler dev workflow: wrangler builds (worker-build) and serves the Worker; a smoke test through its proxy"
 await_wasm "$wasm_builds" worker "$wasm_builds_pid"
 scripts/with-sqld.sh scripts/wrangler-smoke.sh
