@@ -12,6 +12,8 @@
 //! before use, and a call that still meets an expired stream is retried once on a new one
 //! (the server ran nothing of it).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -62,15 +64,30 @@ pub struct LibsqlDatabase {
     remote: bool,
 }
 
-/// A pooled connection and when it last served a call.
+/// A pooled connection, when it last served a call and, on a local file, its prepared
+/// statements.
 struct Conn {
     conn: libsql::Connection,
     used: std::time::Instant,
+    prepared: Option<Prepared>,
 }
 
+/// Statements prepared once per connection to a local file, by their SQL text. Parsing and
+/// planning the store's statements on every call (the fast path's lookup is one long
+/// statement) took about a third of the native server's CPU per sync on a shared document
+/// (perf, docs/benchmarks.md), and the `libsql` crate keeps no statement cache of its own.
+/// The store's SQL texts are constants (`&'static str`), so the map holds at most one entry per
+/// statement in the binary. Remote connections prepare nothing locally (sqld does), so they
+/// keep none.
+type Prepared = HashMap<&'static str, libsql::Statement>;
+
 impl Conn {
-    fn new(conn: libsql::Connection) -> Self {
-        Conn { conn, used: std::time::Instant::now() }
+    fn new(conn: libsql::Connection, local: bool) -> Self {
+        Conn { conn, used: std::time::Instant::now(), prepared: local.then(HashMap::new) }
+    }
+
+    async fn run(&mut self, statement: &Statement) -> Result<Rows, DbError> {
+        run(&self.conn, self.prepared.as_mut(), statement).await
     }
 }
 
@@ -102,14 +119,14 @@ impl LibsqlDatabase {
         }
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
-            readers.push(Mutex::new(Conn::new(connect(&db, local).await?)));
+            readers.push(Mutex::new(Conn::new(connect(&db, local).await?, local)));
         }
         let this = Arc::new(Self {
             db,
             replica,
             frame_no: AtomicU64::new(u64::MAX),
             last_sync_ms: AtomicI64::new(0),
-            writer: Mutex::new(Conn::new(writer)),
+            writer: Mutex::new(Conn::new(writer, local)),
             readers,
             next: AtomicUsize::new(0),
             remote,
@@ -209,15 +226,33 @@ fn returns_rows(sql: &str) -> bool {
     head.starts_with("SELECT") || head.starts_with("WITH") || head.starts_with("PRAGMA") || sql.to_ascii_uppercase().contains(" RETURNING ")
 }
 
-/// Runs `statement` (its parameters are copied into libSQL's values, so a retry needs no copy of
-/// the statement).
-async fn run(conn: &libsql::Connection, statement: &Statement) -> Result<Rows, DbError> {
+/// Runs `statement` on `conn`, through `prepared` when given (its parameters are copied into
+/// libSQL's values, so a retry needs no copy of the statement).
+async fn run(conn: &libsql::Connection, prepared: Option<&mut Prepared>, statement: &Statement) -> Result<Rows, DbError> {
     let params = Params::Positional(statement.params.iter().cloned().map(to_libsql).collect());
-    if !returns_rows(statement.sql) {
-        let affected = conn.execute(statement.sql, params).await.map_err(map_err)?;
+    let Some(prepared) = prepared else {
+        let stmt = conn.prepare(statement.sql).await.map_err(map_err)?;
+        return step(&stmt, params, statement.sql).await;
+    };
+    let stmt = match prepared.entry(statement.sql) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(conn.prepare(statement.sql).await.map_err(map_err)?),
+    };
+    // Reset before (a run cut short leaves nothing behind) and after: a statement left
+    // mid-result would hold its read snapshot open.
+    stmt.reset();
+    let result = step(stmt, params, statement.sql).await;
+    stmt.reset();
+    result
+}
+
+/// Binds `params` to `stmt` and runs it to the end.
+async fn step(stmt: &libsql::Statement, params: Params, sql: &str) -> Result<Rows, DbError> {
+    if !returns_rows(sql) {
+        let affected = stmt.execute(params).await.map_err(map_err)? as u64;
         return Ok(Rows { rows: Vec::new(), affected });
     }
-    let mut rows = conn.query(statement.sql, params).await.map_err(map_err)?;
+    let mut rows = stmt.query(params).await.map_err(map_err)?;
     let columns = rows.column_count();
     let mut out = Vec::new();
     while let Some(row) = rows.next().await.map_err(map_err)? {
@@ -288,10 +323,10 @@ impl LibsqlDatabase {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let mut conn = self.readers[i].lock().await;
         self.refresh(&mut conn, false).await?;
-        match run(&conn.conn, statement).await {
+        match conn.run(statement).await {
             Err(e) if is_expired(&e) => {
                 self.refresh(&mut conn, true).await?;
-                run(&conn.conn, statement).await
+                conn.run(statement).await
             }
             result => result,
         }
@@ -310,21 +345,21 @@ impl LibsqlDatabase {
     async fn batch_once(&self, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
         let mut conn = self.writer.lock().await;
         self.refresh(&mut conn, false).await?;
-        match self.transaction(&conn.conn, statements).await {
+        match self.transaction(&mut conn, statements).await {
             Err(e) if is_expired(&e) => {
                 self.refresh(&mut conn, true).await?;
-                self.transaction(&conn.conn, statements).await
+                self.transaction(&mut conn, statements).await
             }
             result => result,
         }
     }
 
-    async fn transaction(&self, conn: &libsql::Connection, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
+    async fn transaction(&self, conn: &mut Conn, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
         {
-            let tx = conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
+            let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
             let mut results = Vec::with_capacity(statements.len());
             for s in statements {
-                match run(&tx, s).await {
+                match run(&tx, conn.prepared.as_mut(), s).await {
                     Ok(rows) => results.push(rows),
                     Err(e) => {
                         tx.rollback().await.map_err(map_err)?;
