@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
-# edgesync against automerge-repo's sync server, side by side in one run, on the workload where
-# collaboration happens: CLIENTS clients each make ROUNDS small edits spread over DOCS shared
-# documents, one edit at a time, each followed by the server's answer.
+# edgesync against automerge-repo's sync server, side by side in one run, on the issue 14
+# workloads (docs/benchmarks.md):
+#   reply (default)  CLIENTS clients each make ROUNDS small edits spread over DOCS shared
+#                    documents, one edit at a time, each followed by the server's answer;
+#   unpaced          the same, the automerge-repo clients making their edits back to back (so
+#                    automerge-repo may batch them; edge-load's edits stay one request each);
+#   create           each client creates ROUNDS new documents with one change each, one at a
+#                    time, each followed by the server's answer (DOCS unused): server CPU per
+#                    document and the server's memory after;
+#   offline          CLIENTS clients hold one document, each makes ROUNDS edits offline, then
+#                    they sync until all converge: bytes and messages both ways, seconds.
 #   edgesync:        the native server (release, a local libSQL file), driven over HTTP by
-#                    tests/src/bin/edge-load.rs (`shared:DOCS`: one sync request per edit)
+#                    tests/src/bin/edge-load.rs (one sync request per edit or document)
 #   automerge-repo:  @automerge/automerge-repo 2.5.6 with its WebSocket adapter and files on
 #                    disk, `sharePolicy` announcing nothing, as its sync server runs
 #                    (bench/automerge-repo/server.mjs), driven by unchanged automerge-repo
-#                    clients (bench/automerge-repo/load.mjs: an edit, then the server's reply)
+#                    clients (bench/automerge-repo/load.mjs, offline.mjs)
 # Each server is fresh per run; the runs alternate between the two, RUNS times, and the table
 # shows the medians and edgesync / automerge-repo ratios. Server CPU is the server process's
 # user + system time (/proc) from before the clients start until they are done; memory its
-# peak resident set (VmHWM).
-#   scripts/bench-automerge-repo.sh [CLIENTS=8] [ROUNDS=200] [DOCS=10] [RUNS=3] [PACE=reply]
-# PACE `unpaced`: the automerge-repo clients make their edits back to back instead of waiting
-# for each reply, so automerge-repo batches them into fewer sync messages (edge-load's edits
-# stay one request each).
+# resident set when they are done and its peak (VmHWM).
+#   scripts/bench-automerge-repo.sh [CLIENTS=8] [ROUNDS=200] [DOCS=10] [RUNS=3] [WORKLOAD=reply]
+# e.g. `8 1250 0 3 create` (10,000 documents), `2 1000 1 3 offline`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-clients=${1:-8} rounds=${2:-200} docs=${3:-10} runs=${4:-3} pace=${5:-reply}
+clients=${1:-8} rounds=${2:-200} docs=${3:-10} runs=${4:-3} workload=${5:-reply}
+case "$workload" in reply | unpaced) mode=shared:$docs ;; create | offline) mode=$workload ;; *) echo "unknown workload $workload" >&2; exit 2 ;; esac
 export EDGESYNC_WASM_PROFILE=release
 source scripts/targets.sh
 bench_setup edge-load
@@ -36,7 +43,7 @@ fi
 
 tick=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$tick" '{ print ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
-peak_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 pid=''
 trap 'stop_pid "$pid"' EXIT
@@ -50,11 +57,13 @@ for run in $(seq 1 "$runs"); do
   before=$(cpu_ms "$pid")
   row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
     EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-    "$out/release/edge-load" edgesync "$clients" "$rounds" "shared:$docs")
+    "$out/release/edge-load" edgesync "$clients" "$rounds" "$mode")
   cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
-  # | label | mode | clients | rounds/s | p50 | p99 | loads | retries |
-  echo "$row" | awk -F'|' -v cpu="$cpu" -v mb="$(peak_mb "$pid")" -v edits=$((clients * rounds)) \
-    '{ gsub(/ /, ""); printf "edgesync %s %s %s %s\n", cpu / edits, $5 + 0, $6 + 0, mb }' >>"$results"
+  # Rows: | label | mode | clients | rounds/s | p50 | p99 | loads | retries |, or for offline
+  # | label | offline | clients | edits | request bytes | response bytes | messages | seconds |.
+  echo "$row" | awk -F'|' -v cpu="$cpu" -v rss="$(mb "$pid" VmRSS)" -v peak="$(mb "$pid" VmHWM)" -v n=$((clients * rounds)) -v w="$workload" \
+    '{ gsub(/ /, "") } w == "offline" { print "edgesync", $6, $7, $8, $9, cpu; next }
+     { printf "edgesync %s %s %s %s %s\n", cpu / n, $5 + 0, $6 + 0, rss, peak }' >>"$results"
   stop_pid "$pid"; pid=''
   rm -rf "$work"
 
@@ -65,33 +74,50 @@ for run in $(seq 1 "$runs"); do
   for _ in $(seq 1 100); do grep -q listening "$work/server.log" && break; sleep 0.1; done
   grep -q listening "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
   before=$(cpu_ms "$pid")
-  json=$(node "$peer/load.mjs" "ws://127.0.0.1:$port" "$clients" "$rounds" "$docs" "$pace")
+  json=$(node "$peer/load.mjs" "ws://127.0.0.1:$port" "$clients" "$rounds" "$docs" "$workload")
   cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
   echo "$json" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-cpu, mb = float(sys.argv[1]), sys.argv[2]
-assert r["timeouts"] == 0, r
-print("automerge-repo", cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], mb)' "$cpu" "$(peak_mb "$pid")" >>"$results"
+cpu, rss, peak, workload = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+if workload == "offline":
+    print("automerge-repo", r["sent"], r["received"], r["messages"], r["seconds"], cpu)
+else:
+    assert r["timeouts"] == 0, r
+    print("automerge-repo", cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], rss, peak)' \
+    "$cpu" "$(mb "$pid" VmRSS)" "$(mb "$pid" VmHWM)" "$workload" >>"$results"
   stop_pid "$pid"; pid=''
   rm -rf "$work"
 done
 
 echo
-echo "$clients clients x $rounds edits over $docs shared documents (automerge-repo clients: $pace), medians of $runs runs; $(date -u)"
-python3 - "$results" <<'PY'
+case "$workload" in
+  create) echo "$clients clients x $rounds new documents, one change each, medians of $runs runs; $(date -u)" ;;
+  offline) echo "$clients clients x $rounds offline edits on one document, then synced, medians of $runs runs; $(date -u)" ;;
+  *) echo "$clients clients x $rounds edits over $docs shared documents (automerge-repo clients: $workload), medians of $runs runs; $(date -u)" ;;
+esac
+python3 - "$results" "$workload" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, *values = line.split()
     rows.setdefault(name, []).append([float(v) for v in values])
 med = {name: [statistics.median(col) for col in zip(*vals)] for name, vals in rows.items()}
-print("| server | server CPU per edit (ms) | edits/s | edit p50 (ms) | peak RSS (MB) |")
-print("|---|---:|---:|---:|---:|")
+if sys.argv[2] == "offline":
+    # sent, received, messages, seconds, server CPU ms
+    print("| server | bytes to the server | bytes from the server | bytes in all | messages | seconds to converge | server CPU (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    table = {n: [v[0], v[1], v[0] + v[1], v[2], v[3], v[4]] for n, v in med.items()}
+    formats = ["{:.0f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.3f}", "{:.0f}"]
+else:
+    unit = "document" if sys.argv[2] == "create" else "edit"
+    print(f"| server | server CPU per {unit} (ms) | {unit}s/s | {unit} p50 (ms) | RSS after (MB) | peak RSS (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    table = med
+    formats = ["{:.3f}", "{:.0f}", "{:.2f}", "{:.1f}", "{:.1f}"]
 for name in ("edgesync", "automerge-repo"):
-    cpu, rate, p50, mb = med[name]
-    print(f"| {name} | {cpu:.3f} | {rate:.0f} | {p50:.2f} | {mb:.1f} |")
-e, a = med["edgesync"], med["automerge-repo"]
-print(f"| edgesync / automerge-repo | {e[0] / a[0]:.2f} | {e[1] / a[1]:.2f} | {e[2] / a[2]:.2f} | {e[3] / a[3]:.2f} |")
+    print(f"| {name} | " + " | ".join(f.format(v) for f, v in zip(formats, table[name])) + " |")
+e, a = table["edgesync"], table["automerge-repo"]
+print("| **edgesync / automerge-repo** | " + " | ".join(f"{x / y:.2f}" for x, y in zip(e, a)) + " |")
 PY
 rm -f "$results"

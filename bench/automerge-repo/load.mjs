@@ -5,12 +5,20 @@
 // (what edge-load's one sync request per edit does over HTTP). At the end every client must
 // hold every client's last edit of every document. PACE `unpaced` makes the edits back to back
 // instead (yielding to the event loop between them), letting automerge-repo batch them.
-//   node load.mjs URL CLIENTS ROUNDS DOCS [reply|unpaced]     prints one JSON line
+// `create`: each client creates ROUNDS documents instead, each with one change, one at a time,
+// each followed by the server's sync reply (DOCS is unused). `offline`: see offline.mjs.
+//   node load.mjs URL CLIENTS ROUNDS DOCS [reply|unpaced|create|offline]     prints one JSON line
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { offline } from "./offline.mjs"
 
 const [url, clients, rounds, docs] = [process.argv[2], ...process.argv.slice(3, 6).map(Number)]
-const paced = (process.argv[6] ?? "reply") === "reply"
+const mode = process.argv[6] ?? "reply"
+const paced = mode !== "unpaced"
+if (mode === "offline") {
+  console.log(JSON.stringify(await offline(url, clients, rounds)))
+  process.exit(0)
+}
 
 function client() {
   const repo = new Repo({ network: [new WebSocketClientAdapter(url)], sharePolicy: async () => true })
@@ -32,6 +40,26 @@ function client() {
 }
 
 const peers = Array.from({ length: clients }, client)
+if (mode === "create") {
+  const latencies = []
+  const start = performance.now()
+  await Promise.all(peers.map(async peer => {
+    for (let n = 0; n < rounds; n++) {
+      const t = performance.now()
+      const handle = peer.repo.create()
+      const acked = peer.reply(handle.documentId)
+      handle.change(doc => { doc.n = n })
+      if (!(await acked)) throw new Error(`the server never answered document ${n}`)
+      latencies.push(performance.now() - t)
+    }
+  }))
+  const done = (performance.now() - start) / 1000
+  latencies.sort((a, b) => a - b)
+  console.log(JSON.stringify({ edits: latencies.length, edit_seconds: done, converged_seconds: done,
+    p50_ms: latencies[Math.floor(latencies.length / 2)], timeouts: 0 }))
+  for (const peer of peers) await peer.repo.shutdown()
+  process.exit(0)
+}
 const first = peers[0]
 const created = []
 for (let d = 0; d < docs; d++) {

@@ -80,7 +80,12 @@ impl Target {
     /// `POST` of a binary sync request to `path` (`/v1/sync`, `/v1/docs/{id}/sync`, with any
     /// query).
     pub async fn post_sync(&self, path: &str, token: &str, request: &SyncRequest) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(token).header("content-type", MEDIA_TYPE).body(request.encode()).send().await.unwrap()
+        self.post_sync_body(path, token, request.encode()).await
+    }
+
+    /// `POST` of an encoded sync request.
+    pub async fn post_sync_body(&self, path: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(token).header("content-type", MEDIA_TYPE).body(body).send().await.unwrap()
     }
 
     pub async fn create_doc(&self, token: &str) -> String {
@@ -95,11 +100,16 @@ pub struct Replica {
     pub id: DocumentId,
     pub doc: Automerge,
     pub acked: Heads,
+    /// Sync requests sent, and their bodies' bytes both ways.
+    pub requests: usize,
+    pub bytes_sent: usize,
+    pub bytes_received: usize,
 }
 
 impl Replica {
     pub fn new(id: &str, actor: u8) -> Self {
-        Self { id: id.parse().unwrap(), doc: Automerge::new().with_actor(ActorId::from(vec![actor; 8])), acked: Heads::empty() }
+        let doc = Automerge::new().with_actor(ActorId::from(vec![actor; 8]));
+        Self { id: id.parse().unwrap(), doc, acked: Heads::empty(), requests: 0, bytes_sent: 0, bytes_received: 0 }
     }
 
     /// One sync round; returns the HTTP status (and applies the response on 200).
@@ -112,11 +122,15 @@ impl Replica {
     pub async fn sync_waiting(&mut self, target: &Target, token: &str, wait_ms: u32) -> (u16, String) {
         let request = SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] };
         let query = if wait_ms > 0 { format!("?wait_ms={wait_ms}") } else { String::new() };
-        let r = target.post_sync(&format!("/v1/docs/{}/sync{query}", self.id), token, &request).await;
+        let body = request.encode();
+        self.requests += 1;
+        self.bytes_sent += body.len();
+        let r = target.post_sync_body(&format!("/v1/docs/{}/sync{query}", self.id), token, body).await;
         let status = r.status().as_u16();
         let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         if status == 200 {
             let body = r.bytes().await.unwrap();
+            self.bytes_received += body.len();
             let response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response");
             let applied = client::apply_response(&mut self.doc, self.id, &self.acked, &response.docs[0]).unwrap();
             self.acked = applied.acked;

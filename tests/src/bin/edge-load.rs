@@ -1,11 +1,18 @@
-//! A small sync load generator for comparing runtimes (scripts/bench-edges.sh):
-//! `edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N]` against
+//! A small sync load generator for comparing runtimes (scripts/bench-edges.sh) and servers
+//! (scripts/bench-automerge-repo.sh):
+//! `edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N|create|offline]` against
 //! `EDGESYNC_BASE_URL` (same variables as the black-box suite). Each client makes one small edit
 //! per sync round, on a document of its own (`own`, the default) or on documents all clients
 //! share (`shared`: one; `shared:N`: N, round n editing document n mod N; each client is then a
-//! few changes behind the others). Prints one Markdown table row: label, mode, clients,
+//! few changes behind the others), or creates a new document per round (`create`: the document,
+//! then one sync pushing its one change). Prints one Markdown table row: label, mode, clients,
 //! rounds/s, p50 ms, p99 ms, how many syncs the server answered by loading the document (its
 //! `Server-Timing`), and how many 503s were retried.
+//!
+//! `offline`: the clients share one document, and each makes its rounds of edits offline (one
+//! change each); then they sync in turn until all hold the same heads. Prints: label, mode,
+//! clients, edits per client, request bytes, response bytes, messages (requests and responses),
+//! seconds from the first sync until converged.
 
 use std::time::{Duration, Instant};
 
@@ -21,14 +28,18 @@ async fn main() {
         [_, label, c, r, m] => (label.clone(), c.parse().expect("clients"), r.parse().expect("rounds"), m.clone()),
         _ => panic!("{usage}"),
     };
+    let target = std::sync::Arc::new(Target::from_env().expect("EDGESYNC_BASE_URL"));
+    if mode == "offline" {
+        return offline(&target, &label, clients, rounds).await;
+    }
+    let create = mode == "create";
     // How many documents all clients share (0: each its own).
     let shared = match mode.as_str() {
-        "own" => 0,
+        "own" | "create" => 0,
         "shared" => 1,
         m => m.strip_prefix("shared:").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).expect(usage),
     };
-    let target = std::sync::Arc::new(Target::from_env().expect("EDGESYNC_BASE_URL"));
-    // Users and documents are made before the clock starts.
+    // Users and documents are made before the clock starts (except in `create`).
     let users: Vec<(String, String)> = (0..clients).map(|_| target.user("load")).collect();
     let mut common = Vec::new();
     for _ in 0..shared {
@@ -42,7 +53,11 @@ async fn main() {
     }
     let mut docs = Vec::new();
     for (_, token) in &users {
-        docs.push(if shared == 0 { vec![target.create_doc(token).await] } else { common.clone() });
+        docs.push(match (create, shared) {
+            (true, _) => Vec::new(),
+            (false, 0) => vec![target.create_doc(token).await],
+            (false, _) => common.clone(),
+        });
     }
     let mut tasks = Vec::new();
     let start = Instant::now();
@@ -53,12 +68,15 @@ async fn main() {
             let mut latencies = Vec::with_capacity(rounds);
             let (mut loads, mut retries) = (0, 0);
             for n in 0..rounds {
+                let t = Instant::now();
+                if create {
+                    replicas = vec![Replica::new(&target.create_doc(&token).await, c as u8 + 1)];
+                }
                 let replicas_len = replicas.len();
                 let replica = &mut replicas[n % replicas_len];
                 let mut tx = replica.doc.transaction();
                 tx.put(ROOT, format!("n{c}").as_str(), n as i64).unwrap();
                 tx.commit();
-                let t = Instant::now();
                 // As clients do (docs/protocol.md): a 503 is retried after a pause; the round's
                 // time includes it, and the retries are counted.
                 let (mut status, mut timing) = replica.sync_waiting(&target, &token, 0).await;
@@ -86,4 +104,52 @@ async fn main() {
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     println!("| {label} | {mode} | {clients} | {:.0} | {:.2} | {:.2} | {loads} | {retries} |", all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99));
+}
+
+/// The `offline` mode (see the module docs).
+async fn offline(target: &Target, label: &str, clients: usize, edits: usize) {
+    let users: Vec<(String, String)> = (0..clients).map(|_| target.user("offline")).collect();
+    let id = target.create_doc(&users[0].1).await;
+    for (user, _) in &users[1..] {
+        let r = target.http.put(target.url(&format!("/v1/docs/{id}/members/{user}")))
+            .bearer_auth(&users[0].1).json(&serde_json::json!({ "role": "editor" })).send().await.unwrap();
+        assert_eq!(r.status(), 200, "sharing the document");
+    }
+    // Every client holds the document (one change) before going offline.
+    let mut replicas: Vec<Replica> = (0..clients).map(|c| Replica::new(&id, c as u8 + 1)).collect();
+    let mut tx = replicas[0].doc.transaction();
+    tx.put(ROOT, "created", true).unwrap();
+    tx.commit();
+    for (replica, (_, token)) in replicas.iter_mut().zip(&users) {
+        assert_eq!(replica.sync(target, token).await, 200);
+        (replica.requests, replica.bytes_sent, replica.bytes_received) = (0, 0, 0);
+    }
+    for (c, replica) in replicas.iter_mut().enumerate() {
+        for n in 0..edits {
+            let mut tx = replica.doc.transaction();
+            tx.put(ROOT, format!("n{c}").as_str(), n as i64).unwrap();
+            tx.commit();
+        }
+    }
+    let start = Instant::now();
+    let converged = |replicas: &mut [Replica]| {
+        let heads = replicas[0].doc.get_heads();
+        replicas.iter_mut().all(|r| r.doc.get_heads() == heads)
+    };
+    let mut turn = 0;
+    while turn < clients || !converged(&mut replicas) {
+        assert!(turn < 4 * clients, "the clients did not converge");
+        let c = turn % clients;
+        assert_eq!(replicas[c].sync(target, &users[c].1).await, 200, "sync {turn}");
+        turn += 1;
+    }
+    let elapsed = start.elapsed();
+    let sum = |f: fn(&Replica) -> usize| replicas.iter().map(f).sum::<usize>();
+    println!(
+        "| {label} | offline | {clients} | {edits} | {} | {} | {} | {:.3} |",
+        sum(|r| r.bytes_sent),
+        sum(|r| r.bytes_received),
+        2 * sum(|r| r.requests),
+        elapsed.as_secs_f64()
+    );
 }
