@@ -14,6 +14,8 @@
 //!   changes to persist + response.
 //! - [`client`]: [`client::build_request`] and [`client::apply_response`], the mirror image.
 //! - [`document`]: loading stored state, compaction, history and views at given heads.
+//! - [`automerge_repo`]: automerge-repo's network messages and document ids, for the edge's
+//!   endpoint that serves unchanged automerge-repo clients.
 //! - [`inspect`]: bounded pre-flight checks of untrusted automerge chunks (inflation, op and
 //!   change counts, shapes that panic automerge), run before automerge sees a pushed byte.
 //!
@@ -48,6 +50,7 @@
 //! assert_eq!(applied.acked.as_slice(), local.get_heads().as_slice());
 //! ```
 
+pub mod automerge_repo;
 pub mod chunk;
 pub mod client;
 pub mod document;

@@ -1,0 +1,145 @@
+//! automerge-repo's wire format: frames as its encoder (cbor-x, through automerge-repo 2.5.6's
+//! `cbor` helper) writes them decode; what this side encodes decodes back; hostile frames are
+//! refused without panicking or allocating from declared counts; ids map 1:1.
+//!
+//! The hex frames were made with bench/automerge-repo's pinned packages:
+//! `node --input-type=module -e 'import { cbor } from "@automerge/automerge-repo"; …cbor.encode({…})'`.
+
+use proptest::prelude::*;
+use sync_core::DocumentId;
+use sync_core::automerge_repo::{DecodeError, Message, ParseRepoIdError, PeerMetadata, from_repo_document_id, repo_document_id};
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// A join of a client without storage: non-minimal map headers (`b9 0004`) and
+/// `storageId: undefined` (`f7`).
+const JOIN: &str = "b900046474797065646a6f696e6873656e646572496468636c69656e742d616c706565724d65746164617461b900026973746f726167654964f76b6973457068656d6572616cf57819737570706f7274656450726f746f636f6c56657273696f6e73816131";
+const SYNC: &str = "b9000564747970656473796e636873656e646572496468636c69656e742d616874617267657449646b73796e632d7365727665726a646f63756d656e744964781c324d696542664676756a4a7872686962426436386a5779737674715a64646174614442000102";
+/// An ephemeral message whose count (5,000,000,000) cbor-x wrote as a 64-bit float.
+const EPHEMERAL: &str = "b90007647479706569657068656d6572616c6873656e646572496468636c69656e742d616874617267657449646b73796e632d73657276657265636f756e74fb41f2a05f200000006973657373696f6e49646273316a646f63756d656e744964781c324d696542664676756a4a7872686962426436386a5779737674715a646461746141a1";
+const REMOTE_HEADS: &str = "b9000564747970657472656d6f74652d68656164732d6368616e6765646873656e646572496468636c69656e742d616874617267657449646b73796e632d7365727665726a646f63756d656e7449646178686e65774865616473b900016161b900026568656164738161686974696d657374616d70fb427a23bf1acdc000";
+
+#[test]
+fn frames_from_automerge_repo_clients_decode() {
+    assert_eq!(
+        Message::decode(&unhex(JOIN)).unwrap(),
+        Message::Join {
+            sender_id: "client-a".into(),
+            peer_metadata: Some(PeerMetadata { storage_id: None, is_ephemeral: true }),
+            supported_protocol_versions: vec!["1".into()],
+        }
+    );
+    assert_eq!(
+        Message::decode(&unhex(SYNC)).unwrap(),
+        Message::Sync {
+            sender_id: "client-a".into(),
+            target_id: "sync-server".into(),
+            document_id: "2MieBfFvujJxrhibBd68jWysvtqZ".into(),
+            data: vec![0x42, 0, 1, 2],
+        }
+    );
+    let Message::Ephemeral { count, session_id, data, .. } = Message::decode(&unhex(EPHEMERAL)).unwrap() else { panic!("not ephemeral") };
+    assert_eq!((count, session_id.as_str(), data.as_slice()), (5_000_000_000, "s1", &[0xa1][..]));
+    // Unknown types (and their nested fields) are skipped, not errors: a server ignores them.
+    assert_eq!(Message::decode(&unhex(REMOTE_HEADS)).unwrap(), Message::Other { kind: "remote-heads-changed".into() });
+}
+
+#[test]
+fn what_this_side_sends_is_minimal_cbor_that_decodes_back() {
+    let peer = Message::Peer {
+        sender_id: "sync-server-1".into(),
+        peer_metadata: Some(PeerMetadata { storage_id: Some("s".into()), is_ephemeral: false }),
+        selected_protocol_version: "1".into(),
+        target_id: "client-a".into(),
+    };
+    let bytes = peer.encode();
+    assert_eq!(bytes[0], 0xa5, "a map of 5 with a minimal header");
+    assert_eq!(Message::decode(&bytes).unwrap(), peer);
+    let unavailable = Message::DocUnavailable { sender_id: "s".into(), target_id: "c".into(), document_id: "d".into() };
+    assert_eq!(Message::decode(&unavailable.encode()).unwrap(), unavailable);
+}
+
+#[test]
+fn malformed_and_hostile_frames_are_refused() {
+    // Bytes after the map, a frame that is not a map, no type, a known type without its fields.
+    let mut trailing = unhex(SYNC);
+    trailing.push(0);
+    assert_eq!(Message::decode(&trailing), Err(DecodeError::TrailingBytes));
+    assert!(matches!(Message::decode(&[0x01]), Err(DecodeError::Cbor(_))));
+    assert!(matches!(Message::decode(&[]), Err(DecodeError::Cbor(_))));
+    assert_eq!(Message::decode(&[0xa0]), Err(DecodeError::NoType));
+    let no_data = [&[0xa1u8, 0x64][..], b"type", &[0x64], b"sync"].concat();
+    assert_eq!(Message::decode(&no_data), Err(DecodeError::Missing { kind: "sync", field: "senderId" }));
+    // A map claiming 2^64-1 entries in a few bytes: refused at the end of the bytes.
+    let huge = [0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    assert!(matches!(Message::decode(&huge), Err(DecodeError::Cbor(_))));
+    // A deeply nested value under an unknown key (a million arrays): skipped without recursion.
+    let mut deep = [&[0xa1u8, 0x61, b'x'][..]].concat();
+    deep.extend(std::iter::repeat_n(0x81, 1_000_000));
+    deep.push(0x00);
+    assert_eq!(Message::decode(&deep), Err(DecodeError::NoType));
+    // A count that is negative, fractional or beyond 2^53 as a float.
+    for bad in [&[0x20u8][..], &[0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], &[0xfb, 0x44, 0x30, 0, 0, 0, 0, 0, 0]] {
+        let frame = [&[0xa1u8, 0x65][..], b"count", bad].concat();
+        assert_eq!(Message::decode(&frame), Err(DecodeError::NotCount("count")), "{bad:x?}");
+    }
+}
+
+#[test]
+fn document_ids_map_one_to_one() {
+    // bs58check as automerge-repo's dependency (bs58check 3.0.1) writes bytes 0..16.
+    let id = DocumentId::from_bytes(std::array::from_fn(|i| i as u8));
+    assert_eq!(repo_document_id(&id), "1Bhh3pU9gLXZiNDL6PEa1Gs9fh");
+    assert_eq!(from_repo_document_id("1Bhh3pU9gLXZiNDL6PEa1Gs9fh"), Ok(id));
+    // A wrong checksum, a wrong length, and input too long to be an id (refused before decoding).
+    assert!(matches!(from_repo_document_id("1Bhh3pU9gLXZiNDL6PEa1Gs9fi"), Err(ParseRepoIdError::Encoding(_))));
+    let short = bs58::encode([7u8; 15]).with_check().into_string();
+    assert_eq!(from_repo_document_id(&short), Err(ParseRepoIdError::Length(15)));
+    assert_eq!(from_repo_document_id(&"1".repeat(10_000)), Err(ParseRepoIdError::TooLong));
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "[a-z0-9-]{0,12}"
+}
+
+fn metadata() -> impl Strategy<Value = Option<PeerMetadata>> {
+    proptest::option::of((proptest::option::of(text()), any::<bool>()).prop_map(|(storage_id, is_ephemeral)| PeerMetadata { storage_id, is_ephemeral }))
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let data = proptest::collection::vec(any::<u8>(), 0..64);
+    prop_oneof![
+        (text(), metadata(), proptest::collection::vec(text(), 0..3))
+            .prop_map(|(sender_id, peer_metadata, supported_protocol_versions)| Message::Join { sender_id, peer_metadata, supported_protocol_versions }),
+        (text(), metadata(), text(), text()).prop_map(|(sender_id, peer_metadata, selected_protocol_version, target_id)| Message::Peer {
+            sender_id,
+            peer_metadata,
+            selected_protocol_version,
+            target_id
+        }),
+        (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Request { sender_id, target_id, document_id, data }),
+        (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Sync { sender_id, target_id, document_id, data }),
+        (text(), text(), any::<u64>(), text(), text(), data).prop_map(|(sender_id, target_id, count, session_id, document_id, data)| Message::Ephemeral {
+            sender_id,
+            target_id,
+            count,
+            session_id,
+            document_id,
+            data
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn messages_round_trip(m in message()) {
+        prop_assert_eq!(Message::decode(&m.encode()), Ok(m));
+    }
+
+    #[test]
+    fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = Message::decode(&bytes);
+    }
+}
