@@ -111,15 +111,23 @@ fn metadata() -> impl Strategy<Value = Option<PeerMetadata>> {
 fn message() -> impl Strategy<Value = Message> {
     let data = proptest::collection::vec(any::<u8>(), 0..64);
     prop_oneof![
-        (text(), metadata(), proptest::collection::vec(text(), 0..3))
-            .prop_map(|(sender_id, peer_metadata, supported_protocol_versions)| Message::Join { sender_id, peer_metadata, supported_protocol_versions }),
+        (text(), metadata(), proptest::collection::vec(text(), 0..3)).prop_map(|(sender_id, peer_metadata, supported_protocol_versions)| Message::Join {
+            sender_id,
+            peer_metadata,
+            supported_protocol_versions
+        }),
         (text(), metadata(), text(), text()).prop_map(|(sender_id, peer_metadata, selected_protocol_version, target_id)| Message::Peer {
             sender_id,
             peer_metadata,
             selected_protocol_version,
             target_id
         }),
-        (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Request { sender_id, target_id, document_id, data }),
+        (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Request {
+            sender_id,
+            target_id,
+            document_id,
+            data
+        }),
         (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Sync { sender_id, target_id, document_id, data }),
         (text(), text(), any::<u64>(), text(), text(), data).prop_map(|(sender_id, target_id, count, session_id, document_id, data)| Message::Ephemeral {
             sender_id,
@@ -141,5 +149,113 @@ proptest! {
     #[test]
     fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = Message::decode(&bytes);
+    }
+}
+
+mod session {
+    use sync_core::DocumentId;
+    use sync_core::automerge_repo::{EphemeralFilter, Event, Message, Session, SessionLimits, repo_document_id};
+
+    const LIMITS: SessionLimits = SessionLimits { max_documents: 2, max_ephemeral_bytes: 8 };
+
+    fn doc(n: u8) -> (DocumentId, String) {
+        let id = DocumentId::from_bytes([n; 16]);
+        (id, repo_document_id(&id))
+    }
+
+    fn joined() -> Session {
+        let mut s = Session::new("sync-server-test", LIMITS);
+        let join = Message::Join { sender_id: "client".into(), peer_metadata: None, supported_protocol_versions: vec!["1".into()] };
+        let Event::Reply(Message::Peer { sender_id, target_id, selected_protocol_version, .. }) = s.receive(join) else { panic!("no peer") };
+        assert_eq!((sender_id.as_str(), target_id.as_str(), selected_protocol_version.as_str()), ("sync-server-test", "client", "1"));
+        s
+    }
+
+    fn sync(sender: &str, repo_id: &str, request: bool) -> Message {
+        let (sender_id, target_id, document_id, data) = (sender.into(), "sync-server-test".into(), repo_id.into(), vec![1]);
+        if request { Message::Request { sender_id, target_id, document_id, data } } else { Message::Sync { sender_id, target_id, document_id, data } }
+    }
+
+    fn ephemeral(sender: &str, session: &str, count: u64, repo_id: &str, bytes: usize) -> Message {
+        Message::Ephemeral {
+            sender_id: sender.into(),
+            target_id: "sync-server-test".into(),
+            count,
+            session_id: session.into(),
+            document_id: repo_id.into(),
+            data: vec![0; bytes],
+        }
+    }
+
+    #[test]
+    fn the_handshake_comes_first_and_needs_version_1() {
+        let mut s = Session::new("sync-server-test", LIMITS);
+        assert!(matches!(s.receive(sync("client", &doc(1).1, true)), Event::Close(Message::Error { .. })));
+        let join = Message::Join { sender_id: "client".into(), peer_metadata: None, supported_protocol_versions: vec!["2".into()] };
+        assert!(matches!(s.receive(join), Event::Close(Message::Error { .. })));
+        assert_eq!(s.client(), None);
+        let s = joined();
+        assert_eq!(s.client(), Some("client"));
+    }
+
+    #[test]
+    fn syncs_name_a_valid_document_from_the_joined_peer_within_the_limit() {
+        let mut s = joined();
+        let (id1, repo1) = doc(1);
+        assert_eq!(s.receive(sync("client", &repo1, true)), Event::Sync { document: id1, repo_id: repo1.clone(), data: vec![1], request: true });
+        // Another peer id than the one that joined: dropped.
+        assert_eq!(s.receive(sync("someone-else", &repo1, false)), Event::Ignore);
+        // A malformed id: a request is answered unavailable, a sync dropped.
+        assert_eq!(s.receive(sync("client", "not-an-id", true)), Event::Reply(s.unavailable("not-an-id")));
+        assert_eq!(s.receive(sync("client", "not-an-id", false)), Event::Ignore);
+        // At most two documents per connection; the known ones stay usable.
+        let (_, repo2) = doc(2);
+        let (_, repo3) = doc(3);
+        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { request: false, .. }));
+        assert_eq!(s.receive(sync("client", &repo3, true)), Event::Reply(s.unavailable(&repo3)));
+        assert!(matches!(s.receive(sync("client", &repo1, false)), Event::Sync { .. }));
+        assert_eq!(s.documents().count(), 2);
+        let Message::Sync { sender_id, target_id, .. } = s.sync(&repo1, vec![2]) else { panic!() };
+        assert_eq!((sender_id.as_str(), target_id.as_str()), ("sync-server-test", "client"));
+    }
+
+    #[test]
+    fn ephemeral_messages_of_subscribed_documents_are_relayed_within_the_size_limit() {
+        let mut s = joined();
+        let (id1, repo1) = doc(1);
+        // Not subscribed yet: dropped.
+        assert_eq!(s.receive(ephemeral("client", "a", 1, &repo1, 4)), Event::Ignore);
+        s.receive(sync("client", &repo1, false));
+        let message = ephemeral("other", "b", 1, &repo1, 8);
+        assert_eq!(s.receive(message.clone()), Event::Relay { document: id1, message });
+        assert_eq!(s.receive(ephemeral("client", "a", 2, &repo1, 9)), Event::Ignore);
+    }
+
+    #[test]
+    fn each_ephemeral_message_passes_the_filter_once_per_count_within_its_memory() {
+        let mut f = EphemeralFilter::new(2);
+        let (_, repo1) = doc(1);
+        assert!(f.admit(&ephemeral("a", "s", 1, &repo1, 1)));
+        // The same message back from another client (clients relay too), or an older one.
+        assert!(!f.admit(&ephemeral("a", "s", 1, &repo1, 1)));
+        assert!(!f.admit(&ephemeral("a", "s", 0, &repo1, 1)));
+        assert!(f.admit(&ephemeral("a", "s", 2, &repo1, 1)));
+        assert!(f.admit(&ephemeral("b", "s", 1, &repo1, 1)));
+        // A third session with two remembered: the memory starts over rather than growing.
+        assert!(f.admit(&ephemeral("c", "s", 1, &repo1, 1)));
+        assert!(f.admit(&ephemeral("a", "s", 2, &repo1, 1)));
+        assert!(!f.admit(&sync("a", &repo1, false)));
+    }
+
+    #[test]
+    fn a_second_join_starts_over() {
+        let mut s = joined();
+        let (_, repo1) = doc(1);
+        s.receive(sync("client", &repo1, false));
+        let join = Message::Join { sender_id: "client-2".into(), peer_metadata: None, supported_protocol_versions: vec!["1".into()] };
+        assert!(matches!(s.receive(join), Event::Reply(Message::Peer { .. })));
+        assert_eq!(s.documents().count(), 0);
+        assert_eq!(s.receive(sync("client", &repo1, false)), Event::Ignore);
+        assert_eq!(s.receive(ephemeral("client-2", "a", 1, &repo1, 4)), Event::Ignore);
     }
 }

@@ -183,11 +183,7 @@ fn count(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<u64>, Decode
         Type::F16 | Type::F32 | Type::F64 => {
             let x = d.f64()?;
             // Exactly representable integers only (up to 2^53).
-            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 {
-                Ok(Some(x as u64))
-            } else {
-                Err(DecodeError::NotCount(field))
-            }
+            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 { Ok(Some(x as u64)) } else { Err(DecodeError::NotCount(field)) }
         }
         _ => Err(DecodeError::NotCount(field)),
     }

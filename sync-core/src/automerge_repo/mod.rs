@@ -1,7 +1,9 @@
 //! automerge-repo's network protocol, the parts a server speaks (docs/automerge-repo-wire.md):
 //! its messages, one CBOR map per binary WebSocket frame ([`Message`]), and its document ids,
 //! bs58check of 16 bytes, mapped 1:1 to edgesync's ([`repo_document_id`], [`from_repo_document_id`]),
-//! so one document is reachable through both protocols.
+//! so one document is reachable through both protocols; and one connection's protocol state
+//! ([`Session`]: handshake, subscriptions; [`EphemeralFilter`]: relaying each ephemeral
+//! message once).
 //!
 //! Decoding is lenient where automerge-repo's encoder (cbor-x) differs from minimal CBOR —
 //! non-minimal map headers, `undefined` for absent values, integers above 2³² as floats,
@@ -15,9 +17,11 @@
 
 mod codec;
 mod ids;
+mod session;
 
 pub use codec::DecodeError;
 pub use ids::{ParseRepoIdError, from_repo_document_id, repo_document_id};
+pub use session::{EphemeralFilter, Event, Session, SessionLimits};
 
 /// The protocol version this side speaks (`supportedProtocolVersions`,
 /// `selectedProtocolVersion`).
