@@ -231,13 +231,23 @@ fn returns_rows(sql: &str) -> bool {
 async fn run(conn: &libsql::Connection, prepared: Option<&mut Prepared>, statement: &Statement) -> Result<Rows, DbError> {
     let params = Params::Positional(statement.params.iter().cloned().map(to_libsql).collect());
     let Some(prepared) = prepared else {
-        let stmt = conn.prepare(statement.sql).await.map_err(map_err)?;
-        return step(&stmt, params, statement.sql).await;
+        // Remote connections: no prepare of our own (for Hrana it is a describe request more
+        // per write). `execute` is the call that reports affected rows on every backend.
+        if !returns_rows(statement.sql) {
+            let affected = conn.execute(statement.sql, params).await.map_err(map_err)?;
+            return Ok(Rows { rows: Vec::new(), affected });
+        }
+        return collect(conn.query(statement.sql, params).await.map_err(map_err)?).await;
     };
     let stmt = match prepared.entry(statement.sql) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => e.insert(conn.prepare(statement.sql).await.map_err(map_err)?),
     };
+    // A reset statement keeps its last bindings, so a call with fewer parameters than the SQL
+    // names would silently reuse the previous call's.
+    if stmt.parameter_count() != statement.params.len() {
+        return Err(DbError::Other(format!("{} parameters for a statement taking {}", statement.params.len(), stmt.parameter_count())));
+    }
     // Reset before (a run cut short leaves nothing behind) and after: a statement left
     // mid-result would hold its read snapshot open.
     stmt.reset();
@@ -246,13 +256,17 @@ async fn run(conn: &libsql::Connection, prepared: Option<&mut Prepared>, stateme
     result
 }
 
-/// Binds `params` to `stmt` and runs it to the end.
+/// Binds `params` to the prepared `stmt` and runs it to the end.
 async fn step(stmt: &libsql::Statement, params: Params, sql: &str) -> Result<Rows, DbError> {
     if !returns_rows(sql) {
         let affected = stmt.execute(params).await.map_err(map_err)? as u64;
         return Ok(Rows { rows: Vec::new(), affected });
     }
-    let mut rows = stmt.query(params).await.map_err(map_err)?;
+    collect(stmt.query(params).await.map_err(map_err)?).await
+}
+
+/// Reads every row of `rows`.
+async fn collect(mut rows: libsql::Rows) -> Result<Rows, DbError> {
     let columns = rows.column_count();
     let mut out = Vec::new();
     while let Some(row) = rows.next().await.map_err(map_err)? {
@@ -369,6 +383,27 @@ impl LibsqlDatabase {
             }
             tx.commit().await.map_err(map_err)?;
             Ok(results)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prepared statement keeps its last bindings when reset: a call with fewer parameters
+    /// than its SQL names must fail rather than reuse them (on every reader connection).
+    #[tokio::test]
+    async fn a_prepared_statement_takes_exactly_its_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LibsqlDatabase::open_local(&dir.path().join("db")).await.unwrap();
+        const SQL: &str = "SELECT ?1, ?2";
+        for _ in 0..READ_CONNECTIONS {
+            let rows = db.query(Statement::new(SQL, [Value::Integer(1), Value::Integer(2)])).await.unwrap();
+            assert_eq!(rows.rows, [[Value::Integer(1), Value::Integer(2)]]);
+        }
+        for _ in 0..READ_CONNECTIONS {
+            assert!(matches!(db.query(Statement::new(SQL, [Value::Integer(3)])).await, Err(DbError::Other(_))));
         }
     }
 }

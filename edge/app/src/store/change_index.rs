@@ -106,9 +106,9 @@ impl Store {
             "ORDER BY i.last_op LIMIT 1) FROM json_each(?3) r) ",
             // The window: from ?6 changes before the anchor to the newest, at most ?7 of the
             // newest; the bytes of those after the anchor and at most ?8 long come along.
-            // `?7 + 0`, not `?7`: SQLite (with STAT4, as libSQL builds it) re-plans a statement
-            // whose LIMIT is a bare parameter every time that parameter is bound, which undid
-            // the native server's prepared-statement cache for this, the fast path's statement.
+            // `?7 + 0`, not `?7`: SQLite reads a LIMIT that is a bare parameter when it plans the
+            // statement, and so re-plans it every time that parameter is bound, which undid the
+            // native server's prepared-statement cache for this, the fast path's statement.
             "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, ",
             "CASE WHEN g.pos > anchor.pos AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op, g.deps ",
             "FROM anchor, change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
