@@ -62,7 +62,7 @@ for run in $(seq 1 "$runs"); do
   # Rows: | label | mode | clients | rounds/s | p50 | p99 | loads | retries |, or for offline
   # | label | offline | clients | edits | request bytes | response bytes | messages | seconds |.
   echo "$row" | awk -F'|' -v cpu="$cpu" -v rss="$(mb "$pid" VmRSS)" -v peak="$(mb "$pid" VmHWM)" -v n=$((clients * rounds)) -v w="$workload" \
-    '{ gsub(/ /, "") } w == "offline" { print "edgesync", $6, $7, $8, $9, cpu; next }
+    '{ gsub(/ /, "") } w == "offline" { print "edgesync", $6, $7, $6 + $7, $8, $9, cpu; next }
      { printf "edgesync %s %s %s %s %s\n", cpu / n, $5 + 0, $6 + 0, rss, peak }' >>"$results"
   stop_pid "$pid"; pid=''
   rm -rf "$work"
@@ -81,7 +81,7 @@ import json, sys
 r = json.load(sys.stdin)
 cpu, rss, peak, workload = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 if workload == "offline":
-    print("automerge-repo", r["sent"], r["received"], r["messages"], r["seconds"], cpu)
+    print("automerge-repo", r["sent"], r["received"], r["sent"] + r["received"], r["messages"], r["seconds"], cpu)
 else:
     assert r["timeouts"] == 0, r
     print("automerge-repo", cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], rss, peak)' \
@@ -104,10 +104,11 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append([float(v) for v in values])
 med = {name: [statistics.median(col) for col in zip(*vals)] for name, vals in rows.items()}
 if sys.argv[2] == "offline":
-    # sent, received, messages, seconds, server CPU ms
+    # sent, received, both, messages, seconds, server CPU ms (message bodies, no HTTP headers or
+    # WebSocket framing)
     print("| server | bytes to the server | bytes from the server | bytes in all | messages | seconds to converge | server CPU (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    table = {n: [v[0], v[1], v[0] + v[1], v[2], v[3], v[4]] for n, v in med.items()}
+    table = med
     formats = ["{:.0f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.3f}", "{:.0f}"]
 else:
     unit = "document" if sys.argv[2] == "create" else "edit"

@@ -80,11 +80,51 @@ fn malformed_and_hostile_frames_are_refused() {
     deep.extend(std::iter::repeat_n(0x81, 1_000_000));
     deep.push(0x00);
     assert_eq!(Message::decode(&deep), Err(DecodeError::NoType));
-    // A count that is negative, fractional or beyond 2^53 as a float.
-    for bad in [&[0x20u8][..], &[0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], &[0xfb, 0x44, 0x30, 0, 0, 0, 0, 0, 0]] {
-        let frame = [&[0xa1u8, 0x65][..], b"count", bad].concat();
-        assert_eq!(Message::decode(&frame), Err(DecodeError::NotCount("count")), "{bad:x?}");
+    // An ephemeral message's count that is negative, fractional or beyond 2^53 as a float.
+    let ephemeral = |count: &[u8]| [&[0xa2u8, 0x64][..], b"type", &[0x69], b"ephemeral", &[0x65], b"count", count].concat();
+    for bad in [&[0x20u8][..], &[0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], &[0xfb, 0x43, 0x40, 0, 0, 0, 0, 0, 1]] {
+        let reason = DecodeError::NotCount("count").to_string();
+        assert_eq!(Message::decode(&ephemeral(bad)), Err(DecodeError::Field { kind: "ephemeral", field: "count".into(), reason }), "{bad:x?}");
     }
+    // The same field in a message of a type this side does not know: not an error.
+    let other = [&[0xa2u8, 0x64][..], b"type", &[0x63], b"new", &[0x65], b"count", &[0x61, b'x']].concat();
+    assert_eq!(Message::decode(&other), Ok(Message::Other { kind: "new".into() }));
+    // A sync without data (all else present).
+    let fields = vec![(b"type".as_slice(), b"sync".as_slice()), (b"senderId", b"a"), (b"targetId", b"b"), (b"documentId", b"c")];
+    assert_eq!(Message::decode(&text_map(&fields)), Err(DecodeError::Missing { kind: "sync", field: "data" }));
+    // data as a byte string inside tag 64 (a typed array) is accepted; inside another tag not.
+    let with_data = |value: &[u8]| {
+        let mut frame = text_map(&fields);
+        frame[0] += 1;
+        frame.extend([0x64, b'd', b'a', b't', b'a']);
+        frame.extend_from_slice(value);
+        frame
+    };
+    let Ok(Message::Sync { data, .. }) = Message::decode(&with_data(&[0xd8, 0x40, 0x41, 0x07])) else { panic!("tag 64 refused") };
+    assert_eq!(data, [7]);
+    assert!(matches!(Message::decode(&with_data(&[0xd8, 0x41, 0x41, 0x07])), Err(DecodeError::Field { field, .. }) if field == "data"));
+    // A list of protocol versions claiming 2^64-1 entries, and one of 17.
+    let versions = |list: &[u8]| [&[0xa2u8, 0x64][..], b"type", &[0x64], b"join", &[0x78, 25], b"supportedProtocolVersions", list].concat();
+    assert!(matches!(Message::decode(&versions(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), Err(DecodeError::Cbor(_))));
+    let seventeen: Vec<u8> = std::iter::once(0x91).chain(std::iter::repeat_n(0x60, 17)).collect();
+    assert!(matches!(Message::decode(&versions(&seventeen)), Err(DecodeError::Field { field, .. }) if field == "supportedProtocolVersions"));
+    // Indefinite-length arrays nested a million deep under an unknown key: skipped.
+    let mut deep = [&[0xa1u8, 0x61, b'x'][..]].concat();
+    deep.extend(std::iter::repeat_n(0x9f, 1_000_000));
+    deep.extend(std::iter::repeat_n(0xff, 1_000_000));
+    assert_eq!(Message::decode(&deep), Err(DecodeError::NoType));
+}
+
+/// A CBOR map of text keys to text values.
+fn text_map(fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = vec![0xa0 + fields.len() as u8];
+    for (k, v) in fields {
+        for t in [k, v] {
+            out.push(0x60 + t.len() as u8);
+            out.extend_from_slice(t);
+        }
+    }
+    out
 }
 
 #[test]
@@ -120,6 +160,11 @@ fn message() -> impl Strategy<Value = Message> {
             sender_id,
             peer_metadata,
             selected_protocol_version,
+            target_id
+        }),
+        (proptest::option::of(text()), text(), proptest::option::of(text())).prop_map(|(sender_id, message, target_id)| Message::Error {
+            sender_id,
+            message,
             target_id
         }),
         (text(), text(), text(), data.clone()).prop_map(|(sender_id, target_id, document_id, data)| Message::Request {

@@ -18,7 +18,15 @@ pub enum DecodeError {
     Missing { kind: &'static str, field: &'static str },
     #[error("{0} must be a non-negative integer")]
     NotCount(&'static str),
+    #[error("{field} of a {kind} message is not of its type: {reason}")]
+    Field { kind: &'static str, field: String, reason: String },
+    #[error("more than {MAX_VERSIONS} protocol versions")]
+    TooManyVersions,
 }
+
+/// At most this many `supportedProtocolVersions` (automerge-repo sends one): a list of empty
+/// strings would otherwise cost 24 bytes of memory per byte of frame.
+const MAX_VERSIONS: usize = 16;
 
 impl From<minicbor::decode::Error> for DecodeError {
     fn from(e: minicbor::decode::Error) -> Self {
@@ -40,25 +48,21 @@ struct Fields {
     peer_metadata: Option<PeerMetadata>,
     supported: Option<Vec<String>>,
     selected: Option<String>,
+    /// The first field whose value was not of its type, and why: an error for the types this
+    /// side knows, nothing for the others (which may use the same keys differently).
+    bad: Option<(String, DecodeError)>,
 }
 
 pub(super) fn decode(frame: &[u8]) -> Result<Message, DecodeError> {
     let mut d = Decoder::new(frame);
     let mut f = Fields::default();
     for_each_entry(&mut d, |d, key| {
-        match key {
-            "type" => f.kind = text(d)?,
-            "senderId" => f.sender_id = text(d)?,
-            "targetId" => f.target_id = text(d)?,
-            "documentId" => f.document_id = text(d)?,
-            "data" => f.data = bytes(d)?,
-            "count" => f.count = count(d, "count")?,
-            "sessionId" => f.session_id = text(d)?,
-            "message" => f.message = text(d)?,
-            "peerMetadata" => f.peer_metadata = metadata(d)?,
-            "supportedProtocolVersions" => f.supported = texts(d)?,
-            "selectedProtocolVersion" => f.selected = text(d)?,
-            _ => d.skip()?,
+        let at = d.position();
+        if let Err(e) = field(d, key, &mut f) {
+            // A value of another type is skipped and noted; malformed CBOR fails the skip.
+            d.set_position(at);
+            d.skip()?;
+            f.bad.get_or_insert((key.to_owned(), e));
         }
         Ok(())
     })?;
@@ -66,6 +70,25 @@ pub(super) fn decode(frame: &[u8]) -> Result<Message, DecodeError> {
         return Err(DecodeError::TrailingBytes);
     }
     build(f)
+}
+
+/// Reads the value of the field `key` into `f`.
+fn field(d: &mut Decoder<'_>, key: &str, f: &mut Fields) -> Result<(), DecodeError> {
+    match key {
+        "type" => f.kind = text(d)?,
+        "senderId" => f.sender_id = text(d)?,
+        "targetId" => f.target_id = text(d)?,
+        "documentId" => f.document_id = text(d)?,
+        "data" => f.data = bytes(d)?,
+        "count" => f.count = count(d, "count")?,
+        "sessionId" => f.session_id = text(d)?,
+        "message" => f.message = text(d)?,
+        "peerMetadata" => f.peer_metadata = metadata(d)?,
+        "supportedProtocolVersions" => f.supported = texts(d)?,
+        "selectedProtocolVersion" => f.selected = text(d)?,
+        _ => d.skip()?,
+    }
+    Ok(())
 }
 
 fn build(f: Fields) -> Result<Message, DecodeError> {
@@ -81,6 +104,9 @@ fn build(f: Fields) -> Result<Message, DecodeError> {
         "ephemeral" => "ephemeral",
         _ => return Ok(Message::Other { kind }),
     };
+    if let Some((field, e)) = f.bad {
+        return Err(DecodeError::Field { kind: name, field, reason: e.to_string() });
+    }
     let need = |v: Option<String>, field| v.ok_or(DecodeError::Missing { kind: name, field });
     let data = |v: Option<Vec<u8>>| v.ok_or(DecodeError::Missing { kind: name, field: "data" });
     Ok(match name {
@@ -180,7 +206,7 @@ fn count(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<u64>, Decode
     }
     match d.datatype()? {
         Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(Some(d.u64()?)),
-        Type::F16 | Type::F32 | Type::F64 => {
+        Type::F32 | Type::F64 => {
             let x = d.f64()?;
             // Exactly representable integers only (up to 2^53).
             if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 { Ok(Some(x as u64)) } else { Err(DecodeError::NotCount(field)) }
@@ -203,6 +229,7 @@ fn texts(d: &mut Decoder<'_>) -> Result<Option<Vec<String>>, DecodeError> {
                 d.skip()?;
                 return Ok(Some(out));
             }
+            _ if out.len() == MAX_VERSIONS => return Err(DecodeError::TooManyVersions),
             _ => out.push(d.str()?.to_owned()),
         }
     }
