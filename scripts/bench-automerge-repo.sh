@@ -60,9 +60,10 @@ for run in $(seq 1 "$runs"); do
     "$out/release/edge-load" edgesync "$clients" "$rounds" "$mode")
   cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
   # Rows: | label | mode | clients | rounds/s | p50 | p99 | loads | retries |, or for offline
-  # | label | offline | clients | edits | request bytes | response bytes | messages | seconds |.
+  # | label | offline | clients | edits | request bytes | response bytes | messages | seconds |
+  # wire bytes to the server | wire bytes from it |.
   echo "$row" | awk -F'|' -v cpu="$cpu" -v rss="$(mb "$pid" VmRSS)" -v peak="$(mb "$pid" VmHWM)" -v n=$((clients * rounds)) -v w="$workload" \
-    '{ gsub(/ /, "") } w == "offline" { print "edgesync", $6, $7, $6 + $7, $8, $9, cpu; next }
+    '{ gsub(/ /, "") } w == "offline" { print "edgesync", $6, $7, $6 + $7, $8, $9, cpu, $10, $11, $10 + $11; next }
      { printf "edgesync %s %s %s %s %s\n", cpu / n, $5 + 0, $6 + 0, rss, peak }' >>"$results"
   stop_pid "$pid"; pid=''
   rm -rf "$work"
@@ -81,7 +82,8 @@ import json, sys
 r = json.load(sys.stdin)
 cpu, rss, peak, workload = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 if workload == "offline":
-    print("automerge-repo", r["sent"], r["received"], r["sent"] + r["received"], r["messages"], r["seconds"], cpu)
+    print("automerge-repo", r["sent"], r["received"], r["sent"] + r["received"], r["messages"], r["seconds"], cpu,
+          r["wire_sent"], r["wire_received"], r["wire_sent"] + r["wire_received"])
 else:
     assert r["timeouts"] == 0, r
     print("automerge-repo", cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], rss, peak)' \
@@ -104,12 +106,13 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append([float(v) for v in values])
 med = {name: [statistics.median(col) for col in zip(*vals)] for name, vals in rows.items()}
 if sys.argv[2] == "offline":
-    # sent, received, both, messages, seconds, server CPU ms (message bodies, no HTTP headers or
-    # WebSocket framing)
-    print("| server | bytes to the server | bytes from the server | bytes in all | messages | seconds to converge | server CPU (ms) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    # message bodies sent, received, both; messages; seconds; server CPU ms; then the same bytes
+    # on the wire (HTTP headers, WebSocket upgrade and frame headers included)
+    print("| server | body bytes to the server | from the server | in all | messages | seconds to converge | server CPU (ms) "
+          "| wire bytes to the server | from the server | in all |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     table = med
-    formats = ["{:.0f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.3f}", "{:.0f}"]
+    formats = ["{:.0f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.3f}", "{:.0f}", "{:.0f}", "{:.0f}", "{:.0f}"]
 else:
     unit = "document" if sys.argv[2] == "create" else "edit"
     print(f"| server | server CPU per {unit} (ms) | {unit}s/s | {unit} p50 (ms) | RSS after (MB) | peak RSS (MB) |")

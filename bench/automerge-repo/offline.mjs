@@ -2,7 +2,9 @@
 // creates a document and the server stores it; CLIENTS repos without a network each import it
 // and make EDITS edits (one change each), then all connect to the server at URL at once. Counts,
 // from the clients' side, every WebSocket message and its encoded bytes both ways (the
-// handshake included) until every client holds every client's last edit.
+// handshake included) until every client holds every client's last edit, and the bytes on the
+// wire (through a TCP relay: the WebSocket upgrade and frame headers included).
+import net from "node:net"
 import { Repo, cbor } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 
@@ -19,7 +21,19 @@ export async function offline(url, clients, edits) {
   const binary = await origin.export(created.documentId)
   await origin.shutdown()
 
-  const count = { messages: 0, sent: 0, received: 0 }
+  const count = { messages: 0, sent: 0, received: 0, wire_sent: 0, wire_received: 0 }
+  const server = new URL(url)
+  const relay = net.createServer(client => {
+    const upstream = net.connect(Number(server.port), server.hostname)
+    client.on("data", d => { count.wire_sent += d.length; upstream.write(d) })
+    upstream.on("data", d => { count.wire_received += d.length; client.write(d) })
+    client.on("close", () => upstream.destroy())
+    upstream.on("close", () => client.destroy())
+    client.on("error", () => {})
+    upstream.on("error", () => {})
+  })
+  await new Promise(resolve => relay.listen(0, "127.0.0.1", resolve))
+  const relayed = `ws://127.0.0.1:${relay.address().port}`
   const peers = Array.from({ length: clients }, (_, c) => {
     const repo = new Repo({ network: [], sharePolicy: async () => true })
     const handle = repo.import(binary, { docId: created.documentId })
@@ -28,7 +42,7 @@ export async function offline(url, clients, edits) {
   })
   const start = performance.now()
   for (const { repo } of peers) {
-    const adapter = new WebSocketClientAdapter(url)
+    const adapter = new WebSocketClientAdapter(relayed)
     const send = adapter.send.bind(adapter)
     adapter.send = message => {
       count.messages++
@@ -54,5 +68,6 @@ export async function offline(url, clients, edits) {
   }
   const seconds = (performance.now() - start) / 1000
   for (const { repo } of peers) await repo.shutdown()
+  relay.close()
   return { clients, edits, ...count, seconds }
 }

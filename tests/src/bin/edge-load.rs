@@ -10,11 +10,18 @@
 //! `Server-Timing`), and how many 503s were retried.
 //!
 //! `offline`: the clients share one document, and each makes its rounds of edits offline (one
-//! change each); then they sync in turn until all hold the same heads. Prints: label, mode,
-//! clients, edits per client, request bytes, response bytes, messages (requests and responses),
-//! seconds from the first sync until converged.
+//! change each); then they sync in turn until all hold the same heads, through a TCP relay that
+//! counts the bytes on the wire. Prints: label, mode, clients, edits per client, request bytes,
+//! response bytes (bodies), messages (requests and responses), seconds from the first sync
+//! until converged, bytes on the wire to the server and from it (HTTP headers included).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 
 use automerge::{ROOT, transaction::Transactable};
 use edgesync_blackbox::{Replica, Target};
@@ -135,6 +142,9 @@ async fn offline(target: &Target, label: &str, clients: usize, edits: usize) {
             tx.commit();
         }
     }
+    // The syncs go through a relay counting the bytes on the wire; the setup above did not.
+    let (base, wire) = relay(&target.base).await;
+    let target = &Target::at(&base);
     let start = Instant::now();
     let converged = |replicas: &mut [Replica]| {
         let heads = replicas[0].doc.get_heads();
@@ -150,10 +160,42 @@ async fn offline(target: &Target, label: &str, clients: usize, edits: usize) {
     let elapsed = start.elapsed();
     let sum = |f: fn(&Replica) -> usize| replicas.iter().map(f).sum::<usize>();
     println!(
-        "| {label} | offline | {clients} | {edits} | {} | {} | {} | {:.3} |",
+        "| {label} | offline | {clients} | {edits} | {} | {} | {} | {:.3} | {} | {} |",
         sum(|r| r.bytes_sent),
         sum(|r| r.bytes_received),
         2 * sum(|r| r.requests),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        wire[0].load(Ordering::Relaxed),
+        wire[1].load(Ordering::Relaxed)
     );
+}
+
+/// A TCP relay to the server of `base` (`http://host:port`): its base URL, and the bytes it
+/// carried to the server and from it so far.
+async fn relay(base: &str) -> (String, Arc<[AtomicU64; 2]>) {
+    let server = base.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let wire: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let counters = wire.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = TcpStream::connect(&server).await else { continue };
+            let ((client_read, client_write), (up_read, up_write)) = (client.into_split(), upstream.into_split());
+            tokio::spawn(pump(client_read, up_write, counters.clone(), 0));
+            tokio::spawn(pump(up_read, client_write, counters.clone(), 1));
+        }
+    });
+    (url, wire)
+}
+
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, wire: Arc<[AtomicU64; 2]>, way: usize) {
+    let mut buf = vec![0; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        wire[way].fetch_add(n as u64, Ordering::Relaxed);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
