@@ -219,8 +219,9 @@ fn from_libsql(v: libsql::Value) -> Value {
     }
 }
 
-/// Whether a statement produces rows (then `query`), or only a count (then `execute`, the
-/// only call that reports affected rows on every backend, remote ones included).
+/// Whether an unprepared statement produces rows (then `query`), or only a count (then
+/// `execute`, the only call that reports affected rows on every backend, remote ones included).
+/// A prepared one says so itself (its column count).
 fn returns_rows(sql: &str) -> bool {
     let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
     head.starts_with("SELECT") || head.starts_with("WITH") || head.starts_with("PRAGMA") || sql.to_ascii_uppercase().contains(" RETURNING ")
@@ -251,14 +252,16 @@ async fn run(conn: &libsql::Connection, prepared: Option<&mut Prepared>, stateme
     // Reset before (a run cut short leaves nothing behind) and after: a statement left
     // mid-result would hold its read snapshot open.
     stmt.reset();
-    let result = step(stmt, params, statement.sql).await;
+    let result = step(stmt, params).await;
     stmt.reset();
     result
 }
 
-/// Binds `params` to the prepared `stmt` and runs it to the end.
-async fn step(stmt: &libsql::Statement, params: Params, sql: &str) -> Result<Rows, DbError> {
-    if !returns_rows(sql) {
+/// Binds `params` to the prepared `stmt` and runs it to the end. A statement with result
+/// columns (a query, or a write with RETURNING) is read row by row; one without reports the
+/// rows it changed.
+async fn step(stmt: &libsql::Statement, params: Params) -> Result<Rows, DbError> {
+    if stmt.column_count() == 0 {
         let affected = stmt.execute(params).await.map_err(map_err)? as u64;
         return Ok(Rows { rows: Vec::new(), affected });
     }

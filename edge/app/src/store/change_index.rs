@@ -54,12 +54,11 @@ fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
     serde_json::to_string(value).map(Value::from).map_err(|e| DbError::Other(e.to_string()))
 }
 
-/// A change hash from its stored hex text. automerge's `FromStr` allocates for every hash, and a
-/// window row holds several: that parse was 8% of the server's CPU for a shared-document sync.
+/// A change hash from its stored text (lowercase hex, as stored), without allocating:
+/// automerge's `FromStr` allocates for every hash, and a window row holds several (that parse
+/// was 8% of the server's CPU for a shared-document sync).
 fn parse_hash(text: &str) -> Option<ChangeHash> {
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(text, &mut bytes).ok()?;
-    Some(ChangeHash(bytes))
+    sync_core::id::parse_change_hash(text).ok()
 }
 
 /// A window row as [`Store::find_ops`] reads it.
