@@ -4,5 +4,6 @@ pub mod compaction;
 pub mod documents;
 pub mod load;
 pub mod provider_keys;
+pub mod repo;
 pub mod sync;
 pub mod wait;

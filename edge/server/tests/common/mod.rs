@@ -156,9 +156,7 @@ impl TestApp {
     }
 
     pub async fn add_member(&self, owner: &str, doc: &str, user: &str, role: &str) {
-        let r = self
-            .call(Method::PUT, &format!("/v1/docs/{doc}/members/{user}"), Some(&self.token(owner)), Some(serde_json::json!({"role": role})))
-            .await;
+        let r = self.call(Method::PUT, &format!("/v1/docs/{doc}/members/{user}"), Some(&self.token(owner)), Some(serde_json::json!({"role": role}))).await;
         assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
     }
 }

@@ -1,0 +1,202 @@
+//! automerge-repo's document sync through the service (`edge_app::service::repo`), driven by
+//! automerge peers exactly as automerge-repo drives them: peers converge through the store,
+//! with HTTP writers on the same document; a viewer is answered but stores nothing; a
+//! non-member learns nothing; hostile messages are refused without harming the document for
+//! its other members; and a change sent without its dependency is recovered.
+
+mod common;
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc};
+use common::TestApp;
+use edge_app::service::repo::{Answer, announce, receive};
+use sync_core::{DocumentId, Heads, SyncRequest, client};
+
+/// One automerge-repo client's copy of a document and its sync state with the server (the
+/// server's side of that connection is `server`).
+struct Peer {
+    user: &'static str,
+    doc: Automerge,
+    state: State,
+    server: State,
+}
+
+impl Peer {
+    fn new(user: &'static str) -> Self {
+        Self { user, doc: Automerge::new(), state: State::new(), server: State::new() }
+    }
+
+    fn edit(&mut self, key: &str, value: i64) {
+        let mut tx = self.doc.transaction();
+        tx.put(ROOT, key, value).unwrap();
+        tx.commit();
+    }
+
+    fn take(&mut self, answer: Answer) -> bool {
+        match answer {
+            Answer::Reply(Some(bytes)) => {
+                self.doc.receive_sync_message(&mut self.state, Message::decode(&bytes).unwrap()).unwrap();
+                true
+            }
+            Answer::Reply(None) => false,
+            other => panic!("expected a sync message, got {other:?}"),
+        }
+    }
+
+    /// Exchanges messages with the server until neither side has anything to say.
+    async fn sync(&mut self, app: &TestApp, doc: DocumentId) {
+        for _ in 0..20 {
+            let Some(message) = self.doc.generate_sync_message(&mut self.state) else {
+                let answer = announce(&app.state, self.user, doc, &mut self.server).await.unwrap();
+                if !self.take(answer) {
+                    return;
+                }
+                continue;
+            };
+            let answer = receive(&app.state, self.user, doc, &mut self.server, &message.encode(), false).await.unwrap();
+            self.take(answer);
+        }
+        panic!("the sync did not settle in 20 rounds");
+    }
+}
+
+/// The stored document, as the server loads it.
+async fn stored(app: &TestApp, doc: DocumentId) -> Automerge {
+    let id = doc.to_string();
+    let state = app.state.store.load_states(&[&id]).await.unwrap().remove(&id).expect("stored");
+    sync_core::document::load(sync_core::document::StoredDoc { snapshot: state.snapshot.as_deref(), changes: &state.changes }).unwrap()
+}
+
+fn value(doc: &Automerge, key: &str) -> Option<i64> {
+    doc.get(ROOT, key).unwrap().and_then(|(v, _)| v.as_i64())
+}
+
+fn fresh_id(n: u8) -> DocumentId {
+    DocumentId::from_bytes([n; 16])
+}
+
+#[tokio::test]
+async fn peers_and_http_writers_converge_and_a_sync_with_changes_creates_the_document() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(1);
+    let mut alice = Peer::new("alice");
+    alice.edit("a", 1);
+    alice.sync(&app, doc).await;
+    let r = app.call(axum::http::Method::GET, &format!("/v1/docs/{doc}"), Some(&app.token("alice")), None).await;
+    assert_eq!(r.json()["role"], "owner", "the creator owns the document");
+    assert_eq!(stored(&app, doc).await.get_heads(), alice.doc.get_heads());
+
+    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
+    let mut bob = Peer::new("bob");
+    let request = bob.doc.generate_sync_message(&mut bob.state).unwrap();
+    let answer = receive(&app.state, "bob", doc, &mut bob.server, &request.encode(), true).await.unwrap();
+    assert!(bob.take(answer));
+    assert_eq!(value(&bob.doc, "a"), Some(1), "a request is answered with the document in one round trip");
+
+    // Concurrent edits: both peers and an HTTP writer.
+    alice.edit("a", 2);
+    bob.edit("b", 3);
+    let mut replica = stored(&app, doc).await;
+    let acked = Heads::new(replica.get_heads());
+    let mut tx = replica.transaction();
+    tx.put(ROOT, "http", 4).unwrap();
+    tx.commit();
+    let request = SyncRequest { docs: vec![client::build_request(doc, &replica, &acked)] };
+    assert_eq!(app.sync_at("/v1/sync", &app.token("alice"), &request).await.status, 200);
+    bob.sync(&app, doc).await;
+    alice.sync(&app, doc).await;
+    bob.sync(&app, doc).await;
+
+    let server = stored(&app, doc).await;
+    for peer in [&alice, &bob] {
+        assert_eq!(peer.doc.get_heads(), server.get_heads(), "{} converged", peer.user);
+    }
+    assert_eq!((value(&server, "a"), value(&server, "b"), value(&server, "http")), (Some(2), Some(3), Some(4)));
+}
+
+#[tokio::test]
+async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(2);
+    let mut owner = Peer::new("olga");
+    owner.edit("k", 1);
+    owner.sync(&app, doc).await;
+    let before = stored(&app, doc).await.get_heads();
+
+    app.add_member("olga", &doc.to_string(), "vic", "viewer").await;
+    let mut viewer = Peer::new("vic");
+    viewer.edit("vandal", 666);
+    viewer.sync(&app, doc).await;
+    assert_eq!(value(&viewer.doc, "k"), Some(1), "the viewer received the document");
+    assert_eq!(stored(&app, doc).await.get_heads(), before, "nothing of the viewer's was stored");
+
+    let mut stranger = Peer::new("mallory");
+    let request = stranger.doc.generate_sync_message(&mut stranger.state).unwrap();
+    assert_eq!(receive(&app.state, "mallory", doc, &mut stranger.server, &request.encode(), true).await.unwrap(), Answer::Unavailable);
+    stranger.edit("k", 2);
+    let push = stranger.doc.generate_sync_message(&mut stranger.state).unwrap();
+    let mut pushed = push.clone();
+    pushed.changes = stranger.doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    assert_eq!(receive(&app.state, "mallory", doc, &mut stranger.server, &pushed.encode(), false).await.unwrap(), Answer::Unavailable);
+    assert_eq!(announce(&app.state, "mallory", doc, &mut stranger.server).await.unwrap(), Answer::Reply(None));
+    assert_eq!(stored(&app, doc).await.get_heads(), before);
+}
+
+#[tokio::test]
+async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(3);
+    let mut owner = Peer::new("olga");
+    owner.edit("k", 1);
+    owner.sync(&app, doc).await;
+    app.add_member("olga", &doc.to_string(), "eve", "editor").await;
+
+    // A bloom filter with entries and no bits (automerge divides by zero answering it).
+    let hostile = [0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
+    let answer = receive(&app.state, "eve", doc, &mut State::new(), &hostile, false).await.unwrap();
+    assert!(matches!(answer, Answer::Refused(ref why) if why.contains("bloom")), "{answer:?}");
+
+    // A well-formed change automerge panics applying.
+    let crafted = common::crafted_change_on(&stored(&app, doc).await);
+    let mut message = Automerge::new().generate_sync_message(&mut State::new()).unwrap();
+    message.heads = vec![crafted.hash()];
+    message.changes = vec![crafted.raw_bytes().to_vec()].into();
+    let answer = receive(&app.state, "eve", doc, &mut State::new(), &message.encode(), false).await.unwrap();
+    assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
+
+    // Not an automerge message at all.
+    assert!(matches!(receive(&app.state, "eve", doc, &mut State::new(), b"\x42\xff", false).await.unwrap(), Answer::Refused(_)));
+
+    // The owner still syncs, and the document is not marked damaged.
+    owner.edit("k", 2);
+    owner.sync(&app, doc).await;
+    assert_eq!(value(&stored(&app, doc).await, "k"), Some(2));
+    let r = app.call(axum::http::Method::GET, &format!("/v1/docs/{doc}/snapshot"), Some(&app.token("olga")), None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(4);
+    let mut alice = Peer::new("alice");
+    alice.edit("k", 1);
+    alice.sync(&app, doc).await;
+    alice.edit("k", 2);
+    let first = alice.doc.get_last_local_change().unwrap().hash();
+    alice.edit("k", 3);
+    let second = alice.doc.get_last_local_change().unwrap();
+
+    // As after a bloom filter's false positive: the newer change arrives without the older.
+    let mut message = alice.doc.generate_sync_message(&mut alice.state).unwrap();
+    message.changes = vec![second.raw_bytes().to_vec()].into();
+    let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
+    let Answer::Reply(Some(reply)) = answer else { panic!("expected an answer, got {answer:?}") };
+    let reply = Message::decode(&reply).unwrap();
+    assert!(reply.need.contains(&first), "the answer asks for the missing dependency: {:?}", reply.need);
+    alice.doc.receive_sync_message(&mut alice.state, reply).unwrap();
+    alice.sync(&app, doc).await;
+    assert_eq!(stored(&app, doc).await.get_heads(), alice.doc.get_heads());
+    assert_eq!(value(&stored(&app, doc).await, "k"), Some(3));
+}
