@@ -12,6 +12,7 @@
 #   - the web SDK's tests: Debian's chromium (apt) and, pinned in client-sdk/web/package-lock.json,
 #     playwright-core, fake-indexeddb and typescript; Vite (examples/web-demo) and webpack
 #     (client-sdk/web/tests/webpack-app), each pinned by its own lockfile
+#   - automerge-repo 2.5.6's npm packages for tests/automerge-repo, pinned by its lockfile
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,15 @@ for project in client-sdk/web examples/web-demo client-sdk/web/tests/webpack-app
     cp "$project/package-lock.json" "$project/node_modules/.installed-lock"
   fi
 done
+
+# automerge-repo's npm packages for tests/automerge-repo: `npm install`, not `npm ci` (npm 11
+# leaves cbor-extract's optional platform packages out of the lockfile, then refuses it in
+# `npm ci`); the lockfile still pins every version.
+project=tests/automerge-repo
+if ! cmp -s "$project/package-lock.json" "$project/node_modules/.installed-lock" 2>/dev/null; then
+  (cd "$project" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+  cp "$project/package-lock.json" "$project/node_modules/.installed-lock"
+fi
 
 # Headless Chromium for the web SDK's browser test: Debian's build, driven by playwright-core
 # (Playwright cannot download its own browsers here).

@@ -79,6 +79,9 @@ EDGESYNC_REQUIRE_SQLD=1 scripts/with-sqld.sh cargo test
 step "black-box HTTP suite against the native server"
 scripts/blackbox.sh native
 
+step "automerge-repo: unchanged npm clients against the native server's /v1/automerge-repo; the Rust SDK sees the same documents"
+scripts/test-automerge-repo.sh
+
 step "Schemathesis: requests generated from the native server's OpenAPI document; no 5xx, every answer as documented"
 scripts/schemathesis.sh
 

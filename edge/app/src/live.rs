@@ -134,6 +134,20 @@ pub struct Opener {
 /// [`PROTOCOL`] (never logged).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Opener> {
     let (token, via_protocol) = bearer_token(headers).ok_or(ApiError::Unauthorized(AuthError::Missing))?;
+    verify(state, token, via_protocol).await
+}
+
+/// [`authenticate`], or the token from the URL's `?token=` when there is one: for clients that
+/// can set neither a header nor a subprotocol (automerge-repo's WebSocket adapters take only a
+/// URL). The query string is never logged (request logs carry the path alone).
+pub async fn authenticate_with_query(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> ApiResult<Opener> {
+    match query_token {
+        Some(token) => verify(state, token, false).await,
+        None => authenticate(state, headers).await,
+    }
+}
+
+async fn verify(state: &AppState, token: &str, via_protocol: bool) -> ApiResult<Opener> {
     let mut auth = HeaderMap::new();
     auth.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ApiError::Unauthorized(AuthError::Malformed))?);
     let principal = match Authentication::of(&auth, state).await.0 {

@@ -47,8 +47,9 @@ pub struct ServeArgs {
     /// Seconds a request body may pause between chunks.
     #[arg(long, env = "EDGESYNC_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
-    /// Serve the live sockets (`/v1/live`, `/v1/docs/{id}/live`). Off (`false`): those routes
-    /// answer 404 and clients use waiting syncs, e.g. behind a proxy that drops WebSockets.
+    /// Serve the live sockets (`/v1/live`, `/v1/docs/{id}/live`, `/v1/automerge-repo`). Off
+    /// (`false`): those routes answer 404 and clients use waiting syncs, e.g. behind a proxy
+    /// that drops WebSockets.
     #[arg(long, env = "EDGESYNC_LIVE_SOCKETS", default_value_t = true, action = clap::ArgAction::Set)]
     pub live_sockets: bool,
     /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or

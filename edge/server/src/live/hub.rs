@@ -11,13 +11,14 @@
 //! that restarts, loses nothing, since clients sync to learn changes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edge_app::AppState;
 use edge_app::live::{DocHeads, ServerMessage};
 use serde_json::Value;
+use sync_core::automerge_repo::{EphemeralFilter, Message as RepoMessage};
 use tokio::sync::{Notify, mpsc};
 
 use crate::wakeups::{LocalWakeups, Seen};
@@ -31,6 +32,19 @@ pub const MAX_CONNECTIONS: usize = 20_000;
 /// Live connections one user may hold on one server (tabs, devices); more are answered 429,
 /// so that no member can take the server's capacity from the others.
 pub use edge_app::live::MAX_CONNECTIONS_PER_USER;
+
+/// `(senderId, sessionId)` pairs each document's ephemeral filter remembers.
+const EPHEMERAL_SESSIONS: usize = 1000;
+
+/// What a connection is sent: the JSON channel's messages as text; an automerge-repo
+/// connection learns which document moved (it then generates its own sync message) and gets
+/// the ephemeral messages of the other clients.
+#[derive(Debug, Clone)]
+pub enum Queued {
+    Text(String),
+    Changed(String),
+    Ephemeral(Arc<RepoMessage>),
+}
 
 /// Why a connection is not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +73,9 @@ struct HubState {
 }
 
 struct Conn {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Queued>,
+    /// An automerge-repo connection ([`Queued::Changed`] and [`Queued::Ephemeral`], no JSON).
+    repo: bool,
     /// Wakes the connection to check its memberships again (see [`LiveHub::recheck`]).
     recheck: Arc<Notify>,
     docs: HashSet<String>,
@@ -69,13 +85,15 @@ struct Conn {
 /// A connection admitted by [`LiveHub::connect`].
 pub struct Connected {
     pub id: u64,
-    pub queue: mpsc::Receiver<String>,
+    pub queue: mpsc::Receiver<Queued>,
     pub recheck: Arc<Notify>,
 }
 
 struct Doc {
     conns: HashSet<u64>,
     heads: Vec<String>,
+    /// Which automerge-repo ephemeral messages were relayed (clients relay them back).
+    ephemeral: Option<EphemeralFilter>,
 }
 
 impl LiveHub {
@@ -83,13 +101,14 @@ impl LiveHub {
     /// when the connection was too slow to keep up (it should then close; the client
     /// reconnects).
     /// `recheck` is notified when who may read one of its documents changed.
-    pub fn connect(&self, user: &str) -> Result<Connected, Refused> {
+    /// `repo`: an automerge-repo connection.
+    pub fn connect(&self, user: &str, repo: bool) -> Result<Connected, Refused> {
         let mut state = self.lock();
         state.admits(user)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, queue) = mpsc::channel(QUEUE);
         let recheck = Arc::new(Notify::new());
-        state.conns.insert(id, Conn { tx, recheck: recheck.clone(), docs: HashSet::new(), user: user.to_owned() });
+        state.conns.insert(id, Conn { tx, repo, recheck: recheck.clone(), docs: HashSet::new(), user: user.to_owned() });
         *state.per_user.entry(user.to_owned()).or_default() += 1;
         Ok(Connected { id, queue, recheck })
     }
@@ -132,7 +151,7 @@ impl LiveHub {
         c.docs.extend(docs.iter().map(|d| d.doc.clone()));
         let count = c.docs.len();
         for d in docs {
-            let doc = state.docs.entry(d.doc.clone()).or_insert_with(|| Doc { conns: HashSet::new(), heads: d.heads.clone() });
+            let doc = state.docs.entry(d.doc.clone()).or_insert_with(|| Doc { conns: HashSet::new(), heads: d.heads.clone(), ephemeral: None });
             doc.conns.insert(conn);
         }
         count
@@ -155,12 +174,24 @@ impl LiveHub {
         self.lock().conns.get(&conn).is_some_and(|c| c.docs.contains(doc))
     }
 
-    /// Relays a presence message to the document's other subscribers.
+    /// Relays a presence message to the document's other JSON subscribers.
     pub fn presence(&self, conn: u64, doc: &str, from: &str, data: &Value) {
         let text = ServerMessage::Presence { doc, from, data }.to_json();
         let mut state = self.lock();
-        let targets: Vec<u64> = state.docs.get(doc).map(|d| d.conns.iter().copied().filter(|c| *c != conn).collect()).unwrap_or_default();
-        state.send(&targets, &text);
+        let targets = state.others(doc, conn, false);
+        state.send(&targets, &Queued::Text(text));
+    }
+
+    /// Relays an automerge-repo `ephemeral` message to the document's other automerge-repo
+    /// subscribers, once per `(senderId, sessionId, count)`.
+    pub fn relay(&self, conn: u64, doc: &str, message: RepoMessage) {
+        let mut state = self.lock();
+        let Some(d) = state.docs.get_mut(doc) else { return };
+        if !d.ephemeral.get_or_insert_with(|| EphemeralFilter::new(EPHEMERAL_SESSIONS)).admit(&message) {
+            return;
+        }
+        let targets = state.others(doc, conn, true);
+        state.send(&targets, &Queued::Ephemeral(Arc::new(message)));
     }
 
     /// Every document with a subscriber.
@@ -177,9 +208,12 @@ impl LiveHub {
                 continue;
             }
             doc.heads = heads;
-            let text = ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json();
+            let text = Queued::Text(ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json());
+            let changed = Queued::Changed(id.clone());
             let targets: Vec<u64> = doc.conns.iter().copied().collect();
-            state.send(&targets, &text);
+            let (repo, json): (Vec<u64>, Vec<u64>) = targets.iter().partition(|c| state.conns.get(c).is_some_and(|c| c.repo));
+            state.send(&json, &text);
+            state.send(&repo, &changed);
         }
     }
 
@@ -221,11 +255,17 @@ impl HubState {
         }
     }
 
-    /// Queues `text` for each of `targets`; a connection whose queue is full is dropped
+    /// The document's subscribers other than `conn`, of one kind (`repo` or JSON).
+    fn others(&self, doc: &str, conn: u64, repo: bool) -> Vec<u64> {
+        let Some(d) = self.docs.get(doc) else { return Vec::new() };
+        d.conns.iter().copied().filter(|c| *c != conn && self.conns.get(c).is_some_and(|c| c.repo == repo)).collect()
+    }
+
+    /// Queues `message` for each of `targets`; a connection whose queue is full is dropped
     /// (its queue closes, and it closes the socket).
-    fn send(&mut self, targets: &[u64], text: &str) {
+    fn send(&mut self, targets: &[u64], message: &Queued) {
         for conn in targets {
-            let full = self.conns.get(conn).is_some_and(|c| c.tx.try_send(text.to_owned()).is_err());
+            let full = self.conns.get(conn).is_some_and(|c| c.tx.try_send(message.clone()).is_err());
             if full {
                 self.drop_conn(*conn);
             }

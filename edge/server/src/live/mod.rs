@@ -1,13 +1,15 @@
 //! The live channel on the native server (docs/protocol.md §11), speaking the JSON messages of
 //! [`edge_app::live`]: `GET /v1/live`, one WebSocket subscribed to many documents, and
 //! `GET /v1/docs/{id}/live`, one socket subscribed to one document from the moment it opens
-//! (the shape Workers serve too).
+//! (the shape Workers serve too); and `GET /v1/automerge-repo`, automerge-repo's own protocol
+//! ([`repo`]), fed by the same hub.
 //!
 //! The token is verified exactly like the HTTP API's (`edge_app::live::authenticate`). The
 //! socket is closed when the token expires (code 4001: reconnect with a fresh one), and each
 //! connection's memberships are checked again every [`RECHECK_SECS`].
 
 mod hub;
+pub mod repo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +18,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State, ws::rejection::WebSocketUpgradeRejection};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use edge_app::live::{self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, ClientMessage, DocHeads, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIPTIONS, Opener, PROTOCOL, RECHECK_SECS, ServerMessage};
+use edge_app::live::{
+    self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, ClientMessage, DocHeads, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIPTIONS, Opener, PROTOCOL, RECHECK_SECS,
+    ServerMessage,
+};
 use edge_app::{ApiError, AppState};
 
-pub use hub::{LiveHub, MAX_CONNECTIONS_PER_USER, Refused, spawn_watcher};
+pub use hub::{LiveHub, MAX_CONNECTIONS_PER_USER, Queued, Refused, spawn_watcher};
 
 /// Close code for a connection that could not keep up with its messages.
 const TOO_SLOW: u16 = 1008;
@@ -47,7 +52,12 @@ async fn upgrade(State(live): State<Live>, headers: HeaderMap, ws: Result<WebSoc
 
 /// `GET /v1/docs/{id}/live`: refused with 404 before the upgrade when the caller may not read
 /// the document, exactly as when it does not exist.
-async fn upgrade_document(State(live): State<Live>, Path(id): Path<String>, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+async fn upgrade_document(
+    State(live): State<Live>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     open(live, headers, ws, Some(id)).await.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -76,7 +86,7 @@ async fn open(live: Live, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSo
 /// One connection, until it closes. `only`: the document of a per-document socket.
 async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Option<DocHeads>) {
     let user = opener.principal.subject.as_str().to_owned();
-    let Ok(hub::Connected { id: conn, mut queue, recheck: access_changed }) = live.hub.connect(&user) else {
+    let Ok(hub::Connected { id: conn, mut queue, recheck: access_changed }) = live.hub.connect(&user, false) else {
         // Admitted before the upgrade, full by now (a race): try again later.
         let _ = socket.send(Message::Close(Some(CloseFrame { code: 1013, reason: "live connections at their limit: retry later".into() }))).await;
         return;
@@ -122,7 +132,9 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Opt
                 Some(Ok(_)) => {}
             },
             queued = queue.recv() => match queued {
-                Some(text) => if socket.send(Message::Text(text.into())).await.is_err() { break None },
+                Some(Queued::Text(text)) => if socket.send(Message::Text(text.into())).await.is_err() { break None },
+                // Only automerge-repo connections are sent these.
+                Some(Queued::Changed(_) | Queued::Ephemeral(_)) => {}
                 None => break Some((TOO_SLOW, "too slow to keep up: reconnect and subscribe again")),
             },
             _ = async { tokio::select! { _ = recheck.tick() => {}, () = access_changed.notified() => {} } } => {
@@ -196,6 +208,7 @@ pub fn routes(live: Live) -> axum::Router {
     let routes = axum::Router::new()
         .route("/v1/live", axum::routing::get(upgrade))
         .route("/v1/docs/{id}/live", axum::routing::get(upgrade_document))
+        .route("/v1/automerge-repo", axum::routing::get(repo::upgrade))
         .with_state(live);
     match cors {
         Some(cors) => routes.layer(cors),

@@ -1,0 +1,161 @@
+// Unchanged automerge-repo 2.5.6 clients (the npm packages pinned in package-lock.json) against
+// the native server's /v1/automerge-repo (docs/protocol.md §12): two Repos sync a document, one
+// edits offline and reconnects, the Rust SDK over HTTP sees the same document and its edit
+// reaches them, a viewer's edits are not stored, and a connection without a token or a request
+// for someone else's document gets nothing.
+import { test, before, after } from "node:test"
+import assert from "node:assert/strict"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import net from "node:net"
+import WebSocket from "ws"
+import { Repo, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { startServer, waitFor, repoRoot } from "../../client-sdk/web/tests/support/server.mjs"
+
+let server
+const repos = []
+const scratch = mkdtempSync(join(tmpdir(), "edgesync-automerge-repo-test-"))
+
+before(async () => { server = await startServer() })
+after(async () => {
+  await Promise.all(repos.map(r => r.shutdown().catch(() => {})))
+  await server?.stop()
+  rmSync(scratch, { recursive: true, force: true })
+})
+
+const endpoint = user => `${server.url.replace("http", "ws")}/v1/automerge-repo?token=${encodeURIComponent(server.token(user))}`
+
+/** A Repo of `user` connected to the server (no storage, as in a test page); `url`: another way there. */
+function connected(user, url = endpoint(user)) {
+  const repo = new Repo({ network: [new WebSocketClientAdapter(url, 200)] })
+  repos.push(repo)
+  return repo
+}
+
+/** The edgesync id (hex) of an automerge-repo document. */
+const hexId = handle => Buffer.from(parseAutomergeUrl(handle.url).binaryDocumentId).toString("hex")
+
+/** The document through the Rust SDK over HTTP (client-sdk/src/bin/edgesync-client-get.rs), after putting `edit` (KEY=VALUE). */
+function rustSdk(user, id, edit) {
+  const bin = process.env.EDGESYNC_CLIENT_GET ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, "target"), "debug", "edgesync-client-get")
+  const store = mkdtempSync(join(scratch, "rust-"))
+  const args = [join(store, "client.db"), server.url, id, ...(edit ? [edit] : [])]
+  return JSON.parse(execFileSync(bin, args, { encoding: "utf8", env: { ...process.env, EDGESYNC_TOKEN: server.token(user) } }))
+}
+
+/** Creates a document as `owner`, shares it with `members` ({user: role}); the owner's handle and Repo. */
+async function shared(owner, content, members = {}) {
+  const repo = connected(owner)
+  const handle = repo.create()
+  handle.change(doc => Object.assign(doc, content))
+  const id = hexId(handle)
+  await waitFor(async () => (await server.api("GET", `/v1/docs/${id}`, server.token(owner))).body?.heads?.length > 0, { what: "the server to store the document" })
+  for (const [user, role] of Object.entries(members)) {
+    const r = await server.api("PUT", `/v1/docs/${id}/members/${user}`, server.token(owner), { role })
+    assert.equal(r.status, 200, JSON.stringify(r.body))
+  }
+  return { handle, repo }
+}
+
+test("two Repos sync a document through the server, both ways", async () => {
+  const { handle: alice } = await shared("alice", { title: "hello" }, { bob: "editor" })
+  const r = await server.api("GET", `/v1/docs/${hexId(alice)}`, server.token("alice"))
+  assert.equal(r.body.role, "owner", "the first sync with changes created the document, owned by its creator")
+
+  const bob = await connected("bob").find(alice.url)
+  assert.equal(bob.doc().title, "hello")
+  bob.change(doc => { doc.fromBob = 1 })
+  await waitFor(() => alice.doc().fromBob === 1, { what: "bob's edit to reach alice" })
+  alice.change(doc => { doc.fromAlice = 2 })
+  await waitFor(() => bob.doc().fromAlice === 2, { what: "alice's edit to reach bob" })
+})
+
+test("a Repo that edited offline converges when it connects", async () => {
+  const { handle: alice, repo } = await shared("alice", { count: 0 }, { carol: "editor" })
+  const binary = await repo.export(alice.documentId)
+  const offline = new Repo({ network: [] })
+  repos.push(offline)
+  const carol = offline.import(binary, { docId: alice.documentId })
+  for (let n = 1; n <= 50; n++) carol.change(doc => { doc[`offline${n}`] = n })
+  alice.change(doc => { doc.whileAway = true })
+  offline.networkSubsystem.addNetworkAdapter(new WebSocketClientAdapter(endpoint("carol")))
+  await waitFor(() => alice.doc().offline50 === 50 && carol.doc().whileAway === true, { what: "both sides to converge" })
+  assert.deepEqual(alice.heads(), carol.heads())
+})
+
+test("connections that drop while both sides edit converge after the clients reconnect", async () => {
+  // A TCP relay in front of the server whose connections can be cut.
+  const target = new URL(server.url)
+  const open = new Set()
+  let connections = 0
+  const relay = net.createServer(client => {
+    connections++
+    const upstream = net.connect(Number(target.port), target.hostname)
+    client.pipe(upstream).pipe(client)
+    for (const s of [client, upstream]) {
+      open.add(s)
+      s.on("error", () => {})
+      s.on("close", () => { open.delete(s); client.end(); upstream.end() })
+    }
+  })
+  await new Promise(r => relay.listen(0, "127.0.0.1", r))
+  try {
+    const relayed = user => endpoint(user).replace(`:${target.port}/`, `:${relay.address().port}/`)
+    const { handle: alice } = await shared("alice", { n: 0 }, { dan: "editor" })
+    const dan = await connected("dan", relayed("dan")).find(alice.url)
+    for (let round = 1; round <= 3; round++) {
+      for (const s of open) s.end()
+      alice.change(doc => { doc[`alice${round}`] = round })
+      dan.change(doc => { doc[`dan${round}`] = round })
+      await waitFor(() => dan.doc()[`alice${round}`] === round && alice.doc()[`dan${round}`] === round, { what: `round ${round} to converge after the reconnect` })
+    }
+    assert.deepEqual(dan.heads(), alice.heads())
+    assert.ok(connections >= 4, `dan reconnected after each cut (${connections} connections)`)
+  } finally {
+    for (const s of open) s.destroy()
+    relay.close()
+  }
+})
+
+test("the Rust SDK over HTTP sees the same document, and its edit reaches the Repos", async () => {
+  const { handle: alice } = await shared("alice", { title: "shared" }, { rust: "editor" })
+  alice.change(doc => { doc.list = [1, 2, 3] })
+  await waitFor(async () => rustSdk("rust", hexId(alice)).list?.length === 3, { what: "the Rust SDK to see alice's edits" })
+  const seen = rustSdk("rust", hexId(alice), "fromRust=yes")
+  assert.equal(seen.title, "shared")
+  assert.equal(seen.fromRust, "yes")
+  // The Rust SDK wrote a plain string (automerge's `str`): JS reads it as an ImmutableString.
+  await waitFor(() => String(alice.doc().fromRust) === "yes", { what: "the Rust SDK's edit to reach alice" })
+})
+
+test("a viewer receives the document but its edits are not stored", async () => {
+  const { handle: alice } = await shared("alice", { title: "read me" }, { vic: "viewer" })
+  const vic = await connected("vic").find(alice.url)
+  assert.equal(vic.doc().title, "read me")
+  vic.change(doc => { doc.vandalised = true })
+  alice.change(doc => { doc.after = 1 })
+  await waitFor(() => vic.doc().after === 1, { what: "alice's edit to reach the viewer" })
+  await new Promise(r => setTimeout(r, 300))
+  assert.equal(rustSdk("alice", hexId(alice)).vandalised, undefined, "the viewer's edit was not stored")
+  assert.equal(alice.doc().vandalised, undefined)
+})
+
+test("no token, a bad token, or someone else's document: nothing", async () => {
+  for (const url of [`${server.url.replace("http", "ws")}/v1/automerge-repo`, `${server.url.replace("http", "ws")}/v1/automerge-repo?token=not-a-token`]) {
+    const status = await new Promise(resolve => {
+      const ws = new WebSocket(url)
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode))
+      ws.on("open", () => { ws.close(); resolve("open") })
+      ws.on("error", () => {})
+    })
+    assert.equal(status, 401, url.replace(/token=.*/, "token=…"))
+  }
+  const { handle: alice } = await shared("alice", { secret: "s3cr3t" })
+  const mallory = connected("mallory")
+  await assert.rejects(mallory.find(alice.url), /unavailable/i, "someone else's document is unavailable")
+  await assert.rejects(mallory.find(generateAutomergeUrl()), /unavailable/i, "exactly like one that does not exist")
+  assert.equal((await server.api("GET", `/v1/docs/${hexId(alice)}`, server.token("alice"))).body.secret, undefined)
+})
