@@ -1,8 +1,9 @@
 // Unchanged automerge-repo 2.5.6 clients (the npm packages pinned in package-lock.json) against
 // the native server's /v1/automerge-repo (docs/protocol.md §12): two Repos sync a document, one
-// edits offline and reconnects, the Rust SDK over HTTP sees the same document and its edit
-// reaches them, a viewer's edits are not stored, and a connection without a token or a request
-// for someone else's document gets nothing.
+// edits offline and reconnects, connections drop and come back, the Rust SDK over HTTP sees the
+// same document and its edit reaches them, ephemeral messages reach readers only, a viewer's
+// edits are not stored, and a connection without a token or a request for someone else's
+// document gets nothing.
 import { test, before, after } from "node:test"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
@@ -129,6 +130,20 @@ test("the Rust SDK over HTTP sees the same document, and its edit reaches the Re
   assert.equal(seen.fromRust, "yes")
   // The Rust SDK wrote a plain string (automerge's `str`): JS reads it as an ImmutableString.
   await waitFor(() => String(alice.doc().fromRust) === "yes", { what: "the Rust SDK's edit to reach alice" })
+})
+
+test("ephemeral messages (handle.broadcast) reach the document's other Repos, never a non-member's", async () => {
+  const { handle: alice } = await shared("alice", { t: 1 }, { erin: "viewer" })
+  const erin = await connected("erin").find(alice.url)
+  const outsider = connected("oscar")
+  await assert.rejects(outsider.find(alice.url), /unavailable/i)
+  const heard = []
+  erin.on("ephemeral-message", ({ message }) => heard.push(message))
+  let outsiderHeard = 0
+  outsider.networkSubsystem.on("message", m => { if (m.type === "ephemeral") outsiderHeard++ })
+  await waitFor(() => { alice.broadcast({ cursor: 7 }); return heard.length > 0 }, { intervalMs: 100, what: "the broadcast to reach erin" })
+  assert.deepEqual(heard[0], { cursor: 7 })
+  assert.equal(outsiderHeard, 0)
 })
 
 test("a viewer receives the document but its edits are not stored", async () => {

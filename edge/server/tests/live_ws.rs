@@ -6,15 +6,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{ROOT, transaction::Transactable};
 use common::TestApp;
 use edge_app::AppState;
 use edge_app::ports::Clock;
-use edgesync_server::live::{Live, LiveHub};
-use edgesync_server::wakeups::LocalWakeups;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sync_core::{Heads, SyncRequest, client};
@@ -24,21 +21,11 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// The server as `serve` runs it (push on commit, poll every `poll_ms`), on a loopback port.
 async fn serve(app: &TestApp, poll_ms: u32) -> (String, AppState) {
-    serve_with(app, poll_ms, Duration::from_secs(edge_app::live::RECHECK_SECS)).await
+    common::serve_live(app, poll_ms, Duration::from_secs(edge_app::live::RECHECK_SECS)).await
 }
 
 async fn serve_with(app: &TestApp, poll_ms: u32, recheck: Duration) -> (String, AppState) {
-    let wakeups = Arc::new(LocalWakeups::default());
-    let mut state = app.state.clone().with_wakeups(wakeups.clone());
-    Arc::make_mut(&mut state.config).wait_poll_ms = poll_ms;
-    let hub = Arc::new(LiveHub::default());
-    edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
-    let router = edgesync_server::serve::router(state.clone(), Vec::new()).merge(edgesync_server::live::routes(Live { state: state.clone(), hub, recheck }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await });
-    (format!("127.0.0.1:{}", addr.port()), state)
+    common::serve_live(app, poll_ms, recheck).await
 }
 
 async fn connect(addr: &str, token: &str) -> Socket {

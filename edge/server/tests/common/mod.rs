@@ -184,3 +184,21 @@ pub fn crafted_change_on(base: &automerge::Automerge) -> automerge::Change {
     expanded.hash = None;
     automerge::Change::from(expanded)
 }
+
+/// The server as `serve` runs it, live sockets included (push on commit, poll the database
+/// every `poll_ms`, memberships checked again every `recheck`), on a loopback port: its
+/// address and state.
+pub async fn serve_live(app: &TestApp, poll_ms: u32, recheck: std::time::Duration) -> (String, AppState) {
+    use edgesync_server::live::{Live, LiveHub};
+    let wakeups = Arc::new(edgesync_server::wakeups::LocalWakeups::default());
+    let mut state = app.state.clone().with_wakeups(wakeups.clone());
+    Arc::make_mut(&mut state.config).wait_poll_ms = poll_ms;
+    let hub = Arc::new(LiveHub::default());
+    edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
+    let router = edgesync_server::serve::router(state.clone(), Vec::new()).merge(edgesync_server::live::routes(Live { state: state.clone(), hub, recheck }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    (format!("127.0.0.1:{}", addr.port()), state)
+}

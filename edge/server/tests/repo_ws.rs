@@ -1,0 +1,184 @@
+//! `GET /v1/automerge-repo` on a real listener with raw WebSocket clients speaking
+//! automerge-repo's CBOR messages (sync-core's codec): hostile frames close only the socket
+//! that sent them while a collaborator's socket keeps being pushed to; ephemeral messages reach
+//! the document's other readers once, never a non-member.
+
+mod common;
+
+use std::time::Duration;
+
+use automerge::sync::{State, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use common::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use sync_core::automerge_repo::{Message, repo_document_id};
+use sync_core::{DocumentId, Heads, SyncRequest, client};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect(addr: &str, app: &TestApp, user: &str) -> Socket {
+    let url = format!("ws://{addr}/v1/automerge-repo?token={}", app.token(user));
+    tokio_tungstenite::connect_async(url).await.expect("connects").0
+}
+
+async fn send(socket: &mut Socket, message: &Message) {
+    socket.send(Frame::Binary(message.encode().into())).await.unwrap();
+}
+
+/// The next message, or the close code (`Err`), within `within`; `Ok(None)`: nothing came.
+async fn next(socket: &mut Socket, within: Duration) -> Result<Option<Message>, Option<CloseCode>> {
+    loop {
+        match tokio::time::timeout(within, socket.next()).await {
+            Err(_) => return Ok(None),
+            Ok(Some(Ok(Frame::Binary(bytes)))) => return Ok(Some(Message::decode(&bytes).expect("the server sends automerge-repo messages"))),
+            Ok(Some(Ok(Frame::Close(frame)))) => return Err(frame.map(|f| f.code)),
+            Ok(Some(Ok(Frame::Ping(_) | Frame::Pong(_)))) => continue,
+            // Closed without a close frame (or reset).
+            Ok(None | Some(Err(_))) => return Err(None),
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Joins as peer `me`; returns the server's peer id.
+async fn join(socket: &mut Socket, me: &str) -> String {
+    send(socket, &Message::Join { sender_id: me.into(), peer_metadata: None, supported_protocol_versions: vec!["1".into()] }).await;
+    match next(socket, WAIT).await {
+        Ok(Some(Message::Peer { sender_id, target_id, selected_protocol_version, .. })) => {
+            assert_eq!((target_id.as_str(), selected_protocol_version.as_str()), (me, "1"));
+            assert!(sender_id.starts_with("sync-server"), "{sender_id}");
+            sender_id
+        }
+        other => panic!("expected peer, got {other:?}"),
+    }
+}
+
+/// Sends `request` for `doc` as `me`; returns the answer.
+async fn request(socket: &mut Socket, me: &str, server: &str, doc: DocumentId) -> Message {
+    let data = Automerge::new().generate_sync_message(&mut State::new()).unwrap().encode();
+    send(socket, &Message::Request { sender_id: me.into(), target_id: server.into(), document_id: repo_document_id(&doc), data }).await;
+    next(socket, WAIT).await.expect("open").expect("an answer")
+}
+
+/// A document owned by `owner` with one change, made over HTTP.
+async fn document(app: &TestApp, owner: &str) -> DocumentId {
+    let id: DocumentId = app.create_doc(owner).await.parse().unwrap();
+    edit(app, None, owner, id, "k").await;
+    id
+}
+
+/// One change to `id` over HTTP; through the served router at `addr` (whose commits wake the
+/// sockets) when given.
+async fn edit(app: &TestApp, addr: Option<&str>, user: &str, id: DocumentId, key: &str) {
+    let mut replica = Automerge::new();
+    let mut tx = replica.transaction();
+    tx.put(ROOT, key, 1).unwrap();
+    tx.commit();
+    let request = SyncRequest { docs: vec![client::build_request(id, &replica, &Heads::empty())] };
+    let Some(addr) = addr else {
+        assert_eq!(app.sync_at("/v1/sync", &app.token(user), &request).await.status, 200);
+        return;
+    };
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/sync"))
+        .bearer_auth(app.token(user))
+        .header("content-type", sync_core::MEDIA_TYPE)
+        .body(request.encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn hostile_frames_close_only_their_own_socket() {
+    let app = TestApp::with(|c| c.sync_limits.max_message_bytes = 64 * 1024).await;
+    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(30)).await;
+    let doc = document(&app, "alice").await;
+    for user in ["bob", "eve"] {
+        app.add_member("alice", &doc.to_string(), user, "editor").await;
+    }
+    let mut bob = connect(&addr, &app, "bob").await;
+    let server = join(&mut bob, "bob-peer").await;
+    assert!(matches!(request(&mut bob, "bob-peer", &server, doc).await, Message::Sync { .. }));
+
+    // A bloom filter with entries and no bits (automerge divides by zero answering it).
+    let mut eve = connect(&addr, &app, "eve").await;
+    join(&mut eve, "eve-peer").await;
+    let hostile = vec![0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
+    send(&mut eve, &Message::Sync { sender_id: "eve-peer".into(), target_id: server.clone(), document_id: repo_document_id(&doc), data: hostile }).await;
+    assert!(matches!(next(&mut eve, WAIT).await, Ok(Some(Message::Error { ref message, .. })) if message.contains("bloom")));
+    assert_eq!(next(&mut eve, WAIT).await.unwrap_err(), Some(CloseCode::Policy));
+
+    // A text frame; a sync before joining; a frame over the limit.
+    let mut eve = connect(&addr, &app, "eve").await;
+    eve.send(Frame::Text("{\"type\":\"join\"}".into())).await.unwrap();
+    assert_eq!(next(&mut eve, WAIT).await.unwrap_err(), Some(CloseCode::Policy));
+    let mut eve = connect(&addr, &app, "eve").await;
+    send(
+        &mut eve,
+        &Message::Sync { sender_id: "eve-peer".into(), target_id: server.clone(), document_id: repo_document_id(&doc), data: vec![0x42, 0, 0, 0, 0] },
+    )
+    .await;
+    assert!(matches!(next(&mut eve, WAIT).await, Ok(Some(Message::Error { .. }))));
+    assert_eq!(next(&mut eve, WAIT).await.unwrap_err(), Some(CloseCode::Policy));
+    let mut eve = connect(&addr, &app, "eve").await;
+    join(&mut eve, "eve-peer").await;
+    let _ = eve.send(Frame::Binary(vec![0u8; 100 * 1024].into())).await;
+    assert!(!matches!(next(&mut eve, WAIT).await, Ok(Some(_))), "a frame over the limit ends the connection");
+
+    // Bob's socket is untouched: a commit is pushed to it.
+    edit(&app, Some(&addr), "alice", doc, "after").await;
+    match next(&mut bob, WAIT).await {
+        Ok(Some(Message::Sync { document_id, .. })) => assert_eq!(document_id, repo_document_id(&doc)),
+        other => panic!("expected a pushed sync, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ephemeral_messages_reach_the_other_readers_once_and_never_a_non_member() {
+    let app = TestApp::new().await;
+    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(30)).await;
+    let doc = document(&app, "alice").await;
+    app.add_member("alice", &doc.to_string(), "vic", "viewer").await;
+    let mut alice = connect(&addr, &app, "alice").await;
+    let server = join(&mut alice, "alice-peer").await;
+    request(&mut alice, "alice-peer", &server, doc).await;
+    let mut vic = connect(&addr, &app, "vic").await;
+    join(&mut vic, "vic-peer").await;
+    request(&mut vic, "vic-peer", &server, doc).await;
+    let mut mallory = connect(&addr, &app, "mallory").await;
+    join(&mut mallory, "mallory-peer").await;
+    assert!(matches!(request(&mut mallory, "mallory-peer", &server, doc).await, Message::DocUnavailable { .. }));
+
+    let ephemeral = |sender: &str, count| Message::Ephemeral {
+        sender_id: "alice-peer".into(),
+        target_id: server.clone(),
+        count,
+        session_id: format!("{sender}-session"),
+        document_id: repo_document_id(&doc),
+        data: vec![0xa1, 0x61, 0x63, 0x01],
+    };
+    let cursor = |count| ephemeral("alice", count);
+    send(&mut alice, &cursor(1)).await;
+    match next(&mut vic, WAIT).await {
+        Ok(Some(Message::Ephemeral { sender_id, target_id, count, data, .. })) => {
+            assert_eq!((sender_id.as_str(), target_id.as_str(), count, data.as_slice()), ("alice-peer", "vic-peer", 1, &[0xa1, 0x61, 0x63, 0x01][..]));
+        }
+        other => panic!("expected the relayed message, got {other:?}"),
+    }
+    assert!(matches!(next(&mut mallory, Duration::from_millis(300)).await, Ok(None)), "a non-member gets nothing");
+    // Clients relay what they receive: the echo is not sent again.
+    send(&mut vic, &cursor(1)).await;
+    assert!(matches!(next(&mut alice, Duration::from_millis(300)).await, Ok(None)), "no echo");
+    // A non-member's ephemeral message for the document goes nowhere.
+    send(&mut mallory, &ephemeral("mallory", 1)).await;
+    assert!(matches!(next(&mut alice, Duration::from_millis(300)).await, Ok(None)));
+    send(&mut alice, &cursor(2)).await;
+    assert!(matches!(next(&mut vic, WAIT).await, Ok(Some(Message::Ephemeral { count: 2, .. }))));
+}
