@@ -12,12 +12,15 @@
 #                    they sync until all converge: bytes and messages both ways, seconds.
 #   edgesync:        the native server (release, a local libSQL file), driven over HTTP by
 #                    tests/src/bin/edge-load.rs (one sync request per edit or document)
+#   edgesync-repo:   the same server driven by the same unchanged automerge-repo clients as
+#                    automerge-repo's server, through GET /v1/automerge-repo (one user, the
+#                    token in the URL)
 #   automerge-repo:  @automerge/automerge-repo 2.5.6 with its WebSocket adapter and files on
 #                    disk, `sharePolicy` announcing nothing, as its sync server runs
 #                    (bench/automerge-repo/server.mjs), driven by unchanged automerge-repo
 #                    clients (bench/automerge-repo/load.mjs, offline.mjs)
-# Each server is fresh per run; the runs alternate between the two, RUNS times, and the table
-# shows the medians and edgesync / automerge-repo ratios. Server CPU is the server process's
+# Each server is fresh per run; the runs alternate between the three, RUNS times, and the table
+# shows the medians and each edgesync row's ratio to automerge-repo. Server CPU is the server process's
 # user + system time (/proc) from before the clients start until they are done; memory its
 # resident set when they are done and its peak (VmHWM).
 #   scripts/bench-automerge-repo.sh [CLIENTS=8] [ROUNDS=200] [DOCS=10] [RUNS=3] [WORKLOAD=reply]
@@ -45,6 +48,27 @@ tick=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$tick" '{ print ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
 mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
+# peer_run LABEL URL: bench/automerge-repo's clients against the server $pid listens on at URL;
+# appends LABEL's row to $results and stops the server.
+peer_run() {
+  local before cpu json
+  before=$(cpu_ms "$pid")
+  json=$(node "$peer/load.mjs" "$2" "$clients" "$rounds" "$docs" "$workload")
+  cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
+  echo "$json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+label, cpu, rss, peak, workload = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+if workload == "offline":
+    print(label, r["sent"], r["received"], r["sent"] + r["received"], r["messages"], r["seconds"], cpu,
+          r["wire_sent"], r["wire_received"], r["wire_sent"] + r["wire_received"])
+else:
+    assert r["timeouts"] == 0, r
+    print(label, cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], rss, peak)' \
+    "$1" "$cpu" "$(mb "$pid" VmRSS)" "$(mb "$pid" VmHWM)" "$workload" >>"$results"
+  stop_pid "$pid"; pid=''
+}
+
 pid=''
 trap 'stop_pid "$pid"' EXIT
 results=$(mktemp)
@@ -68,27 +92,23 @@ for run in $(seq 1 "$runs"); do
   stop_pid "$pid"; pid=''
   rm -rf "$work"
 
+  # edgesync, driven by automerge-repo's clients
+  work=$(mktemp -d)
+  port=$(free_port)
+  start_target native "$port" "$work"
+  wait_healthy "$port" "$work"
+  token=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
+    EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" "$out/release/edge-load" token bench)
+  peer_run edgesync-repo "ws://127.0.0.1:$port/v1/automerge-repo?token=$token"
+  rm -rf "$work"
+
   # automerge-repo
   work=$(mktemp -d)
   port=$(free_port)
   spawn "$work/server.log" node "$peer/server.mjs" "$port" "$work/data"
   for _ in $(seq 1 100); do grep -q listening "$work/server.log" && break; sleep 0.1; done
   grep -q listening "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
-  before=$(cpu_ms "$pid")
-  json=$(node "$peer/load.mjs" "ws://127.0.0.1:$port" "$clients" "$rounds" "$docs" "$workload")
-  cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
-  echo "$json" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-cpu, rss, peak, workload = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-if workload == "offline":
-    print("automerge-repo", r["sent"], r["received"], r["sent"] + r["received"], r["messages"], r["seconds"], cpu,
-          r["wire_sent"], r["wire_received"], r["wire_sent"] + r["wire_received"])
-else:
-    assert r["timeouts"] == 0, r
-    print("automerge-repo", cpu / r["edits"], r["edits"] / r["converged_seconds"], r["p50_ms"], rss, peak)' \
-    "$cpu" "$(mb "$pid" VmRSS)" "$(mb "$pid" VmHWM)" "$workload" >>"$results"
-  stop_pid "$pid"; pid=''
+  peer_run automerge-repo "ws://127.0.0.1:$port"
   rm -rf "$work"
 done
 
@@ -119,9 +139,11 @@ else:
     print("|---|---:|---:|---:|---:|---:|")
     table = med
     formats = ["{:.3f}", "{:.0f}", "{:.2f}", "{:.1f}", "{:.1f}"]
-for name in ("edgesync", "automerge-repo"):
-    print(f"| {name} | " + " | ".join(f.format(v) for f, v in zip(formats, table[name])) + " |")
-e, a = table["edgesync"], table["automerge-repo"]
-print("| **edgesync / automerge-repo** | " + " | ".join(f"{x / y:.2f}" for x, y in zip(e, a)) + " |")
+names = {"edgesync": "edgesync (HTTP, edge-load)", "edgesync-repo": "edgesync (automerge-repo clients)", "automerge-repo": "automerge-repo"}
+for name, title in names.items():
+    print(f"| {title} | " + " | ".join(f.format(v) for f, v in zip(formats, table[name])) + " |")
+a = table["automerge-repo"]
+for name in ("edgesync", "edgesync-repo"):
+    print(f"| **{names[name]} / automerge-repo** | " + " | ".join(f"{x / y:.2f}" for x, y in zip(table[name], a)) + " |")
 PY
 rm -f "$results"

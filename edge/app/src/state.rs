@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::ports::{Clock, Compute, Database, HttpGet, Inline, NoHttp, NoWaiting, Random, UnixMillis, Wakeups};
+use crate::service::loaded::LoadedDocs;
 use crate::service::provider_keys::ProviderKeyCache;
 use crate::store::Store;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub http: Arc<dyn HttpGet>,
     /// The identity provider's keys at hand (see [`ProviderKeyCache`]).
     pub provider_keys: Arc<ProviderKeyCache>,
+    /// Documents kept loaded for automerge-repo connections (a cache; see [`LoadedDocs`]).
+    pub loaded: Arc<LoadedDocs>,
     pub config: Arc<Config>,
 }
 
@@ -33,6 +36,7 @@ impl AppState {
             wakeups: Arc::new(NoWaiting),
             http: Arc::new(NoHttp),
             provider_keys: Arc::default(),
+            loaded: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -40,6 +44,12 @@ impl AppState {
     /// Runs document loads and merges on `compute` (the native server's blocking pool).
     pub fn with_compute(mut self, compute: Arc<dyn Compute>) -> Self {
         self.compute = compute;
+        self
+    }
+
+    /// Keeps documents loaded for automerge-repo connections, up to `max_bytes` stored bytes.
+    pub fn with_loaded_docs(mut self, max_bytes: u64) -> Self {
+        self.loaded = Arc::new(LoadedDocs::new(max_bytes));
         self
     }
 

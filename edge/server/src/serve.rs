@@ -11,8 +11,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use clap::Args;
-use edge_app::ports::{Clock, Database, OsRandom, SystemClock};
 use edge_app::http::ClientAddr;
+use edge_app::ports::{Clock, Database, OsRandom, SystemClock};
 use edge_app::{AppState, service};
 
 use crate::compute::BlockingPool;
@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// that drops WebSockets.
     #[arg(long, env = "EDGESYNC_LIVE_SOCKETS", default_value_t = true, action = clap::ArgAction::Set)]
     pub live_sockets: bool,
+    /// Stored bytes (MiB) of documents kept loaded for `/v1/automerge-repo` connections, so a
+    /// commit to a shared document is answered and pushed to all its connections from one
+    /// load; 0 loads for every message. A loaded document takes several times its stored size.
+    #[arg(long, env = "EDGESYNC_LOADED_DOCS_MB", default_value_t = 64)]
+    pub loaded_docs_mb: u64,
     /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or
     /// `auto`: pretty when stdout is a terminal, JSON otherwise.
     #[arg(long, env = "EDGESYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
@@ -143,7 +148,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     let created = settings.hs256_secret().map_err(|e| e.to_string())?.is_some_and(|(_, created)| created);
     let (state, db) = open(settings, settings.app_config()?).await?;
     let wakeups = Arc::new(LocalWakeups::default());
-    let state = state.with_wakeups(wakeups.clone()).with_http(Arc::new(crate::http_get::ReqwestGet::new()), Arc::default());
+    let state = state
+        .with_wakeups(wakeups.clone())
+        .with_http(Arc::new(crate::http_get::ReqwestGet::new()), Arc::default())
+        .with_loaded_docs(args.loaded_docs_mb.saturating_mul(1 << 20));
     let prometheus = crate::metrics::install()?;
     spawn_replica_sync(db);
     {
@@ -198,10 +206,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
         eprintln!("created a development signing secret in {}", settings.data_dir.join("dev-secret").display());
     }
     if settings.dev && settings.jwt_hs256_secret.is_none() {
-        eprintln!(
-            "development mode: mint a token with: cargo run -p edgesync-server -- --dev --data-dir {} token --user alice",
-            settings.data_dir.display()
-        );
+        eprintln!("development mode: mint a token with: cargo run -p edgesync-server -- --dev --data-dir {} token --user alice", settings.data_dir.display());
         eprintln!("then: curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/docs");
     }
     let limits = ConnectionLimits {

@@ -200,3 +200,39 @@ async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
     assert_eq!(stored(&app, doc).await.get_heads(), alice.doc.get_heads());
     assert_eq!(value(&stored(&app, doc).await, "k"), Some(3));
 }
+
+#[tokio::test]
+async fn a_kept_copy_catches_up_with_rows_committed_elsewhere_and_reloads_after_compaction() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(5);
+    let mut alice = Peer::new("alice");
+    alice.edit("k", 1);
+    alice.sync(&app, doc).await;
+    assert_eq!(app.state.loaded.usage().0, 1, "the document is kept loaded");
+
+    // Commits made over HTTP (another edge, say): the kept copy catches up from their rows.
+    for round in 0..3 {
+        http_edit(&app, doc, "http", round).await;
+        alice.sync(&app, doc).await;
+        assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads(), "round {round}");
+    }
+    // Compaction folds rows the kept copy lacks into a snapshot: it cannot catch up from its
+    // position, so the next answer loads the document whole, and still converges.
+    http_edit(&app, doc, "before-compaction", 1).await;
+    edge_app::service::compaction::compact_document(&app.state, &doc.to_string()).await.unwrap();
+    http_edit(&app, doc, "after-compaction", 1).await;
+    alice.sync(&app, doc).await;
+    assert_eq!((value(&alice.doc, "before-compaction"), value(&alice.doc, "after-compaction")), (Some(1), Some(1)));
+    assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads());
+}
+
+/// One change putting `key` over HTTP, on top of the stored document.
+async fn http_edit(app: &TestApp, doc: DocumentId, key: &str, value: i64) {
+    let mut replica = stored(app, doc).await;
+    let acked = Heads::new(replica.get_heads());
+    let mut tx = replica.transaction();
+    tx.put(ROOT, key, value).unwrap();
+    tx.commit();
+    let request = SyncRequest { docs: vec![client::build_request(doc, &replica, &acked)] };
+    assert_eq!(app.sync_at("/v1/sync", &app.token("alice"), &request).await.status, 200);
+}

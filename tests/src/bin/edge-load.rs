@@ -29,7 +29,14 @@ use edgesync_blackbox::{Replica, Target};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N]";
+    let usage = "usage: edge-load <label> <clients> <rounds-per-client> [own|shared|shared:N|create|offline], or edge-load token <user>";
+    if let [_, token, user] = args.as_slice()
+        && token == "token"
+    {
+        // For clients driven from elsewhere (automerge-repo's, by scripts/bench-automerge-repo.sh).
+        println!("{}", Target::from_env().expect("EDGESYNC_BASE_URL").token_for(user));
+        return;
+    }
     let (label, clients, rounds, mode) = match args.as_slice() {
         [_, label, c, r] => (label.clone(), c.parse::<usize>().expect("clients"), r.parse::<usize>().expect("rounds"), "own".to_owned()),
         [_, label, c, r, m] => (label.clone(), c.parse().expect("clients"), r.parse().expect("rounds"), m.clone()),
@@ -52,8 +59,14 @@ async fn main() {
     for _ in 0..shared {
         let id = target.create_doc(&users[0].1).await;
         for (user, _) in &users[1..] {
-            let r = target.http.put(target.url(&format!("/v1/docs/{id}/members/{user}")))
-                .bearer_auth(&users[0].1).json(&serde_json::json!({ "role": "editor" })).send().await.unwrap();
+            let r = target
+                .http
+                .put(target.url(&format!("/v1/docs/{id}/members/{user}")))
+                .bearer_auth(&users[0].1)
+                .json(&serde_json::json!({ "role": "editor" }))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200, "sharing the document");
         }
         common.push(id);
@@ -122,8 +135,14 @@ async fn offline(target: &Target, label: &str, clients: usize, edits: usize) {
     let users: Vec<(String, String)> = (0..clients).map(|_| target.user("offline")).collect();
     let id = target.create_doc(&users[0].1).await;
     for (user, _) in &users[1..] {
-        let r = target.http.put(target.url(&format!("/v1/docs/{id}/members/{user}")))
-            .bearer_auth(&users[0].1).json(&serde_json::json!({ "role": "editor" })).send().await.unwrap();
+        let r = target
+            .http
+            .put(target.url(&format!("/v1/docs/{id}/members/{user}")))
+            .bearer_auth(&users[0].1)
+            .json(&serde_json::json!({ "role": "editor" }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "sharing the document");
     }
     // Every client holds the document (one change) before going offline.

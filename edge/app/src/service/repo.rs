@@ -7,7 +7,9 @@
 //! inflation budget and every other defence of the store apply, and what was acknowledged is
 //! committed before the answer is generated. The answer comes from the stored document: the
 //! changes are stripped from the message before automerge sees it (they are stored already,
-//! or refused), then `generate_sync_message` runs on the connection's state.
+//! or refused), then `generate_sync_message` runs on the connection's state. The document is
+//! loaded once per stored heads and kept ([`LoadedDocs`](crate::service::loaded::LoadedDocs)):
+//! the answer to the writer and the pushes to every other connection share one load.
 //!
 //! The store keeps no half-applied changes: a pushed change whose dependencies it lacks is not
 //! stored (automerge would queue it). The client believes it sent it, so the answer asks for
@@ -24,6 +26,8 @@ use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
 use crate::model::dto::CreateDocument;
+use crate::ports::compute::offload;
+use crate::service::loaded::{Fresh, Shared, Stale};
 use crate::service::{documents, load, sync};
 use crate::state::AppState;
 
@@ -47,7 +51,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
         Err(e) => return Ok(Answer::Refused(e.to_string())),
     };
     let id = doc.to_string();
-    let (role, stored_heads) = match state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) {
+    let (role, mut stored_heads) = match state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) {
         Some((role, tip)) => (role, tip.heads),
         None if request || message.changes.is_empty() => {
             // Remember what the client has, so that the document's first push (once it exists
@@ -74,7 +78,13 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
         let (mut response, _) = sync::sync(state, user, &request).await?;
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
-            DocStatus::Ok => missing = pushed.missing.into_vec(),
+            DocStatus::Ok => {
+                missing = pushed.missing.into_vec();
+                let before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
+                if missing.is_empty() && before != stored_heads {
+                    advance(state, &id, &before, &stored_heads, &changes).await;
+                }
+            }
             // Deleted, or the membership ended, since the roles were read.
             DocStatus::NotFound => return Ok(Answer::Unavailable),
             DocStatus::Forbidden => sync_state.set_read_only(true),
@@ -85,18 +95,18 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
             DocStatus::Unavailable => return Err(ApiError::DocumentUnavailable(id)),
         }
     }
-    answer(state, &id, sync_state, Some(message), missing).await
+    answer(state, &id, &stored_heads, sync_state, Some(message), missing).await
 }
 
 /// The message to send a connection subscribed to `doc` after its heads moved (`None` inside
 /// the reply when the connection already has everything, or may no longer read it).
 pub async fn announce(state: &AppState, user: &str, doc: DocumentId, sync_state: &mut State) -> ApiResult<Answer> {
     let id = doc.to_string();
-    let Some((role, _)) = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) else {
+    let Some((role, tip)) = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) else {
         return Ok(Answer::Reply(None));
     };
     sync_state.set_read_only(!role.can_write());
-    answer(state, &id, sync_state, None, Vec::new()).await
+    answer(state, &id, &tip.heads, sync_state, None, Vec::new()).await
 }
 
 /// Creates `doc` for `user`; `None` when the id is taken (by a document the user may not read:
@@ -109,12 +119,73 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
     }
 }
 
+/// Brings a kept copy of `id` from `before` to `after` with `changes`, just committed (so
+/// already checked by the store): applying them costs far less than loading the document
+/// again for the answer and every push. A copy that does not end at `after` (another commit
+/// came in between) is dropped, and the next answer loads it.
+async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: &ChunkList) {
+    let Some(doc) = state.loaded.get(id, before) else { return };
+    let bytes: Vec<u8> = changes.iter().flatten().copied().collect();
+    let added = bytes.len() as u64;
+    let expected = after.to_owned();
+    let advanced = offload(state.compute.as_ref(), move || {
+        let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
+        catch_unwind(AssertUnwindSafe(|| doc.load_incremental(&bytes).is_ok() && Heads::new(doc.get_heads()).to_string() == expected)).unwrap_or(false)
+    })
+    .await;
+    if advanced == Some(true) {
+        state.loaded.advanced(id, before, after, added);
+    } else {
+        state.loaded.forget(id);
+    }
+}
+
+/// The stored document `id` as loaded at `heads` (just read from the database) or later:
+/// kept, caught up from a kept copy with the change rows it lacks, or loaded whole (and kept).
+/// `None`: the document is gone.
+async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Shared>> {
+    state
+        .loaded
+        .get_or_load(id, heads, |stale| async move {
+            if let Some(stale) = stale
+                && let Some(caught_up) = catch_up(state, id, stale).await?
+            {
+                return Ok(Some(caught_up));
+            }
+            let Some(stored) = state.store.load_states(&[id]).await?.remove(id) else { return Ok(None) };
+            let (heads, seq) = (stored.heads.clone(), stored.max_seq);
+            let bytes = stored.changes.iter().map(Vec::len).chain(stored.snapshot.as_ref().map(Vec::len)).sum::<usize>() as u64;
+            let doc = load::with_document(state, id, stored, |doc, _| doc).await?;
+            Ok(Some(Fresh::Loaded { heads, seq, doc, bytes }))
+        })
+        .await
+}
+
+/// Applies the change rows committed after `stale`'s to it, if that brings it exactly to the
+/// stored heads (they were read in the same statement); `None`: load the document whole.
+async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<Fresh>> {
+    let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
+    let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
+    let (doc, expected) = (stale.doc.clone(), after.heads.clone());
+    let applied = offload(state.compute.as_ref(), move || {
+        let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
+        catch_unwind(AssertUnwindSafe(|| {
+            after.changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
+        }))
+        .unwrap_or(false)
+    })
+    .await;
+    Ok((applied == Some(true)).then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
+}
+
 /// Applies `message` (its changes stripped) to the connection's state on the stored document
-/// and generates the answer. `missing`: dependencies of pushed changes the store lacked.
-async fn answer(state: &AppState, id: &str, sync_state: &mut State, message: Option<Message>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
-    let Some(stored) = state.store.load_states(&[id]).await?.remove(id) else { return Ok(Answer::Unavailable) };
+/// at `heads` and generates the answer. `missing`: dependencies of pushed changes the store
+/// lacked.
+async fn answer(state: &AppState, id: &str, heads: &str, sync_state: &mut State, message: Option<Message>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
+    let Some(doc) = loaded(state, id, heads).await? else { return Ok(Answer::Unavailable) };
     let mut st = std::mem::take(sync_state);
-    let (st, outcome) = load::with_document(state, id, stored, move |mut doc, _| {
+    let done = offload(state.compute.as_ref(), move || {
+        let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         // Only the message is hostile here (the document loaded): a panic it causes refuses
         // the message, and never marks the document damaged for its other members.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -134,11 +205,16 @@ async fn answer(state: &AppState, id: &str, sync_state: &mut State, message: Opt
         }));
         (st, outcome)
     })
-    .await?;
+    .await;
+    let Some((st, outcome)) = done else { return Err(ApiError::Internal("the sync answer's job was lost".into())) };
     *sync_state = st;
     Ok(match outcome {
         Ok(Ok(reply)) => Answer::Reply(reply),
         Ok(Err(e)) => Answer::Refused(format!("automerge refused the sync message: {e}")),
-        Err(_) => Answer::Refused("automerge could not answer this sync message".into()),
+        Err(_) => {
+            // The shared copy may be half-updated: the next answer loads it again.
+            state.loaded.forget(id);
+            Answer::Refused("automerge could not answer this sync message".into())
+        }
     })
 }

@@ -19,6 +19,16 @@ pub struct DocState {
     pub max_seq: i64,
 }
 
+/// A document's change rows after some `seq` ([`Store::changes_after`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangesAfter {
+    /// Current heads, comma-separated hex, sorted.
+    pub heads: String,
+    pub changes: Vec<Vec<u8>>,
+    /// The highest `seq` read (the one asked for when there are no rows).
+    pub max_seq: i64,
+}
+
 /// A document's heads and size: what a sync reads before deciding how to merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tip {
@@ -82,6 +92,39 @@ impl Store {
         Ok(states)
     }
 
+    /// The document's heads and its change rows after `seq`, in order, read together (one
+    /// statement): what a copy loaded up to `seq` lacks. `None` when the document does not
+    /// exist, or a snapshot now covers rows after `seq` (compaction folded rows the copy lacks:
+    /// load it whole).
+    pub async fn changes_after(&self, doc_id: &str, seq: i64) -> Result<Option<ChangesAfter>, DbError> {
+        const SQL: &str = concat!(
+            "SELECT 0, 0, h.hash FROM heads h WHERE h.doc_id = ?1 ",
+            "UNION ALL SELECT 1, s.covers_seq, NULL FROM snapshots s WHERE s.doc_id = ?1 ",
+            "UNION ALL SELECT 2, 0, NULL FROM documents d WHERE d.id = ?1 ",
+            "UNION ALL SELECT 3, c.seq, c.bytes FROM changes c WHERE c.doc_id = ?1 AND c.seq > ?2 ORDER BY 1, 2"
+        );
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into(), Value::Integer(seq)])).await?;
+        let (mut heads, mut exists, mut after) = (Vec::new(), false, ChangesAfter { heads: String::new(), changes: Vec::new(), max_seq: seq });
+        for row in rows.rows {
+            let mut r = row.into_iter();
+            let mut next = || r.next().unwrap_or(Value::Null);
+            let (kind, number, value) = (int(&next())?, int(&next())?, next());
+            match kind {
+                0 => heads.push(text(&value)?),
+                1 if number > seq => return Ok(None),
+                1 => {}
+                2 => exists = true,
+                _ => {
+                    after.max_seq = number;
+                    after.changes.push(value.into_blob().ok_or_else(|| DbError::Other("change without bytes".into()))?);
+                }
+            }
+        }
+        heads.sort_unstable();
+        after.heads = heads.join(",");
+        Ok(exists.then_some(after))
+    }
+
     /// A document's current heads (comma-separated hex, sorted), or `None` if it does not exist.
     /// One indexed read, whatever the document's size: enough for the append fast path (a sync
     /// reads them for a whole batch with the roles, [`Store::roles_and_tips`]).
@@ -118,10 +161,8 @@ impl Store {
                 ));
                 // changes() is the row count of the INSERT just before: 0 if another writer
                 // stored this change first (then it was already accounted for).
-                statements.push(Statement::new(
-                    "INSERT OR IGNORE INTO heads (doc_id, hash) SELECT ?1, ?2 WHERE changes() = 1",
-                    [doc(), c.hash.to_string().into()],
-                ));
+                statements
+                    .push(Statement::new("INSERT OR IGNORE INTO heads (doc_id, hash) SELECT ?1, ?2 WHERE changes() = 1", [doc(), c.hash.to_string().into()]));
                 // ... and here it is that of the heads INSERT, which added a row exactly when
                 // the change was new: counters move by increments, never by scanning the log.
                 // (The same statement stamps the document: one round trip fewer on backends whose
@@ -166,10 +207,7 @@ impl Store {
                     ),
                     [doc(), heads.into(), snapshot.into(), Value::Integer(covers_seq), Value::Integer(now.0)],
                 ),
-                Statement::new(
-                    "DELETE FROM changes WHERE doc_id = ?1 AND seq <= (SELECT covers_seq FROM snapshots WHERE doc_id = ?1)",
-                    [doc()],
-                ),
+                Statement::new("DELETE FROM changes WHERE doc_id = ?1 AND seq <= (SELECT covers_seq FROM snapshots WHERE doc_id = ?1)", [doc()]),
                 Statement::new("DELETE FROM compaction_attempts WHERE doc_id = ?1", [doc()]),
                 Statement::new(
                     concat!(

@@ -12,7 +12,7 @@ mod rate_limit;
 
 use std::sync::Arc;
 
-pub use changes::{DocState, DocWrite, Tip};
+pub use changes::{ChangesAfter, DocState, DocWrite, Tip};
 pub use damaged::DamagedDocument;
 pub use documents::DocumentRow;
 pub use idempotency::IdempotencyRecord;

@@ -25,6 +25,10 @@ use crate::wakeups::{LocalWakeups, Seen};
 
 /// Messages queued for one connection before it counts as too slow and is dropped.
 const QUEUE: usize = 64;
+/// The same for an automerge-repo connection, which is sent at most one pending
+/// [`Queued::Changed`] per document (it then syncs the document from the store, however many
+/// commits it missed), so its queue fills only with ephemeral messages it cannot keep up with.
+const REPO_QUEUE: usize = edge_app::live::MAX_SUBSCRIPTIONS + QUEUE;
 /// Documents read per statement when polling.
 const POLL_CHUNK: usize = 500;
 /// Live connections one server holds at most; more are answered 503.
@@ -76,6 +80,8 @@ struct Conn {
     tx: mpsc::Sender<Queued>,
     /// An automerge-repo connection ([`Queued::Changed`] and [`Queued::Ephemeral`], no JSON).
     repo: bool,
+    /// Documents announced to an automerge-repo connection that it has not taken yet.
+    changed: HashSet<String>,
     /// Wakes the connection to check its memberships again (see [`LiveHub::recheck`]).
     recheck: Arc<Notify>,
     docs: HashSet<String>,
@@ -106,9 +112,9 @@ impl LiveHub {
         let mut state = self.lock();
         state.admits(user)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, queue) = mpsc::channel(QUEUE);
+        let (tx, queue) = mpsc::channel(if repo { REPO_QUEUE } else { QUEUE });
         let recheck = Arc::new(Notify::new());
-        state.conns.insert(id, Conn { tx, repo, recheck: recheck.clone(), docs: HashSet::new(), user: user.to_owned() });
+        state.conns.insert(id, Conn { tx, repo, changed: HashSet::new(), recheck: recheck.clone(), docs: HashSet::new(), user: user.to_owned() });
         *state.per_user.entry(user.to_owned()).or_default() += 1;
         Ok(Connected { id, queue, recheck })
     }
@@ -182,6 +188,14 @@ impl LiveHub {
         state.send(&targets, &Queued::Text(text));
     }
 
+    /// An automerge-repo connection takes `doc`'s announcement: the next commit to it is
+    /// announced again.
+    pub fn take_changed(&self, conn: u64, doc: &str) {
+        if let Some(c) = self.lock().conns.get_mut(&conn) {
+            c.changed.remove(doc);
+        }
+    }
+
     /// Relays an automerge-repo `ephemeral` message to the document's other automerge-repo
     /// subscribers, once per `(senderId, sessionId, count)`.
     pub fn relay(&self, conn: u64, doc: &str, message: RepoMessage) {
@@ -209,11 +223,12 @@ impl LiveHub {
             }
             doc.heads = heads;
             let text = Queued::Text(ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json());
-            let changed = Queued::Changed(id.clone());
             let targets: Vec<u64> = doc.conns.iter().copied().collect();
             let (repo, json): (Vec<u64>, Vec<u64>) = targets.iter().partition(|c| state.conns.get(c).is_some_and(|c| c.repo));
             state.send(&json, &text);
-            state.send(&repo, &changed);
+            // Once per document until the connection takes it (see `take_changed`).
+            let repo: Vec<u64> = repo.into_iter().filter(|c| state.conns.get_mut(c).is_some_and(|c| c.changed.insert(id.clone()))).collect();
+            state.send(&repo, &Queued::Changed(id.clone()));
         }
     }
 

@@ -108,7 +108,10 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
                 Some(Ok(_)) => Step::Continue,
             },
             queued = queue.recv() => match queued {
-                Some(Queued::Changed(doc)) => changed(&live.state, &user, &session, &mut docs, &mut socket, &doc).await,
+                Some(Queued::Changed(doc)) => {
+                    live.hub.take_changed(conn, &doc);
+                    changed(&live.state, &user, &session, &mut docs, &mut socket, &doc).await
+                }
                 Some(Queued::Ephemeral(message)) => relayed(&session, &docs, &mut socket, &message).await,
                 Some(Queued::Text(_)) => Step::Continue,
                 None => Step::Close(TOO_SLOW, "too slow to keep up: reconnect".into()),
