@@ -8,13 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use automerge::{ROOT, transaction::Transactable};
 use common::TestApp;
 use edge_app::AppState;
 use edge_app::ports::Clock;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sync_core::{Heads, SyncRequest, client};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -58,22 +56,7 @@ async fn subscribe(socket: &mut Socket, docs: &[&str]) -> Value {
 
 /// Pushes one change to `doc` as `user` over HTTP; returns the new heads.
 async fn edit(addr: &str, app: &TestApp, user: &str, doc: &str) -> Vec<String> {
-    let id: sync_core::DocumentId = doc.parse().unwrap();
-    let mut replica = automerge::Automerge::new();
-    let mut tx = replica.transaction();
-    tx.put(ROOT, "by", user).unwrap();
-    tx.commit();
-    let request = SyncRequest { docs: vec![client::build_request(id, &replica, &Heads::empty())] };
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/v1/sync"))
-        .bearer_auth(app.token(user))
-        .header("content-type", sync_core::MEDIA_TYPE)
-        .body(request.encode())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let response = sync_core::SyncResponse::decode(&response.bytes().await.unwrap(), &sync_core::Limits::DEFAULT).unwrap();
+    let response = common::edit_over_http(addr, app, user, doc.parse().unwrap(), "by", user).await;
     edge_app::live::split_heads(&response.docs[0].heads.to_string())
 }
 

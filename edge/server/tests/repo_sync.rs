@@ -97,13 +97,7 @@ async fn peers_and_http_writers_converge_and_a_sync_with_changes_creates_the_doc
     // Concurrent edits: both peers and an HTTP writer.
     alice.edit("a", 2);
     bob.edit("b", 3);
-    let mut replica = stored(&app, doc).await;
-    let acked = Heads::new(replica.get_heads());
-    let mut tx = replica.transaction();
-    tx.put(ROOT, "http", 4).unwrap();
-    tx.commit();
-    let request = SyncRequest { docs: vec![client::build_request(doc, &replica, &acked)] };
-    assert_eq!(app.sync_at("/v1/sync", &app.token("alice"), &request).await.status, 200);
+    http_edit(&app, doc, "http", 4).await;
     bob.sync(&app, doc).await;
     alice.sync(&app, doc).await;
     bob.sync(&app, doc).await;

@@ -68,31 +68,18 @@ async fn request(socket: &mut Socket, me: &str, server: &str, doc: DocumentId) -
 /// A document owned by `owner` with one change, made over HTTP.
 async fn document(app: &TestApp, owner: &str) -> DocumentId {
     let id: DocumentId = app.create_doc(owner).await.parse().unwrap();
-    edit(app, None, owner, id, "k").await;
+    edit(app, owner, id, "k").await;
     id
 }
 
-/// One change to `id` over HTTP; through the served router at `addr` (whose commits wake the
-/// sockets) when given.
-async fn edit(app: &TestApp, addr: Option<&str>, user: &str, id: DocumentId, key: &str) {
+/// One change to `id` over HTTP, through the test router (no socket is woken).
+async fn edit(app: &TestApp, user: &str, id: DocumentId, key: &str) {
     let mut replica = Automerge::new();
     let mut tx = replica.transaction();
     tx.put(ROOT, key, 1).unwrap();
     tx.commit();
     let request = SyncRequest { docs: vec![client::build_request(id, &replica, &Heads::empty())] };
-    let Some(addr) = addr else {
-        assert_eq!(app.sync_at("/v1/sync", &app.token(user), &request).await.status, 200);
-        return;
-    };
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/v1/sync"))
-        .bearer_auth(app.token(user))
-        .header("content-type", sync_core::MEDIA_TYPE)
-        .body(request.encode())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(app.sync_at("/v1/sync", &app.token(user), &request).await.status, 200);
 }
 
 #[tokio::test]
@@ -133,7 +120,7 @@ async fn hostile_frames_close_only_their_own_socket() {
     assert!(!matches!(next(&mut eve, WAIT).await, Ok(Some(_))), "a frame over the limit ends the connection");
 
     // Bob's socket is untouched: a commit is pushed to it.
-    edit(&app, Some(&addr), "alice", doc, "after").await;
+    common::edit_over_http(&addr, &app, "alice", doc, "after", "1").await;
     match next(&mut bob, WAIT).await {
         Ok(Some(Message::Sync { document_id, .. })) => assert_eq!(document_id, repo_document_id(&doc)),
         other => panic!("expected a pushed sync, got {other:?}"),

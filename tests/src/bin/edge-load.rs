@@ -57,19 +57,7 @@ async fn main() {
     let users: Vec<(String, String)> = (0..clients).map(|_| target.user("load")).collect();
     let mut common = Vec::new();
     for _ in 0..shared {
-        let id = target.create_doc(&users[0].1).await;
-        for (user, _) in &users[1..] {
-            let r = target
-                .http
-                .put(target.url(&format!("/v1/docs/{id}/members/{user}")))
-                .bearer_auth(&users[0].1)
-                .json(&serde_json::json!({ "role": "editor" }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "sharing the document");
-        }
-        common.push(id);
+        common.push(shared_doc(&target, &users).await);
     }
     let mut docs = Vec::new();
     for (_, token) in &users {
@@ -133,18 +121,7 @@ async fn main() {
 /// The `offline` mode (see the module docs).
 async fn offline(target: &Target, label: &str, clients: usize, edits: usize) {
     let users: Vec<(String, String)> = (0..clients).map(|_| target.user("offline")).collect();
-    let id = target.create_doc(&users[0].1).await;
-    for (user, _) in &users[1..] {
-        let r = target
-            .http
-            .put(target.url(&format!("/v1/docs/{id}/members/{user}")))
-            .bearer_auth(&users[0].1)
-            .json(&serde_json::json!({ "role": "editor" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "sharing the document");
-    }
+    let id = shared_doc(target, &users).await;
     // Every client holds the document (one change) before going offline.
     let mut replicas: Vec<Replica> = (0..clients).map(|c| Replica::new(&id, c as u8 + 1)).collect();
     let mut tx = replicas[0].doc.transaction();
@@ -217,4 +194,21 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, wire: Arc<[Atomic
         }
     }
     let _ = to.shutdown().await;
+}
+
+/// A document created by the first of `users` (name, token) and shared with the others as editors.
+async fn shared_doc(target: &Target, users: &[(String, String)]) -> String {
+    let id = target.create_doc(&users[0].1).await;
+    for (user, _) in &users[1..] {
+        let r = target
+            .http
+            .put(target.url(&format!("/v1/docs/{id}/members/{user}")))
+            .bearer_auth(&users[0].1)
+            .json(&serde_json::json!({ "role": "editor" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "sharing the document");
+    }
+    id
 }

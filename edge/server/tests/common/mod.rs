@@ -202,3 +202,25 @@ pub async fn serve_live(app: &TestApp, poll_ms: u32, recheck: std::time::Duratio
     tokio::spawn(async move { axum::serve(listener, service).await });
     (format!("127.0.0.1:{}", addr.port()), state)
 }
+
+/// `POST /v1/sync` of one new change putting `key` = `value` into `doc` (a fresh actor, nothing
+/// acknowledged) as `user`, through the served router at `addr` (whose commits wake the live
+/// sockets); the server's answer.
+pub async fn edit_over_http(addr: &str, app: &TestApp, user: &str, doc: sync_core::DocumentId, key: &str, value: &str) -> SyncResponse {
+    use automerge::transaction::Transactable;
+    let mut replica = automerge::Automerge::new();
+    let mut tx = replica.transaction();
+    tx.put(automerge::ROOT, key, value).unwrap();
+    tx.commit();
+    let request = SyncRequest { docs: vec![sync_core::client::build_request(doc, &replica, &sync_core::Heads::empty())] };
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/sync"))
+        .bearer_auth(app.token(user))
+        .header("content-type", MEDIA_TYPE)
+        .body(request.encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    SyncResponse::decode(&response.bytes().await.unwrap(), &sync_core::Limits::DEFAULT).unwrap()
+}
