@@ -33,7 +33,7 @@ export async function offline(url, clients, edits) {
     upstream.on("error", () => {})
   })
   await new Promise(resolve => relay.listen(0, "127.0.0.1", resolve))
-  const relayed = `ws://127.0.0.1:${relay.address().port}`
+  const relayed = `ws://127.0.0.1:${relay.address().port}${server.pathname}${server.search}`
   const peers = Array.from({ length: clients }, (_, c) => {
     const repo = new Repo({ network: [], sharePolicy: async () => true })
     const handle = repo.import(binary, { docId: created.documentId })
