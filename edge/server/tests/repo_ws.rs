@@ -169,3 +169,23 @@ async fn ephemeral_messages_reach_the_other_readers_once_and_never_a_non_member(
     send(&mut alice, &cursor(2)).await;
     assert!(matches!(next(&mut vic, WAIT).await, Ok(Some(Message::Ephemeral { count: 2, .. }))));
 }
+
+#[tokio::test]
+async fn a_removed_member_is_never_pushed_a_later_change() {
+    let app = TestApp::new().await;
+    // The periodic recheck is a minute away: only the removal's own notice can stop the push.
+    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(60)).await;
+    let doc = document(&app, "alice").await;
+    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
+    let mut bob = connect(&addr, &app, "bob").await;
+    let server = join(&mut bob, "bob-peer").await;
+    assert!(matches!(request(&mut bob, "bob-peer", &server, doc).await, Message::Sync { .. }));
+    common::edit_over_http(&addr, &app, "alice", doc, "before", "1").await;
+    assert!(matches!(next(&mut bob, WAIT).await, Ok(Some(Message::Sync { .. }))), "a member is pushed changes");
+
+    let removed = reqwest::Client::new().delete(format!("http://{addr}/v1/docs/{doc}/members/bob")).bearer_auth(app.token("alice")).send().await.unwrap();
+    assert!(removed.status().is_success(), "{}", removed.status());
+    common::edit_over_http(&addr, &app, "alice", doc, "secret", "after removal").await;
+    assert!(matches!(next(&mut bob, Duration::from_millis(500)).await, Ok(None)), "nothing after the removal");
+    assert!(matches!(request(&mut bob, "bob-peer", &server, doc).await, Message::DocUnavailable { .. }));
+}
