@@ -148,6 +148,7 @@ impl LoadedDocs {
                     (entry.heads, entry.seq, entry.loaded, entry.used) = (heads, seq, clock, clock);
                     entry.bytes += added;
                     inner.bytes += added;
+                    self.evict(&mut inner);
                 }
                 doc
             }
@@ -169,14 +170,19 @@ impl LoadedDocs {
             inner.bytes -= old.bytes;
         }
         inner.bytes += bytes;
+        self.evict(&mut inner);
+        doc
+    }
+
+    /// Drops the least recently used entries until the cache is within its budget.
+    fn evict(&self, inner: &mut Inner) {
         while inner.bytes > self.max_bytes || inner.docs.len() > MAX_ENTRIES {
-            // The least recently used: a scan, bounded by MAX_ENTRIES, only when over budget.
+            // A scan, bounded by MAX_ENTRIES, only when over budget.
             let Some(oldest) = inner.docs.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
             if let Some(gone) = inner.docs.remove(&oldest) {
                 inner.bytes -= gone.bytes;
             }
         }
-        doc
     }
 
     /// Records that the copy of `id` kept at `from` now stands at `to`, `added` stored bytes
@@ -190,6 +196,8 @@ impl LoadedDocs {
         entry.bytes += added;
         entry.loaded = clock;
         inner.bytes += added;
+        // A kept document grows with its changes: the budget holds for growth too.
+        self.evict(&mut inner);
     }
 
     /// Drops any copy of `id` (for instance after automerge panicked on it).
@@ -232,5 +240,11 @@ mod tests {
         assert!(cache.get("huge", "h").is_none(), "larger than the budget: not kept");
         cache.forget("a");
         assert_eq!(cache.usage(), (1, 40));
+        // Growth counts too: advancing a kept copy past the budget evicts the others first.
+        cache.put("d", "h1".into(), 1, Automerge::new(), 40);
+        cache.advanced("d", "h1", "h2", 30);
+        assert_eq!(cache.usage(), (1, 70), "c went to make room for d's growth");
+        cache.advanced("d", "h2", "h3", 40);
+        assert_eq!(cache.usage(), (0, 0), "a copy grown past the whole budget is dropped");
     }
 }
