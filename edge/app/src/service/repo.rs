@@ -56,12 +56,13 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
         None if request || message.changes.is_empty() => {
             // Remember what the client has, so that the document's first push (once it exists
             // and the user may read it) carries its changes at once.
-            let _ = Automerge::new().receive_sync_message(sync_state, message.clone());
+            let mut empty = Automerge::new();
+            let _ = empty.receive_sync_message(sync_state, message.clone());
             if request {
                 return Ok(Answer::Unavailable);
             }
             // A creator's first `sync` announces its heads: ask for the changes.
-            return Ok(Answer::Reply(Automerge::new().generate_sync_message(sync_state).map(Message::encode)));
+            return Ok(Answer::Reply(empty.generate_sync_message(sync_state).map(Message::encode)));
         }
         None => match create(state, user, doc).await? {
             Some(()) => (Role::Owner, String::new()),
@@ -74,7 +75,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
     if role.can_write() && !changes.is_empty() {
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
-        let request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
+        let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
         let (mut response, _) = sync::sync(state, user, &request).await?;
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
@@ -82,7 +83,8 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
                 missing = pushed.missing.into_vec();
                 let before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
                 if missing.is_empty() && before != stored_heads {
-                    advance(state, &id, &before, &stored_heads, &changes).await;
+                    let chunks = std::mem::take(&mut request.docs[0].chunks);
+                    advance(state, &id, &before, &stored_heads, chunks).await;
                 }
             }
             // Deleted, or the membership ended, since the roles were read.
@@ -123,17 +125,10 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
 /// already checked by the store): applying them costs far less than loading the document
 /// again for the answer and every push. A copy that does not end at `after` (another commit
 /// came in between) is dropped, and the next answer loads it.
-async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: &ChunkList) {
+async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
     let Some(doc) = state.loaded.get(id, before) else { return };
-    let bytes: Vec<u8> = changes.iter().flatten().copied().collect();
-    let added = bytes.len() as u64;
-    let expected = after.to_owned();
-    let advanced = offload(state.compute.as_ref(), move || {
-        let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
-        catch_unwind(AssertUnwindSafe(|| doc.load_incremental(&bytes).is_ok() && Heads::new(doc.get_heads()).to_string() == expected)).unwrap_or(false)
-    })
-    .await;
-    if advanced == Some(true) {
+    let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
+    if apply(state, doc, changes, after.to_owned()).await {
         state.loaded.advanced(id, before, after, added);
     } else {
         state.loaded.forget(id);
@@ -166,16 +161,22 @@ async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Sha
 async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<Fresh>> {
     let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
     let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let (doc, expected) = (stale.doc.clone(), after.heads.clone());
+    let applied = apply(state, stale.doc.clone(), after.changes, after.heads.clone()).await;
+    Ok(applied.then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
+}
+
+/// Applies stored `changes` (already checked by the store) to a kept copy on the compute port;
+/// whether it then stands exactly at `expected` (the stored heads' text form).
+async fn apply(state: &AppState, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
     let applied = offload(state.compute.as_ref(), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
-            after.changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
+            changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
         }))
         .unwrap_or(false)
     })
     .await;
-    Ok((applied == Some(true)).then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
+    applied == Some(true)
 }
 
 /// Applies `message` (its changes stripped) to the connection's state on the stored document
