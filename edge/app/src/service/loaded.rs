@@ -67,7 +67,7 @@ pub struct Stale {
 pub enum Fresh {
     /// Loaded the document whole: at `heads`, holding change rows up to `seq`, from `bytes`
     /// stored bytes.
-    Loaded { heads: String, seq: i64, doc: Automerge, bytes: u64 },
+    Loaded { heads: String, seq: i64, doc: Box<Automerge>, bytes: u64 },
     /// Applied the change rows after the stale copy's `seq` to it (`added` bytes): it now
     /// stands at `heads`, holding rows up to `seq`.
     CaughtUp { doc: Shared, heads: String, seq: i64, added: u64 },
@@ -139,7 +139,7 @@ impl LoadedDocs {
 
     fn keep(&self, id: &str, fresh: Fresh) -> Shared {
         match fresh {
-            Fresh::Loaded { heads, seq, doc, bytes } => self.put(id, heads, seq, doc, bytes),
+            Fresh::Loaded { heads, seq, doc, bytes } => self.put(id, heads, seq, *doc, bytes),
             Fresh::CaughtUp { doc, heads, seq, added } => {
                 let mut inner = self.lock();
                 inner.clock += 1;

@@ -151,7 +151,7 @@ async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Sha
             let (heads, seq) = (stored.heads.clone(), stored.max_seq);
             let bytes = stored.changes.iter().map(Vec::len).chain(stored.snapshot.as_ref().map(Vec::len)).sum::<usize>() as u64;
             let doc = load::with_document(state, id, stored, |doc, _| doc).await?;
-            Ok(Some(Fresh::Loaded { heads, seq, doc, bytes }))
+            Ok(Some(Fresh::Loaded { heads, seq, doc: Box::new(doc), bytes }))
         })
         .await
 }
