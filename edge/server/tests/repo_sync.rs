@@ -10,7 +10,7 @@ use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
 use common::TestApp;
-use edge_app::service::repo::{Answer, announce, receive};
+use edge_app::service::repo::{Answer, DocSync, announce, receive};
 use sync_core::{DocumentId, Heads, SyncRequest, client};
 
 /// One automerge-repo client's copy of a document and its sync state with the server (the
@@ -19,12 +19,12 @@ struct Peer {
     user: &'static str,
     doc: Automerge,
     state: State,
-    server: State,
+    server: DocSync,
 }
 
 impl Peer {
     fn new(user: &'static str) -> Self {
-        Self { user, doc: Automerge::new(), state: State::new(), server: State::new() }
+        Self { user, doc: Automerge::new(), state: State::new(), server: DocSync::default() }
     }
 
     fn edit(&mut self, key: &str, value: i64) {
@@ -148,7 +148,7 @@ async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
 
     // A bloom filter with entries and no bits (automerge divides by zero answering it).
     let hostile = [0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
-    let answer = receive(&app.state, "eve", doc, &mut State::new(), &hostile, false).await.unwrap();
+    let answer = receive(&app.state, "eve", doc, &mut DocSync::default(), &hostile, false).await.unwrap();
     assert!(matches!(answer, Answer::Refused(ref why) if why.contains("bloom")), "{answer:?}");
 
     // A well-formed change automerge panics applying.
@@ -156,11 +156,11 @@ async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
     let mut message = Automerge::new().generate_sync_message(&mut State::new()).unwrap();
     message.heads = vec![crafted.hash()];
     message.changes = vec![crafted.raw_bytes().to_vec()].into();
-    let answer = receive(&app.state, "eve", doc, &mut State::new(), &message.encode(), false).await.unwrap();
+    let answer = receive(&app.state, "eve", doc, &mut DocSync::default(), &message.encode(), false).await.unwrap();
     assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
 
     // Not an automerge message at all.
-    assert!(matches!(receive(&app.state, "eve", doc, &mut State::new(), b"\x42\xff", false).await.unwrap(), Answer::Refused(_)));
+    assert!(matches!(receive(&app.state, "eve", doc, &mut DocSync::default(), b"\x42\xff", false).await.unwrap(), Answer::Refused(_)));
 
     // The owner still syncs, and the document is not marked damaged.
     owner.edit("k", 2);
@@ -218,6 +218,47 @@ async fn a_kept_copy_catches_up_with_rows_committed_elsewhere_and_reloads_after_
     alice.sync(&app, doc).await;
     assert_eq!((value(&alice.doc, "before-compaction"), value(&alice.doc, "after-compaction")), (Some(1), Some(1)));
     assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads());
+}
+
+#[tokio::test]
+async fn an_acknowledgement_answered_without_reading_the_membership_carries_nothing_committed_since() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(6);
+    let mut alice = Peer::new("alice");
+    alice.edit("k", 1);
+    alice.sync(&app, doc).await;
+    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
+    let mut bob = Peer::new("bob");
+    bob.sync(&app, doc).await;
+    assert_eq!(value(&bob.doc, "k"), Some(1));
+
+    // Bob is removed, then Alice commits over HTTP (the kept copy stays where bob was last
+    // answered) and through her connection (the kept copy moves on).
+    let r = app.call(axum::http::Method::DELETE, &format!("/v1/docs/{doc}/members/bob"), Some(&app.token("alice")), None).await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    http_edit(&app, doc, "after-removal", 1).await;
+    let ack = |bob: &mut Peer| {
+        // An acknowledgement as automerge-repo sends it: heads and a bloom filter, no changes.
+        bob.state = State::new();
+        bob.doc.generate_sync_message(&mut bob.state).unwrap().encode()
+    };
+    let message = ack(&mut bob);
+    let answer = receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap();
+    if let Answer::Reply(Some(reply)) = answer {
+        let reply = Message::decode(&reply).unwrap();
+        assert!(reply.changes.is_empty(), "{reply:?}");
+        bob.doc.receive_sync_message(&mut bob.state, reply).unwrap();
+    }
+    assert_eq!(value(&bob.doc, "after-removal"), None, "nothing committed after bob's removal reached him");
+    assert_eq!(announce(&app.state, "bob", doc, &mut bob.server).await.unwrap(), Answer::Reply(None), "a removed member is pushed nothing");
+
+    alice.edit("through-the-socket", 1);
+    alice.sync(&app, doc).await;
+    let message = ack(&mut bob);
+    // Answered as for a document that does not exist: asked for its changes, sent none.
+    let Answer::Reply(Some(reply)) = receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap() else { panic!("expected a reply") };
+    let reply = Message::decode(&reply).unwrap();
+    assert!(reply.changes.is_empty() && reply.heads.is_empty(), "{reply:?}");
 }
 
 /// One change putting `key` over HTTP, on top of the stored document.

@@ -28,6 +28,13 @@ impl Compute for Inline {
     }
 }
 
+/// Runs `f` on the calling task unless `heavy`, else through `compute`; its result, or `None`
+/// if it panicked. For work whose cost the caller has bounded (a small document): handing a
+/// job to a pool costs two thread switches, more than such a job.
+pub async fn offload_if<T: Send + 'static>(compute: &dyn Compute, heavy: bool, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    if heavy { offload(compute, f).await } else { std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok() }
+}
+
 /// Runs `f` through `compute` and returns its result, or `None` if it panicked.
 pub async fn offload<T: Send + 'static>(compute: &dyn Compute, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let slot = Arc::new(Mutex::new(None));

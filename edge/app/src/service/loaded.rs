@@ -200,6 +200,11 @@ impl LoadedDocs {
         self.evict(&mut inner);
     }
 
+    /// The stored bytes the kept copy of `id` was loaded from, if one is kept.
+    pub fn bytes(&self, id: &str) -> Option<u64> {
+        self.lock().docs.get(id).map(|e| e.bytes)
+    }
+
     /// Drops any copy of `id` (for instance after automerge panicked on it).
     pub fn forget(&self, id: &str) {
         let mut inner = self.lock();

@@ -26,10 +26,17 @@ use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
 use crate::model::dto::CreateDocument;
-use crate::ports::compute::offload;
+use crate::ports::compute::offload_if;
 use crate::service::loaded::{Fresh, Shared, Stale};
 use crate::service::{documents, load, sync};
 use crate::state::AppState;
+
+/// Kept documents of at most this many stored bytes are answered on the calling task: every
+/// step of an answer (the message's bloom filter against the document's changes, the changes
+/// sent) is then bounded by a small document, and costs less than handing it to the compute
+/// pool (two thread switches per message, most of the server's time per message in a profile).
+/// Larger ones, and loads, go to the pool.
+const INLINE_BYTES: u64 = 64 << 10;
 
 /// What to tell the client.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,40 +50,69 @@ pub enum Answer {
     Refused(String),
 }
 
+/// One connection's sync of one document: automerge's sync state, and the stored heads the
+/// connection was last answered at, just after its membership was read.
+#[derive(Default)]
+pub struct DocSync {
+    pub state: State,
+    answered: Option<String>,
+}
+
 /// Handles a client's sync message `data` for `doc` (`request`: the client has nothing).
 /// A `sync` carrying changes for a document that does not exist creates it, owned by `user`.
-pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: &mut State, data: &[u8], request: bool) -> ApiResult<Answer> {
+///
+/// A message without changes (the acknowledgement a client sends for every message it
+/// receives) from a connection last answered at heads still kept is answered from that copy
+/// without reading the membership again: such an answer holds nothing the connection was not
+/// already allowed to read when it was last answered, and anything committed since reaches it
+/// only through [`announce`], which reads the membership.
+pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut DocSync, data: &[u8], request: bool) -> ApiResult<Answer> {
     let mut message = match decode_sync_message(data, &state.config.sync_limits) {
         Ok(message) => message,
         Err(e) => return Ok(Answer::Refused(e.to_string())),
     };
     let id = doc.to_string();
-    let (role, mut stored_heads) = match state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) {
-        Some((role, tip)) => (role, tip.heads),
+    if !request
+        && message.changes.is_empty()
+        && let Some(heads) = peer.answered.clone()
+        && let Some(kept) = state.loaded.get(&id, &heads)
+    {
+        match answer_from(state, &id, kept, Some(heads), peer, Some(message), Vec::new()).await? {
+            Ok(answer) => return Ok(answer),
+            // The copy moved on in between: read the membership as for any other message.
+            Err(Some(unused)) => message = unused,
+            Err(None) => return Err(ApiError::Internal("the sync message was lost".into())),
+        }
+    }
+    let tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
+    let (role, mut stored_heads) = match tips.get(&id) {
+        Some((role, tip)) => (*role, tip.heads.clone()),
         None if request || message.changes.is_empty() => {
+            peer.answered = None;
             // Remember what the client has, so that the document's first push (once it exists
             // and the user may read it) carries its changes at once.
             let mut empty = Automerge::new();
-            let _ = empty.receive_sync_message(sync_state, message.clone());
+            let _ = empty.receive_sync_message(&mut peer.state, message.clone());
             if request {
                 return Ok(Answer::Unavailable);
             }
             // A creator's first `sync` announces its heads: ask for the changes.
-            return Ok(Answer::Reply(empty.generate_sync_message(sync_state).map(Message::encode)));
+            return Ok(Answer::Reply(empty.generate_sync_message(&mut peer.state).map(Message::encode)));
         }
         None => match create(state, user, doc).await? {
             Some(()) => (Role::Owner, String::new()),
             None => return Ok(Answer::Unavailable),
         },
     };
-    sync_state.set_read_only(!role.can_write());
+    peer.state.set_read_only(!role.can_write());
     let changes = std::mem::replace(&mut message.changes, ChunkList::empty());
     let mut missing = Vec::new();
     if role.can_write() && !changes.is_empty() {
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
-        let (mut response, _) = sync::sync(state, user, &request).await?;
+        // The tips just read (a document created here has none: read them again).
+        let (mut response, _) = if tips.is_empty() { sync::sync(state, user, &request).await? } else { sync::sync_with_tips(state, &request, &tips).await? };
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
             DocStatus::Ok => {
@@ -89,7 +125,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
             }
             // Deleted, or the membership ended, since the roles were read.
             DocStatus::NotFound => return Ok(Answer::Unavailable),
-            DocStatus::Forbidden => sync_state.set_read_only(true),
+            DocStatus::Forbidden => peer.state.set_read_only(true),
             DocStatus::InvalidChanges => return Ok(Answer::Refused("the changes are not valid automerge changes; nothing was stored".into())),
             DocStatus::TooLarge => {
                 return Ok(Answer::Refused("the changes are over the document's limits (size, changes or heads); nothing was stored".into()));
@@ -97,18 +133,24 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, sync_state: 
             DocStatus::Unavailable => return Err(ApiError::DocumentUnavailable(id)),
         }
     }
-    answer(state, &id, &stored_heads, sync_state, Some(message), missing).await
+    answer(state, &id, &stored_heads, peer, Some(message), missing).await
 }
 
 /// The message to send a connection subscribed to `doc` after its heads moved (`None` inside
 /// the reply when the connection already has everything, or may no longer read it).
-pub async fn announce(state: &AppState, user: &str, doc: DocumentId, sync_state: &mut State) -> ApiResult<Answer> {
+pub async fn announce(state: &AppState, user: &str, doc: DocumentId, peer: &mut DocSync) -> ApiResult<Answer> {
     let id = doc.to_string();
     let Some((role, tip)) = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) else {
+        peer.answered = None;
         return Ok(Answer::Reply(None));
     };
-    sync_state.set_read_only(!role.can_write());
-    answer(state, &id, &tip.heads, sync_state, None, Vec::new()).await
+    if peer.answered.as_deref() == Some(tip.heads.as_str()) {
+        // Answered at these heads already (its own commit, or an earlier announcement): the
+        // same state would generate the same message.
+        return Ok(Answer::Reply(None));
+    }
+    peer.state.set_read_only(!role.can_write());
+    answer(state, &id, &tip.heads, peer, None, Vec::new()).await
 }
 
 /// Creates `doc` for `user`; `None` when the id is taken (by a document the user may not read:
@@ -128,7 +170,7 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
 async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
     let Some(doc) = state.loaded.get(id, before) else { return };
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    if apply(state, doc, changes, after.to_owned()).await {
+    if apply(state, id, doc, changes, after.to_owned()).await {
         state.loaded.advanced(id, before, after, added);
     } else {
         state.loaded.forget(id);
@@ -161,14 +203,15 @@ async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Sha
 async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<Fresh>> {
     let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
     let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let applied = apply(state, stale.doc.clone(), after.changes, after.heads.clone()).await;
+    let applied = apply(state, id, stale.doc.clone(), after.changes, after.heads.clone()).await;
     Ok(applied.then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
 }
 
 /// Applies stored `changes` (already checked by the store) to a kept copy on the compute port;
 /// whether it then stands exactly at `expected` (the stored heads' text form).
-async fn apply(state: &AppState, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
-    let applied = offload(state.compute.as_ref(), move || {
+async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
+    let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
+    let applied = offload_if(state.compute.as_ref(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
             changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
@@ -182,11 +225,32 @@ async fn apply(state: &AppState, doc: Shared, changes: Vec<Vec<u8>>, expected: S
 /// Applies `message` (its changes stripped) to the connection's state on the stored document
 /// at `heads` and generates the answer. `missing`: dependencies of pushed changes the store
 /// lacked.
-async fn answer(state: &AppState, id: &str, heads: &str, sync_state: &mut State, message: Option<Message>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
-    let Some(doc) = loaded(state, id, heads).await? else { return Ok(Answer::Unavailable) };
-    let mut st = std::mem::take(sync_state);
-    let done = offload(state.compute.as_ref(), move || {
+async fn answer(state: &AppState, id: &str, heads: &str, peer: &mut DocSync, message: Option<Message>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
+    let Some(doc) = loaded(state, id, heads).await? else {
+        peer.answered = None;
+        return Ok(Answer::Unavailable);
+    };
+    Ok(answer_from(state, id, doc, None, peer, message, missing).await?.unwrap_or(Answer::Reply(None)))
+}
+
+/// [`answer`] from the kept copy `doc`; with `pinned`, only if it still stands at exactly those
+/// heads (else `Err` hands the message back, unused).
+async fn answer_from(
+    state: &AppState,
+    id: &str,
+    doc: Shared,
+    pinned: Option<String>,
+    peer: &mut DocSync,
+    message: Option<Message>,
+    missing: Vec<ChangeHash>,
+) -> ApiResult<Result<Answer, Option<Message>>> {
+    let mut st = std::mem::take(&mut peer.state);
+    let done = offload_if(state.compute.as_ref(), heavy(state, id, 0), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
+        let at = Heads::new(doc.get_heads()).to_string();
+        if pinned.is_some_and(|pinned| pinned != at) {
+            return (st, at, Err(message));
+        }
         // Only the message is hostile here (the document loaded): a panic it causes refuses
         // the message, and never marks the document damaged for its other members.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -204,18 +268,32 @@ async fn answer(state: &AppState, id: &str, heads: &str, sync_state: &mut State,
                 reply.encode()
             }))
         }));
-        (st, outcome)
+        (st, at, Ok(outcome))
     })
     .await;
-    let Some((st, outcome)) = done else { return Err(ApiError::Internal("the sync answer's job was lost".into())) };
-    *sync_state = st;
-    Ok(match outcome {
-        Ok(Ok(reply)) => Answer::Reply(reply),
+    let Some((st, at, outcome)) = done else { return Err(ApiError::Internal("the sync answer's job was lost".into())) };
+    peer.state = st;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(unused) => return Ok(Err(unused)),
+    };
+    peer.answered = None;
+    Ok(Ok(match outcome {
+        Ok(Ok(reply)) => {
+            peer.answered = Some(at);
+            Answer::Reply(reply)
+        }
         Ok(Err(e)) => Answer::Refused(format!("automerge refused the sync message: {e}")),
         Err(_) => {
             // The shared copy may be half-updated: the next answer loads it again.
             state.loaded.forget(id);
             Answer::Refused("automerge could not answer this sync message".into())
         }
-    })
+    }))
+}
+
+/// Whether work on the kept copy of `id` plus `added` bytes of changes is too large to run on
+/// the calling task (a copy not kept counts as large).
+fn heavy(state: &AppState, id: &str, added: u64) -> bool {
+    state.loaded.bytes(id).is_none_or(|bytes| bytes.saturating_add(added) > INLINE_BYTES)
 }

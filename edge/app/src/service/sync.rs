@@ -2,14 +2,17 @@
 //! (sync-core's fast path, checked against the change index) or load and merge, commit all
 //! writes of a request in one transaction, and only then answer.
 
+use std::collections::HashMap;
+
 use sync_core::chunk;
 use sync_core::server::{self, Access};
 use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
 
 use crate::error::{ApiError, ApiResult};
+use crate::model::Role;
 use crate::service::load;
 use crate::state::AppState;
-use crate::store::DocWrite;
+use crate::store::{DocWrite, Tip};
 
 /// What a sync did, for metrics and Server-Timing.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,10 +39,20 @@ pub struct SyncStats {
 /// Syncs every document of `request` for `user`.
 pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiResult<(SyncResponse, SyncStats)> {
     let ids: Vec<String> = request.docs.iter().map(|d| d.doc_id.to_string()).collect();
-    let mut stats = SyncStats::default();
     let t = state.clock.now_micros();
     let tips = state.store.roles_and_tips(user, &ids).await?;
-    stats.db_micros += state.clock.now_micros() - t;
+    let db_micros = state.clock.now_micros() - t;
+    let (response, mut stats) = sync_with_tips(state, request, &tips).await?;
+    stats.db_micros += db_micros;
+    Ok((response, stats))
+}
+
+/// [`sync`] with the user's roles and the documents' tips already read (by
+/// [`Store::roles_and_tips`](crate::store::Store::roles_and_tips), just before): a document
+/// missing from `tips` is answered `NotFound`.
+pub async fn sync_with_tips(state: &AppState, request: &SyncRequest, tips: &HashMap<String, (Role, Tip)>) -> ApiResult<(SyncResponse, SyncStats)> {
+    let ids: Vec<String> = request.docs.iter().map(|d| d.doc_id.to_string()).collect();
+    let mut stats = SyncStats::default();
 
     let mut responses = Vec::with_capacity(request.docs.len());
     let mut writes = Vec::new();
@@ -200,10 +213,8 @@ async fn full_merge(
 ) -> ApiResult<Option<(DocResponse, Option<DocWrite>)>> {
     let t = state.clock.now_micros();
     let (request, access, limits) = (m.doc.clone(), m.access, state.config.sync_limits);
-    let merged = load::with_document(state, m.id, stored, move |loaded, stored| {
-        server::merge_loaded(loaded, stored, &request, Ok(pushed), access, &limits)
-    })
-    .await;
+    let merged =
+        load::with_document(state, m.id, stored, move |loaded, stored| server::merge_loaded(loaded, stored, &request, Ok(pushed), access, &limits)).await;
     // A document that cannot be loaded (or makes automerge panic) fails alone: it is
     // recorded as damaged and the other documents of the batch are answered as usual.
     let merged = match merged {

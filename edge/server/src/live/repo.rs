@@ -16,10 +16,9 @@ use axum::extract::{Query, State, ws::rejection::WebSocketUpgradeRejection};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, DocHeads, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, Opener};
-use edge_app::service::repo::{self as service, Answer};
+use edge_app::service::repo::{self as service, Answer, DocSync};
 use edge_app::{ApiError, AppState};
 use sync_core::DocumentId;
-use sync_core::automerge::sync::State as SyncState;
 use sync_core::automerge_repo::{Event, Message, Session, SessionLimits};
 
 use super::hub::{self, Queued, Refused};
@@ -68,7 +67,7 @@ async fn open(live: Live, query: TokenQuery, headers: HeaderMap, ws: Result<WebS
 /// only to and from those).
 #[derive(Default)]
 struct Docs {
-    states: HashMap<DocumentId, SyncState>,
+    states: HashMap<DocumentId, DocSync>,
     readable: HashSet<DocumentId>,
     repo_ids: HashMap<DocumentId, String>,
 }
