@@ -35,11 +35,11 @@ impl Peer {
 
     fn take(&mut self, answer: Answer) -> bool {
         match answer {
-            Answer::Reply(Some(bytes)) => {
+            Answer::Reply(Some(bytes)) | Answer::AsMissing(Some(bytes)) => {
                 self.doc.receive_sync_message(&mut self.state, Message::decode(&bytes).unwrap()).unwrap();
                 true
             }
-            Answer::Reply(None) => false,
+            Answer::Reply(None) | Answer::AsMissing(None) => false,
             other => panic!("expected a sync message, got {other:?}"),
         }
     }
@@ -134,6 +134,10 @@ async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing
     pushed.changes = stranger.doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     assert_eq!(receive(&app.state, "mallory", doc, &mut stranger.server, &pushed.encode(), false).await.unwrap(), Answer::Unavailable);
     assert_eq!(announce(&app.state, "mallory", doc, &mut stranger.server).await.unwrap(), Answer::Reply(None));
+    // A sync without changes is answered as for a missing document (asked for its changes),
+    // which does not make the document readable for relays.
+    let answer = receive(&app.state, "mallory", doc, &mut stranger.server, &push.encode(), false).await.unwrap();
+    assert!(matches!(answer, Answer::AsMissing(Some(_))), "{answer:?}");
     assert_eq!(stored(&app, doc).await.get_heads(), before);
 }
 
@@ -243,22 +247,43 @@ async fn an_acknowledgement_answered_without_reading_the_membership_carries_noth
         bob.doc.generate_sync_message(&mut bob.state).unwrap().encode()
     };
     let message = ack(&mut bob);
-    let answer = receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap();
-    if let Answer::Reply(Some(reply)) = answer {
-        let reply = Message::decode(&reply).unwrap();
-        assert!(reply.changes.is_empty(), "{reply:?}");
-        bob.doc.receive_sync_message(&mut bob.state, reply).unwrap();
-    }
-    assert_eq!(value(&bob.doc, "after-removal"), None, "nothing committed after bob's removal reached him");
-    assert_eq!(announce(&app.state, "bob", doc, &mut bob.server).await.unwrap(), Answer::Reply(None), "a removed member is pushed nothing");
+    // Answered from the state bob was last sent, without reading the membership: nothing new.
+    assert_eq!(receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap(), Answer::Reply(None));
+    assert_eq!(value(&bob.doc, "after-removal"), None);
 
+    // The kept copy moves on: the next acknowledgement reads the membership, and bob is
+    // answered as for a missing document.
     alice.edit("through-the-socket", 1);
     alice.sync(&app, doc).await;
     let message = ack(&mut bob);
-    // Answered as for a document that does not exist: asked for its changes, sent none.
-    let Answer::Reply(Some(reply)) = receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap() else { panic!("expected a reply") };
+    let answer = receive(&app.state, "bob", doc, &mut bob.server, &message, false).await.unwrap();
+    let Answer::AsMissing(Some(reply)) = answer else { panic!("expected an answer as for a missing document, got {answer:?}") };
     let reply = Message::decode(&reply).unwrap();
     assert!(reply.changes.is_empty() && reply.heads.is_empty(), "{reply:?}");
+    assert_eq!(announce(&app.state, "bob", doc, &mut bob.server).await.unwrap(), Answer::Reply(None), "a removed member is pushed nothing");
+}
+
+#[tokio::test]
+async fn a_promoted_viewer_is_asked_for_its_changes_once_its_connection_rechecks() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(7);
+    let mut olga = Peer::new("olga");
+    olga.edit("k", 1);
+    olga.sync(&app, doc).await;
+    app.add_member("olga", &doc.to_string(), "vic", "viewer").await;
+    let mut vic = Peer::new("vic");
+    vic.sync(&app, doc).await;
+    vic.edit("v", 1);
+    vic.sync(&app, doc).await;
+    assert_eq!(value(&stored(&app, doc).await, "v"), None, "a viewer's change is not stored");
+
+    // Promoted: the connection is told to check its memberships (the server does so when the
+    // role changes), and its next message reads the new role.
+    app.add_member("olga", &doc.to_string(), "vic", "editor").await;
+    vic.server.recheck();
+    vic.state = State::new();
+    vic.sync(&app, doc).await;
+    assert_eq!(value(&stored(&app, doc).await, "v"), Some(1), "the editor's change is stored");
 }
 
 /// One change putting `key` over HTTP, on top of the stored document.

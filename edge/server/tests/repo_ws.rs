@@ -189,3 +189,57 @@ async fn a_removed_member_is_never_pushed_a_later_change() {
     assert!(matches!(next(&mut bob, Duration::from_millis(500)).await, Ok(None)), "nothing after the removal");
     assert!(matches!(request(&mut bob, "bob-peer", &server, doc).await, Message::DocUnavailable { .. }));
 }
+
+#[tokio::test]
+async fn a_viewer_promoted_while_connected_has_its_changes_asked_for() {
+    let app = TestApp::new().await;
+    // The periodic recheck is a minute away: only the role change's own notice can do it.
+    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(60)).await;
+    let doc = document(&app, "olga").await;
+    app.add_member("olga", &doc.to_string(), "vic", "viewer").await;
+    let mut socket = connect(&addr, &app, "vic").await;
+    let server = join(&mut socket, "vic-peer").await;
+    let (mut vic, mut state) = (Automerge::new(), State::new());
+    let mut tx = vic.transaction();
+    tx.put(ROOT, "v", 1).unwrap();
+    tx.commit();
+    // Runs automerge's sync with the server until it stops answering; whether `v` is stored.
+    let exchange = async |socket: &mut Socket, vic: &mut Automerge, state: &mut State| {
+        for _ in 0..10 {
+            if let Some(message) = vic.generate_sync_message(state) {
+                let data = message.encode();
+                send(socket, &Message::Sync { sender_id: "vic-peer".into(), target_id: server.clone(), document_id: repo_document_id(&doc), data }).await;
+            }
+            match next(socket, Duration::from_millis(300)).await.expect("open") {
+                Some(Message::Sync { data, .. }) => vic.receive_sync_message(state, automerge::sync::Message::decode(&data).unwrap()).unwrap(),
+                Some(other) => panic!("unexpected {other:?}"),
+                None => break,
+            }
+        }
+        let id = doc.to_string();
+        let stored = app.state.store.load_states(&[&id]).await.unwrap().remove(&id).unwrap();
+        let stored = sync_core::document::load(sync_core::document::StoredDoc { snapshot: stored.snapshot.as_deref(), changes: &stored.changes }).unwrap();
+        automerge::ReadDoc::get(&stored, ROOT, "v").unwrap().is_some()
+    };
+    assert!(!exchange(&mut socket, &mut vic, &mut state).await, "a viewer's change is not stored");
+
+    let promoted = reqwest::Client::new()
+        .put(format!("http://{addr}/v1/docs/{doc}/members/vic"))
+        .bearer_auth(app.token("olga"))
+        .json(&serde_json::json!({"role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(promoted.status().is_success(), "{}", promoted.status());
+    // The client resends its heads (automerge-repo does on its next change or reconnect).
+    state = State::new();
+    let mut stored = false;
+    for _ in 0..10 {
+        stored = exchange(&mut socket, &mut vic, &mut state).await;
+        if stored {
+            break;
+        }
+        state = State::new();
+    }
+    assert!(stored, "the promoted editor's change is asked for and stored");
+}

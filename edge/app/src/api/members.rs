@@ -37,6 +37,8 @@ pub(super) async fn set(
         return Err(ApiError::Conflict("the document's creator always stays an owner"));
     }
     state.store.set_member(&id, user.as_str(), body.role, state.now()).await?;
+    // Open sockets read the member's role again (automerge-repo connections answer from it).
+    state.wakeups.announce_access(std::slice::from_ref(&id));
     Ok(Json(Member { user_id: user.as_str().to_owned(), role: body.role }))
 }
 

@@ -43,6 +43,9 @@ const INLINE_BYTES: u64 = 64 << 10;
 pub enum Answer {
     /// Send this automerge sync message (`None`: nothing to say now).
     Reply(Option<Vec<u8>>),
+    /// Send this automerge sync message, as for a document that does not exist: the user may
+    /// not read it (relay nothing to or from this connection for it).
+    AsMissing(Option<Vec<u8>>),
     /// The document does not exist or the user may not read it (the two look the same):
     /// answer `doc-unavailable`.
     Unavailable,
@@ -56,6 +59,14 @@ pub enum Answer {
 pub struct DocSync {
     pub state: State,
     answered: Option<String>,
+}
+
+impl DocSync {
+    /// The user's memberships may have changed (a role, or access): the next message reads
+    /// the membership again.
+    pub fn recheck(&mut self) {
+        self.answered = None;
+    }
 }
 
 /// Handles a client's sync message `data` for `doc` (`request`: the client has nothing).
@@ -77,18 +88,20 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         && let Some(heads) = peer.answered.clone()
         && let Some(kept) = state.loaded.get(&id, &heads)
     {
-        match answer_from(state, &id, kept, Some(heads), peer, Some(message), Vec::new()).await? {
+        match answer_from(state, &id, kept, &heads, true, peer, Some(message), Vec::new()).await? {
             Ok(answer) => return Ok(answer),
             // The copy moved on in between: read the membership as for any other message.
             Err(Some(unused)) => message = unused,
             Err(None) => return Err(ApiError::Internal("the sync message was lost".into())),
         }
     }
+    // Whatever this message's answer, the connection counts as answered only once it is
+    // answered from the heads read below.
+    peer.answered = None;
     let tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
     let (role, mut stored_heads) = match tips.get(&id) {
         Some((role, tip)) => (*role, tip.heads.clone()),
         None if request || message.changes.is_empty() => {
-            peer.answered = None;
             // Remember what the client has, so that the document's first push (once it exists
             // and the user may read it) carries its changes at once.
             let mut empty = Automerge::new();
@@ -97,7 +110,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
                 return Ok(Answer::Unavailable);
             }
             // A creator's first `sync` announces its heads: ask for the changes.
-            return Ok(Answer::Reply(empty.generate_sync_message(&mut peer.state).map(Message::encode)));
+            return Ok(Answer::AsMissing(empty.generate_sync_message(&mut peer.state).map(Message::encode)));
         }
         None => match create(state, user, doc).await? {
             Some(()) => (Role::Owner, String::new()),
@@ -211,7 +224,7 @@ async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<
 /// whether it then stands exactly at `expected` (the stored heads' text form).
 async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let applied = offload_if(state.compute.as_ref(), heavy(state, id, added), move || {
+    let applied = offload_if(state.compute.as_ref(), heavy(state, id, added) || busy(&doc), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
             changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
@@ -230,25 +243,31 @@ async fn answer(state: &AppState, id: &str, heads: &str, peer: &mut DocSync, mes
         peer.answered = None;
         return Ok(Answer::Unavailable);
     };
-    Ok(answer_from(state, id, doc, None, peer, message, missing).await?.unwrap_or(Answer::Reply(None)))
+    Ok(answer_from(state, id, doc, heads, false, peer, message, missing).await?.unwrap_or(Answer::Reply(None)))
 }
 
-/// [`answer`] from the kept copy `doc`; with `pinned`, only if it still stands at exactly those
-/// heads (else `Err` hands the message back, unused).
+/// [`answer`] from the kept copy `doc`; `heads`: the stored heads read with the user's
+/// membership (or, `pinned`, those the connection was last answered at: then only if the copy
+/// still stands at exactly those heads, else `Err` hands the message back, unused). The
+/// connection counts as answered at `heads` only if the copy stood there: a copy that moved on
+/// in between may hold commits made after the membership was read.
+#[allow(clippy::too_many_arguments)]
 async fn answer_from(
     state: &AppState,
     id: &str,
     doc: Shared,
-    pinned: Option<String>,
+    heads: &str,
+    pinned: bool,
     peer: &mut DocSync,
     message: Option<Message>,
     missing: Vec<ChangeHash>,
 ) -> ApiResult<Result<Answer, Option<Message>>> {
     let mut st = std::mem::take(&mut peer.state);
-    let done = offload_if(state.compute.as_ref(), heavy(state, id, 0), move || {
+    let read = heads.to_owned();
+    let done = offload_if(state.compute.as_ref(), heavy(state, id, 0) || busy(&doc), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         let at = Heads::new(doc.get_heads()).to_string();
-        if pinned.is_some_and(|pinned| pinned != at) {
+        if pinned && at != read {
             return (st, at, Err(message));
         }
         // Only the message is hostile here (the document loaded): a panic it causes refuses
@@ -280,7 +299,7 @@ async fn answer_from(
     peer.answered = None;
     Ok(Ok(match outcome {
         Ok(Ok(reply)) => {
-            peer.answered = Some(at);
+            peer.answered = (at == heads).then_some(at);
             Answer::Reply(reply)
         }
         Ok(Err(e)) => Answer::Refused(format!("automerge refused the sync message: {e}")),
@@ -296,4 +315,10 @@ async fn answer_from(
 /// the calling task (a copy not kept counts as large).
 fn heavy(state: &AppState, id: &str, added: u64) -> bool {
     state.loaded.bytes(id).is_none_or(|bytes| bytes.saturating_add(added) > INLINE_BYTES)
+}
+
+/// Whether another job holds `doc` now (then waiting for it belongs on the pool, not on an
+/// async worker). A hint: the holder may change right after.
+fn busy(doc: &Shared) -> bool {
+    matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock))
 }

@@ -116,6 +116,8 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
                 None => Step::Close(TOO_SLOW, "too slow to keep up: reconnect".into()),
             },
             _ = async { tokio::select! { _ = recheck.tick() => {}, () = access_changed.notified() => {} } } => {
+                // A role may have changed too: every document's next message reads it again.
+                docs.states.values_mut().for_each(DocSync::recheck);
                 let readable: Vec<String> = docs.readable.iter().map(DocumentId::to_string).collect();
                 if let Ok((_, gone)) = live::authorize(&live.state, &user, &readable).await {
                     for id in gone.iter().filter_map(|g| g.parse::<DocumentId>().ok()) {
@@ -188,6 +190,13 @@ async fn answered(session: &Session, docs: &mut Docs, socket: &mut WebSocket, do
     match answer {
         Ok(Answer::Reply(reply)) => {
             docs.readable.insert(document);
+            match reply {
+                Some(data) => send(socket, &session.sync(repo_id, data)).await,
+                None => Step::Continue,
+            }
+        }
+        Ok(Answer::AsMissing(reply)) => {
+            docs.readable.remove(&document);
             match reply {
                 Some(data) => send(socket, &session.sync(repo_id, data)).await,
                 None => Step::Continue,
