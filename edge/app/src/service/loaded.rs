@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::lock::Mutex as AsyncMutex;
@@ -36,6 +37,17 @@ pub struct LoadedDocs {
     inner: Mutex<Inner>,
     /// One load at a time per document (entries only while someone loads or waits).
     loading: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Jobs on kept copies running on the compute pool now (see [`LoadedDocs::pool_job`]).
+    pool_jobs: AtomicUsize,
+}
+
+/// Counts a job on the compute pool while it lives.
+pub struct PoolJob<'a>(&'a AtomicUsize);
+
+impl Drop for PoolJob<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -83,7 +95,7 @@ impl Default for LoadedDocs {
 impl LoadedDocs {
     /// A cache of at most `max_bytes` stored bytes (0: keeps nothing).
     pub fn new(max_bytes: u64) -> Self {
-        Self { max_bytes, inner: Mutex::default(), loading: Mutex::default() }
+        Self { max_bytes, inner: Mutex::default(), loading: Mutex::default(), pool_jobs: AtomicUsize::new(0) }
     }
 
     /// Document `id` at `heads` (just read from the store) or later: kept, or brought up to
@@ -205,6 +217,18 @@ impl LoadedDocs {
         self.lock().docs.get(id).map(|e| e.bytes)
     }
 
+    /// Marks a job on a kept copy as running on the compute pool until the guard drops: such a
+    /// job may hold a copy's lock for long, which work on the calling task must not wait for.
+    pub fn pool_job(&self) -> PoolJob<'_> {
+        self.pool_jobs.fetch_add(1, Ordering::Relaxed);
+        PoolJob(&self.pool_jobs)
+    }
+
+    /// Whether a job marked by [`Self::pool_job`] may be running.
+    pub fn pool_busy(&self) -> bool {
+        self.pool_jobs.load(Ordering::Relaxed) > 0
+    }
+
     /// Drops any copy of `id` (for instance after automerge panicked on it).
     pub fn forget(&self, id: &str) {
         let mut inner = self.lock();
@@ -227,6 +251,17 @@ impl LoadedDocs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_jobs_are_counted_while_their_guards_live() {
+        let docs = LoadedDocs::new(1 << 20);
+        assert!(!docs.pool_busy());
+        let (a, b) = (docs.pool_job(), docs.pool_job());
+        drop(a);
+        assert!(docs.pool_busy(), "one job still runs");
+        drop(b);
+        assert!(!docs.pool_busy());
+    }
 
     #[test]
     fn a_hit_needs_the_same_heads_and_the_budget_evicts_the_least_recently_used() {

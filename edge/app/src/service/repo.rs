@@ -53,8 +53,8 @@ pub enum Answer {
     Refused(String),
 }
 
-/// One connection's sync of one document: automerge's sync state, and the stored heads the
-/// connection was last answered at, just after its membership was read.
+/// One connection's sync of one document: automerge's sync state, and the heads of the copy
+/// the connection was last answered from, just after its membership was read.
 #[derive(Default)]
 pub struct DocSync {
     pub state: State,
@@ -224,7 +224,7 @@ async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<
 /// whether it then stands exactly at `expected` (the stored heads' text form).
 async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let applied = offload_if(state.compute.as_ref(), heavy(state, id, added) || busy(&doc), move || {
+    let applied = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
             changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
@@ -249,8 +249,9 @@ async fn answer(state: &AppState, id: &str, heads: &str, peer: &mut DocSync, mes
 /// [`answer`] from the kept copy `doc`; `heads`: the stored heads read with the user's
 /// membership (or, `pinned`, those the connection was last answered at: then only if the copy
 /// still stands at exactly those heads, else `Err` hands the message back, unused). The
-/// connection counts as answered at `heads` only if the copy stood there: a copy that moved on
-/// in between may hold commits made after the membership was read.
+/// connection counts as answered at the heads the copy stood at, which may be later than
+/// `heads` (a commit applied to the copy since): those are what it was sent, so answering
+/// its acknowledgements from that copy sends nothing it did not already receive.
 #[allow(clippy::too_many_arguments)]
 async fn answer_from(
     state: &AppState,
@@ -264,7 +265,7 @@ async fn answer_from(
 ) -> ApiResult<Result<Answer, Option<Message>>> {
     let mut st = std::mem::take(&mut peer.state);
     let read = heads.to_owned();
-    let done = offload_if(state.compute.as_ref(), heavy(state, id, 0) || busy(&doc), move || {
+    let done = run(state, &doc.clone(), heavy(state, id, 0), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         let at = Heads::new(doc.get_heads()).to_string();
         if pinned && at != read {
@@ -299,7 +300,7 @@ async fn answer_from(
     peer.answered = None;
     Ok(Ok(match outcome {
         Ok(Ok(reply)) => {
-            peer.answered = (at == heads).then_some(at);
+            peer.answered = Some(at);
             Answer::Reply(reply)
         }
         Ok(Err(e)) => Answer::Refused(format!("automerge refused the sync message: {e}")),
@@ -317,8 +318,16 @@ fn heavy(state: &AppState, id: &str, added: u64) -> bool {
     state.loaded.bytes(id).is_none_or(|bytes| bytes.saturating_add(added) > INLINE_BYTES)
 }
 
-/// Whether another job holds `doc` now (then waiting for it belongs on the pool, not on an
-/// async worker). A hint: the holder may change right after.
-fn busy(doc: &Shared) -> bool {
-    matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+/// Runs `f` (work on the kept copy `doc`) on the calling task, or on the compute pool when it
+/// is `heavy` or a pool job holds `doc` now (a long wait for its lock belongs on the pool, not
+/// on an async worker; work on the calling task holds it only briefly, so only pool jobs are
+/// checked for).
+async fn run<T: Send + 'static>(state: &AppState, doc: &Shared, heavy: bool, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let busy = || state.loaded.pool_busy() && matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock));
+    if heavy || busy() {
+        let _job = state.loaded.pool_job();
+        offload_if(state.compute.as_ref(), true, f).await
+    } else {
+        offload_if(state.compute.as_ref(), false, f).await
+    }
 }
