@@ -95,8 +95,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
             Err(None) => return Err(ApiError::Internal("the sync message was lost".into())),
         }
     }
-    // Whatever this message's answer, the connection counts as answered only once it is
-    // answered from the heads read below.
+    // Answered from here on only after the membership read below.
     peer.answered = None;
     let tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
     let (role, mut stored_heads) = match tips.get(&id) {
@@ -125,7 +124,11 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
         // The tips just read (a document created here has none: read them again).
-        let (mut response, _) = if tips.is_empty() { sync::sync(state, user, &request).await? } else { sync::sync_with_tips(state, &request, &tips).await? };
+        let (mut response, _) = if tips.is_empty() {
+            sync::sync(state, user, &request).await?
+        } else {
+            sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips).await?
+        };
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
             DocStatus::Ok => {
@@ -183,7 +186,7 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
 async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
     let Some(doc) = state.loaded.get(id, before) else { return };
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    if apply(state, id, doc, changes, after.to_owned()).await {
+    if apply(state, id, doc, changes, added, after.to_owned()).await {
         state.loaded.advanced(id, before, after, added);
     } else {
         state.loaded.forget(id);
@@ -216,14 +219,13 @@ async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Sha
 async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<Fresh>> {
     let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
     let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let applied = apply(state, id, stale.doc.clone(), after.changes, after.heads.clone()).await;
+    let applied = apply(state, id, stale.doc.clone(), after.changes, added, after.heads.clone()).await;
     Ok(applied.then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
 }
 
-/// Applies stored `changes` (already checked by the store) to a kept copy on the compute port;
+/// Applies stored `changes` (`added` bytes, already checked by the store) to a kept copy;
 /// whether it then stands exactly at `expected` (the stored heads' text form).
-async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, expected: String) -> bool {
-    let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
+async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, added: u64, expected: String) -> bool {
     let applied = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
@@ -297,12 +299,9 @@ async fn answer_from(
         Ok(outcome) => outcome,
         Err(unused) => return Ok(Err(unused)),
     };
-    peer.answered = None;
+    peer.answered = matches!(outcome, Ok(Ok(_))).then_some(at);
     Ok(Ok(match outcome {
-        Ok(Ok(reply)) => {
-            peer.answered = Some(at);
-            Answer::Reply(reply)
-        }
+        Ok(Ok(reply)) => Answer::Reply(reply),
         Ok(Err(e)) => Answer::Refused(format!("automerge refused the sync message: {e}")),
         Err(_) => {
             // The shared copy may be half-updated: the next answer loads it again.
@@ -323,11 +322,7 @@ fn heavy(state: &AppState, id: &str, added: u64) -> bool {
 /// on an async worker; work on the calling task holds it only briefly, so only pool jobs are
 /// checked for).
 async fn run<T: Send + 'static>(state: &AppState, doc: &Shared, heavy: bool, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let busy = || state.loaded.pool_busy() && matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock));
-    if heavy || busy() {
-        let _job = state.loaded.pool_job();
-        offload_if(state.compute.as_ref(), true, f).await
-    } else {
-        offload_if(state.compute.as_ref(), false, f).await
-    }
+    let pool = heavy || (state.loaded.pool_busy() && matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock)));
+    let _job = pool.then(|| state.loaded.pool_job());
+    offload_if(state.compute.as_ref(), pool, f).await
 }

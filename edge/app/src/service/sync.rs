@@ -42,16 +42,21 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let t = state.clock.now_micros();
     let tips = state.store.roles_and_tips(user, &ids).await?;
     let db_micros = state.clock.now_micros() - t;
-    let (response, mut stats) = sync_with_tips(state, request, &tips).await?;
+    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips).await?;
     stats.db_micros += db_micros;
     Ok((response, stats))
 }
 
 /// [`sync`] with the user's roles and the documents' tips already read (by
-/// [`Store::roles_and_tips`](crate::store::Store::roles_and_tips), just before): a document
-/// missing from `tips` is answered `NotFound`.
-pub async fn sync_with_tips(state: &AppState, request: &SyncRequest, tips: &HashMap<String, (Role, Tip)>) -> ApiResult<(SyncResponse, SyncStats)> {
-    let ids: Vec<String> = request.docs.iter().map(|d| d.doc_id.to_string()).collect();
+/// [`Store::roles_and_tips`](crate::store::Store::roles_and_tips), just before) for `ids`, the
+/// request's document ids in order: a document missing from `tips` is answered `NotFound`.
+pub async fn sync_with_tips(
+    state: &AppState,
+    request: &SyncRequest,
+    ids: &[String],
+    tips: &HashMap<String, (Role, Tip)>,
+) -> ApiResult<(SyncResponse, SyncStats)> {
+    debug_assert_eq!(ids.len(), request.docs.len(), "one id per document of the request");
     let mut stats = SyncStats::default();
 
     let mut responses = Vec::with_capacity(request.docs.len());
@@ -61,7 +66,7 @@ pub async fn sync_with_tips(state: &AppState, request: &SyncRequest, tips: &Hash
     let limits = state.config.sync_limits;
     let mut budget = limits.push_budget();
     let mut full_merges = Vec::new();
-    for (doc, id) in request.docs.iter().zip(&ids) {
+    for (doc, id) in request.docs.iter().zip(ids) {
         // Not a member, or no such document: the same answer.
         let Some((role, tip)) = tips.get(id).cloned() else {
             responses.push(status_only(doc.doc_id, DocStatus::NotFound));
