@@ -9,7 +9,7 @@ mod common;
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
-use common::TestApp;
+use common::{TestApp, stored};
 use edge_app::service::repo::{Answer, DocSync, announce, receive};
 use sync_core::{DocumentId, Heads, SyncRequest, client};
 
@@ -25,6 +25,14 @@ struct Peer {
 impl Peer {
     fn new(user: &'static str) -> Self {
         Self { user, doc: Automerge::new(), state: State::new(), server: DocSync::default() }
+    }
+
+    /// A peer of `user` that created `doc` with `k` = 1 through the server.
+    async fn owning(app: &TestApp, user: &'static str, doc: DocumentId) -> Self {
+        let mut peer = Self::new(user);
+        peer.edit("k", 1);
+        peer.sync(app, doc).await;
+        peer
     }
 
     fn edit(&mut self, key: &str, value: i64) {
@@ -59,13 +67,6 @@ impl Peer {
         }
         panic!("the sync did not settle in 20 rounds");
     }
-}
-
-/// The stored document, as the server loads it.
-async fn stored(app: &TestApp, doc: DocumentId) -> Automerge {
-    let id = doc.to_string();
-    let state = app.state.store.load_states(&[&id]).await.unwrap().remove(&id).expect("stored");
-    sync_core::document::load(sync_core::document::StoredDoc { snapshot: state.snapshot.as_deref(), changes: &state.changes }).unwrap()
 }
 
 fn value(doc: &Automerge, key: &str) -> Option<i64> {
@@ -113,9 +114,7 @@ async fn peers_and_http_writers_converge_and_a_sync_with_changes_creates_the_doc
 async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing() {
     let app = TestApp::new().await;
     let doc = fresh_id(2);
-    let mut owner = Peer::new("olga");
-    owner.edit("k", 1);
-    owner.sync(&app, doc).await;
+    Peer::owning(&app, "olga", doc).await;
     let before = stored(&app, doc).await.get_heads();
 
     app.add_member("olga", &doc.to_string(), "vic", "viewer").await;
@@ -145,9 +144,7 @@ async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing
 async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
     let app = TestApp::new().await;
     let doc = fresh_id(3);
-    let mut owner = Peer::new("olga");
-    owner.edit("k", 1);
-    owner.sync(&app, doc).await;
+    let mut owner = Peer::owning(&app, "olga", doc).await;
     app.add_member("olga", &doc.to_string(), "eve", "editor").await;
 
     // A bloom filter with entries and no bits (automerge divides by zero answering it).
@@ -178,9 +175,7 @@ async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
 async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
     let app = TestApp::new().await;
     let doc = fresh_id(4);
-    let mut alice = Peer::new("alice");
-    alice.edit("k", 1);
-    alice.sync(&app, doc).await;
+    let mut alice = Peer::owning(&app, "alice", doc).await;
     alice.edit("k", 2);
     let first = alice.doc.get_last_local_change().unwrap().hash();
     alice.edit("k", 3);
@@ -203,9 +198,7 @@ async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
 async fn a_kept_copy_catches_up_with_rows_committed_elsewhere_and_reloads_after_compaction() {
     let app = TestApp::new().await;
     let doc = fresh_id(5);
-    let mut alice = Peer::new("alice");
-    alice.edit("k", 1);
-    alice.sync(&app, doc).await;
+    let mut alice = Peer::owning(&app, "alice", doc).await;
     assert_eq!(app.state.loaded.usage().0, 1, "the document is kept loaded");
 
     // Commits made over HTTP (another edge, say): the kept copy catches up from their rows.
@@ -228,9 +221,7 @@ async fn a_kept_copy_catches_up_with_rows_committed_elsewhere_and_reloads_after_
 async fn an_acknowledgement_answered_without_reading_the_membership_carries_nothing_committed_since() {
     let app = TestApp::new().await;
     let doc = fresh_id(6);
-    let mut alice = Peer::new("alice");
-    alice.edit("k", 1);
-    alice.sync(&app, doc).await;
+    let mut alice = Peer::owning(&app, "alice", doc).await;
     app.add_member("alice", &doc.to_string(), "bob", "editor").await;
     let mut bob = Peer::new("bob");
     bob.sync(&app, doc).await;
@@ -267,9 +258,7 @@ async fn an_acknowledgement_answered_without_reading_the_membership_carries_noth
 async fn a_promoted_viewer_is_asked_for_its_changes_once_its_connection_rechecks() {
     let app = TestApp::new().await;
     let doc = fresh_id(7);
-    let mut olga = Peer::new("olga");
-    olga.edit("k", 1);
-    olga.sync(&app, doc).await;
+    Peer::owning(&app, "olga", doc).await;
     app.add_member("olga", &doc.to_string(), "vic", "viewer").await;
     let mut vic = Peer::new("vic");
     vic.sync(&app, doc).await;

@@ -216,10 +216,7 @@ async fn a_viewer_promoted_while_connected_has_its_changes_asked_for() {
                 None => break,
             }
         }
-        let id = doc.to_string();
-        let stored = app.state.store.load_states(&[&id]).await.unwrap().remove(&id).unwrap();
-        let stored = sync_core::document::load(sync_core::document::StoredDoc { snapshot: stored.snapshot.as_deref(), changes: &stored.changes }).unwrap();
-        automerge::ReadDoc::get(&stored, ROOT, "v").unwrap().is_some()
+        automerge::ReadDoc::get(&common::stored(&app, doc).await, ROOT, "v").unwrap().is_some()
     };
     assert!(!exchange(&mut socket, &mut vic, &mut state).await, "a viewer's change is not stored");
 

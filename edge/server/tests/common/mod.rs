@@ -224,3 +224,10 @@ pub async fn edit_over_http(addr: &str, app: &TestApp, user: &str, doc: sync_cor
     assert_eq!(response.status(), 200);
     SyncResponse::decode(&response.bytes().await.unwrap(), &sync_core::Limits::DEFAULT).unwrap()
 }
+
+/// Document `doc` as stored, loaded as the server loads it.
+pub async fn stored(app: &TestApp, doc: sync_core::DocumentId) -> automerge::Automerge {
+    let id = doc.to_string();
+    let state = app.state.store.load_states(&[&id]).await.unwrap().remove(&id).expect("stored");
+    sync_core::document::load(sync_core::document::StoredDoc { snapshot: state.snapshot.as_deref(), changes: &state.changes }).unwrap()
+}
