@@ -18,15 +18,7 @@ pub(super) fn index_change(doc_id: &str, c: &NewChange) -> Statement {
     Statement::new(
         "INSERT OR IGNORE INTO change_index (doc_id, hash, actor, seq, start_op, last_op, bytes) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)",
-        [
-            doc_id.into(),
-            c.hash.to_string().into(),
-            c.actor.to_hex_string().into(),
-            op(c.seq),
-            op(c.start_op),
-            op(c.last_op),
-            c.bytes.clone().into(),
-        ],
+        [doc_id.into(), c.hash.to_string().into(), c.actor.to_hex_string().into(), op(c.seq), op(c.start_op), op(c.last_op), c.bytes.clone().into()],
     )
 }
 
@@ -44,10 +36,7 @@ pub(super) fn order_change(doc_id: &str, c: &NewChange) -> Statement {
 /// The statement recording that every change of `doc_id` is indexed (at creation, or once a
 /// compaction has indexed an older document).
 pub(super) fn indexed(doc_id: &str) -> Statement {
-    Statement::new(
-        "INSERT OR IGNORE INTO indexed_documents (doc_id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)",
-        [doc_id.into()],
-    )
+    Statement::new("INSERT OR IGNORE INTO indexed_documents (doc_id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)", [doc_id.into()])
 }
 
 fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
@@ -108,10 +97,14 @@ impl Store {
             // `?7 + 0`, not `?7`: SQLite reads a LIMIT that is a bare parameter when it plans the
             // statement, and so re-plans it every time that parameter is bound, which undid the
             // native server's prepared-statement cache for this, the fast path's statement.
+            // The anchor is a scalar subquery, not a table joined in: joined, SQLite sorted the
+            // range in a temporary B-tree; as a constant it walks the primary key backwards from
+            // the newest. The whole statement on a shared document of 800 changes: 0.85× the
+            // time for a client 8 changes behind, 0.66× at 50 behind, 0.55× at 300.
             "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, ",
-            "CASE WHEN g.pos > anchor.pos AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op, g.deps ",
-            "FROM anchor, change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
-            "WHERE g.doc_id = ?1 AND g.pos >= anchor.pos - ?6 ORDER BY g.pos DESC LIMIT ?7 + 0)"
+            "CASE WHEN g.pos > (SELECT pos FROM anchor) AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op, g.deps ",
+            "FROM change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
+            "WHERE g.doc_id = ?1 AND g.pos >= (SELECT pos FROM anchor) - ?6 ORDER BY g.pos DESC LIMIT ?7 + 0)"
         );
         let deps: Vec<String> = lookup.deps.iter().map(ToString::to_string).collect();
         let ops: Vec<(String, u64)> = lookup.ops.iter().map(|(a, c)| (a.to_hex_string(), *c)).collect();
