@@ -4,7 +4,8 @@
 //! - an embedded replica of a remote primary: reads are local, writes go to the primary.
 //!
 //! A few connections share the database; single statements take any of them, atomic batches
-//! take the writer connection and run inside one transaction.
+//! take the writer connection and run inside one transaction (on a local file, together with
+//! the batches that arrived while the previous transaction committed: [`group`]).
 //!
 //! A remote connection is one Hrana stream, which sqld closes after 10 s without a request
 //! (`STREAM_EXPIRED`), and the `libsql` crate never opens another on that connection
@@ -23,12 +24,15 @@ use edge_app::ports::{BoxFuture, Database, DbError, ReplicaStatus, Rows, Stateme
 use libsql::params::Params;
 use tokio::sync::Mutex;
 
+mod errors;
+mod group;
+
+use errors::{is_expired, map_err, retry_busy};
+
 const READ_CONNECTIONS: usize = 4;
 /// A remote connection unused this long is replaced before its next call (sqld expires its
 /// stream at 10 s).
 const REMOTE_IDLE: Duration = Duration::from_secs(5);
-/// SQLite's primary result code for constraint violations (incl. RAISE(ABORT) in triggers).
-const SQLITE_CONSTRAINT: i32 = 19;
 
 /// Where the data lives.
 #[derive(Clone)]
@@ -62,6 +66,10 @@ pub struct LibsqlDatabase {
     next: AtomicUsize,
     /// A remote primary: connections expire when idle (see the module docs).
     remote: bool,
+    /// A local file: atomic batches are committed in groups ([`group`]).
+    local: bool,
+    group: std::sync::Mutex<group::Queue>,
+    me: group::SelfRef,
 }
 
 /// A pooled connection, when it last served a call and, on a local file, its prepared
@@ -121,7 +129,7 @@ impl LibsqlDatabase {
         for _ in 0..READ_CONNECTIONS {
             readers.push(Mutex::new(Conn::new(connect(&db, local).await?, local)));
         }
-        let this = Arc::new(Self {
+        let this = Arc::new_cyclic(|me| Self {
             db,
             replica,
             frame_no: AtomicU64::new(u64::MAX),
@@ -130,6 +138,9 @@ impl LibsqlDatabase {
             readers,
             next: AtomicUsize::new(0),
             remote,
+            local,
+            group: Default::default(),
+            me: me.clone(),
         });
         this.sync_replica().await?;
         Ok(this)
@@ -169,34 +180,6 @@ async fn connect(db: &libsql::Database, local: bool) -> Result<libsql::Connectio
         conn.execute("PRAGMA synchronous = FULL", ()).await.map_err(map_err)?;
     }
     Ok(conn)
-}
-
-fn map_err(e: libsql::Error) -> DbError {
-    match e {
-        libsql::Error::SqliteFailure(code, msg) if code & 0xff == SQLITE_CONSTRAINT => DbError::Constraint(msg),
-        // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the database, not the request.
-        libsql::Error::SqliteFailure(code, msg) if matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14) => DbError::Unavailable(msg),
-        // (write-delegation status, SQLite extended code, message)
-        libsql::Error::RemoteSqliteFailure(_, code, msg) if code & 0xff == SQLITE_CONSTRAINT => DbError::Constraint(msg),
-        libsql::Error::RemoteSqliteFailure(_, code, msg) if matches!(code & 0xff, 5 | 6) => DbError::Unavailable(msg),
-        libsql::Error::ConnectionFailed(msg) => DbError::Unavailable(msg),
-        // Remote errors arrive as text: SQL errors name their SQLite code, anything else is
-        // the network or the server.
-        libsql::Error::Hrana(e) | libsql::Error::WriteDelegation(e) | libsql::Error::Replication(e) => classify_remote(e.to_string()),
-        other => DbError::Other(other.to_string()),
-    }
-}
-
-fn classify_remote(msg: String) -> DbError {
-    if is_busy(&msg) {
-        DbError::Unavailable(msg)
-    } else if msg.contains("SQLITE_CONSTRAINT") || msg.contains("constraint failed") {
-        DbError::Constraint(msg)
-    } else if msg.contains("SQLITE_") || msg.contains("SQL ") || msg.contains("no such") {
-        DbError::Other(msg)
-    } else {
-        DbError::Unavailable(msg)
-    }
 }
 
 fn to_libsql(v: Value) -> libsql::Value {
@@ -298,7 +281,12 @@ impl Database for LibsqlDatabase {
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
         // Another writer holding the primary's write lock (other edges, other processes)
         // makes a transaction fail with BUSY; waiting briefly is better than a 503.
-        Box::pin(async move { retry_busy(|| self.batch_once(&statements)).await })
+        Box::pin(async move {
+            if self.local {
+                return retry_busy(|| self.batch_grouped(statements.clone())).await;
+            }
+            retry_busy(|| self.batch_once(&statements)).await
+        })
     }
 
     fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>> {
@@ -309,30 +297,6 @@ impl Database for LibsqlDatabase {
             Ok(())
         })
     }
-}
-
-/// Runs `call` until it does not fail with BUSY, waiting 5 ms, 10 ms, … (about 1.3 s in all).
-async fn retry_busy<T, F: std::future::Future<Output = Result<T, DbError>>>(call: impl Fn() -> F) -> Result<T, DbError> {
-    let mut delay = Duration::from_millis(5);
-    loop {
-        match call().await {
-            Err(DbError::Unavailable(msg)) if is_busy(&msg) && delay < Duration::from_secs(1) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// sqld closed the connection's stream (idle for 10 s): nothing of the call ran.
-fn is_expired(e: &DbError) -> bool {
-    matches!(e, DbError::Unavailable(msg) if msg.contains("STREAM_EXPIRED") || msg.contains("stream has expired"))
-}
-
-fn is_busy(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    m.contains("busy") || m.contains("locked")
 }
 
 impl LibsqlDatabase {
