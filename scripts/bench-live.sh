@@ -3,8 +3,8 @@
 # on one document, ROUNDS edits each, against the release native server (local libSQL file;
 # `/v1/live` and `/v1/docs/{id}/live`) and the release Worker bundle in bare workerd (sqld;
 # `/v1/docs/{id}/live`, held by the document's Durable Object). Prints a Markdown table:
-# delivery p50/p99/max, the writer's sync, delivery after its answer, and resident memory per
-# idle subscriber.
+# delivery p50/p99/max, the writer's sync, delivery after its answer and after its request was
+# handled (Server-Timing total), and resident memory per idle subscriber.
 #   scripts/with-sqld.sh scripts/bench-live.sh [rounds-for-one] [subscribers] [rounds-for-many]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,6 @@ for case in "native 1 $one_rounds channel" "native $many $many_rounds channel" "
 done
 
 echo
-echo "| server (socket) | subscribers | rounds | delivery p50 ms | p99 ms | max ms | writer's sync p50 ms | after its answer p50 / p99 ms | RSS per idle subscriber (KiB) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server (socket) | subscribers | rounds | delivery p50 ms | p99 ms | max ms | writer's sync p50 ms | after its answer p50 / p99 ms | after its request was handled p50 / p99 ms | RSS per idle subscriber (KiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

@@ -7,8 +7,11 @@
 //! `changed`. Prints one Markdown table row: label, subscribers, rounds, delivery p50 / p99 /
 //! max ms (from sending the edit to each subscriber's `changed`: an upper bound of
 //! commit-to-event), the writer's sync round trip p50, the delivery after the writer had its
-//! answer (p50 / p99: what the push adds once the sync is done), and the server's resident
-//! memory per idle subscriber.
+//! answer (p50 / p99: what the push adds once the sync is done), the delivery after the
+//! writer's request had been handled (p50 / p99: from sending the edit plus the request's
+//! `Server-Timing` total, which ends once its commit returned; on Workers, whose clock only
+//! advances on I/O, at the commit's answer from the database, to the millisecond), and the
+//! server's resident memory per idle subscriber.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +36,14 @@ async fn main() {
     let mut readers = Vec::new();
     for _ in 0..subscribers.div_ceil(30) {
         let (reader, token) = target.user("reader");
-        let r = target.http.put(target.url(&format!("/v1/docs/{doc}/members/{reader}"))).bearer_auth(&writer).json(&serde_json::json!({"role": "viewer"})).send().await.unwrap();
+        let r = target
+            .http
+            .put(target.url(&format!("/v1/docs/{doc}/members/{reader}")))
+            .bearer_auth(&writer)
+            .json(&serde_json::json!({"role": "viewer"}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{}", r.status());
         readers.push(token);
     }
@@ -68,20 +78,25 @@ async fn main() {
 
     let mut replica = Replica::new(&doc, 1);
     let mut latencies = Vec::with_capacity(rounds * subscribers);
-    // The writer's own sync round trip, and each arrival after the writer had its answer.
+    // The writer's own sync round trip, and each arrival after the writer had its answer and
+    // after the server had handled the request.
     let (mut syncs, mut after_answer) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds * subscribers));
+    let mut after_handled = Vec::with_capacity(rounds * subscribers);
     for round in 0..rounds {
         let mut tx = replica.doc.transaction();
         tx.put(ROOT, "round", round as i64).unwrap();
         tx.commit();
         let sent = Instant::now();
-        assert_eq!(replica.sync(&target, &writer).await, 200);
+        let (status, timing) = replica.sync_waiting(&target, &writer, 0).await;
+        assert_eq!(status, 200);
         let answered = Instant::now();
         syncs.push(answered - sent);
+        let handled = sent + Duration::from_secs_f64(total_ms(&timing).expect("Server-Timing total") / 1000.0);
         for _ in 0..subscribers {
             let at = tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await.expect("every subscriber is told").unwrap();
             latencies.push(at.duration_since(sent));
             after_answer.push(at.saturating_duration_since(answered));
+            after_handled.push(at.saturating_duration_since(handled));
         }
     }
     let ms = |list: &mut Vec<Duration>, q: f64| {
@@ -90,7 +105,15 @@ async fn main() {
     };
     let (p50, p99, max) = (ms(&mut latencies, 0.5), ms(&mut latencies, 0.99), ms(&mut latencies, 1.0));
     let (sync_p50, after_p50, after_p99) = (ms(&mut syncs, 0.5), ms(&mut after_answer, 0.5), ms(&mut after_answer, 0.99));
-    println!("| {label} | {subscribers} | {rounds} | {p50:.2} | {p99:.2} | {max:.2} | {sync_p50:.2} | {after_p50:.2} / {after_p99:.2} | {per_subscriber} |");
+    let (handled_p50, handled_p99) = (ms(&mut after_handled, 0.5), ms(&mut after_handled, 0.99));
+    println!(
+        "| {label} | {subscribers} | {rounds} | {p50:.2} | {p99:.2} | {max:.2} | {sync_p50:.2} | {after_p50:.2} / {after_p99:.2} | {handled_p50:.2} / {handled_p99:.2} | {per_subscriber} |"
+    );
+}
+
+/// The `total;dur=` of a `Server-Timing` header, in milliseconds.
+fn total_ms(timing: &str) -> Option<f64> {
+    timing.split(',').find_map(|m| m.trim().strip_prefix("total;dur=")).and_then(|d| d.trim().parse().ok())
 }
 
 /// The server's resident memory (KiB), when its pid is known.
