@@ -9,9 +9,9 @@
 //! commit-to-event), the writer's sync round trip p50, the delivery after the writer had its
 //! answer (p50 / p99: what the push adds once the sync is done), the delivery after the
 //! writer's request had been handled (p50 / p99: from sending the edit plus the request's
-//! `Server-Timing` total, which ends once its commit returned; on Workers, whose clock only
-//! advances on I/O, at the commit's answer from the database, to the millisecond), and the
-//! server's resident memory per idle subscriber.
+//! `Server-Timing` total, which ends once the response is built, just after the commit
+//! returned; a millisecond clock on Workers), and the server's resident memory per idle
+//! subscriber.
 
 use std::time::{Duration, Instant};
 
