@@ -195,7 +195,11 @@ async fn the_change_graph_answers_the_window(store: &Store) {
     let mut found = store.find_ops(&id, &lookup).await.unwrap();
     found.window.sort_by_key(|r| r.pos);
     let want = sync_core::server::Found::in_history(&history, &lookup).window;
-    assert_eq!(found.window.iter().map(|r| r.pos).collect::<Vec<_>>(), (6..=23).collect::<Vec<_>>(), "16 before the oldest looked up (22nd stored) to the newest");
+    assert_eq!(
+        found.window.iter().map(|r| r.pos).collect::<Vec<_>>(),
+        (6..=23).collect::<Vec<_>>(),
+        "16 before the oldest looked up (22nd stored) to the newest"
+    );
     assert_eq!(found.window, want, "as sync-core's model of a store");
     let carried: Vec<u64> = found.window.iter().filter(|r| r.bytes.is_some()).map(|r| r.pos).collect();
     assert_eq!(carried, vec![23], "the bytes of the changes after the oldest looked up come along");
@@ -255,8 +259,14 @@ async fn roles_counters_and_idempotency(store: &Store) {
     assert_eq!(tip.heads, hash.to_string());
     assert_eq!(tip.stored_bytes, bytes);
     assert_eq!(tips[&empty], (edge_app::model::Role::Owner, edge_app::store::Tip { heads: String::new(), stored_bytes: 0 }));
+    // Several users of one document at once (the pushes of one commit): members only, one tip.
+    let users = ["alice", "bob", "carol", "nobody"].map(String::from);
+    let (roles, tip) = store.roles_of_users_and_tip(&id, &users).await.unwrap();
+    assert_eq!(roles, [("alice".to_owned(), edge_app::model::Role::Owner), ("bob".to_owned(), edge_app::model::Role::Viewer)].into());
+    assert_eq!((tip.heads, tip.stored_bytes), (hash.to_string(), bytes));
     store.delete_document(&empty).await.unwrap();
-    assert!(store.roles_and_tips("bob", &[empty]).await.unwrap().is_empty(), "a deleted document has no tip");
+    assert!(store.roles_and_tips("bob", &[empty.clone()]).await.unwrap().is_empty(), "a deleted document has no tip");
+    assert!(store.roles_of_users_and_tip(&empty, &users).await.unwrap().0.is_empty(), "nor members");
     let key = format!("rl-{}", unique_id());
     assert_eq!(store.count_request(&key, 7).await.unwrap(), 1);
     assert_eq!(store.count_request(&key, 7).await.unwrap(), 2);

@@ -30,6 +30,7 @@ use crate::ports::compute::offload_if;
 use crate::service::loaded::{Fresh, Shared, Stale};
 use crate::service::{documents, load, sync};
 use crate::state::AppState;
+use crate::store::Tip;
 
 /// Kept documents of at most this many stored bytes are answered on the calling task: every
 /// step of an answer (the message's bloom filter against the document's changes, the changes
@@ -156,7 +157,17 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
 /// the reply when the connection already has everything, or may no longer read it).
 pub async fn announce(state: &AppState, user: &str, doc: DocumentId, peer: &mut DocSync) -> ApiResult<Answer> {
     let id = doc.to_string();
-    let Some((role, tip)) = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id) else {
+    let membership = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?.remove(&id);
+    announce_read(state, doc, membership, peer).await
+}
+
+/// [`announce`] with the user's role and the document's tip already read, after the heads
+/// moved (`None`: the user may not read it): a host answering several connections woken by one
+/// commit reads their memberships together
+/// ([`Store::roles_of_users_and_tip`](crate::store::Store::roles_of_users_and_tip)).
+pub async fn announce_read(state: &AppState, doc: DocumentId, membership: Option<(Role, Tip)>, peer: &mut DocSync) -> ApiResult<Answer> {
+    let id = doc.to_string();
+    let Some((role, tip)) = membership else {
         peer.answered = None;
         return Ok(Answer::Reply(None));
     };

@@ -42,13 +42,36 @@ impl Store {
             .collect())
     }
 
+    /// The roles of those of `users` who are members of `doc_id`, and its tip (when one of them
+    /// is), in one statement: what the pushes of one commit to several connections read
+    /// together (the native server's automerge-repo connections, `service::repo::announce_read`).
+    pub async fn roles_of_users_and_tip(&self, doc_id: &str, users: &[String]) -> Result<(HashMap<String, Role>, Tip), DbError> {
+        const SQL: &str = concat!(
+            "SELECT 0, m.user_id, m.role, d.change_bytes + d.snapshot_bytes FROM members m JOIN documents d ON d.id = m.doc_id ",
+            "WHERE m.doc_id = ?1 AND m.user_id IN (SELECT value FROM json_each(?2)) ",
+            "UNION ALL SELECT 1, h.hash, NULL, NULL FROM heads h WHERE h.doc_id = ?1"
+        );
+        let users = serde_json::to_string(users).map_err(|e| DbError::Other(e.to_string()))?;
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into(), users.into()])).await?;
+        let (mut roles, mut heads, mut stored_bytes) = (HashMap::new(), Vec::new(), 0);
+        for row in &rows.rows {
+            let [kind, key, role, bytes] = row.as_slice() else { return Err(DbError::Other("roles_of_users_and_tip: expected 4 columns".into())) };
+            if int(kind)? == 1 {
+                heads.push(text(key)?);
+                continue;
+            }
+            stored_bytes = int(bytes)?;
+            roles.insert(text(key)?, Role::parse(&text(role)?).ok_or_else(|| DbError::Other("unknown role".into()))?);
+        }
+        heads.sort_unstable();
+        Ok((roles, Tip { heads: heads.join(","), stored_bytes }))
+    }
+
     /// The heads of each of `doc_ids` that exists (an empty list for one without changes), in
     /// one statement: what the live channel tells subscribers when documents change.
     pub async fn heads_of(&self, doc_ids: &[String]) -> Result<HashMap<String, Vec<String>>, DbError> {
-        const SQL: &str = concat!(
-            "SELECT d.id, h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id ",
-            "WHERE d.id IN (SELECT value FROM json_each(?1))"
-        );
+        const SQL: &str =
+            concat!("SELECT d.id, h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id ", "WHERE d.id IN (SELECT value FROM json_each(?1))");
         let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
         let rows = self.db().query(Statement::new(SQL, [ids.into()])).await?;
         let mut found: HashMap<String, Vec<String>> = HashMap::new();
@@ -63,14 +86,8 @@ impl Store {
     }
 
     pub async fn members(&self, doc_id: &str) -> Result<Vec<(String, Role)>, DbError> {
-        let rows = self
-            .db()
-            .query(Statement::new("SELECT user_id, role FROM members WHERE doc_id = ?1 ORDER BY user_id", [doc_id.into()]))
-            .await?;
-        rows.rows
-            .iter()
-            .map(|r| Ok((text(&r[0])?, Role::parse(&text(&r[1])?).ok_or_else(|| DbError::Other("unknown role".into()))?)))
-            .collect()
+        let rows = self.db().query(Statement::new("SELECT user_id, role FROM members WHERE doc_id = ?1 ORDER BY user_id", [doc_id.into()])).await?;
+        rows.rows.iter().map(|r| Ok((text(&r[0])?, Role::parse(&text(&r[1])?).ok_or_else(|| DbError::Other("unknown role".into()))?))).collect()
     }
 
     pub async fn set_member(&self, doc_id: &str, user: &str, role: Role, now: UnixMillis) -> Result<(), DbError> {
@@ -85,10 +102,7 @@ impl Store {
 
     /// Removes a member; returns whether there was one.
     pub async fn remove_member(&self, doc_id: &str, user: &str) -> Result<bool, DbError> {
-        let rows = self
-            .db()
-            .query(Statement::new("DELETE FROM members WHERE doc_id = ?1 AND user_id = ?2", [doc_id.into(), user.into()]))
-            .await?;
+        let rows = self.db().query(Statement::new("DELETE FROM members WHERE doc_id = ?1 AND user_id = ?2", [doc_id.into(), user.into()])).await?;
         Ok(rows.affected > 0)
     }
 

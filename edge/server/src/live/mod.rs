@@ -9,6 +9,7 @@
 //! connection's memberships are checked again every [`RECHECK_SECS`].
 
 mod hub;
+mod push_reads;
 pub mod repo;
 
 use std::sync::Arc;
@@ -37,11 +38,13 @@ pub struct Live {
     pub hub: Arc<LiveHub>,
     /// How often each connection's memberships are checked again.
     pub recheck: Duration,
+    /// The automerge-repo connections' membership reads before a push, shared per commit.
+    pub push_reads: Arc<push_reads::PushReads>,
 }
 
 impl Live {
     pub fn new(state: AppState, hub: Arc<LiveHub>) -> Self {
-        Self { state, hub, recheck: Duration::from_secs(RECHECK_SECS) }
+        Self { state, hub, recheck: Duration::from_secs(RECHECK_SECS), push_reads: Arc::default() }
     }
 }
 

@@ -15,9 +15,9 @@ use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrad
 use axum::extract::{Query, State, ws::rejection::WebSocketUpgradeRejection};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use edge_app::ApiError;
 use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, DocHeads, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, Opener};
 use edge_app::service::repo::{self as service, Answer, DocSync};
-use edge_app::{ApiError, AppState};
 use sync_core::DocumentId;
 use sync_core::automerge_repo::{Event, Message, Session, SessionLimits};
 
@@ -109,7 +109,7 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
             queued = queue.recv() => match queued {
                 Some(Queued::Changed(doc)) => {
                     live.hub.take_changed(conn, &doc);
-                    changed(&live.state, &user, &session, &mut docs, &mut socket, &doc).await
+                    changed(&live, &user, &session, &mut docs, &mut socket, &doc).await
                 }
                 Some(Queued::Ephemeral(message)) => relayed(&session, &docs, &mut socket, &message).await,
                 Some(Queued::Text(_)) => Step::Continue,
@@ -178,11 +178,17 @@ async fn received(live: &Live, conn: u64, user: &str, session: &mut Session, doc
 }
 
 /// Another connection (or node) moved `doc`'s heads: send this client what it lacks.
-async fn changed(state: &AppState, user: &str, session: &Session, docs: &mut Docs, socket: &mut WebSocket, doc: &str) -> Step {
+async fn changed(live: &Live, user: &str, session: &Session, docs: &mut Docs, socket: &mut WebSocket, doc: &str) -> Step {
     let Ok(document) = doc.parse::<DocumentId>() else { return Step::Continue };
     let Some(repo_id) = docs.repo_ids.get(&document).cloned() else { return Step::Continue };
     let state_of = docs.states.entry(document).or_default();
-    let answer = service::announce(state, user, document, state_of).await;
+    // Read with the other connections the same commit woke (one statement for all).
+    let store = &live.state.store;
+    let membership = live.push_reads.read(doc, user, |users| async move { Ok(store.roles_of_users_and_tip(doc, &users).await?) }).await;
+    let answer = match membership {
+        Ok(membership) => service::announce_read(&live.state, document, membership, state_of).await,
+        Err(e) => Err(e),
+    };
     answered(session, docs, socket, document, &repo_id, answer).await
 }
 

@@ -195,7 +195,8 @@ pub async fn serve_live(app: &TestApp, poll_ms: u32, recheck: std::time::Duratio
     Arc::make_mut(&mut state.config).wait_poll_ms = poll_ms;
     let hub = Arc::new(LiveHub::default());
     edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
-    let router = edgesync_server::serve::router(state.clone(), Vec::new()).merge(edgesync_server::live::routes(Live { state: state.clone(), hub, recheck }));
+    let router =
+        edgesync_server::serve::router(state.clone(), Vec::new()).merge(edgesync_server::live::routes(Live { recheck, ..Live::new(state.clone(), hub) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
