@@ -42,8 +42,8 @@ impl Store {
             .collect())
     }
 
-    /// The roles of those of `users` who are members of `doc_id`, and its tip (when one of them
-    /// is), in one statement: what the pushes of one commit to several connections read
+    /// The roles of those of `users` who are members of `doc_id`, and its heads (the stored size
+    /// only when one of them is a member; callers use the tip only then), in one statement: what the pushes of one commit to several connections read
     /// together (the native server's automerge-repo connections, `service::repo::announce_read`).
     pub async fn roles_of_users_and_tip(&self, doc_id: &str, users: &[String]) -> Result<(HashMap<String, Role>, Tip), DbError> {
         const SQL: &str = concat!(

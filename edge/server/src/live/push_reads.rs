@@ -30,10 +30,13 @@ type Found = (HashMap<String, Role>, Tip);
 /// The users a read will ask for; `None` once it was sent.
 type Asking = Arc<Mutex<Option<HashSet<String>>>>;
 
+/// Where a read's callers learn what it found (`None` until then; an error as text).
+type Answer = watch::Receiver<Option<Arc<Result<Found, String>>>>;
+
 /// The reads gathering now, at most one per document.
 #[derive(Default)]
 pub struct PushReads {
-    gathering: Mutex<HashMap<String, (Asking, watch::Receiver<Option<Arc<Result<Found, String>>>>)>>,
+    gathering: Mutex<HashMap<String, (Asking, Answer)>>,
 }
 
 impl PushReads {
@@ -49,8 +52,12 @@ impl PushReads {
         let mut found = match self.join(doc, user) {
             Ok(found) => found,
             Err((asking, send)) => {
+                // Should this caller go away before sending the read, its entry goes with it
+                // (those who joined then read on their own).
+                let unsent = Unsent { reads: self, doc, asking: &asking };
                 // The connections woken by the same commit run first, and join.
                 tokio::task::yield_now().await;
+                std::mem::forget(unsent);
                 let users = self.send(doc, &asking);
                 let result = read(users).await;
                 send.send_replace(Some(Arc::new(result.as_ref().map(Clone::clone).map_err(ToString::to_string))));
@@ -68,12 +75,7 @@ impl PushReads {
 
     /// Joins the read gathering for `doc` (`Ok`: wait for what it finds), or starts one
     /// (`Err`: the users asking, and where to send what it finds).
-    #[allow(clippy::type_complexity)]
-    fn join(
-        &self,
-        doc: &str,
-        user: &str,
-    ) -> Result<watch::Receiver<Option<Arc<Result<Found, String>>>>, (Asking, watch::Sender<Option<Arc<Result<Found, String>>>>)> {
+    fn join(&self, doc: &str, user: &str) -> Result<Answer, (Asking, watch::Sender<Option<Arc<Result<Found, String>>>>)> {
         let mut gathering = self.gathering.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((asking, found)) = gathering.get(doc)
             && found.has_changed().is_ok()
@@ -95,6 +97,19 @@ impl PushReads {
             gathering.remove(doc);
         }
         asking.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default().into_iter().collect()
+    }
+}
+
+/// Removes a read's entry if its caller goes away before sending it.
+struct Unsent<'a> {
+    reads: &'a PushReads,
+    doc: &'a str,
+    asking: &'a Asking,
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        self.reads.send(self.doc, self.asking);
     }
 }
 
@@ -186,5 +201,19 @@ mod tests {
         gate.add_permits(1);
         assert_eq!(role(second.await), Some(Role::Editor));
         assert_eq!(reads.asked(), [["bob"]], "bob read alone; ann's read never finished");
+    }
+
+    /// The caller that started a read goes away before sending it: its entry goes too, so the
+    /// next caller starts afresh instead of joining a read nobody will send.
+    #[tokio::test]
+    async fn a_read_never_sent_leaves_nothing_behind() {
+        let (pushes, reads) = (PushReads::default(), Reads::default());
+        let mut first = Box::pin(pushes.read("d", "ann", |users| reads.read(users)));
+        assert!(futures_util::poll!(&mut first).is_pending(), "yielding before the read");
+        assert_eq!(pushes.gathering.lock().unwrap().len(), 1);
+        drop(first);
+        assert!(pushes.gathering.lock().unwrap().is_empty(), "the entry went with its caller");
+        assert_eq!(role(pushes.read("d", "bob", |users| reads.read(users)).await), Some(Role::Editor));
+        assert_eq!(reads.asked(), [["bob"]]);
     }
 }

@@ -2,19 +2,24 @@
 //! for it, then commit together in one transaction, one fsync for all of them.
 //!
 //! With `PRAGMA synchronous = FULL` every commit waits for an fsync of the write-ahead log;
-//! with concurrent writers that fsync, not the statements, was most of a commit (26% of the
-//! server's CPU per sync round with 8 writers, docs/benchmarks.md). Each batch keeps its own
+//! with concurrent writers that fsync, not the statements, was most of a commit (a quarter of
+//! the server's CPU with 8 writers on their own documents, docs/benchmarks.md). Each batch keeps its own
 //! atomicity inside the shared transaction (a savepoint: a batch whose statement fails is
 //! rolled back alone and only its caller sees the error), and no caller is answered before the
 //! transaction holding its batch has committed, so an acknowledged write is as durable as
 //! before. SQLite has no group commit of its own, and the `libsql` crate none either.
 //!
 //! The group runs in a task of its own: a caller that goes away (its client disconnected)
-//! cannot cut short a transaction holding other callers' batches.
+//! cannot cut short a transaction holding other callers' batches (its own batch, once queued,
+//! commits too; the store's writes are idempotent, so its client's retry is harmless). What
+//! ends a whole transaction — a failed COMMIT, an I/O error or a full disk in any batch —
+//! fails every batch of its group, as it would each of them alone.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 
 use edge_app::ports::{DbError, Rows, Statement};
+use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
 use super::{Conn, LibsqlDatabase, map_err, run};
@@ -41,13 +46,13 @@ impl LibsqlDatabase {
     /// arrived meanwhile.
     pub(super) async fn batch_grouped(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
         let (reply, answer) = oneshot::channel();
+        let me = self.me.upgrade().ok_or_else(|| DbError::Unavailable("the database is closing".into()))?;
         let lead = {
             let mut queue = self.group.lock().unwrap_or_else(|e| e.into_inner());
             queue.waiting.push(Job { statements, reply });
             !std::mem::replace(&mut queue.leading, true)
         };
         if lead {
-            let me = self.me.upgrade().ok_or_else(|| DbError::Unavailable("the database is closing".into()))?;
             tokio::spawn(async move { me.commit_groups().await });
         }
         answer.await.unwrap_or_else(|_| Err(DbError::Unavailable("the write group ended without an answer".into())))
@@ -70,11 +75,20 @@ impl LibsqlDatabase {
             };
             metrics::counter!("edgesync_db_write_transactions_total").increment(1);
             metrics::counter!("edgesync_db_write_batches_total").increment(jobs.len() as u64);
-            let results = match commit_group(&mut conn, &jobs).await {
-                Ok(results) => results,
+            // A panic (libsql's transaction panics when its rollback on drop fails) must not
+            // end this task: the batches queued behind the group would wait for ever.
+            let results = match AssertUnwindSafe(commit_group(&mut conn, &jobs)).catch_unwind().await {
+                Ok(Ok(results)) => results,
                 // Nothing of the group committed: every batch gets the error (a BUSY one is
                 // retried by its caller).
-                Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+                Ok(Err(e)) => jobs.iter().map(|_| Err(e.clone())).collect(),
+                Err(_) => {
+                    tracing::error!("a write group panicked; its batches are answered unavailable");
+                    if !conn.conn.is_autocommit() {
+                        conn.conn.execute("ROLLBACK", ()).await.ok();
+                    }
+                    jobs.iter().map(|_| Err(DbError::Unavailable("the write transaction failed".into()))).collect()
+                }
             };
             drop(conn);
             for (job, result) in jobs.into_iter().zip(results) {
