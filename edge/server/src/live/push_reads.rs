@@ -30,8 +30,11 @@ type Found = (HashMap<String, Role>, Tip);
 /// The users a read will ask for; `None` once it was sent.
 type Asking = Arc<Mutex<Option<HashSet<String>>>>;
 
-/// Where a read's callers learn what it found (`None` until then; an error as text).
-type Answer = watch::Receiver<Option<Arc<Result<Found, String>>>>;
+/// What a read found, once it did (an error as text).
+type Outcome = Option<Arc<Result<Found, String>>>;
+
+/// Where a read's callers learn what it found.
+type Answer = watch::Receiver<Outcome>;
 
 /// The reads gathering now, at most one per document.
 #[derive(Default)]
@@ -75,7 +78,7 @@ impl PushReads {
 
     /// Joins the read gathering for `doc` (`Ok`: wait for what it finds), or starts one
     /// (`Err`: the users asking, and where to send what it finds).
-    fn join(&self, doc: &str, user: &str) -> Result<Answer, (Asking, watch::Sender<Option<Arc<Result<Found, String>>>>)> {
+    fn join(&self, doc: &str, user: &str) -> Result<Answer, (Asking, watch::Sender<Outcome>)> {
         let mut gathering = self.gathering.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((asking, found)) = gathering.get(doc)
             && found.has_changed().is_ok()
