@@ -37,14 +37,14 @@ pub(super) struct Queue {
 }
 
 struct Job {
-    statements: Vec<Statement>,
+    statements: Arc<[Statement]>,
     reply: oneshot::Sender<Result<Vec<Rows>, DbError>>,
 }
 
 impl LibsqlDatabase {
     /// Runs `statements` in one transaction, together with the batches of other callers that
     /// arrived meanwhile.
-    pub(super) async fn batch_grouped(&self, statements: Vec<Statement>) -> Result<Vec<Rows>, DbError> {
+    pub(super) async fn batch_grouped(&self, statements: Arc<[Statement]>) -> Result<Vec<Rows>, DbError> {
         let (reply, answer) = oneshot::channel();
         let me = self.me.upgrade().ok_or_else(|| DbError::Unavailable("the database is closing".into()))?;
         let lead = {
@@ -113,7 +113,7 @@ async fn commit_group(conn: &mut Conn, jobs: &[Job]) -> Result<Vec<Result<Vec<Ro
         }
         let mut rows = Vec::with_capacity(job.statements.len());
         let mut failed = None;
-        for s in &job.statements {
+        for s in job.statements.iter() {
             match run(&tx, conn.prepared.as_mut(), s).await {
                 Ok(r) => rows.push(r),
                 Err(e) => {

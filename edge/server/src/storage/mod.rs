@@ -283,6 +283,8 @@ impl Database for LibsqlDatabase {
         // makes a transaction fail with BUSY; waiting briefly is better than a 503.
         Box::pin(async move {
             if self.local {
+                // Shared, not copied, by every attempt.
+                let statements: Arc<[Statement]> = statements.into();
                 return retry_busy(|| self.batch_grouped(statements.clone())).await;
             }
             retry_busy(|| self.batch_once(&statements)).await
