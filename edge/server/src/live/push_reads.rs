@@ -27,19 +27,21 @@ pub type Membership = Option<(Role, Tip)>;
 /// What one read found for the users that asked: the members' roles, and the tip.
 type Found = (HashMap<String, Role>, Tip);
 
-/// The users a read will ask for; `None` once it was sent.
-type Asking = Arc<Mutex<Option<HashSet<String>>>>;
-
 /// What a read found, once it did (an error as text).
 type Outcome = Option<Arc<Result<Found, String>>>;
 
-/// Where a read's callers learn what it found.
-type Answer = watch::Receiver<Outcome>;
+/// A read gathering its users: they learn what it found through `found`. Its entry leaves the
+/// map when the read is sent (or its sender goes away before), so a read in the map is one
+/// that has not been sent.
+struct Gathering {
+    users: HashSet<String>,
+    found: watch::Receiver<Outcome>,
+}
 
 /// The reads gathering now, at most one per document.
 #[derive(Default)]
 pub struct PushReads {
-    gathering: Mutex<HashMap<String, (Asking, Answer)>>,
+    gathering: Mutex<HashMap<String, Gathering>>,
 }
 
 impl PushReads {
@@ -54,14 +56,14 @@ impl PushReads {
         let own = |(roles, tip): Found| roles.get(user).map(|role| (*role, tip));
         let mut found = match self.join(doc, user) {
             Ok(found) => found,
-            Err((asking, send)) => {
+            Err(send) => {
                 // Should this caller go away before sending the read, its entry goes with it
                 // (those who joined then read on their own).
-                let unsent = Unsent { reads: self, doc, asking: &asking };
+                let unsent = Unsent { reads: self, doc };
                 // The connections woken by the same commit run first, and join.
                 tokio::task::yield_now().await;
                 std::mem::forget(unsent);
-                let users = self.send(doc, &asking);
+                let users = self.take(doc);
                 let result = read(users).await;
                 send.send_replace(Some(Arc::new(result.as_ref().map(Clone::clone).map_err(ToString::to_string))));
                 return result.map(own);
@@ -77,42 +79,37 @@ impl PushReads {
     }
 
     /// Joins the read gathering for `doc` (`Ok`: wait for what it finds), or starts one
-    /// (`Err`: the users asking, and where to send what it finds).
-    fn join(&self, doc: &str, user: &str) -> Result<Answer, (Asking, watch::Sender<Outcome>)> {
+    /// (`Err`: where to send what it finds).
+    fn join(&self, doc: &str, user: &str) -> Result<watch::Receiver<Outcome>, watch::Sender<Outcome>> {
         let mut gathering = self.gathering.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((asking, found)) = gathering.get(doc)
-            && found.has_changed().is_ok()
-            && let Some(users) = asking.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+        if let Some(g) = gathering.get_mut(doc)
+            && g.found.has_changed().is_ok()
         {
-            users.insert(user.to_owned());
-            return Ok(found.clone());
+            g.users.insert(user.to_owned());
+            return Ok(g.found.clone());
         }
         let (send, found) = watch::channel(None);
-        let asking: Asking = Arc::new(Mutex::new(Some(HashSet::from([user.to_owned()]))));
-        gathering.insert(doc.to_owned(), (asking.clone(), found));
-        Err((asking, send))
+        gathering.insert(doc.to_owned(), Gathering { users: HashSet::from([user.to_owned()]), found });
+        Err(send)
     }
 
-    /// The read `asking` gathers for `doc` is sent now: its users; later callers start another.
-    fn send(&self, doc: &str, asking: &Asking) -> Vec<String> {
+    /// The read gathering for `doc` is sent now: its users; later callers start another. (Only
+    /// its starter calls this, while its sender lives, so the entry is that read's.)
+    fn take(&self, doc: &str) -> Vec<String> {
         let mut gathering = self.gathering.lock().unwrap_or_else(|e| e.into_inner());
-        if gathering.get(doc).is_some_and(|(a, _)| Arc::ptr_eq(a, asking)) {
-            gathering.remove(doc);
-        }
-        asking.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default().into_iter().collect()
+        gathering.remove(doc).map(|g| g.users.into_iter().collect()).unwrap_or_default()
     }
 }
 
-/// Removes a read's entry if its caller goes away before sending it.
+/// Removes a read's entry if its starter goes away before sending it.
 struct Unsent<'a> {
     reads: &'a PushReads,
     doc: &'a str,
-    asking: &'a Asking,
 }
 
 impl Drop for Unsent<'_> {
     fn drop(&mut self) {
-        self.reads.send(self.doc, self.asking);
+        self.reads.take(self.doc);
     }
 }
 
