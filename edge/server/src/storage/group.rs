@@ -22,7 +22,7 @@ use edge_app::ports::{DbError, Rows, Statement};
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
-use super::{Conn, LibsqlDatabase, map_err, run};
+use super::{Conn, LibsqlDatabase, map_err, run, run_all};
 
 /// Batches one transaction takes at most; the rest form the next group.
 const MAX_GROUP: usize = 64;
@@ -101,46 +101,19 @@ impl LibsqlDatabase {
 /// One transaction for every job: each job's statements inside a savepoint, rolled back alone
 /// when one of them fails. `Err` when the transaction itself failed (nothing committed).
 async fn commit_group(conn: &mut Conn, jobs: &[Job]) -> Result<Vec<Result<Vec<Rows>, DbError>>, DbError> {
-    const SAVEPOINT: &str = "SAVEPOINT batch";
-    const RELEASE: &str = "RELEASE batch";
-    const ROLLBACK_TO: &str = "ROLLBACK TO batch";
+    let [savepoint, release, rollback_to] = ["SAVEPOINT batch", "RELEASE batch", "ROLLBACK TO batch"].map(|sql| Statement::new(sql, []));
     let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let grouped = jobs.len() > 1;
-        if grouped {
-            run(&tx, conn.prepared.as_mut(), &Statement::new(SAVEPOINT, [])).await?;
+        run(&tx, conn.prepared.as_mut(), &savepoint).await?;
+        let outcome = run_all(&tx, conn.prepared.as_mut(), &job.statements).await;
+        if outcome.is_err() {
+            // Undoes this batch alone; if SQLite already rolled the whole transaction back
+            // (an I/O error, a full disk), this fails and so does the group.
+            run(&tx, conn.prepared.as_mut(), &rollback_to).await?;
         }
-        let mut rows = Vec::with_capacity(job.statements.len());
-        let mut failed = None;
-        for s in job.statements.iter() {
-            match run(&tx, conn.prepared.as_mut(), s).await {
-                Ok(r) => rows.push(r),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        match failed {
-            Some(e) if !grouped => {
-                tx.rollback().await.map_err(map_err)?;
-                return Ok(vec![Err(e)]);
-            }
-            Some(e) => {
-                // Undoes this batch alone; if SQLite already rolled the whole transaction back
-                // (an I/O error, a full disk), this fails and so does the group.
-                run(&tx, conn.prepared.as_mut(), &Statement::new(ROLLBACK_TO, [])).await?;
-                run(&tx, conn.prepared.as_mut(), &Statement::new(RELEASE, [])).await?;
-                results.push(Err(e));
-            }
-            None => {
-                if grouped {
-                    run(&tx, conn.prepared.as_mut(), &Statement::new(RELEASE, [])).await?;
-                }
-                results.push(Ok(rows));
-            }
-        }
+        run(&tx, conn.prepared.as_mut(), &release).await?;
+        results.push(outcome);
     }
     tx.commit().await.map_err(map_err)?;
     Ok(results)

@@ -338,22 +338,27 @@ impl LibsqlDatabase {
     }
 
     async fn transaction(&self, conn: &mut Conn, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
-        {
-            let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
-            let mut results = Vec::with_capacity(statements.len());
-            for s in statements {
-                match run(&tx, conn.prepared.as_mut(), s).await {
-                    Ok(rows) => results.push(rows),
-                    Err(e) => {
-                        tx.rollback().await.map_err(map_err)?;
-                        return Err(e);
-                    }
-                }
+        let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
+        match run_all(&tx, conn.prepared.as_mut(), statements).await {
+            Ok(results) => {
+                tx.commit().await.map_err(map_err)?;
+                Ok(results)
             }
-            tx.commit().await.map_err(map_err)?;
-            Ok(results)
+            Err(e) => {
+                tx.rollback().await.map_err(map_err)?;
+                Err(e)
+            }
         }
     }
+}
+
+/// Runs `statements` one after another, stopping at the first that fails.
+async fn run_all(conn: &libsql::Connection, mut prepared: Option<&mut Prepared>, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
+    let mut rows = Vec::with_capacity(statements.len());
+    for s in statements {
+        rows.push(run(conn, prepared.as_deref_mut(), s).await?);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
