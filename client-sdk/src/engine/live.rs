@@ -107,6 +107,14 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         st.docs.values().filter(|d| !st.conflicted.contains(&d.id())).all(|d| st.watchable(d) && watched(&d.id()))
     }
 
+    /// Whether every document could be watched at all (see [`Self::watches_all`]). A socket's
+    /// "watching everything" was computed when it last looked: a document opened since, that
+    /// the server does not have, makes it stale, and the interval syncs must not slow down
+    /// for it (they are what finds such a document).
+    pub fn all_watchable(&self) -> bool {
+        self.watches_all(|_| true)
+    }
+
     /// Records that the server refused to watch `id` (a per-document socket answered `404`
     /// or closed with 4003): it is left to interval syncs until one of them succeeds.
     pub fn mark_unreachable(&self, id: DocumentId) {

@@ -84,7 +84,7 @@ async fn push_loop(engine: &NativeEngine, settings: &BackgroundSync, mode: &supe
         // Every change made up to now goes out with this run; later ones trigger the next.
         while events.try_next().is_some() {}
         let outcome = engine.sync_now().await;
-        let interval = if mode.watching_all() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
+        let interval = if mode.watching_all() && engine.all_watchable() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
         wait = settings.backoff.after_run(&outcome, &mut failures, interval, random_jitter());
     }
 }

@@ -115,7 +115,7 @@ async fn run(engine: Rc<WebEngine>, settings: LoopSettings, hub: Rc<PresenceHub>
         // Every change made up to now goes out with this run; later ones trigger the next.
         while events.try_next().is_some() {}
         let outcome = engine.sync_now().await;
-        let interval = if hub.watching_all.get() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
+        let interval = if hub.watching_all.get() && engine.all_watchable() { settings.interval_while_live.max(settings.interval) } else { settings.interval };
         wait = settings.backoff.after_run(&outcome, &mut failures, interval, random_jitter());
     }
 }
