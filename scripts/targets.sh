@@ -173,10 +173,14 @@ const edgesync :Workerd.Worker = (
     (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
   ],
   compatibilityDate = "$date",
-  durableObjectNamespaces = [(className = "DocumentRoom", uniqueKey = "edgesync-document-room", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "DocumentRoom", uniqueKey = "edgesync-document-room", enableSql = true),
+    (className = "LiveChannel", uniqueKey = "edgesync-live-channel", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "objects"),
   bindings = [
     (name = "DOCUMENT_ROOMS", durableObjectNamespace = "DocumentRoom"),
+    (name = "LIVE_CHANNELS", durableObjectNamespace = "LiveChannel"),
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
 $( [ -n "${JWT_JWKS:-}" ] && echo "    (name = \"JWT_JWKS\", text = \"$(capnp_text "$JWT_JWKS")\"),")

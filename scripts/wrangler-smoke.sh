@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The `wrangler dev` workflow, as a developer runs it: wrangler runs wrangler.toml's [build]
 # command (worker-build) and serves the Worker through its local proxy. A smoke test: health,
-# OpenAPI, three clients converging through the API, the per-document live socket (its
-# Durable Object, as wrangler.toml declares it), and the Cron Trigger (compaction) fired
+# OpenAPI, three clients converging through the API, the live sockets (the per-document
+# socket and the channel, with the Durable Objects and migrations wrangler.toml declares),
+# and the Cron Trigger (compaction) fired
 # through `--test-scheduled`. The whole black-box suite runs against the same bundle in bare
 # workerd (scripts/blackbox.sh workerd), without wrangler's proxy in the way.
 # Needs a sqld primary: run inside scripts/with-sqld.sh.
@@ -30,7 +31,7 @@ wait_healthy "$port" "$work"
 fail() { echo "$1" >&2; echo "--- wrangler dev log (tail) ---" >&2; tail -40 "$work/server.log" >&2; exit 1; }
 EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_REQUIRE_TARGET=1 \
 EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
-  run_tests edgesync-blackbox api live -- health_and_openapi three_clients_edit_offline document_socket || fail "smoke tests failed"
+  run_tests edgesync-blackbox api live -- health_and_openapi three_clients_edit_offline document_socket channel:: || fail "smoke tests failed"
 
 # The Cron Trigger, fired the way wrangler documents it.
 status=$(curl -s -o "$work/cron.out" -w '%{http_code}' "http://127.0.0.1:$port/__scheduled?cron=*/5+*+*+*+*")

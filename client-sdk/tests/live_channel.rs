@@ -181,3 +181,28 @@ async fn without_document_sockets_a_known_document_is_watched_by_waiting_syncs()
     events.wait_for(Duration::from_secs(5), "A's edit, through B's waiting sync", remote_change(&doc_b, "second")).await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn without_the_channel_each_open_document_gets_its_own_socket() {
+    // `/v1/live` answers 404 but `/v1/docs/{id}/live` is served: a Worker deployed without its
+    // channel binding.
+    let server = TestServer::start_live().await;
+    server.faults.hide_channel.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let a = server.client(&dir.path().join("a.db"), "alice", None).await;
+    let doc_a = a.create_document("per document").await.unwrap();
+    doc_a.change(|tx| tx.put(ROOT, "first", 1)).await.unwrap();
+    a.sync_now().await.unwrap();
+
+    let b = server.client(&dir.path().join("b.db"), "alice", Some(live_polling_hourly())).await;
+    let mut events = Events::new(b.subscribe());
+    let doc_b = b.open_document(doc_a.id()).await.unwrap();
+    events.wait_for(Duration::from_secs(10), "the first pull", remote_change(&doc_b, "first")).await;
+    wait_for_mode(&b, edgesync_client::LiveMode::DocumentSockets).await;
+
+    doc_a.change(|tx| tx.put(ROOT, "second", 2)).await.unwrap();
+    a.sync_now().await.unwrap();
+    events.wait_for(Duration::from_secs(5), "A's edit, pushed through the document's socket", remote_change(&doc_b, "second")).await;
+    assert_eq!(server.faults.waiting_syncs.load(Ordering::SeqCst), 0, "the document's socket, not a waiting sync, brought it");
+    b.close().await;
+}

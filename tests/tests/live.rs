@@ -1,8 +1,11 @@
 //! Live updates by waiting syncs (`?wait_ms=`, docs/protocol.md "Live updates"), on every
 //! runtime: a sync that would tell the client nothing new is held until a collaborator's
 //! change commits, and then carries that change. The per-document socket is in
-//! `live/document_socket.rs` (one test binary: each links the whole graph).
+//! `live/document_socket.rs`, the channel (`/v1/live`) in `live/channel.rs` (one test binary:
+//! each links the whole graph).
 
+#[path = "live/channel.rs"]
+mod channel;
 #[path = "live/document_socket.rs"]
 mod document_socket;
 
@@ -144,9 +147,7 @@ async fn strangers_and_missing_documents_are_answered_at_once_and_alike() {
     assert_eq!(foreign.sync_waiting(&t, &stranger, LONG_WAIT_MS).await.0, 404);
     assert_eq!(absent.sync_waiting(&t, &stranger, LONG_WAIT_MS).await.0, 404);
     // In a batch, per document: NotFound for both, at once.
-    let request = SyncRequest {
-        docs: vec![client::build_request(b.id, &b.doc, &b.acked), client::build_request(missing, &absent.doc, &absent.acked)],
-    };
+    let request = SyncRequest { docs: vec![client::build_request(b.id, &b.doc, &b.acked), client::build_request(missing, &absent.doc, &absent.acked)] };
     let response = batch(&t, &stranger, &request, LONG_WAIT_MS).await;
     assert!(response.docs.iter().all(|d| d.status == DocStatus::NotFound), "{response:?}");
     assert!(started.elapsed() < Duration::from_millis(LONG_WAIT_MS.into()) / 2, "{:?}", started.elapsed());
@@ -159,9 +160,7 @@ async fn a_batch_waits_for_any_of_its_documents_and_answers_them_all() {
     let other = t.create_doc(&owner).await;
     share(&t, &owner, &other, &editor_id, "editor").await;
     let quiet = Replica::new(&other, 6);
-    let request = SyncRequest {
-        docs: vec![client::build_request(quiet.id, &quiet.doc, &quiet.acked), client::build_request(b.id, &b.doc, &b.acked)],
-    };
+    let request = SyncRequest { docs: vec![client::build_request(quiet.id, &quiet.doc, &quiet.acked), client::build_request(b.id, &b.doc, &b.acked)] };
     let target = Target::at(&t.base);
     let waiting = tokio::spawn(async move {
         let started = Instant::now();

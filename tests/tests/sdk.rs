@@ -85,11 +85,10 @@ async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling()
     assert_eq!(patches, serde_json::json!([{"action": "put", "path": ["second"], "value": 2}]), "the event says what changed");
     assert_eq!(doc_b.heads(), doc_a.heads());
 
-    // Which channel, per runtime: one socket (native), a socket per document (Workers),
-    // waiting syncs (Spin, which has no inbound WebSockets).
+    // Which channel, per runtime: one socket for every document (native; Workers, held by the
+    // user's Durable Object), waiting syncs (Spin, which has no inbound WebSockets).
     let expected = match std::env::var("EDGESYNC_TARGET").as_deref() {
         Ok("spin") => LiveMode::WaitingSyncs,
-        Ok("worker" | "workerd") => LiveMode::DocumentSockets,
         _ => LiveMode::Channel,
     };
     assert_eq!(b.live_mode(), expected);
@@ -110,6 +109,57 @@ async fn a_collaborators_edit_arrives_through_the_live_channel_without_polling()
     } else {
         assert!(!b.set_presence(doc_a.id(), serde_json::json!({"cursor": 7})), "no presence without sockets");
     }
+    a.close().await;
+    b.close().await;
+}
+
+/// More documents than a client opens per-document sockets for (32): on every runtime with
+/// sockets one channel socket watches them all, so an idle client sends no request at all
+/// (issue: ≤ 1 request per minute for 100 open documents; docs/benchmarks.md measures it).
+#[tokio::test]
+async fn an_idle_client_watching_40_documents_sends_no_request() {
+    let Some(t) = Target::from_env() else { return };
+    if std::env::var("EDGESYNC_TARGET").as_deref() == Ok("spin") {
+        return; // No sockets: waiting syncs are requests (docs/protocol.md §10).
+    }
+    let (_, token) = t.user("sdk-idle");
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&t, dir.path(), "a.db", &token).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let doc = a.create_document(&format!("idle {i}")).await.unwrap();
+        doc.change(|tx| tx.put(ROOT, "n", i)).await.unwrap();
+        ids.push(doc.id());
+    }
+    a.sync_now().await.unwrap();
+    // Without a socket watching every document, B would sync every 300 ms.
+    let settings = BackgroundSync {
+        interval: std::time::Duration::from_millis(300),
+        interval_while_live: std::time::Duration::from_secs(3600),
+        live: Some(std::time::Duration::from_secs(20)),
+        ..Default::default()
+    };
+    let b = builder(&t, dir.path(), "b.db", &token).background_sync(settings).open().await.expect("client opens");
+    let mut docs = Vec::new();
+    for id in &ids {
+        docs.push(b.open_document(*id).await.unwrap());
+    }
+    let settled = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while b.live_mode() != LiveMode::Channel || !docs.iter().all(|d| has(d, "n")) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "B pulls every document and opens its channel ({:?})", b.live_mode());
+    let mut events = b.subscribe();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    while events.try_next().is_some() {}
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut syncs = 0;
+    while let Some(event) = events.try_next() {
+        syncs += usize::from(matches!(event, Event::Status { status: edgesync_client::SyncStatus::Syncing, .. }));
+    }
+    assert_eq!(syncs, 0, "an idle client watching every document through its channel synced");
     a.close().await;
     b.close().await;
 }

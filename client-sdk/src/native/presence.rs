@@ -19,7 +19,8 @@ pub enum LiveMode {
     Off = 0,
     /// One socket for every document (`/v1/live`, the native server).
     Channel = 1,
-    /// One socket per open document (`/v1/docs/{id}/live`, Workers).
+    /// One socket per open document (`/v1/docs/{id}/live`: a Worker without its channel
+    /// binding).
     DocumentSockets = 2,
     /// The server has no sockets (Spin): waiting syncs (docs/protocol.md §10). No presence.
     WaitingSyncs = 3,

@@ -2,7 +2,8 @@
 //! heads this client has not acknowledged. Idle, it sends no request at all.
 //!
 //! First `/v1/live`: one WebSocket subscribed to every document the server knows (the native
-//! server). Where that is `404` (Workers), one socket per document, `/v1/docs/{id}/live`, for
+//! server, Workers). Where that is `404` (a Worker without its channel binding), one socket
+//! per document, `/v1/docs/{id}/live`, for
 //! up to [`MAX_DOCUMENT_SOCKETS`] documents (the others are pulled by the interval syncs).
 //! Where those are `404` too (Spin), this loop ends with [`Ended::Unsupported`] and the caller
 //! keeps waiting syncs instead. Any other failure — no network, a close, a refused token — is

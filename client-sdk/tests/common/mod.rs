@@ -16,7 +16,7 @@ use edge_app::auth::{self, AuthConfig, TokenClaims};
 use edge_app::ports::{Clock, OsRandom, SystemClock, UnixMillis};
 use edge_app::{AppState, Config};
 use edgesync_client::automerge::{ROOT, ReadDoc, ScalarValue, Value};
-use edgesync_client::{BackgroundSync, Client, DocHandle, DocumentId, Event, SyncStatus, Subscription, TokenError};
+use edgesync_client::{BackgroundSync, Client, DocHandle, DocumentId, Event, Subscription, SyncStatus, TokenError};
 use edgesync_server::storage::LibsqlDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -57,6 +57,9 @@ pub struct Faults {
     pub poisoned: Mutex<Option<DocumentId>>,
     /// Milliseconds every request for a live route (`…/live`) waits before it is answered.
     pub live_delay_ms: AtomicU64,
+    /// `GET /v1/live` answers 404 while the per-document sockets are served (a Worker
+    /// deployed without its channel binding).
+    pub hide_channel: std::sync::atomic::AtomicBool,
 }
 
 impl Faults {
@@ -81,6 +84,9 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
         }
         _ => request,
     };
+    if faults.hide_channel.load(Ordering::SeqCst) && request.uri().path() == "/v1/live" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let live_delay = faults.live_delay_ms.load(Ordering::SeqCst);
     if live_delay > 0 && request.uri().path().ends_with("/live") {
         tokio::time::sleep(Duration::from_millis(live_delay)).await;
@@ -164,10 +170,12 @@ impl TestServer {
             edgesync_server::live::spawn_watcher(hub.clone(), state.clone(), &wakeups);
             live_routes = self.sockets.then(|| edgesync_server::live::routes(edgesync_server::live::Live::new(state.clone(), hub)));
         }
-        let mut app = edge_app::app(state).layer(from_fn_with_state(self.faults.clone(), inject));
+        let mut app = edge_app::app(state);
         if let Some(routes) = live_routes {
             app = app.merge(routes);
         }
+        // In front of every route, the live ones included.
+        let app = app.layer(from_fn_with_state(self.faults.clone(), inject));
         let mut listener = None;
         for _ in 0..100 {
             match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {

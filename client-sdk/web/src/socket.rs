@@ -3,9 +3,9 @@
 //! Browsers cannot set headers on a WebSocket, so the token goes as the subprotocol
 //! `bearer.<token>` next to `edgesync.live.v1`; nor can they see why an upgrade failed, so
 //! the shape is chosen first with an ordinary request carrying the token: `GET /v1/live` that
-//! is not `404` means the server has one socket for every document (the native server); else
-//! `GET /v1/docs/{id}/live` for a known document that is not `404` means a socket per document
-//! (Workers; the first [`MAX_DOCUMENT_SOCKETS`] documents in id order); else there are no
+//! is not `404` means the server has one socket for every document (the native server,
+//! Workers); else `GET /v1/docs/{id}/live` for a known document that is not `404` means a
+//! socket per document (a Worker without its channel binding; the first [`MAX_DOCUMENT_SOCKETS`] documents in id order); else there are no
 //! sockets (Spin) — or the JavaScript host has no `WebSocket` (Node before 22) — and the
 //! caller keeps waiting syncs. Then, as in the native SDK: a sync
 //! whenever the server announces heads this client has not acknowledged, presence to the

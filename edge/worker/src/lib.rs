@@ -3,22 +3,25 @@
 //! Wiring only: read configuration from the Worker's vars and secrets, reach libSQL with the
 //! shared Hrana client over `fetch`, and hand each request to the shared router. A Cron
 //! Trigger runs compaction. Routes, validation and errors all live in `edgesync-edge-app`.
-//! Live sockets (`/v1/docs/{id}/live`) are held by one Durable Object per document
-//! ([`room`]), told of commits after each response.
+//! Live sockets are held by Durable Objects: one per document for `/v1/docs/{id}/live`
+//! ([`room`]), told of commits after each response, and one per user for `/v1/live`
+//! ([`channel`]), which the rooms of the documents it watches relay to ([`relay`]).
 //!
 //! Nothing is kept between requests: isolates are reused and evicted at will, so the router
 //! and its ports are built per request. (The one exception is a cache: an identity
 //! provider's keys stay in the isolate's memory; the database holds them too.)
 
+mod channel;
 mod database;
+mod relay;
 mod room;
 mod timer;
 mod transport;
 
 use std::sync::Arc;
 
-use edge_app::ports::{Clock, OsRandom, UnixMillis};
 use edge_app::http::ClientAddr;
+use edge_app::ports::{Clock, OsRandom, UnixMillis};
 use edge_app::service::provider_keys::ProviderKeyCache;
 use edge_app::{ApiError, AppState};
 use tower::ServiceExt;
@@ -55,8 +58,7 @@ fn state(env: &Env, wakeups: Arc<timer::WorkerTimer>) -> Result<AppState, String
     // `console.log` is what `wrangler tail` and Workers Logs collect.
     edge_app::logs::install(|line| worker::console_log!("{line}"), var(env, "RUST_LOG").as_deref());
     let settings = edge_app::config::EdgeSettings::from_vars(|name| var(env, name))?;
-    let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms)
-        .map_err(|e| format!("LIBSQL_URL: {e}"))?;
+    let db = WorkerDatabase::new(&settings.libsql_url, &settings.libsql_auth_token, settings.libsql_timeout_ms).map_err(|e| format!("LIBSQL_URL: {e}"))?;
     let http = Arc::new(transport::WorkerGet { timeout_ms: PROVIDER_KEYS_TIMEOUT_MS });
     Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config)
         .with_wakeups(wakeups)
@@ -71,7 +73,12 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
     if let Some(addr) = ClientAddr::from_host_header(&parts, "cf-connecting-ip") {
         parts.extensions.insert(addr);
     }
-    let live_doc = parts.uri.path().strip_prefix("/v1/docs/").and_then(|rest| rest.strip_suffix("/live")).map(str::to_owned);
+    let path = parts.uri.path();
+    // `Some(None)`: the channel (`/v1/live`); `Some(Some(id))`: a document's socket.
+    let live = match path.strip_prefix("/v1/docs/").and_then(|rest| rest.strip_suffix("/live")) {
+        Some(id) if !id.contains('/') => Some(Some(id.to_owned())),
+        _ => (path == "/v1/live").then_some(None),
+    };
     let request = HttpRequest::from_parts(parts, body);
     let wakeups = Arc::new(timer::WorkerTimer::default());
     let state = match state(&env, wakeups.clone()) {
@@ -83,11 +90,14 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
     };
     // The socket route itself; its preflight (OPTIONS) is the API's like any other. The answer
     // goes through the API's CORS layer: browsers probe the route with a `fetch` first.
-    if let Some(id) = live_doc.filter(|id| !id.contains('/') && request.method() == axum::http::Method::GET) {
+    if let Some(live) = live.filter(|_| request.method() == axum::http::Method::GET) {
         let cors = edge_app::http::cors::layer(&state.config.cors_origins);
-        let (state, env, id) = (&state, &env, &id);
+        let (state, env, live) = (&state, &env, &live);
         let open = tower::service_fn(move |request: HttpRequest| async move {
-            let opened = room::open(state, env, request.headers(), id).await;
+            let opened = match live {
+                Some(id) => room::open(state, env, request.headers(), id).await,
+                None => channel::open(state, env, request.headers()).await,
+            };
             Ok::<_, std::convert::Infallible>(opened.unwrap_or_else(axum::response::IntoResponse::into_response))
         });
         let response = match cors {

@@ -15,6 +15,7 @@
 //! the object re-reads the heads on that interval (an alarm, which wakes it from hibernation);
 //! unset, they are seen with the next commit through a Worker (docs/deploy-workers.md).
 
+use crate::relay::{Access, Changed, Presence, Watchers};
 use edge_app::live::{self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, MAX_CLIENT_FRAME_BYTES, MAX_CONNECTIONS_PER_USER, PROTOCOL, ServerMessage};
 use edge_app::{ApiError, AppState};
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,7 @@ struct Grant {
     via_protocol: bool,
 }
 
-fn internal(e: worker::Error) -> ApiError {
+pub(crate) fn internal(e: worker::Error) -> ApiError {
     ApiError::Internal(format!("document object: {e}"))
 }
 
@@ -58,23 +59,38 @@ pub async fn open(state: &AppState, env: &Env, headers: &axum::http::HeaderMap, 
     let opener = live::authenticate(state, headers).await?;
     let user = opener.principal.subject.as_str().to_owned();
     let heads = live::open_document(state, &user, id).await?;
+    let grant = Grant {
+        subscriber: Subscriber { doc: id.to_owned(), user, exp: opener.expires_at, budget: Budget::default() },
+        heads,
+        via_protocol: opener.via_protocol,
+    };
+    let stub = rooms.id_from_name(id).and_then(|o| o.get_stub()).map_err(internal)?;
+    upgrade_with(headers, stub, "https://room/connect", &grant).await
+}
+
+/// Hands a verified upgrade to an object (`url`, with the `grant`) and maps its refusals.
+pub(crate) async fn upgrade_with<G: Serialize>(
+    headers: &axum::http::HeaderMap,
+    stub: worker::Stub,
+    url: &str,
+    grant: &G,
+) -> Result<axum::response::Response, ApiError> {
     if !headers.get("upgrade").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
         return Err(ApiError::Invalid("the live channel is a WebSocket: send Upgrade: websocket".into()));
     }
-    let grant = Grant { subscriber: Subscriber { doc: id.to_owned(), user, exp: opener.expires_at, budget: Budget::default() }, heads, via_protocol: opener.via_protocol };
-    let grant = serde_json::to_string(&grant).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let url = worker::Url::parse_with_params("https://room/connect", &[("grant", grant)]).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let grant = serde_json::to_string(grant).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let url = worker::Url::parse_with_params(url, &[("grant", grant)]).map_err(|e| ApiError::Internal(e.to_string()))?;
     let headers = worker::Headers::new();
     headers.set("upgrade", "websocket").map_err(internal)?;
     let mut init = worker::RequestInit::new();
     init.with_headers(headers);
     let request = Request::new_with_init(url.as_str(), &init).map_err(internal)?;
-    let response = rooms.id_from_name(id).and_then(|o| o.get_stub()).map_err(internal)?.fetch_with_request(request).await.map_err(internal)?;
+    let response = stub.fetch_with_request(request).await.map_err(internal)?;
     match response.status_code() {
         101 => Ok(response.into()),
         429 => Err(ApiError::RateLimited { retry_after_secs: 5 }),
-        503 => Err(ApiError::Unavailable { cause: "this document's live sockets are at their limit".into(), retry_after_secs: 5 }),
-        s => Err(ApiError::Internal(format!("document object answered {s}"))),
+        503 => Err(ApiError::Unavailable { cause: "live sockets at their limit".into(), retry_after_secs: 5 }),
+        s => Err(ApiError::Internal(format!("live object answered {s}"))),
     }
 }
 
@@ -110,13 +126,31 @@ impl DurableObject for DocumentRoom {
         Self { state, env }
     }
 
-    async fn fetch(&self, request: Request) -> worker::Result<Response> {
+    async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
         let url = request.url()?;
         let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        match (url.path(), param("grant"), param("doc")) {
-            ("/connect", Some(grant), _) => self.admit(serde_json::from_str(&grant)?).await,
-            ("/changed", _, Some(doc)) => self.changed(&doc).await,
-            ("/access", _, Some(doc)) => self.access(&doc).await,
+        match (url.path(), param("grant"), param("doc"), param("user")) {
+            ("/connect", Some(grant), _, _) => self.admit(serde_json::from_str(&grant)?).await,
+            ("/changed", _, Some(doc), _) => self.changed(&doc).await,
+            ("/access", _, Some(doc), _) => self.access(&doc).await,
+            // A user's channel (`/v1/live`) starts or may have stopped watching the document.
+            ("/watch", _, Some(doc), Some(user)) => {
+                if !self.watchers().add(&user)? {
+                    return Response::error("too many channels watch this document", 503);
+                }
+                self.state.storage().put("doc", &doc).await?;
+                self.schedule().await?;
+                Response::empty()
+            }
+            ("/unwatch", _, Some(doc), Some(user)) => {
+                self.watchers().confirm(&self.env, &user, &doc).await?;
+                Response::empty()
+            }
+            ("/presence", _, Some(_), _) => {
+                let presence: Presence = request.json().await?;
+                self.relay_presence(None, &presence).await?;
+                Response::empty()
+            }
             _ => Response::error("unknown notice", 400),
         }
     }
@@ -124,34 +158,21 @@ impl DurableObject for DocumentRoom {
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
         let Some(mut sub) = ws.deserialize_attachment::<Subscriber>()? else { return Ok(()) };
         let now = now_ms();
-        if sub.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
-            return ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
-        }
-        let text = match message {
-            WebSocketIncomingMessage::String(text) if text.len() <= MAX_CLIENT_FRAME_BYTES => text,
-            WebSocketIncomingMessage::String(_) => return ws.close(Some(1009), Some("frame too large")),
-            WebSocketIncomingMessage::Binary(_) => return ws.send_with_str(ServerMessage::error("invalid-message", "messages are JSON text frames")),
-        };
+        let Some(text) = checked_text(&ws, sub.exp, now, message)? else { return Ok(()) };
         let presence = live::document_frame(&sub.doc, &text);
         let admitted = sub.budget.admit(now, presence.is_ok());
         ws.serialize_attachment(&sub)?;
         match admitted.and(presence) {
             Err(reply) => ws.send_with_str(reply),
             Ok(data) => {
-                let text = ServerMessage::Presence { doc: &sub.doc, from: &sub.user, data: &data }.to_json();
-                for other in self.state.get_websockets().into_iter().filter(|other| *other != ws) {
-                    // A socket closing meanwhile is not the sender's problem.
-                    let _ = other.send_with_str(&text);
-                }
-                Ok(())
+                let presence = Presence { doc: sub.doc, from: sub.user, origin: None, data };
+                self.relay_presence(Some(&ws), &presence).await
             }
         }
     }
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> worker::Result<()> {
-        // Complete the closing handshake (1005/1006 cannot be sent back).
-        let code = u16::try_from(code).ok().filter(|c| !matches!(c, 1005 | 1006)).unwrap_or(1000);
-        let _ = ws.close(Some(code), Some(reason));
+        close_back(&ws, code, reason);
         Ok(())
     }
 
@@ -172,6 +193,11 @@ impl DurableObject for DocumentRoom {
                 doc = Some(sub.doc);
             }
         }
+        let doc = match doc {
+            Some(doc) => Some(doc),
+            None if self.watchers().any()? => self.state.storage().get::<String>("doc").await?,
+            None => None,
+        };
         if let Some(doc) = doc
             && self.app()?.config.live_poll_ms > 0
         {
@@ -207,7 +233,7 @@ impl DocumentRoom {
     /// The document's heads moved: read them and tell every socket.
     async fn changed(&self, doc: &str) -> worker::Result<Response> {
         let sockets = self.state.get_websockets();
-        if sockets.is_empty() {
+        if sockets.is_empty() && !self.watchers().any()? {
             return Response::empty();
         }
         let heads = self.app()?.store.heads_of(&[doc.to_owned()]).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
@@ -223,6 +249,7 @@ impl DocumentRoom {
                 for ws in sockets {
                     let _ = ws.send_with_str(&text);
                 }
+                self.watchers().relay(&self.env, "/changed", &Changed { doc: doc.to_owned(), heads: heads.clone() }).await?;
                 Response::empty()
             }
             // Deleted meanwhile.
@@ -250,7 +277,23 @@ impl DocumentRoom {
                 let _ = ws.close(Some(CLOSE_ACCESS_LOST), Some("access to the document ended"));
             }
         }
+        self.watchers().relay(&self.env, "/access", &Access { doc: doc.to_owned() }).await?;
         Response::empty()
+    }
+
+    /// Presence from `sender` (one of this object's sockets) or from a channel: to every other
+    /// socket here and to every watching channel.
+    async fn relay_presence(&self, sender: Option<&WebSocket>, presence: &Presence) -> worker::Result<()> {
+        let text = ServerMessage::Presence { doc: &presence.doc, from: &presence.from, data: &presence.data }.to_json();
+        for other in self.state.get_websockets().into_iter().filter(|other| Some(other) != sender) {
+            // A socket closing meanwhile is not the sender's problem.
+            let _ = other.send_with_str(&text);
+        }
+        self.watchers().relay(&self.env, "/presence", presence).await
+    }
+
+    fn watchers(&self) -> Watchers<'_> {
+        Watchers(&self.state)
     }
 
     /// One alarm for whichever comes first: the earliest token expiry, or the next heads poll
@@ -258,9 +301,12 @@ impl DocumentRoom {
     async fn schedule(&self) -> worker::Result<()> {
         let (sockets, now) = (self.state.get_websockets(), now_ms());
         // Sockets past their expiry are closing already.
-        let expiries = sockets.iter().filter_map(|ws| ws.deserialize_attachment::<Subscriber>().ok().flatten()?.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now);
+        let expiries = sockets
+            .iter()
+            .filter_map(|ws| ws.deserialize_attachment::<Subscriber>().ok().flatten()?.exp.map(|e| e.saturating_mul(1000)))
+            .filter(|at| *at > now);
         let poll = self.app()?.config.live_poll_ms;
-        let poll_at = (poll > 0 && !sockets.is_empty()).then(|| now + i64::from(poll));
+        let poll_at = (poll > 0 && (!sockets.is_empty() || self.watchers().any()?)).then(|| now + i64::from(poll));
         let storage = self.state.storage();
         match expiries.chain(poll_at).min() {
             Some(at) => storage.set_alarm(at_time(at)).await,
@@ -273,10 +319,31 @@ impl DocumentRoom {
     }
 }
 
-fn now_ms() -> i64 {
+/// A client frame's text after the checks every live socket makes first: a socket whose token
+/// expired (`exp`, seconds) is closed with 4001, a frame over the limit closes it (1009), a
+/// binary frame is answered with an error. `None`: nothing more to do.
+pub(crate) fn checked_text(ws: &WebSocket, exp: Option<i64>, now: i64, message: WebSocketIncomingMessage) -> worker::Result<Option<String>> {
+    if exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
+        ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"))?;
+        return Ok(None);
+    }
+    match message {
+        WebSocketIncomingMessage::String(text) if text.len() <= MAX_CLIENT_FRAME_BYTES => Ok(Some(text)),
+        WebSocketIncomingMessage::String(_) => ws.close(Some(1009), Some("frame too large")).map(|()| None),
+        WebSocketIncomingMessage::Binary(_) => ws.send_with_str(ServerMessage::error("invalid-message", "messages are JSON text frames")).map(|()| None),
+    }
+}
+
+/// Completes a closing handshake the client started (1005/1006 cannot be sent back).
+pub(crate) fn close_back(ws: &WebSocket, code: usize, reason: String) {
+    let code = u16::try_from(code).ok().filter(|c| !matches!(c, 1005 | 1006)).unwrap_or(1000);
+    let _ = ws.close(Some(code), Some(reason));
+}
+
+pub(crate) fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-fn at_time(unix_ms: i64) -> ScheduledTime {
+pub(crate) fn at_time(unix_ms: i64) -> ScheduledTime {
     ScheduledTime::new(js_sys::Date::new(&(unix_ms as f64).into()))
 }

@@ -19,13 +19,13 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, protoco
 
 use super::{put, share};
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(super) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Long enough for a loaded 2-core machine, far below any poll interval used in the suite.
-const WITHIN: Duration = Duration::from_secs(5);
+pub(super) const WITHIN: Duration = Duration::from_secs(5);
 
 /// Whether the runtime under test serves WebSockets (the black-box scripts say which).
-fn has_sockets() -> bool {
+pub(super) fn has_sockets() -> bool {
     std::env::var("EDGESYNC_TARGET").map_or(true, |t| t != "spin")
 }
 
@@ -33,10 +33,15 @@ fn ws_url(t: &Target, id: &str) -> String {
     format!("{}/v1/docs/{id}/live", t.base.replacen("http", "ws", 1))
 }
 
-/// Opens the socket with the token in `Authorization`, or (as browsers must) in the
-/// subprotocol list; the HTTP status when the server refuses.
+/// Opens document `id`'s socket (see [`connect`]).
 async fn open(t: &Target, id: &str, token: &str, via_protocol: bool) -> Result<Socket, u16> {
-    let mut request = ws_url(t, id).into_client_request().unwrap();
+    connect(&ws_url(t, id), token, via_protocol).await
+}
+
+/// Opens the socket at `url` with the token in `Authorization`, or (as browsers must) in the
+/// subprotocol list; the HTTP status when the server refuses.
+pub(super) async fn connect(url: &str, token: &str, via_protocol: bool) -> Result<Socket, u16> {
+    let mut request = url.into_client_request().unwrap();
     if via_protocol {
         request.headers_mut().insert("sec-websocket-protocol", format!("edgesync.live.v1, bearer.{token}").parse().unwrap());
     } else {
@@ -54,7 +59,7 @@ async fn open(t: &Target, id: &str, token: &str, via_protocol: bool) -> Result<S
 }
 
 /// The next text message within `within`, or the close frame's code (as `{"closed": code}`).
-async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
+pub(super) async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
     loop {
         match tokio::time::timeout(within, socket.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
@@ -65,17 +70,17 @@ async fn next(socket: &mut Socket, within: Duration) -> Option<Value> {
     }
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(super) async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
-fn hex_heads(replica: &Replica) -> Vec<String> {
+pub(super) fn hex_heads(replica: &Replica) -> Vec<String> {
     let mut heads: Vec<String> = replica.doc.get_heads().iter().map(ToString::to_string).collect();
     heads.sort();
     heads
 }
 
-fn sorted(value: &Value) -> Vec<String> {
+pub(super) fn sorted(value: &Value) -> Vec<String> {
     let mut heads: Vec<String> = value.as_array().expect("heads").iter().map(|h| h.as_str().unwrap().to_owned()).collect();
     heads.sort();
     heads

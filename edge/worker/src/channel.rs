@@ -1,0 +1,362 @@
+//! `GET /v1/live` on Workers (docs/protocol.md §11): one socket subscribed to many documents.
+//! Each user's channel sockets live in one Durable Object (named by the user), through the
+//! WebSocket Hibernation API, so an idle client costs no duration whatever it watches; the
+//! object also enforces the per-user connection cap for the whole deployment.
+//!
+//! The Worker verifies the token exactly like the HTTP API (`edge_app::live::authenticate`)
+//! and hands the upgrade over with what it verified. A `subscribe` is authorised like a sync
+//! (one database read for all its documents); the channel then registers with the room of each
+//! document none of its sockets watched yet ([`crate::relay`]), and the room relays to it every
+//! `changed`, presence and membership notice from then on. Subscriptions are rows of the
+//! object's SQLite storage, keyed by a socket id kept in the socket's attachment, so nothing
+//! needed survives only in memory. A room told that a document is no longer watched (an
+//! unsubscribe, a closed socket) asks back before forgetting, and any notice for a document
+//! no socket watches is answered `410`, after which the room forgets this channel.
+//!
+//! Cost bound: registering and unregistering are requests to other objects, so one user may
+//! cause at most [`WATCHES_PER_MINUTE`] of them (across all their sockets); a `subscribe`
+//! beyond that is refused with `rate-limited`, and unsubscribes beyond it are left for the
+//! rooms' `410` to clean up.
+
+use edge_app::live::{self, Budget, CLOSE_TOKEN_EXPIRED, ClientMessage, MAX_CONNECTIONS_PER_USER, MAX_SUBSCRIPTIONS, PROTOCOL, ServerMessage};
+use edge_app::{ApiError, AppState};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
+
+use crate::relay::{self, Access, CHANNELS, Changed, Presence};
+use crate::room::{at_time, checked_text, close_back, internal, now_ms, upgrade_with};
+
+/// Rooms one user's channel may register with or leave per minute.
+pub const WATCHES_PER_MINUTE: u32 = 2 * MAX_SUBSCRIPTIONS as u32;
+/// Registrations sent at once while subscribing.
+const CONCURRENT: usize = 16;
+
+/// What the Worker verified, kept as the socket's attachment for as long as it lives.
+#[derive(Serialize, Deserialize)]
+struct Member {
+    /// This socket's key in the `subs` table.
+    id: i64,
+    user: String,
+    exp: Option<i64>,
+    #[serde(default)]
+    budget: Budget,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Grant {
+    user: String,
+    exp: Option<i64>,
+    via_protocol: bool,
+}
+
+/// `GET /v1/live` at the Worker: verify, then hand the upgrade to the user's channel object.
+pub async fn open(state: &AppState, env: &Env, headers: &axum::http::HeaderMap) -> Result<axum::response::Response, ApiError> {
+    let channels = env.durable_object(CHANNELS).map_err(|_| ApiError::NotFound)?;
+    let opener = live::authenticate(state, headers).await?;
+    let user = opener.principal.subject.as_str().to_owned();
+    let grant = Grant { user, exp: opener.expires_at, via_protocol: opener.via_protocol };
+    let stub = channels.id_from_name(&grant.user).and_then(|o| o.get_stub()).map_err(internal)?;
+    upgrade_with(headers, stub, "https://channel/connect", &grant).await
+}
+
+#[derive(Deserialize)]
+struct Sub {
+    socket: i64,
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    doc: String,
+}
+
+#[durable_object]
+pub struct LiveChannel {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for LiveChannel {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS subs (socket INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (socket, doc)) WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS subs_by_doc ON subs (doc)",
+            "CREATE TABLE IF NOT EXISTS watch_budget (minute INTEGER NOT NULL, spent INTEGER NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(ddl, None) {
+                tracing::error!(error = %e, "live channel: creating its tables failed");
+            }
+        }
+        Self { state, env }
+    }
+
+    async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
+        let url = request.url()?;
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        match url.path() {
+            "/connect" => match param("grant") {
+                Some(grant) => self.admit(serde_json::from_str(&grant)?).await,
+                None => Response::error("no grant", 400),
+            },
+            "/changed" => {
+                let Changed { doc, heads } = request.json().await?;
+                let text = ServerMessage::Changed { doc: &doc, heads }.to_json();
+                self.deliver(&doc, None, &text)
+            }
+            "/presence" => {
+                let p: Presence = request.json().await?;
+                let text = ServerMessage::Presence { doc: &p.doc, from: &p.from, data: &p.data }.to_json();
+                self.deliver(&p.doc, p.origin, &text)
+            }
+            "/access" => {
+                let Access { doc } = request.json().await?;
+                self.access(&doc).await
+            }
+            "/check" => match param("doc") {
+                Some(doc) => self.deliver(&doc, None, ""),
+                None => Response::error("no doc", 400),
+            },
+            _ => Response::error("unknown notice", 400),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
+        let Some(mut member) = ws.deserialize_attachment::<Member>()? else { return Ok(()) };
+        let now = now_ms();
+        let Some(text) = checked_text(&ws, member.exp, now, message)? else { return Ok(()) };
+        let message = live::parse(&text);
+        let admitted = member.budget.admit(now, matches!(message, Ok(ClientMessage::Presence { .. })));
+        // Saved before anything awaits: the socket's next message may be handled meanwhile.
+        ws.serialize_attachment(&member)?;
+        let reply = match admitted.and(message) {
+            Err(reply) => Some(reply),
+            Ok(ClientMessage::Subscribe { docs }) => Some(self.subscribe(&member, docs).await?),
+            Ok(ClientMessage::Unsubscribe { docs }) => {
+                self.unsubscribe(&member, &docs).await?;
+                None
+            }
+            Ok(ClientMessage::Presence { doc, data }) => {
+                if self.docs_of(member.id)?.contains(&doc) {
+                    let presence = Presence { doc: doc.clone(), from: member.user.clone(), origin: Some(member.id), data };
+                    let url = worker::Url::parse_with_params("https://room/presence", &[("doc", &doc)])?;
+                    let room = self.env.durable_object(crate::room::BINDING)?.id_from_name(&doc)?.get_stub()?;
+                    if let Err(e) = room.fetch_with_request(relay::post(url.as_str(), &serde_json::to_string(&presence)?)?).await {
+                        tracing::warn!(error = %e, "live: relaying presence failed");
+                    }
+                    None
+                } else {
+                    Some(ServerMessage::error("not-subscribed", format!("subscribe to {doc} before sending presence")))
+                }
+            }
+        };
+        match reply {
+            Some(reply) => ws.send_with_str(reply),
+            None => Ok(()),
+        }
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> worker::Result<()> {
+        let forgotten = self.forget(&ws).await;
+        close_back(&ws, code, reason);
+        forgotten
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        self.forget(&ws).await
+    }
+
+    /// Closes the sockets whose token expired, then waits for the next expiry.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = now_ms();
+        for (ws, member) in self.sockets() {
+            if member.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
+                let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+            }
+        }
+        self.schedule().await?;
+        Response::empty()
+    }
+}
+
+impl LiveChannel {
+    async fn admit(&self, grant: Grant) -> worker::Result<Response> {
+        if self.state.get_websockets().len() >= MAX_CONNECTIONS_PER_USER {
+            return Response::error("too many sockets for this user", 429);
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        // A random key: ids of sockets gone without a close event are never reused.
+        let id = (js_sys::Math::random() * 9_007_199_254_740_991.0) as i64;
+        pair.server.serialize_attachment(Member { id, user: grant.user, exp: grant.exp, budget: Budget::default() })?;
+        self.schedule().await?;
+        let mut response = Response::from_websocket(pair.client)?;
+        if grant.via_protocol {
+            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
+        }
+        Ok(response)
+    }
+
+    /// Open sockets with their attachments.
+    fn sockets(&self) -> Vec<(WebSocket, Member)> {
+        self.state.get_websockets().into_iter().filter_map(|ws| ws.deserialize_attachment::<Member>().ok().flatten().map(|m| (ws, m))).collect()
+    }
+
+    fn docs_of(&self, socket: i64) -> worker::Result<Vec<String>> {
+        Ok(self.sql().exec("SELECT doc FROM subs WHERE socket = ?", vec![socket.into()])?.to_array::<Doc>()?.into_iter().map(|d| d.doc).collect())
+    }
+
+    fn watched(&self, doc: &str) -> worker::Result<bool> {
+        Ok(!self.sql().exec("SELECT socket FROM subs WHERE doc = ? LIMIT 1", vec![doc.into()])?.to_array::<Sub>()?.is_empty())
+    }
+
+    fn sql(&self) -> worker::SqlStorage {
+        self.state.storage().sql()
+    }
+
+    /// Counts `n` room requests against this user's minute; false (nothing counted) if that
+    /// would exceed [`WATCHES_PER_MINUTE`]. Per user, not per socket: a new socket starts no
+    /// new budget.
+    fn spend(&self, n: usize) -> worker::Result<bool> {
+        #[derive(Deserialize)]
+        struct Spent {
+            minute: i64,
+            spent: i64,
+        }
+        let minute = now_ms().div_euclid(60_000);
+        let row = self.sql().exec("SELECT minute, spent FROM watch_budget", None)?.to_array::<Spent>()?.pop();
+        let spent = row.filter(|r| r.minute == minute).map_or(0, |r| r.spent);
+        let total = spent.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+        if total > i64::from(WATCHES_PER_MINUTE) {
+            return Ok(false);
+        }
+        self.sql().exec("DELETE FROM watch_budget", None)?;
+        self.sql().exec("INSERT INTO watch_budget (minute, spent) VALUES (?, ?)", vec![minute.into(), total.into()])?;
+        Ok(true)
+    }
+
+    async fn subscribe(&self, member: &Member, docs: Vec<String>) -> worker::Result<String> {
+        let already = self.docs_of(member.id)?;
+        let mut new: Vec<String> = docs.into_iter().filter(|d| !already.contains(d)).collect();
+        new.sort();
+        new.dedup();
+        if already.len() + new.len() > MAX_SUBSCRIPTIONS {
+            return Ok(ServerMessage::error("too-many-documents", format!("at most {MAX_SUBSCRIPTIONS} documents per connection")));
+        }
+        let (granted, mut unavailable) = match live::authorize(&self.app()?, &member.user, &new).await {
+            Ok(answer) => answer,
+            Err(e) => return Ok(ServerMessage::error("unavailable", e.to_string())),
+        };
+        // Documents no socket here watches yet need the room's registration.
+        let unwatched: Vec<String> = granted.iter().map(|d| d.doc.clone()).filter(|d| !self.watched(d).unwrap_or(false)).collect();
+        if !self.spend(unwatched.len())? {
+            return Ok(ServerMessage::error("rate-limited", format!("at most {WATCHES_PER_MINUTE} new documents per minute on one socket")));
+        }
+        let (env, user) = (&self.env, member.user.as_str());
+        let refused: Vec<String> = futures_util::stream::iter(unwatched)
+            .map(|doc| async move {
+                match relay::tell_room(env, &doc, user, "watch").await {
+                    Ok(true) => None,
+                    Ok(false) => Some(doc),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live: registering with a document's object failed");
+                        Some(doc)
+                    }
+                }
+            })
+            .buffer_unordered(CONCURRENT)
+            .filter_map(|d| async move { d })
+            .collect()
+            .await;
+        // Unwatchable documents are reported like unavailable ones: the client syncs them at
+        // its polling interval.
+        let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| !refused.contains(&d.doc));
+        unavailable.extend(not_watched.into_iter().map(|d| d.doc));
+        for d in &docs {
+            self.sql().exec("INSERT OR IGNORE INTO subs (socket, doc) VALUES (?, ?)", vec![member.id.into(), d.doc.as_str().into()])?;
+        }
+        Ok(ServerMessage::Subscribed { docs, unavailable }.to_json())
+    }
+
+    /// Ends `socket`'s subscriptions to `docs`; rooms of documents no socket watches any more
+    /// are told (within the budget).
+    async fn unsubscribe(&self, member: &Member, docs: &[String]) -> worker::Result<()> {
+        for doc in docs {
+            self.sql().exec("DELETE FROM subs WHERE socket = ? AND doc = ?", vec![member.id.into(), doc.as_str().into()])?;
+        }
+        let mut left: Vec<String> = docs.iter().filter(|d| !self.watched(d).unwrap_or(true)).cloned().collect();
+        left.dedup();
+        if self.spend(left.len())? {
+            self.leave(&member.user, left).await;
+        }
+        Ok(())
+    }
+
+    async fn leave(&self, user: &str, docs: Vec<String>) {
+        let env = &self.env;
+        futures_util::stream::iter(docs)
+            .for_each_concurrent(CONCURRENT, |doc| async move {
+                if let Err(e) = relay::tell_room(env, &doc, user, "unwatch").await {
+                    tracing::warn!(error = %e, "live: leaving a document's object failed");
+                }
+            })
+            .await;
+    }
+
+    /// A socket closed: its subscriptions end.
+    async fn forget(&self, ws: &WebSocket) -> worker::Result<()> {
+        let Some(member) = ws.deserialize_attachment::<Member>()? else { return Ok(()) };
+        let docs = self.docs_of(member.id)?;
+        self.unsubscribe(&member, &docs).await
+    }
+
+    /// Sends `text` to every socket subscribed to `doc` but `origin` (nothing when empty);
+    /// `410` when none is, so the room forgets this channel. Rows of sockets that are gone
+    /// (closed without an event) are dropped on the way.
+    fn deliver(&self, doc: &str, origin: Option<i64>, text: &str) -> worker::Result<Response> {
+        let subscribed: Vec<i64> =
+            self.sql().exec("SELECT socket FROM subs WHERE doc = ?", vec![doc.into()])?.to_array::<Sub>()?.into_iter().map(|s| s.socket).collect();
+        let mut reached = Vec::new();
+        for (ws, member) in self.sockets().into_iter().filter(|(_, m)| subscribed.contains(&m.id)) {
+            reached.push(member.id);
+            if !text.is_empty() && Some(member.id) != origin {
+                // A socket closing meanwhile is its own business.
+                let _ = ws.send_with_str(text);
+            }
+        }
+        for gone in subscribed.iter().filter(|s| !reached.contains(s)) {
+            self.sql().exec("DELETE FROM subs WHERE socket = ?", vec![(*gone).into()])?;
+        }
+        if reached.is_empty() { Response::error("not watched", 410) } else { Response::empty() }
+    }
+
+    /// Memberships of `doc` changed: if this channel's user may no longer read it, its
+    /// subscriptions end with `unavailable` (the sockets stay open).
+    async fn access(&self, doc: &str) -> worker::Result<Response> {
+        // Every socket here is the same user's.
+        let Some((_, member)) = self.sockets().into_iter().next() else { return Response::error("not watched", 410) };
+        let user = member.user.as_str();
+        let (granted, _) = live::authorize(&self.app()?, user, &[doc.to_owned()]).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if !granted.is_empty() {
+            return self.deliver(doc, None, "");
+        }
+        let _ = self.deliver(doc, None, &ServerMessage::Unavailable { docs: vec![doc.to_owned()] }.to_json())?;
+        self.sql().exec("DELETE FROM subs WHERE doc = ?", vec![doc.into()])?;
+        Response::error("not watched", 410)
+    }
+
+    /// An alarm at the earliest token expiry; none without sockets.
+    async fn schedule(&self) -> worker::Result<()> {
+        let now = now_ms();
+        let next = self.sockets().iter().filter_map(|(_, m)| m.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let storage = self.state.storage();
+        match next {
+            Some(at) => storage.set_alarm(at_time(at)).await,
+            None => storage.delete_alarm().await,
+        }
+    }
+
+    fn app(&self) -> worker::Result<AppState> {
+        crate::state(&self.env, std::sync::Arc::default()).map_err(worker::Error::RustError)
+    }
+}
