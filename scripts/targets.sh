@@ -148,8 +148,9 @@ build_worker() {
   (cd edge/worker && CARGO_PROFILE_RELEASE_OPT_LEVEL=z worker-build --release ${EDGESYNC_WORKER_BUILD_FLAGS:-} >/dev/null)
 }
 
-# A workerd config serving the bundle with the same vars and Durable Object binding
-# wrangler.toml gives it; the objects' storage (alarms) in directory $2. Outbound fetches may
+# A workerd config serving the bundle with the same vars and Durable Object bindings
+# wrangler.toml gives it (EDGESYNC_WORKERD_NO_CHANNEL=1: without LIVE_CHANNELS, as a deployment
+# that left it out); the objects' storage (alarms) in directory $2. Outbound fetches may
 # reach loopback (sqld); workerd's default network allows only public addresses.
 # A value as a capnp text literal's contents (JSON keeps its quotes).
 capnp_text() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
@@ -180,7 +181,7 @@ const edgesync :Workerd.Worker = (
   durableObjectStorage = (localDisk = "objects"),
   bindings = [
     (name = "DOCUMENT_ROOMS", durableObjectNamespace = "DocumentRoom"),
-    (name = "LIVE_CHANNELS", durableObjectNamespace = "LiveChannel"),
+$( [ -z "${EDGESYNC_WORKERD_NO_CHANNEL:-}" ] && echo '    (name = "LIVE_CHANNELS", durableObjectNamespace = "LiveChannel"),')
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")
 $( [ -n "${JWT_JWKS:-}" ] && echo "    (name = \"JWT_JWKS\", text = \"$(capnp_text "$JWT_JWKS")\"),")

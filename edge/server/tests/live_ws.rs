@@ -157,6 +157,12 @@ async fn tokens_are_checked_at_the_door_and_end_the_connection_when_they_expire(
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4001),
         other => panic!("expected a close frame, got {other:?}"),
     }
+    // A frame within the limit but several times the socket's read buffer (1 KiB) is read
+    // whole: 200 ids, about 7 KiB.
+    let many: Vec<String> = (0..200u32).map(|i| format!("{i:032x}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let reply = subscribe(&mut socket, &many).await;
+    assert_eq!(reply["unavailable"].as_array().map(Vec::len), Some(200), "every id answered");
     // A frame over the limit ends the connection.
     send(&mut socket, json!({"type": "subscribe", "docs": ["x".repeat(10_000)]})).await;
     assert!(next(&mut socket, Duration::from_secs(5)).await.is_none());

@@ -29,6 +29,8 @@ pub use hub::{LiveHub, MAX_CONNECTIONS_PER_USER, Queued, Refused, spawn_watcher}
 
 /// Close code for a connection that could not keep up with its messages.
 const TOO_SLOW: u16 = 1008;
+/// The read buffer of a live socket (tungstenite allocates it when the socket opens).
+const READ_BUFFER_BYTES: usize = 1024;
 /// Close code when the server shuts down.
 const GOING_AWAY: u16 = 1001;
 
@@ -77,11 +79,13 @@ async fn open(live: Live, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSo
     }
     let ws = ws.map_err(|e| ApiError::Invalid(format!("the live channel is a WebSocket: {e}")))?;
     let ws = if opener.via_protocol { ws.protocols([PROTOCOL]) } else { ws };
-    // Small buffers: an idle subscriber should cost little (docs/benchmarks.md).
+    // Small buffers: an idle subscriber should cost little (docs/benchmarks.md). Client frames
+    // are rare and small (at most 8 KiB), so reading them in 1 KiB steps costs nothing that
+    // matters, while each idle socket keeps its read buffer for as long as it lives.
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| connection(live, socket, opener, only)))
 }
