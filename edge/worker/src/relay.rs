@@ -20,8 +20,11 @@ use worker::{Env, Method, Request, RequestInit, Response, State};
 /// it `/v1/live` answers 404 and clients use per-document sockets.
 pub const CHANNELS: &str = "LIVE_CHANNELS";
 /// Users' channels one document's object relays to; more are refused (the subscriber's
-/// `subscribed` lists the document as unavailable: it syncs it at its polling interval).
-pub const MAX_WATCHERS: usize = 10_000;
+/// `subscribed` lists the document as unavailable: it syncs it at its polling interval). Each
+/// relayed notice is one request per watcher within the notice's invocation, so this stays
+/// within the Free plan's 1,000 requests to Cloudflare services per invocation (the database
+/// read is an external one). Per-document sockets, held by the object itself, cost none.
+pub const MAX_WATCHERS: usize = 1_000;
 /// Notices one object sends at once; the others wait for a free slot.
 const CONCURRENT: usize = 32;
 
