@@ -177,10 +177,12 @@ const edgesync :Workerd.Worker = (
   durableObjectNamespaces = [
     (className = "DocumentRoom", uniqueKey = "edgesync-document-room", enableSql = true),
     (className = "LiveChannel", uniqueKey = "edgesync-live-channel", enableSql = true),
+    (className = "RepoConnections", uniqueKey = "edgesync-repo-connections", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "objects"),
   bindings = [
     (name = "DOCUMENT_ROOMS", durableObjectNamespace = "DocumentRoom"),
+    (name = "REPO_CONNECTIONS", durableObjectNamespace = "RepoConnections"),
 $( [ -z "${EDGESYNC_WORKERD_NO_CHANNEL:-}" ] && echo '    (name = "LIVE_CHANNELS", durableObjectNamespace = "LiveChannel"),')
 $( [ -n "${EDGESYNC_SQLD_URL:-}" ] && echo "    (name = \"LIBSQL_URL\", text = \"$EDGESYNC_SQLD_URL\"),")
 $( [ -n "${JWT_ED25519_PUBLIC_KEYS:-}" ] && echo "    (name = \"JWT_ED25519_PUBLIC_KEYS\", text = \"$JWT_ED25519_PUBLIC_KEYS\"),")

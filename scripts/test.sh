@@ -98,8 +98,9 @@ await_wasm "$wasm_builds" worker "$wasm_builds_pid"
 scripts/with-sqld.sh scripts/wrangler-smoke.sh
 export EDGESYNC_PREBUILT=1
 
-step "Cloudflare Worker: the black-box suite in bare workerd with sqld (the bundle wrangler built); configuration errors"
+step "Cloudflare Worker: the black-box suite in bare workerd with sqld (the bundle wrangler built); automerge-repo's npm clients; configuration errors"
 scripts/with-sqld.sh scripts/blackbox.sh workerd
+scripts/with-sqld.sh scripts/test-automerge-repo.sh workerd
 scripts/worker-config-errors.sh
 
 step "Replicated topology: sqld primary + 2 replicas, workerd/Spin/native edges on different copies; primary down; replica wiped"

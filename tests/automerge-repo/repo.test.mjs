@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
+import { createHmac } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -20,7 +21,32 @@ let server
 const repos = []
 const scratch = mkdtempSync(join(tmpdir(), "edgesync-automerge-repo-test-"))
 
-before(async () => { server = await startServer() })
+/**
+ * The server under test: the native server this test starts, or — with EDGESYNC_BASE_URL (the
+ * Worker in workerd, scripts/test-automerge-repo.sh workerd) — a running one whose HS256
+ * secret, issuer and audience are given (EDGESYNC_TEST_HS256_SECRET, _ISSUER, _AUDIENCE).
+ */
+function external(url) {
+  const b64 = value => Buffer.from(JSON.stringify(value)).toString("base64url")
+  const env = name => { const v = process.env[name]; if (!v) throw new Error(`${name} is required`); return v }
+  const token = user => {
+    const now = Math.floor(Date.now() / 1000)
+    const body = `${b64({ alg: "HS256", kid: "hs256", typ: "JWT" })}.${b64({ sub: user, iss: env("EDGESYNC_TEST_ISSUER"), aud: env("EDGESYNC_TEST_AUDIENCE"), iat: now, exp: now + 600 })}`
+    return `${body}.${createHmac("sha256", env("EDGESYNC_TEST_HS256_SECRET")).update(body).digest("base64url")}`
+  }
+  return {
+    url,
+    token,
+    async api(method, path, bearer, body) {
+      const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })
+      const text = await res.text()
+      return { status: res.status, body: text ? JSON.parse(text) : undefined }
+    },
+    async stop() {},
+  }
+}
+
+before(async () => { server = process.env.EDGESYNC_BASE_URL ? external(process.env.EDGESYNC_BASE_URL) : await startServer() })
 after(async () => {
   await Promise.all(repos.map(r => r.shutdown().catch(() => {})))
   await server?.stop()

@@ -18,12 +18,15 @@
 //! beyond that is refused with `rate-limited`, and unsubscribes beyond it are left for the
 //! rooms' `410` to clean up.
 
-use edge_app::live::{self, Budget, CLOSE_TOKEN_EXPIRED, ClientMessage, MAX_CONNECTIONS_PER_USER, MAX_SUBSCRIPTIONS, PROTOCOL, ServerMessage};
+use edge_app::live::{
+    self, Budget, CLOSE_TOKEN_EXPIRED, ClientMessage, MAX_CONNECTIONS_PER_USER, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, PROTOCOL, RECHECK_SECS, ServerMessage,
+};
 use edge_app::{ApiError, AppState};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
 
+use crate::budget;
 use crate::relay::{self, Access, CHANNELS, Changed, Presence};
 use crate::room::{at_time, checked_text, close_back, internal, now_ms, upgrade_with};
 
@@ -82,7 +85,6 @@ impl DurableObject for LiveChannel {
         for ddl in [
             "CREATE TABLE IF NOT EXISTS subs (socket INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (socket, doc)) WITHOUT ROWID",
             "CREATE INDEX IF NOT EXISTS subs_by_doc ON subs (doc)",
-            "CREATE TABLE IF NOT EXISTS watch_budget (minute INTEGER NOT NULL, spent INTEGER NOT NULL)",
         ] {
             if let Err(e) = sql.exec(ddl, None) {
                 tracing::error!(error = %e, "live channel: creating its tables failed");
@@ -131,13 +133,25 @@ impl DurableObject for LiveChannel {
         ws.serialize_attachment(&member)?;
         let reply = match admitted.and(message) {
             Err(reply) => Some(reply),
-            Ok(ClientMessage::Subscribe { docs }) => Some(self.subscribe(&member, docs).await?),
+            Ok(ClientMessage::Subscribe { docs }) => {
+                for reply in self.subscribe(&member, docs).await? {
+                    ws.send_with_str(reply)?;
+                }
+                self.schedule().await?;
+                None
+            }
             Ok(ClientMessage::Unsubscribe { docs }) => {
                 self.unsubscribe(&member, &docs).await?;
                 None
             }
             Ok(ClientMessage::Presence { doc, data }) => {
-                if self.docs_of(member.id)?.contains(&doc) {
+                if !self.docs_of(member.id)?.contains(&doc) {
+                    Some(ServerMessage::error("not-subscribed", format!("subscribe to {doc} before sending presence")))
+                } else if !budget::spend(&self.state, "presence", 1000, PRESENCE_PER_SECOND, 1)? {
+                    // Each relayed presence costs a request per watching channel: per user,
+                    // whatever the number of sockets.
+                    Some(ServerMessage::error("rate-limited", format!("at most {PRESENCE_PER_SECOND} presence messages per second per user")))
+                } else {
                     let presence = Presence { doc: doc.clone(), from: member.user.clone(), origin: Some(member.id), data };
                     let url = worker::Url::parse_with_params("https://room/presence", &[("doc", &doc)])?;
                     let room = self.env.durable_object(crate::room::BINDING)?.id_from_name(&doc)?.get_stub()?;
@@ -145,8 +159,6 @@ impl DurableObject for LiveChannel {
                         tracing::warn!(error = %e, "live: relaying presence failed");
                     }
                     None
-                } else {
-                    Some(ServerMessage::error("not-subscribed", format!("subscribe to {doc} before sending presence")))
                 }
             }
         };
@@ -166,7 +178,9 @@ impl DurableObject for LiveChannel {
         self.forget(&ws).await
     }
 
-    /// Closes the sockets whose token expired, then waits for the next expiry.
+    /// Closes the sockets whose token expired and checks the subscriptions' memberships again
+    /// (a member removed through another runtime, a notice lost), then waits for the next
+    /// expiry or check.
     async fn alarm(&self) -> worker::Result<Response> {
         let now = now_ms();
         for (ws, member) in self.sockets() {
@@ -174,6 +188,7 @@ impl DurableObject for LiveChannel {
                 let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
             }
         }
+        self.recheck().await?;
         self.schedule().await?;
         Response::empty()
     }
@@ -214,48 +229,40 @@ impl LiveChannel {
         self.state.storage().sql()
     }
 
-    /// Counts `n` room requests against this user's minute; false (nothing counted) if that
-    /// would exceed [`WATCHES_PER_MINUTE`]. Per user, not per socket: a new socket starts no
-    /// new budget.
-    fn spend(&self, n: usize) -> worker::Result<bool> {
-        #[derive(Deserialize)]
-        struct Spent {
-            minute: i64,
-            spent: i64,
-        }
-        let minute = now_ms().div_euclid(60_000);
-        let row = self.sql().exec("SELECT minute, spent FROM watch_budget", None)?.to_array::<Spent>()?.pop();
-        let spent = row.filter(|r| r.minute == minute).map_or(0, |r| r.spent);
-        let total = spent.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
-        if total > i64::from(WATCHES_PER_MINUTE) {
-            return Ok(false);
-        }
-        self.sql().exec("DELETE FROM watch_budget", None)?;
-        self.sql().exec("INSERT INTO watch_budget (minute, spent) VALUES (?, ?)", vec![minute.into(), total.into()])?;
-        Ok(true)
-    }
-
-    async fn subscribe(&self, member: &Member, docs: Vec<String>) -> worker::Result<String> {
+    /// The answer to `subscribe`, then `changed` for documents that moved while their rooms
+    /// were being told.
+    async fn subscribe(&self, member: &Member, docs: Vec<String>) -> worker::Result<Vec<String>> {
+        let too_many = || vec![ServerMessage::error("too-many-documents", format!("at most {MAX_SUBSCRIPTIONS} documents per connection"))];
         let already = self.docs_of(member.id)?;
         let mut new: Vec<String> = docs.into_iter().filter(|d| !already.contains(d)).collect();
         new.sort();
         new.dedup();
         if already.len() + new.len() > MAX_SUBSCRIPTIONS {
-            return Ok(ServerMessage::error("too-many-documents", format!("at most {MAX_SUBSCRIPTIONS} documents per connection")));
+            return Ok(too_many());
         }
-        let (granted, mut unavailable) = match live::authorize(&self.app()?, &member.user, &new).await {
+        let app = self.app()?;
+        let (granted, mut unavailable) = match live::authorize(&app, &member.user, &new).await {
             Ok(answer) => answer,
-            Err(e) => return Ok(ServerMessage::error("unavailable", e.to_string())),
+            Err(e) => return Ok(vec![ServerMessage::error("unavailable", e.to_string())]),
         };
+        // Checked again: another `subscribe` of this socket may have been handled meanwhile.
+        if self.docs_of(member.id)?.len() + granted.len() > MAX_SUBSCRIPTIONS {
+            return Ok(too_many());
+        }
         // Documents no socket here watches yet need the room's registration.
         let unwatched: Vec<String> = granted.iter().map(|d| d.doc.clone()).filter(|d| !self.watched(d).unwrap_or(false)).collect();
-        if !self.spend(unwatched.len())? {
-            return Ok(ServerMessage::error("rate-limited", format!("at most {WATCHES_PER_MINUTE} new documents per minute on one socket")));
+        if !budget::spend(&self.state, "watch", 60_000, WATCHES_PER_MINUTE, unwatched.len())? {
+            return Ok(vec![ServerMessage::error("rate-limited", format!("at most {WATCHES_PER_MINUTE} newly watched documents per minute"))]);
+        }
+        // The rows first: a notice, a room's check or another socket's unsubscribe arriving while
+        // the rooms are told must find the documents watched here.
+        for d in &granted {
+            self.sql().exec("INSERT OR IGNORE INTO subs (socket, doc) VALUES (?, ?)", vec![member.id.into(), d.doc.as_str().into()])?;
         }
         let (env, user) = (&self.env, member.user.as_str());
-        let refused: Vec<String> = futures_util::stream::iter(unwatched)
+        let refused: Vec<String> = futures_util::stream::iter(unwatched.clone())
             .map(|doc| async move {
-                match relay::tell_room(env, &doc, user, "watch").await {
+                match relay::tell_room(env, &doc, &relay::channel_target(user), "watch").await {
                     Ok(true) => None,
                     Ok(false) => Some(doc),
                     Err(e) => {
@@ -270,25 +277,37 @@ impl LiveChannel {
             .await;
         // Unwatchable documents are reported like unavailable ones: the client syncs them at
         // its polling interval.
-        let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| !refused.contains(&d.doc));
-        unavailable.extend(not_watched.into_iter().map(|d| d.doc));
-        for d in &docs {
-            self.sql().exec("INSERT OR IGNORE INTO subs (socket, doc) VALUES (?, ?)", vec![member.id.into(), d.doc.as_str().into()])?;
-        }
-        Ok(ServerMessage::Subscribed { docs, unavailable }.to_json())
-    }
-
-    /// Ends `socket`'s subscriptions to `docs`; rooms of documents no socket watches any more
-    /// are told (within the budget).
-    async fn unsubscribe(&self, member: &Member, docs: &[String]) -> worker::Result<()> {
-        for doc in docs {
+        for doc in &refused {
             self.sql().exec("DELETE FROM subs WHERE socket = ? AND doc = ?", vec![member.id.into(), doc.as_str().into()])?;
         }
-        let mut left: Vec<String> = docs.iter().filter(|d| !self.watched(d).unwrap_or(true)).cloned().collect();
-        left.dedup();
-        if self.spend(left.len())? {
-            self.leave(&member.user, left).await;
+        let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| !refused.contains(&d.doc));
+        unavailable.extend(not_watched.into_iter().map(|d| d.doc));
+        // A commit between the first read and the registration was relayed to nobody here: read
+        // the newly registered documents' heads again, now that every later commit is relayed.
+        let registered: Vec<String> = unwatched.into_iter().filter(|d| !refused.contains(d)).collect();
+        let mut replies = vec![ServerMessage::Subscribed { docs: docs.clone(), unavailable }.to_json()];
+        if !registered.is_empty()
+            && let Ok((now, _)) = live::authorize(&app, user, &registered).await
+        {
+            for moved in now.into_iter().filter(|n| docs.iter().any(|d| d.doc == n.doc && d.heads != n.heads)) {
+                replies.push(ServerMessage::Changed { doc: &moved.doc, heads: moved.heads.clone() }.to_json());
+            }
         }
+        Ok(replies)
+    }
+
+    /// Ends `socket`'s subscriptions to `docs`; the rooms of documents no socket here watches
+    /// any more are told. Only documents it was subscribed to count: anything else costs
+    /// nothing.
+    async fn unsubscribe(&self, member: &Member, docs: &[String]) -> worker::Result<()> {
+        let mut left = Vec::new();
+        for doc in docs {
+            let deleted = self.sql().exec("DELETE FROM subs WHERE socket = ? AND doc = ?", vec![member.id.into(), doc.as_str().into()])?.rows_written();
+            if deleted > 0 && !self.watched(doc)? && !left.contains(doc) {
+                left.push(doc.clone());
+            }
+        }
+        self.leave(&member.user, left).await;
         Ok(())
     }
 
@@ -296,7 +315,7 @@ impl LiveChannel {
         let env = &self.env;
         futures_util::stream::iter(docs)
             .for_each_concurrent(CONCURRENT, |doc| async move {
-                if let Err(e) = relay::tell_room(env, &doc, user, "unwatch").await {
+                if let Err(e) = relay::tell_room(env, &doc, &relay::channel_target(user), "unwatch").await {
                     tracing::warn!(error = %e, "live: leaving a document's object failed");
                 }
             })
@@ -345,14 +364,40 @@ impl LiveChannel {
         Response::error("not watched", 410)
     }
 
-    /// An alarm at the earliest token expiry; none without sockets.
+    /// Ends the subscriptions whose user may no longer read the document, with `unavailable`
+    /// (the sockets stay open).
+    async fn recheck(&self) -> worker::Result<()> {
+        let docs: Vec<String> = self.sql().exec("SELECT DISTINCT doc FROM subs", None)?.to_array::<Doc>()?.into_iter().map(|d| d.doc).collect();
+        let Some((_, member)) = self.sockets().into_iter().next() else {
+            self.sql().exec("DELETE FROM subs", None)?;
+            return Ok(());
+        };
+        let app = self.app()?;
+        for chunk in docs.chunks(500) {
+            let Ok((_, gone)) = live::authorize(&app, &member.user, chunk).await else { continue };
+            for doc in gone {
+                let _ = self.deliver(&doc, None, &ServerMessage::Unavailable { docs: vec![doc.clone()] }.to_json())?;
+                self.sql().exec("DELETE FROM subs WHERE doc = ?", vec![doc.as_str().into()])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One alarm for whichever comes first: the earliest token expiry, or the next membership
+    /// check while anything is subscribed; none without sockets. An earlier alarm already set
+    /// stays (a busy socket must not keep postponing the check).
     async fn schedule(&self) -> worker::Result<()> {
         let now = now_ms();
-        let next = self.sockets().iter().filter_map(|(_, m)| m.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let sockets = self.sockets();
+        let expiry = sockets.iter().filter_map(|(_, m)| m.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let subscribed = !self.sql().exec("SELECT socket FROM subs LIMIT 1", None)?.to_array::<Sub>()?.is_empty();
+        let check = (subscribed && !sockets.is_empty()).then(|| now + (RECHECK_SECS as i64) * 1000);
+        let next = expiry.into_iter().chain(check).min();
         let storage = self.state.storage();
-        match next {
-            Some(at) => storage.set_alarm(at_time(at)).await,
-            None => storage.delete_alarm().await,
+        match (storage.get_alarm().await?, next) {
+            (Some(set), Some(at)) if set > now && set <= at => Ok(()),
+            (_, Some(at)) => storage.set_alarm(at_time(at)).await,
+            (_, None) => storage.delete_alarm().await,
         }
     }
 

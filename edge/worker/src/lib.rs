@@ -5,15 +5,18 @@
 //! Trigger runs compaction. Routes, validation and errors all live in `edgesync-edge-app`.
 //! Live sockets are held by Durable Objects: one per document for `/v1/docs/{id}/live`
 //! ([`room`]), told of commits after each response, and one per user for `/v1/live`
-//! ([`channel`]), which the rooms of the documents it watches relay to ([`relay`]).
+//! ([`channel`]) and for `/v1/automerge-repo` ([`repo`]), which the rooms of the documents
+//! they watch relay to ([`relay`]).
 //!
 //! Nothing is kept between requests: isolates are reused and evicted at will, so the router
 //! and its ports are built per request. (The one exception is a cache: an identity
 //! provider's keys stay in the isolate's memory; the database holds them too.)
 
+mod budget;
 mod channel;
 mod database;
 mod relay;
+mod repo;
 mod room;
 mod timer;
 mod transport;
@@ -65,6 +68,22 @@ fn state(env: &Env, wakeups: Arc<timer::WorkerTimer>) -> Result<AppState, String
         .with_http(http, PROVIDER_KEYS.with(Arc::clone)))
 }
 
+/// The socket routes, served by Durable Objects rather than the router.
+enum Socket {
+    /// `/v1/docs/{id}/live`
+    Document(String),
+    /// `/v1/live`
+    Channel,
+    /// `/v1/automerge-repo`, with the `?token=` its clients send (never logged).
+    Repo(Option<String>),
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    let mut url = worker::Url::parse("https://edgesync/").ok()?;
+    url.set_query(query);
+    url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
+}
+
 #[event(fetch)]
 async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
     // Cloudflare sets `cf-connecting-ip` to the real client address, overwriting any a client
@@ -74,10 +93,11 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
         parts.extensions.insert(addr);
     }
     let path = parts.uri.path();
-    // `Some(None)`: the channel (`/v1/live`); `Some(Some(id))`: a document's socket.
     let live = match path.strip_prefix("/v1/docs/").and_then(|rest| rest.strip_suffix("/live")) {
-        Some(id) if !id.contains('/') => Some(Some(id.to_owned())),
-        _ => (path == "/v1/live").then_some(None),
+        Some(id) if !id.contains('/') => Some(Socket::Document(id.to_owned())),
+        _ if path == "/v1/live" => Some(Socket::Channel),
+        _ if path == "/v1/automerge-repo" => Some(Socket::Repo(query_token(parts.uri.query()))),
+        _ => None,
     };
     let request = HttpRequest::from_parts(parts, body);
     let wakeups = Arc::new(timer::WorkerTimer::default());
@@ -95,8 +115,9 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
         let (state, env, live) = (&state, &env, &live);
         let open = tower::service_fn(move |request: HttpRequest| async move {
             let opened = match live {
-                Some(id) => room::open(state, env, request.headers(), id).await,
-                None => channel::open(state, env, request.headers()).await,
+                Socket::Document(id) => room::open(state, env, request.headers(), id).await,
+                Socket::Channel => channel::open(state, env, request.headers()).await,
+                Socket::Repo(token) => repo::open(state, env, request.headers(), token.as_deref()).await,
             };
             Ok::<_, std::convert::Infallible>(opened.unwrap_or_else(axum::response::IntoResponse::into_response))
         });

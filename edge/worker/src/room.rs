@@ -15,7 +15,8 @@
 //! the object re-reads the heads on that interval (an alarm, which wakes it from hibernation);
 //! unset, they are seen with the next commit through a Worker (docs/deploy-workers.md).
 
-use crate::relay::{Access, Changed, Presence, Watchers};
+use crate::budget;
+use crate::relay::{self, Access, Changed, Ephemeral, Presence, To, Watchers};
 use edge_app::live::{self, Budget, CLOSE_ACCESS_LOST, CLOSE_TOKEN_EXPIRED, MAX_CLIENT_FRAME_BYTES, MAX_CONNECTIONS_PER_USER, PROTOCOL, ServerMessage};
 use edge_app::{ApiError, AppState};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,9 @@ use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, WebSoc
 pub const BINDING: &str = "DOCUMENT_ROOMS";
 /// Sockets one document's object holds; more are answered 503 (hibernation allows 32,768).
 const MAX_SOCKETS: usize = 10_000;
+/// Presence messages one document's object relays to watching channels per second; more
+/// reach its own sockets only (presence is best effort).
+const PRESENCE_RELAYS_PER_SECOND: u32 = 20;
 /// Documents whose objects one request notifies: each notice is a subrequest, which Workers
 /// limit per request. A sync writing more documents notifies the first ones only.
 pub const MAX_NOTICES: usize = 100;
@@ -129,21 +133,28 @@ impl DurableObject for DocumentRoom {
     async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
         let url = request.url()?;
         let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        match (url.path(), param("grant"), param("doc"), param("user")) {
+        match (url.path(), param("grant"), param("doc"), param("target")) {
             ("/connect", Some(grant), _, _) => self.admit(serde_json::from_str(&grant)?).await,
             ("/changed", _, Some(doc), _) => self.changed(&doc).await,
             ("/access", _, Some(doc), _) => self.access(&doc).await,
-            // A user's channel (`/v1/live`) starts or may have stopped watching the document.
-            ("/watch", _, Some(doc), Some(user)) => {
-                if !self.watchers().add(&user)? {
-                    return Response::error("too many channels watch this document", 503);
+            // A user's channel (`/v1/live`) or an automerge-repo connection starts or may have
+            // stopped watching the document.
+            ("/watch", _, Some(doc), Some(target)) => {
+                if !self.watchers().add(&target)? {
+                    return Response::error("too many watch this document", 503);
                 }
                 self.state.storage().put("doc", &doc).await?;
                 self.schedule().await?;
                 Response::empty()
             }
-            ("/unwatch", _, Some(doc), Some(user)) => {
-                self.watchers().confirm(&self.env, &user, &doc).await?;
+            ("/unwatch", _, Some(doc), Some(target)) => {
+                self.watchers().confirm(&self.env, &target, &doc).await?;
+                Response::empty()
+            }
+            ("/ephemeral", _, Some(_), _) => {
+                let message: Ephemeral = request.json().await?;
+                let origin = relay::repo_target(&message.origin);
+                self.watchers().relay(&self.env, "/ephemeral", &message, To::ReposBut, Some(&origin)).await?;
                 Response::empty()
             }
             ("/presence", _, Some(_), _) => {
@@ -202,6 +213,7 @@ impl DurableObject for DocumentRoom {
             && self.app()?.config.live_poll_ms > 0
         {
             self.changed(&doc).await?;
+            self.watchers().sweep(&self.env, &doc).await?;
         }
         self.schedule().await?;
         Response::empty()
@@ -249,7 +261,7 @@ impl DocumentRoom {
                 for ws in sockets {
                     let _ = ws.send_with_str(&text);
                 }
-                self.watchers().relay(&self.env, "/changed", &Changed { doc: doc.to_owned(), heads: heads.clone() }).await?;
+                self.watchers().relay(&self.env, "/changed", &Changed { doc: doc.to_owned(), heads: heads.clone() }, To::All, None).await?;
                 Response::empty()
             }
             // Deleted meanwhile.
@@ -277,7 +289,7 @@ impl DocumentRoom {
                 let _ = ws.close(Some(CLOSE_ACCESS_LOST), Some("access to the document ended"));
             }
         }
-        self.watchers().relay(&self.env, "/access", &Access { doc: doc.to_owned() }).await?;
+        self.watchers().relay(&self.env, "/access", &Access { doc: doc.to_owned() }, To::All, None).await?;
         Response::empty()
     }
 
@@ -289,7 +301,12 @@ impl DocumentRoom {
             // A socket closing meanwhile is not the sender's problem.
             let _ = other.send_with_str(&text);
         }
-        self.watchers().relay(&self.env, "/presence", presence).await
+        // Each relayed message costs a request per watching channel: at most
+        // PRESENCE_RELAYS_PER_SECOND per document go beyond this object's own sockets.
+        if budget::spend(&self.state, "presence", 1000, PRESENCE_RELAYS_PER_SECOND, 1)? {
+            self.watchers().relay(&self.env, "/presence", presence, To::Channels, None).await?;
+        }
+        Ok(())
     }
 
     fn watchers(&self) -> Watchers<'_> {

@@ -1,0 +1,412 @@
+//! `GET /v1/automerge-repo` on Workers: automerge-repo's WebSocket protocol (docs/protocol.md
+//! §12), so unchanged `@automerge/automerge-repo` clients sync through a Worker deployment.
+//!
+//! Each user's automerge-repo sockets live in one Durable Object (named by the user), which
+//! also enforces the per-user connection cap. The protocol is sync-core's sans-IO `Session`
+//! and each document's sync goes through `edge_app::service::repo` — the store, its defences,
+//! the answer — exactly as on the native server. A connection's state (the session, one
+//! automerge sync state per document) lives in the object's memory for as long as the
+//! connection, which is all automerge-repo expects: its clients resync after a reconnect. So
+//! when the object was evicted (a hibernated socket woken with no state behind it), the socket
+//! is closed with 1012 and the client reconnects and resyncs; nothing is lost, since every
+//! acknowledged change is in the database.
+//!
+//! Each document a connection syncs is watched through the document's object ([`crate::room`],
+//! [`crate::relay`]): commits made anywhere are relayed here and answered with what the client
+//! lacks, and ephemeral messages travel to the document's other automerge-repo connections.
+//! The object handles one connection's work in order (frames, relayed commits and messages):
+//! automerge's sync protocol needs it, and handlers may otherwise interleave while one awaits
+//! the database.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_CONNECTIONS_PER_USER, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, PROTOCOL};
+use edge_app::service::repo::{self as service, DocSync};
+use edge_app::{ApiError, AppState};
+use serde::{Deserialize, Serialize};
+use sync_core::DocumentId;
+use sync_core::automerge_repo::{Event, Message, Session, SessionLimits};
+use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
+
+use crate::relay::{self, Access, Changed, Ephemeral};
+
+mod conn;
+use crate::room::{at_time, close_back, internal, now_ms, upgrade_with};
+use conn::{Conn, Step, answered, refuse, relayed, send};
+
+/// The binding of the automerge-repo objects' namespace (wrangler.toml), one per user.
+/// Without it `/v1/automerge-repo` answers 404.
+pub const BINDING: &str = "REPO_CONNECTIONS";
+/// The server's peer id, as on the native server.
+pub(crate) const SERVER_PEER_ID: &str = "sync-server-edgesync";
+/// Messages one connection may send per second; past that the connection is closed (a
+/// client cannot make the deployment work faster than this).
+const MESSAGES_PER_SECOND: u32 = 200;
+pub(crate) const POLICY: u16 = 1008;
+pub(crate) const SERVER_ERROR: u16 = 1011;
+/// The object was evicted and its connections' state with it: reconnect and resync.
+const RESTART: u16 = 1012;
+
+#[derive(Serialize, Deserialize)]
+struct Grant {
+    user: String,
+    exp: Option<i64>,
+    via_protocol: bool,
+}
+
+/// A socket's attachment: what outlives the object's memory.
+#[derive(Serialize, Deserialize)]
+struct Owner {
+    id: i64,
+    user: String,
+    exp: Option<i64>,
+}
+
+/// `GET /v1/automerge-repo[?token=…]` at the Worker: verify, then hand the upgrade to the
+/// user's object.
+pub async fn open(state: &AppState, env: &Env, headers: &axum::http::HeaderMap, query_token: Option<&str>) -> Result<axum::response::Response, ApiError> {
+    let objects = env.durable_object(BINDING).map_err(|_| ApiError::NotFound)?;
+    let opener = live::authenticate_with_query(state, headers, query_token).await?;
+    let grant = Grant { user: opener.principal.subject.as_str().to_owned(), exp: opener.expires_at, via_protocol: opener.via_protocol };
+    let stub = objects.id_from_name(&grant.user).and_then(|o| o.get_stub()).map_err(internal)?;
+    upgrade_with(headers, stub, "https://repo/connect", &grant).await
+}
+
+/// Work for one connection, done in order.
+enum Work {
+    Frame(Vec<u8>),
+    Changed(DocumentId),
+    Ephemeral(Message),
+    Access(DocumentId),
+}
+
+#[durable_object]
+pub struct RepoConnections {
+    state: State,
+    env: Env,
+    /// Connections whose state is here, by socket id; taken out while one is being worked on.
+    conns: RefCell<HashMap<i64, Conn>>,
+    /// Work waiting per connection; an entry exists while the connection is being worked on.
+    queues: RefCell<HashMap<i64, VecDeque<Work>>>,
+    /// Which connections sync which document.
+    watching: RefCell<HashMap<DocumentId, HashSet<i64>>>,
+    app: RefCell<Option<(AppState, std::sync::Arc<crate::timer::WorkerTimer>)>>,
+    /// Connections that closed while being worked on: their state is dropped afterwards.
+    closed: RefCell<HashSet<i64>>,
+    /// Ephemeral messages for this object's other connections, sent once the sender's work is
+    /// done.
+    local: RefCell<Vec<(DocumentId, i64, Message)>>,
+}
+
+impl DurableObject for RepoConnections {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            conns: RefCell::default(),
+            queues: RefCell::default(),
+            watching: RefCell::default(),
+            app: RefCell::default(),
+            closed: RefCell::default(),
+            local: RefCell::default(),
+        }
+    }
+
+    async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
+        let url = request.url()?;
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let doc = param("doc").and_then(|d| d.parse::<DocumentId>().ok());
+        match (url.path(), doc) {
+            ("/connect", _) => match param("grant") {
+                Some(grant) => self.admit(serde_json::from_str(&grant)?).await,
+                None => Response::error("no grant", 400),
+            },
+            ("/changed", _) => {
+                let Changed { doc, .. } = request.json().await?;
+                self.dispatch(&doc, Work::Changed).await
+            }
+            ("/access", _) => {
+                let Access { doc } = request.json().await?;
+                self.dispatch(&doc, Work::Access).await
+            }
+            ("/ephemeral", _) => {
+                let e: Ephemeral = request.json().await?;
+                match Message::decode(&e.message) {
+                    Ok(message) => self.dispatch(&e.doc, |_| Work::Ephemeral(message.clone())).await,
+                    Err(_) => Response::error("not a message", 400),
+                }
+            }
+            // Presence of `/v1/live` is not automerge-repo's; answered so the room keeps relaying.
+            ("/presence", _) => Response::empty(),
+            ("/check", Some(doc)) => self.watched_answer(doc),
+            _ => Response::error("unknown notice", 400),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
+        let Some(owner) = ws.deserialize_attachment::<Owner>()? else { return Ok(()) };
+        if owner.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now_ms()) {
+            return ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+        }
+        let bytes = match message {
+            WebSocketIncomingMessage::Binary(bytes) => bytes,
+            WebSocketIncomingMessage::String(_) => return ws.close(Some(POLICY), Some("automerge-repo messages are binary CBOR frames")),
+        };
+        self.work(&ws, owner.id, Work::Frame(bytes)).await
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> worker::Result<()> {
+        self.forget(&ws);
+        close_back(&ws, code, reason);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        self.forget(&ws);
+        Ok(())
+    }
+
+    /// Closes the sockets whose token expired, then waits for the next expiry.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = now_ms();
+        for (ws, owner) in self.sockets() {
+            if owner.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
+                let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+            }
+        }
+        self.schedule().await?;
+        Response::empty()
+    }
+}
+
+impl RepoConnections {
+    async fn admit(&self, grant: Grant) -> worker::Result<Response> {
+        if self.state.get_websockets().len() >= MAX_CONNECTIONS_PER_USER {
+            return Response::error("too many sockets for this user", 429);
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        let id = (js_sys::Math::random() * 9_007_199_254_740_991.0) as i64;
+        pair.server.serialize_attachment(Owner { id, user: grant.user, exp: grant.exp })?;
+        let limits = SessionLimits { max_documents: MAX_SUBSCRIPTIONS, max_ephemeral_bytes: MAX_PRESENCE_BYTES };
+        let conn =
+            Conn { session: Session::new(SERVER_PEER_ID, limits), states: HashMap::new(), readable: HashSet::new(), repo_ids: HashMap::new(), pace: (0, 0) };
+        self.conns.borrow_mut().insert(id, conn);
+        self.schedule().await?;
+        let mut response = Response::from_websocket(pair.client)?;
+        if grant.via_protocol {
+            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
+        }
+        Ok(response)
+    }
+
+    fn sockets(&self) -> Vec<(WebSocket, Owner)> {
+        self.state.get_websockets().into_iter().filter_map(|ws| ws.deserialize_attachment::<Owner>().ok().flatten().map(|o| (ws, o))).collect()
+    }
+
+    fn forget(&self, ws: &WebSocket) {
+        let Ok(Some(owner)) = ws.deserialize_attachment::<Owner>() else { return };
+        if self.conns.borrow_mut().remove(&owner.id).is_none() && self.queues.borrow().contains_key(&owner.id) {
+            self.closed.borrow_mut().insert(owner.id);
+        }
+        self.watching.borrow_mut().values_mut().for_each(|ids| {
+            ids.remove(&owner.id);
+        });
+    }
+
+    /// `410` when no connection here syncs `doc` (the room then forgets this object).
+    fn watched_answer(&self, doc: DocumentId) -> worker::Result<Response> {
+        let watched = self.watching.borrow().get(&doc).is_some_and(|ids| !ids.is_empty());
+        if watched { Response::empty() } else { Response::error("not watched", 410) }
+    }
+
+    /// Queues `work` for every connection syncing `doc`.
+    async fn dispatch(&self, doc: &str, work: impl Fn(DocumentId) -> Work) -> worker::Result<Response> {
+        let Ok(doc) = doc.parse::<DocumentId>() else { return Response::error("not a document id", 400) };
+        let ids: Vec<i64> = self.watching.borrow().get(&doc).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
+        let sockets = self.sockets();
+        for id in &ids {
+            if let Some((ws, _)) = sockets.iter().find(|(_, o)| o.id == *id) {
+                self.work(ws, *id, work(doc)).await?;
+            }
+        }
+        self.watched_answer(doc)
+    }
+
+    /// Does `work` for connection `id` now, or queues it behind the work in progress.
+    async fn work(&self, ws: &WebSocket, id: i64, work: Work) -> worker::Result<()> {
+        if let Some(queue) = self.queues.borrow_mut().get_mut(&id) {
+            queue.push_back(work);
+            return Ok(());
+        }
+        let Some(mut conn) = self.conns.borrow_mut().remove(&id) else {
+            // The object was evicted since the socket opened: its protocol state is gone.
+            return ws.close(Some(RESTART), Some("the server restarted: reconnect"));
+        };
+        let user = ws.deserialize_attachment::<Owner>()?.map(|o| o.user).unwrap_or_default();
+        self.queues.borrow_mut().insert(id, VecDeque::from([work]));
+        let mut close = None;
+        loop {
+            let next = self.queues.borrow_mut().get_mut(&id).and_then(VecDeque::pop_front);
+            let Some(work) = next else { break };
+            if close.is_some() {
+                continue;
+            }
+            if let Step::Close(code, reason) = self.step(ws, id, &user, &mut conn, work).await {
+                close = Some((code, reason));
+            }
+        }
+        self.queues.borrow_mut().remove(&id);
+        let gone = self.closed.borrow_mut().remove(&id);
+        match close {
+            Some((code, reason)) => {
+                let _ = ws.close(Some(code), Some(reason));
+                self.forget(ws);
+            }
+            None if gone => self.forget(ws),
+            None => {
+                self.conns.borrow_mut().insert(id, conn);
+            }
+        }
+        // The sender's ephemeral messages for this user's other connections of the document.
+        let local = std::mem::take(&mut *self.local.borrow_mut());
+        let sockets = if local.is_empty() { Vec::new() } else { self.sockets() };
+        for (doc, from, message) in local {
+            let others: Vec<i64> = self.watching.borrow().get(&doc).into_iter().flatten().copied().filter(|o| *o != from).collect();
+            for other in others {
+                if let Some((ws, _)) = sockets.iter().find(|(_, o)| o.id == other) {
+                    Box::pin(self.work(ws, other, Work::Ephemeral(message.clone()))).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&self, ws: &WebSocket, id: i64, user: &str, conn: &mut Conn, work: Work) -> Step {
+        let app = match self.app() {
+            Ok(app) => app,
+            Err(e) => return Step::Close(SERVER_ERROR, e.to_string()),
+        };
+        let step = match work {
+            Work::Frame(bytes) => {
+                let second = now_ms().div_euclid(1000);
+                conn.pace = if conn.pace.0 == second { (second, conn.pace.1 + 1) } else { (second, 1) };
+                if conn.pace.1 > MESSAGES_PER_SECOND {
+                    return Step::Close(POLICY, format!("over {MESSAGES_PER_SECOND} messages per second"));
+                }
+                let max = app.0.config.sync_limits.max_message_bytes;
+                if bytes.len() > max {
+                    return Step::Close(1009, "message too large".into());
+                }
+                self.received(ws, id, user, conn, &app.0, &bytes).await
+            }
+            Work::Changed(doc) => match conn.repo_ids.get(&doc).cloned() {
+                Some(repo_id) => {
+                    let state = conn.states.entry(doc).or_default();
+                    let answer = service::announce(&app.0, user, doc, state).await;
+                    answered(ws, conn, doc, &repo_id, answer)
+                }
+                None => Step::Continue,
+            },
+            Work::Ephemeral(message) => relayed(ws, conn, &message),
+            Work::Access(doc) => {
+                conn.states.values_mut().for_each(DocSync::recheck);
+                if let Ok((_, gone)) = live::authorize(&app.0, user, &[doc.to_string()]).await
+                    && !gone.is_empty()
+                {
+                    conn.readable.remove(&doc);
+                    conn.states.remove(&doc);
+                }
+                Step::Continue
+            }
+        };
+        // Commits made here reach the documents' other subscribers, as after an HTTP sync.
+        let announced = app.1.take();
+        if !announced.committed.is_empty() || !announced.access.is_empty() {
+            crate::room::notify(self.env.clone(), announced.committed, announced.access).await;
+        }
+        step
+    }
+
+    async fn received(&self, ws: &WebSocket, id: i64, user: &str, conn: &mut Conn, app: &AppState, bytes: &[u8]) -> Step {
+        let message = match Message::decode(bytes) {
+            Ok(message) => message,
+            Err(e) => return refuse(ws, &conn.session, POLICY, format!("not an automerge-repo message: {e}")),
+        };
+        if matches!(message, Message::Join { .. }) {
+            // A fresh start: automerge-repo resyncs everything after a join.
+            conn.states.clear();
+            conn.readable.clear();
+            conn.repo_ids.clear();
+        }
+        match conn.session.receive(message) {
+            Event::Reply(reply) => send(ws, &reply),
+            Event::Close(reply) => {
+                let _ = send(ws, &reply);
+                Step::Close(POLICY, "protocol error".into())
+            }
+            Event::Sync { document, repo_id, data, request } => {
+                if conn.repo_ids.insert(document, repo_id.clone()).is_none() && !self.watch(id, user, document).await {
+                    // Watched even while unavailable: the document may appear, or be shared.
+                    tracing::warn!(doc = %document, "automerge-repo: the document's object did not take the watch");
+                }
+                let state = conn.states.entry(document).or_default();
+                let answer = service::receive(app, user, document, state, &data, request).await;
+                answered(ws, conn, document, &repo_id, answer)
+            }
+            Event::Relay { document, message } => {
+                if conn.readable.contains(&document) {
+                    let e = Ephemeral { doc: document.to_string(), origin: user.to_owned(), message: message.encode() };
+                    let sent = async {
+                        let url = worker::Url::parse_with_params("https://room/ephemeral", &[("doc", e.doc.as_str())])?;
+                        let room = self.env.durable_object(crate::room::BINDING)?.id_from_name(&e.doc)?.get_stub()?;
+                        room.fetch_with_request(relay::post(url.as_str(), &serde_json::to_string(&e)?)?).await
+                    };
+                    if let Err(e) = sent.await {
+                        tracing::warn!(error = %e, "automerge-repo: relaying an ephemeral message failed");
+                    }
+                    // This user's other connections of the document hear it too (the room
+                    // relays to other users' objects only).
+                    self.local.borrow_mut().push((document, id, message));
+                }
+                Step::Continue
+            }
+            Event::Ignore => Step::Continue,
+        }
+    }
+
+    /// Registers connection `id` as syncing `doc` (with the document's object, once per object).
+    async fn watch(&self, id: i64, user: &str, doc: DocumentId) -> bool {
+        let first = {
+            let mut watching = self.watching.borrow_mut();
+            let ids = watching.entry(doc).or_default();
+            let first = ids.is_empty();
+            ids.insert(id);
+            first
+        };
+        !first || relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false)
+    }
+
+    /// One app state per object instance: its loaded-document cache serves every connection.
+    fn app(&self) -> worker::Result<(AppState, std::sync::Arc<crate::timer::WorkerTimer>)> {
+        if let Some(app) = self.app.borrow().as_ref() {
+            return Ok(app.clone());
+        }
+        let wakeups = std::sync::Arc::new(crate::timer::WorkerTimer::default());
+        let state = crate::state(&self.env, wakeups.clone()).map_err(worker::Error::RustError)?;
+        *self.app.borrow_mut() = Some((state.clone(), wakeups.clone()));
+        Ok((state, wakeups))
+    }
+
+    /// An alarm at the earliest token expiry; none without sockets.
+    async fn schedule(&self) -> worker::Result<()> {
+        let now = now_ms();
+        let next = self.sockets().iter().filter_map(|(_, o)| o.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let storage = self.state.storage();
+        match next {
+            Some(at) => storage.set_alarm(at_time(at)).await,
+            None => storage.delete_alarm().await,
+        }
+    }
+}
