@@ -8,6 +8,8 @@
 mod channel;
 #[path = "live/document_socket.rs"]
 mod document_socket;
+#[path = "live/repo_socket.rs"]
+mod repo_socket;
 
 use std::time::{Duration, Instant};
 

@@ -29,6 +29,8 @@ use sync_core::DocumentId;
 use sync_core::automerge_repo::{Event, Message, Session, SessionLimits};
 use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
 
+use crate::budget;
+use crate::channel::WATCHES_PER_MINUTE;
 use crate::relay::{self, Access, Changed, Ephemeral};
 
 mod conn;
@@ -347,9 +349,13 @@ impl RepoConnections {
                 Step::Close(POLICY, "protocol error".into())
             }
             Event::Sync { document, repo_id, data, request } => {
-                if conn.repo_ids.insert(document, repo_id.clone()).is_none() && !self.watch(id, user, document).await {
-                    // Watched even while unavailable: the document may appear, or be shared.
-                    tracing::warn!(doc = %document, "automerge-repo: the document's object did not take the watch");
+                // Watched even while unavailable: the document may appear, or be shared.
+                if conn.repo_ids.insert(document, repo_id.clone()).is_none() {
+                    match self.watch(id, user, document).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(doc = %document, "automerge-repo: the document's object did not take the watch"),
+                        Err(over) => return refuse(ws, &conn.session, POLICY, over),
+                    }
                 }
                 let state = conn.states.entry(document).or_default();
                 let answer = service::receive(app, user, document, state, &data, request).await;
@@ -376,16 +382,17 @@ impl RepoConnections {
         }
     }
 
-    /// Registers connection `id` as syncing `doc` (with the document's object, once per object).
-    async fn watch(&self, id: i64, user: &str, doc: DocumentId) -> bool {
-        let first = {
-            let mut watching = self.watching.borrow_mut();
-            let ids = watching.entry(doc).or_default();
-            let first = ids.is_empty();
-            ids.insert(id);
-            first
-        };
-        !first || relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false)
+    /// Registers connection `id` as syncing `doc` (with the document's object, once per
+    /// object). Registering is a request to another object, for any id a client names: one
+    /// user's connections may register at most [`WATCHES_PER_MINUTE`] documents per minute
+    /// (past that, the error to close with).
+    async fn watch(&self, id: i64, user: &str, doc: DocumentId) -> Result<bool, String> {
+        let first = self.watching.borrow().get(&doc).is_none_or(HashSet::is_empty);
+        if first && !budget::spend(&self.state, "watch", 60_000, WATCHES_PER_MINUTE, 1).unwrap_or(false) {
+            return Err(format!("over {WATCHES_PER_MINUTE} newly synced documents per minute: reconnect later"));
+        }
+        self.watching.borrow_mut().entry(doc).or_default().insert(id);
+        Ok(!first || relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false))
     }
 
     /// One app state per object instance: its loaded-document cache serves every connection.

@@ -1,0 +1,94 @@
+//! automerge-repo's protocol (`GET /v1/automerge-repo`, docs/protocol.md §12) against a hostile
+//! client on Workers: every document a connection syncs is watched through the document's
+//! Durable Object, a request to another object for any id the client names. A user whose
+//! connections name thousands of random ids is closed once they registered 2,000 documents in a
+//! minute, instead of making the deployment create and call objects without bound. (Unchanged automerge-repo clients are
+//! tested in tests/automerge-repo, on the native server and on workerd.)
+
+use std::time::Duration;
+
+use automerge::Automerge;
+use automerge::sync::{State, SyncDoc};
+use edgesync_blackbox::Target;
+use futures_util::{SinkExt, StreamExt};
+use sync_core::DocumentId;
+use sync_core::automerge_repo::{Message, repo_document_id};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+fn join() -> Message {
+    Message::Join { sender_id: "hostile".into(), peer_metadata: None, supported_protocol_versions: vec!["1".into()] }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What sending requests for `n` new random documents on `socket` led to: how many were
+/// answered `doc-unavailable`, and the close code if the server closed the connection.
+async fn request_new(socket: &mut Socket, n: usize) -> (usize, Option<u16>) {
+    let first = Automerge::new().generate_sync_message(&mut State::new()).expect("a first sync message").encode();
+    let mut answered = 0;
+    // Batches of 100 at most every 0.6 s: below the 200 messages per second a connection may send.
+    for batch in (0..n).collect::<Vec<_>>().chunks(100) {
+        let started = std::time::Instant::now();
+        for _ in batch {
+            let id = repo_document_id(&DocumentId::from_bytes(rand::random()));
+            let request = Message::Request { sender_id: "hostile".into(), target_id: "sync-server-edgesync".into(), document_id: id, data: first.clone() };
+            if socket.send(Frame::Binary(request.encode().into())).await.is_err() {
+                return (answered, None);
+            }
+        }
+        let mut pending = batch.len();
+        while pending > 0 {
+            match tokio::time::timeout(Duration::from_secs(30), socket.next()).await.expect("an answer") {
+                Some(Ok(Frame::Binary(bytes))) => match Message::decode(&bytes).expect("a message") {
+                    Message::DocUnavailable { .. } => {
+                        pending -= 1;
+                        answered += 1;
+                    }
+                    Message::Error { message, .. } => assert!(message.contains("per minute"), "refused for the budget: {message}"),
+                    _ => {}
+                },
+                Some(Ok(Frame::Close(frame))) => return (answered, frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => {}
+                _ => return (answered, None),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(600).saturating_sub(started.elapsed())).await;
+    }
+    (answered, None)
+}
+
+#[tokio::test]
+async fn a_client_naming_endless_documents_is_closed_past_the_registration_budget() {
+    let Some(t) = Target::from_env() else { return };
+    if !matches!(std::env::var("EDGESYNC_TARGET").as_deref(), Ok("worker" | "workerd")) {
+        return;
+    }
+    let (_, token) = t.user("repo-hostile");
+    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
+    // Four connections of one user, 500 documents each: the budget is the user's.
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
+        socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+        sockets.push(socket);
+    }
+    let runs = sockets.into_iter().map(|mut socket| {
+        tokio::spawn(async move {
+            let outcome = request_new(&mut socket, 500).await;
+            (socket, outcome)
+        })
+    });
+    let mut answered = 0;
+    let mut open = Vec::new();
+    for run in runs {
+        let (socket, (n, closed)) = run.await.unwrap();
+        answered += n;
+        assert_eq!(closed, None, "2,000 documents in all are within the budget");
+        open.push(socket);
+    }
+    assert_eq!(answered, 2_000);
+    // One more is over it (unless the minute turned meanwhile: then up to another 2,000).
+    let (more, closed) = request_new(&mut open[0], 2_100).await;
+    assert_eq!(closed, Some(1008), "closed by policy after {} documents", answered + more);
+    assert!(more <= 2_000, "refused within the next minute's budget ({more} more answered)");
+}
