@@ -264,8 +264,13 @@ impl DocumentRoom {
                 self.watchers().relay(&self.env, "/changed", &Changed { doc: doc.to_owned(), heads: heads.clone() }, To::All, None).await?;
                 Response::empty()
             }
-            // Deleted meanwhile.
-            None => self.access(doc).await,
+            // Deleted meanwhile, or never created (an automerge-repo client named an id nobody
+            // pushed yet): only a document that existed has subscribers to tell — this
+            // object's own sockets (opened on an existing document) or an announcement made.
+            None => {
+                let announced = self.state.storage().delete("announced").await?;
+                if announced || !sockets.is_empty() { self.access(doc).await } else { Response::empty() }
+            }
         }
     }
 

@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_CONNECTIONS_PER_USER, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, PROTOCOL};
+use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_CONNECTIONS_PER_USER, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, PROTOCOL, RECHECK_SECS};
 use edge_app::service::repo::{self as service, DocSync};
 use edge_app::{ApiError, AppState};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,12 @@ pub(crate) const POLICY: u16 = 1008;
 pub(crate) const SERVER_ERROR: u16 = 1011;
 /// The object was evicted and its connections' state with it: reconnect and resync.
 const RESTART: u16 = 1012;
+/// Work one connection may have queued; more closes it (too slow to keep up).
+const MAX_QUEUED: usize = 256;
+/// While it has connections the object wakes this often, so the platform keeps it (and the
+/// connections' protocol state) in memory instead of hibernating it: billed for duration
+/// like a server, as automerge-repo's stateful protocol needs.
+const KEEPALIVE_MS: i64 = 5_000;
 
 #[derive(Serialize, Deserialize)]
 struct Grant {
@@ -78,6 +84,10 @@ pub async fn open(state: &AppState, env: &Env, headers: &axum::http::HeaderMap, 
 /// Work for one connection, done in order.
 enum Work {
     Frame(Vec<u8>),
+    /// More work queued than [`MAX_QUEUED`]: close the connection.
+    TooSlow,
+    /// Check every readable document's membership again (one read).
+    Recheck,
     Changed(DocumentId),
     Ephemeral(Message),
     Access(DocumentId),
@@ -99,6 +109,8 @@ pub struct RepoConnections {
     /// Ephemeral messages for this object's other connections, sent once the sender's work is
     /// done.
     local: RefCell<Vec<(DocumentId, i64, Message)>>,
+    /// When the memberships were last checked again.
+    rechecked: std::cell::Cell<i64>,
 }
 
 impl DurableObject for RepoConnections {
@@ -112,6 +124,7 @@ impl DurableObject for RepoConnections {
             app: RefCell::default(),
             closed: RefCell::default(),
             local: RefCell::default(),
+            rechecked: std::cell::Cell::new(now_ms()),
         }
     }
 
@@ -119,6 +132,7 @@ impl DurableObject for RepoConnections {
         let url = request.url()?;
         let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         let doc = param("doc").and_then(|d| d.parse::<DocumentId>().ok());
+        self.close_orphans();
         match (url.path(), doc) {
             ("/connect", _) => match param("grant") {
                 Some(grant) => self.admit(serde_json::from_str(&grant)?).await,
@@ -155,6 +169,7 @@ impl DurableObject for RepoConnections {
             WebSocketIncomingMessage::Binary(bytes) => bytes,
             WebSocketIncomingMessage::String(_) => return ws.close(Some(POLICY), Some("automerge-repo messages are binary CBOR frames")),
         };
+        self.close_orphans();
         self.work(&ws, owner.id, Work::Frame(bytes)).await
     }
 
@@ -169,12 +184,21 @@ impl DurableObject for RepoConnections {
         Ok(())
     }
 
-    /// Closes the sockets whose token expired, then waits for the next expiry.
+    /// Keeps the object in memory while it has connections (their protocol state lives
+    /// there), closes the sockets whose token expired, and every [`RECHECK_SECS`] checks the
+    /// connections' memberships again, as the native server does.
     async fn alarm(&self) -> worker::Result<Response> {
         let now = now_ms();
+        self.close_orphans();
         for (ws, owner) in self.sockets() {
             if owner.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now) {
                 let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
+            }
+        }
+        if now - self.rechecked.get() >= (RECHECK_SECS as i64) * 1000 {
+            self.rechecked.set(now);
+            for (ws, owner) in self.sockets() {
+                self.work(&ws, owner.id, Work::Recheck).await?;
             }
         }
         self.schedule().await?;
@@ -201,6 +225,18 @@ impl RepoConnections {
             response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
         }
         Ok(response)
+    }
+
+    /// Closes, with 1012, the sockets whose protocol state is not here: the object was evicted
+    /// (or restarted) while they stayed open. Their clients reconnect and resync; a socket
+    /// left open would miss every push without knowing.
+    fn close_orphans(&self) {
+        for (ws, owner) in self.sockets() {
+            let known = self.conns.borrow().contains_key(&owner.id) || self.queues.borrow().contains_key(&owner.id);
+            if !known {
+                let _ = ws.close(Some(RESTART), Some("the server restarted: reconnect"));
+            }
+        }
     }
 
     fn sockets(&self) -> Vec<(WebSocket, Owner)> {
@@ -239,12 +275,20 @@ impl RepoConnections {
     /// Does `work` for connection `id` now, or queues it behind the work in progress.
     async fn work(&self, ws: &WebSocket, id: i64, work: Work) -> worker::Result<()> {
         if let Some(queue) = self.queues.borrow_mut().get_mut(&id) {
-            queue.push_back(work);
+            if queue.len() >= MAX_QUEUED {
+                // A client sending faster than its messages are handled (or a backlog of
+                // pushes): its memory is bounded, as on the native server.
+                queue.clear();
+                queue.push_back(Work::TooSlow);
+            } else if !matches!(queue.back(), Some(Work::TooSlow)) {
+                queue.push_back(work);
+            }
             return Ok(());
         }
         let Some(mut conn) = self.conns.borrow_mut().remove(&id) else {
             // The object was evicted since the socket opened: its protocol state is gone.
-            return ws.close(Some(RESTART), Some("the server restarted: reconnect"));
+            let _ = ws.close(Some(RESTART), Some("the server restarted: reconnect"));
+            return Ok(());
         };
         let user = ws.deserialize_attachment::<Owner>()?.map(|o| o.user).unwrap_or_default();
         self.queues.borrow_mut().insert(id, VecDeque::from([work]));
@@ -291,6 +335,7 @@ impl RepoConnections {
             Err(e) => return Step::Close(SERVER_ERROR, e.to_string()),
         };
         let step = match work {
+            Work::TooSlow => return Step::Close(1008, "too slow to keep up: reconnect".into()),
             Work::Frame(bytes) => {
                 let second = now_ms().div_euclid(1000);
                 conn.pace = if conn.pace.0 == second { (second, conn.pace.1 + 1) } else { (second, 1) };
@@ -312,6 +357,17 @@ impl RepoConnections {
                 None => Step::Continue,
             },
             Work::Ephemeral(message) => relayed(ws, conn, &message),
+            Work::Recheck => {
+                conn.states.values_mut().for_each(DocSync::recheck);
+                let readable: Vec<String> = conn.readable.iter().map(DocumentId::to_string).collect();
+                if let Ok((_, gone)) = live::authorize(&app.0, user, &readable).await {
+                    for doc in gone.iter().filter_map(|g| g.parse::<DocumentId>().ok()) {
+                        conn.readable.remove(&doc);
+                        conn.states.remove(&doc);
+                    }
+                }
+                Step::Continue
+            }
             Work::Access(doc) => {
                 conn.states.values_mut().for_each(DocSync::recheck);
                 if let Ok((_, gone)) = live::authorize(&app.0, user, &[doc.to_string()]).await
@@ -324,9 +380,11 @@ impl RepoConnections {
             }
         };
         // Commits made here reach the documents' other subscribers, as after an HTTP sync.
+        // (Without waiting: the rooms relay back to this object, and this connection's queue
+        // must not wait on other connections' work.)
         let announced = app.1.take();
         if !announced.committed.is_empty() || !announced.access.is_empty() {
-            crate::room::notify(self.env.clone(), announced.committed, announced.access).await;
+            self.state.wait_until(crate::room::notify(self.env.clone(), announced.committed, announced.access));
         }
         step
     }
@@ -341,6 +399,9 @@ impl RepoConnections {
             conn.states.clear();
             conn.readable.clear();
             conn.repo_ids.clear();
+            self.watching.borrow_mut().values_mut().for_each(|ids| {
+                ids.remove(&id);
+            });
         }
         match conn.session.receive(message) {
             Event::Reply(reply) => send(ws, &reply),
@@ -362,7 +423,9 @@ impl RepoConnections {
                 answered(ws, conn, document, &repo_id, answer)
             }
             Event::Relay { document, message } => {
-                if conn.readable.contains(&document) {
+                // Each relayed message costs a request per watching object: per user, whatever
+                // the number of connections.
+                if conn.readable.contains(&document) && budget::spend(&self.state, "ephemeral", 1000, PRESENCE_PER_SECOND, 1).unwrap_or(false) {
                     let e = Ephemeral { doc: document.to_string(), origin: user.to_owned(), message: message.encode() };
                     let sent = async {
                         let url = worker::Url::parse_with_params("https://room/ephemeral", &[("doc", e.doc.as_str())])?;
@@ -392,7 +455,15 @@ impl RepoConnections {
             return Err(format!("over {WATCHES_PER_MINUTE} newly synced documents per minute: reconnect later"));
         }
         self.watching.borrow_mut().entry(doc).or_default().insert(id);
-        Ok(!first || relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false))
+        if !first {
+            return Ok(true);
+        }
+        let taken = relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false);
+        if !taken {
+            // Registered by the next connection that syncs it.
+            self.watching.borrow_mut().remove(&doc);
+        }
+        Ok(taken)
     }
 
     /// One app state per object instance: its loaded-document cache serves every connection.
@@ -409,7 +480,10 @@ impl RepoConnections {
     /// An alarm at the earliest token expiry; none without sockets.
     async fn schedule(&self) -> worker::Result<()> {
         let now = now_ms();
-        let next = self.sockets().iter().filter_map(|(_, o)| o.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let sockets = self.sockets();
+        let expiry = sockets.iter().filter_map(|(_, o)| o.exp.map(|e| e.saturating_mul(1000))).filter(|at| *at > now).min();
+        let keepalive = (!sockets.is_empty()).then(|| now + KEEPALIVE_MS);
+        let next = expiry.into_iter().chain(keepalive).min();
         let storage = self.state.storage();
         match next {
             Some(at) => storage.set_alarm(at_time(at)).await,
