@@ -278,7 +278,10 @@ impl LiveChannel {
         // Unwatchable documents are reported like unavailable ones: the client syncs them at
         // its polling interval.
         for doc in &refused {
-            self.sql().exec("DELETE FROM subs WHERE socket = ? AND doc = ?", vec![member.id.into(), doc.as_str().into()])?;
+            // Another socket that subscribed meanwhile relied on this registration: it is told
+            // as well.
+            let _ = self.deliver(doc, Some(member.id), &ServerMessage::Unavailable { docs: vec![doc.clone()] }.to_json())?;
+            self.sql().exec("DELETE FROM subs WHERE doc = ?", vec![doc.as_str().into()])?;
         }
         let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| !refused.contains(&d.doc));
         unavailable.extend(not_watched.into_iter().map(|d| d.doc));
