@@ -1,9 +1,10 @@
 // Unchanged automerge-repo 2.5.6 clients (the npm packages pinned in package-lock.json) against
-// the native server's /v1/automerge-repo (docs/protocol.md §12): two Repos sync a document, one
+// /v1/automerge-repo of the native server or the Worker (docs/protocol.md §12): two Repos sync a document, one
 // edits offline and reconnects, connections drop and come back, the Rust SDK over HTTP sees the
-// same document and its edit reaches them, ephemeral messages reach readers only, a viewer's
-// edits are not stored, and a connection without a token or a request for someone else's
-// document gets nothing.
+// same document and its edit reaches them, ephemeral messages reach readers only (the
+// sender's other connections too), a removed member receives nothing committed after, a
+// viewer's edits are not stored, and a connection without a token or a request for someone
+// else's document gets nothing.
 import { test, before, after } from "node:test"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
@@ -169,15 +170,33 @@ test("the Rust SDK over HTTP sees the same document, and its edit reaches the Re
 test("ephemeral messages (handle.broadcast) reach the document's other Repos, never a non-member's", async () => {
   const { handle: alice } = await shared("alice", { t: 1 }, { erin: "viewer" })
   const erin = await connected("erin").find(alice.url)
+  // The sender's own second Repo (another connection of the same user) hears it too.
+  const again = await connected("alice").find(alice.url)
   const outsider = connected("oscar")
   await assert.rejects(outsider.find(alice.url), /unavailable/i)
   const heard = []
+  const heardAgain = []
   erin.on("ephemeral-message", ({ message }) => heard.push(message))
+  again.on("ephemeral-message", ({ message }) => heardAgain.push(message))
   let outsiderHeard = 0
   outsider.networkSubsystem.on("message", m => { if (m.type === "ephemeral") outsiderHeard++ })
-  await waitFor(() => { alice.broadcast({ cursor: 7 }); return heard.length > 0 }, { intervalMs: 100, what: "the broadcast to reach erin" })
+  await waitFor(() => { alice.broadcast({ cursor: 7 }); return heard.length > 0 && heardAgain.length > 0 }, { intervalMs: 100, what: "the broadcast to reach erin and alice's other Repo" })
   assert.deepEqual(heard[0], { cursor: 7 })
+  assert.deepEqual(heardAgain[0], { cursor: 7 })
   assert.equal(outsiderHeard, 0)
+})
+
+test("a member whose access ends receives nothing committed after", async () => {
+  const { handle: alice } = await shared("alice", { n: 0 }, { mia: "editor" })
+  const mia = await connected("mia").find(alice.url)
+  alice.change(doc => { doc.n = 1 })
+  await waitFor(() => mia.doc().n === 1, { what: "alice's edit to reach mia" })
+  const r = await server.api("DELETE", `/v1/docs/${hexId(alice)}/members/mia`, server.token("alice"))
+  assert.equal(r.status, 204)
+  alice.change(doc => { doc.secret = "after the removal" })
+  await waitFor(async () => rustSdk("alice", hexId(alice)).secret === "after the removal", { what: "alice's edit to be stored" })
+  await new Promise(r => setTimeout(r, 1000))
+  assert.equal(mia.doc().secret, undefined, "nothing committed after the removal reaches mia")
 })
 
 test("a viewer receives the document but its edits are not stored", async () => {
