@@ -277,6 +277,19 @@ mod session {
     }
 
     #[test]
+    fn a_relayed_ephemeral_message_is_readdressed_to_the_client_never_back_to_its_sender() {
+        let (_, repo1) = doc(1);
+        let from_other = ephemeral("other", "b", 3, &repo1, 2);
+        assert_eq!(Session::new("sync-server-test", LIMITS).readdressed(&from_other), None, "nobody to address before the join");
+        let s = joined();
+        let Some(Message::Ephemeral { sender_id, target_id, count, session_id, document_id, data }) = s.readdressed(&from_other) else { panic!("readdressed") };
+        assert_eq!((sender_id.as_str(), target_id.as_str(), count, session_id.as_str()), ("other", "client", 3, "b"));
+        assert_eq!((document_id, data), (repo1.clone(), vec![0, 0]));
+        assert_eq!(s.readdressed(&ephemeral("client", "a", 1, &repo1, 2)), None, "not its own message");
+        assert_eq!(s.readdressed(&sync("other", &repo1, false)), None, "ephemeral messages only");
+    }
+
+    #[test]
     fn each_ephemeral_message_passes_the_filter_once_per_count_within_its_memory() {
         let mut f = EphemeralFilter::new(2);
         let (_, repo1) = doc(1);

@@ -137,6 +137,21 @@ impl Session {
         Message::DocUnavailable { sender_id: self.server_id.clone(), target_id: self.target(), document_id: repo_id.to_owned() }
     }
 
+    /// Another connection's `ephemeral` message, readdressed to this connection's client;
+    /// `None` before the client joined, for anything but `ephemeral`, or for its own message.
+    /// (Whether the client may read the document is the caller's check.)
+    pub fn readdressed(&self, message: &Message) -> Option<Message> {
+        let (Some(client), Message::Ephemeral { sender_id, count, session_id, document_id, data, .. }) = (self.client.as_deref(), message) else { return None };
+        (sender_id != client).then(|| Message::Ephemeral {
+            sender_id: sender_id.clone(),
+            target_id: client.to_owned(),
+            count: *count,
+            session_id: session_id.clone(),
+            document_id: document_id.clone(),
+            data: data.clone(),
+        })
+    }
+
     fn is_client(&self, sender_id: &str) -> bool {
         self.client.as_deref() == Some(sender_id)
     }

@@ -222,20 +222,12 @@ async fn answered(session: &Session, docs: &mut Docs, socket: &mut WebSocket, do
 
 /// Relays another client's ephemeral message, addressed to this one.
 async fn relayed(session: &Session, docs: &Docs, socket: &mut WebSocket, message: &Message) -> Step {
-    let (Some(client), Message::Ephemeral { sender_id, count, session_id, document_id, data, .. }) = (session.client(), message) else { return Step::Continue };
+    let Message::Ephemeral { document_id, .. } = message else { return Step::Continue };
     let readable = sync_core::automerge_repo::from_repo_document_id(document_id).is_ok_and(|d| docs.readable.contains(&d));
-    if !readable {
-        return Step::Continue;
+    match session.readdressed(message) {
+        Some(message) if readable => send(socket, &message).await,
+        _ => Step::Continue,
     }
-    let message = Message::Ephemeral {
-        sender_id: sender_id.clone(),
-        target_id: client.to_owned(),
-        count: *count,
-        session_id: session_id.clone(),
-        document_id: document_id.clone(),
-        data: data.clone(),
-    };
-    send(socket, &message).await
 }
 
 async fn send(socket: &mut WebSocket, message: &Message) -> Step {

@@ -48,24 +48,15 @@ pub(super) fn answered(ws: &WebSocket, conn: &mut Conn, document: DocumentId, re
     }
 }
 
-/// Another connection's ephemeral message, readdressed to this one's client.
+/// Another connection's ephemeral message, readdressed to this one's client if it may read
+/// the document.
 pub(super) fn relayed(ws: &WebSocket, conn: &Conn, message: &Message) -> Step {
-    let (Some(client), Message::Ephemeral { sender_id, count, session_id, document_id, data, .. }) = (conn.session.client(), message) else {
-        return Step::Continue;
-    };
+    let Message::Ephemeral { document_id, .. } = message else { return Step::Continue };
     let readable = sync_core::automerge_repo::from_repo_document_id(document_id).is_ok_and(|d| conn.readable.contains(&d));
-    if !readable || sender_id == client {
-        return Step::Continue;
+    match conn.session.readdressed(message) {
+        Some(message) if readable => send(ws, &message),
+        _ => Step::Continue,
     }
-    let message = Message::Ephemeral {
-        sender_id: sender_id.clone(),
-        target_id: client.to_owned(),
-        count: *count,
-        session_id: session_id.clone(),
-        document_id: document_id.clone(),
-        data: data.clone(),
-    };
-    send(ws, &message)
 }
 
 pub(super) fn send(ws: &WebSocket, message: &Message) -> Step {
