@@ -18,17 +18,15 @@
 //! beyond that is refused with `rate-limited`, and unsubscribes beyond it are left for the
 //! rooms' `410` to clean up.
 
-use edge_app::live::{
-    self, Budget, CLOSE_TOKEN_EXPIRED, ClientMessage, MAX_CONNECTIONS_PER_USER, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, PROTOCOL, RECHECK_SECS, ServerMessage,
-};
+use edge_app::live::{self, Budget, CLOSE_TOKEN_EXPIRED, ClientMessage, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, RECHECK_SECS, ServerMessage};
 use edge_app::{ApiError, AppState};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
+use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, durable_object};
 
 use crate::budget;
 use crate::relay::{self, Access, CHANNELS, Changed, Presence};
-use crate::room::{at_time, checked_text, close_back, internal, now_ms, upgrade_with};
+use crate::room::{accept_user_socket, at_time, checked_text, close_back, internal, now_ms, upgrade_with, upgraded};
 
 /// Rooms one user's channel may register with or leave per minute.
 pub const WATCHES_PER_MINUTE: u32 = 2 * MAX_SUBSCRIPTIONS as u32;
@@ -196,20 +194,10 @@ impl DurableObject for LiveChannel {
 
 impl LiveChannel {
     async fn admit(&self, grant: Grant) -> worker::Result<Response> {
-        if self.state.get_websockets().len() >= MAX_CONNECTIONS_PER_USER {
-            return Response::error("too many sockets for this user", 429);
-        }
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        // A random key: ids of sockets gone without a close event are never reused.
-        let id = (js_sys::Math::random() * 9_007_199_254_740_991.0) as i64;
+        let Some((pair, id)) = accept_user_socket(&self.state)? else { return Response::error("too many sockets for this user", 429) };
         pair.server.serialize_attachment(Member { id, user: grant.user, exp: grant.exp, budget: Budget::default() })?;
         self.schedule().await?;
-        let mut response = Response::from_websocket(pair.client)?;
-        if grant.via_protocol {
-            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
-        }
-        Ok(response)
+        upgraded(pair.client, grant.via_protocol)
     }
 
     /// Open sockets with their attachments.

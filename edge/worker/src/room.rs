@@ -235,11 +235,7 @@ impl DocumentRoom {
         let greeting = ServerMessage::Subscribed { docs: vec![live::DocHeads { doc: sub.doc.clone(), heads: grant.heads }], unavailable: vec![] };
         pair.server.send_with_str(greeting.to_json())?;
         self.schedule().await?;
-        let mut response = Response::from_websocket(pair.client)?;
-        if grant.via_protocol {
-            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
-        }
-        Ok(response)
+        upgraded(pair.client, grant.via_protocol)
     }
 
     /// The document's heads moved: read them and tell every socket.
@@ -354,6 +350,27 @@ pub(crate) fn checked_text(ws: &WebSocket, exp: Option<i64>, now: i64, message: 
         WebSocketIncomingMessage::String(_) => ws.close(Some(1009), Some("frame too large")).map(|()| None),
         WebSocketIncomingMessage::Binary(_) => ws.send_with_str(ServerMessage::error("invalid-message", "messages are JSON text frames")).map(|()| None),
     }
+}
+
+/// A new socket in a per-user object (the channel, automerge-repo), accepted for hibernation
+/// with a random id — ids of sockets gone without a close event are never reused — or `None`
+/// past the per-user cap.
+pub(crate) fn accept_user_socket(state: &State) -> worker::Result<Option<(WebSocketPair, i64)>> {
+    if state.get_websockets().len() >= MAX_CONNECTIONS_PER_USER {
+        return Ok(None);
+    }
+    let pair = WebSocketPair::new()?;
+    state.accept_web_socket(&pair.server);
+    Ok(Some((pair, (js_sys::Math::random() * 9_007_199_254_740_991.0) as i64)))
+}
+
+/// The `101` handing the client its end, naming our subprotocol when the token came as one.
+pub(crate) fn upgraded(client: WebSocket, via_protocol: bool) -> worker::Result<Response> {
+    let mut response = Response::from_websocket(client)?;
+    if via_protocol {
+        response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
+    }
+    Ok(response)
 }
 
 /// Completes a closing handshake the client started (1005/1006 cannot be sent back).

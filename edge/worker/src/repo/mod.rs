@@ -21,20 +21,20 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_CONNECTIONS_PER_USER, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, PROTOCOL, RECHECK_SECS};
+use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, PRESENCE_PER_SECOND, RECHECK_SECS};
 use edge_app::service::repo::{self as service, DocSync};
 use edge_app::{ApiError, AppState};
 use serde::{Deserialize, Serialize};
 use sync_core::DocumentId;
 use sync_core::automerge_repo::{Event, Message, Session, SessionLimits};
-use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object};
+use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, durable_object};
 
 use crate::budget;
 use crate::channel::WATCHES_PER_MINUTE;
 use crate::relay::{self, Access, Changed, Ephemeral};
 
 mod conn;
-use crate::room::{at_time, close_back, internal, now_ms, upgrade_with};
+use crate::room::{accept_user_socket, at_time, close_back, internal, now_ms, upgrade_with, upgraded};
 use conn::{Conn, Step, answered, refuse, relayed, send};
 
 /// The binding of the automerge-repo objects' namespace (wrangler.toml), one per user.
@@ -208,23 +208,14 @@ impl DurableObject for RepoConnections {
 
 impl RepoConnections {
     async fn admit(&self, grant: Grant) -> worker::Result<Response> {
-        if self.state.get_websockets().len() >= MAX_CONNECTIONS_PER_USER {
-            return Response::error("too many sockets for this user", 429);
-        }
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let id = (js_sys::Math::random() * 9_007_199_254_740_991.0) as i64;
+        let Some((pair, id)) = accept_user_socket(&self.state)? else { return Response::error("too many sockets for this user", 429) };
         pair.server.serialize_attachment(Owner { id, user: grant.user, exp: grant.exp })?;
         let limits = SessionLimits { max_documents: MAX_SUBSCRIPTIONS, max_ephemeral_bytes: MAX_PRESENCE_BYTES };
         let conn =
             Conn { session: Session::new(SERVER_PEER_ID, limits), states: HashMap::new(), readable: HashSet::new(), repo_ids: HashMap::new(), pace: (0, 0) };
         self.conns.borrow_mut().insert(id, conn);
         self.schedule().await?;
-        let mut response = Response::from_websocket(pair.client)?;
-        if grant.via_protocol {
-            response.headers_mut().set("sec-websocket-protocol", PROTOCOL)?;
-        }
-        Ok(response)
+        upgraded(pair.client, grant.via_protocol)
     }
 
     /// Closes, with 1012, the sockets whose protocol state is not here: the object was evicted
