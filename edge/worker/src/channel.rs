@@ -271,7 +271,10 @@ impl LiveChannel {
             let _ = self.deliver(doc, Some(member.id), &ServerMessage::Unavailable { docs: vec![doc.clone()] }.to_json())?;
             self.sql().exec("DELETE FROM subs WHERE doc = ?", vec![doc.as_str().into()])?;
         }
-        let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| !refused.contains(&d.doc));
+        // What this socket is subscribed to now (another socket's refused registration may
+        // have ended one of these meanwhile).
+        let mine = self.docs_of(member.id)?;
+        let (docs, not_watched): (Vec<_>, Vec<_>) = granted.into_iter().partition(|d| mine.contains(&d.doc));
         unavailable.extend(not_watched.into_iter().map(|d| d.doc));
         // A commit between the first read and the registration was relayed to nobody here: read
         // the newly registered documents' heads again, now that every later commit is relayed.

@@ -1,9 +1,12 @@
-//! automerge-repo's protocol (`GET /v1/automerge-repo`, docs/protocol.md §12) against a hostile
+//! automerge-repo's protocol (`GET /v1/automerge-repo`, docs/protocol.md §12) at its limits, on
+//! the raw wire. A client that announces hundreds of documents at once (as automerge-repo does
+//! when it connects) is answered in full on every runtime with sockets. And against a hostile
 //! client on Workers: every document a connection syncs is watched through the document's
-//! Durable Object, a request to another object for any id the client names. A user whose
+//! Durable Object, a request to another object for any id the client names; a user whose
 //! connections name thousands of random ids is closed once they registered 2,000 documents in a
-//! minute, instead of making the deployment create and call objects without bound. (Unchanged automerge-repo clients are
-//! tested in tests/automerge-repo, on the native server and on workerd.)
+//! minute, instead of making the deployment create and call objects without bound. (Unchanged
+//! automerge-repo clients are tested in tests/automerge-repo, on the native server and on
+//! workerd.)
 
 use std::time::Duration;
 
@@ -104,4 +107,34 @@ async fn a_client_naming_endless_documents_is_closed_past_the_registration_budge
     assert_eq!(closed, Some(1008), "closed by policy after {} documents", answered + more);
     assert!(more <= 2_000, "refused within the next minute's budget ({more} more answered)");
     drop(open);
+}
+
+/// A client announces every document it has when it connects, all at once: on every runtime
+/// with sockets, 400 requests sent back to back (twice the per-second pace) are all answered,
+/// in time, and the connection stays open.
+#[tokio::test]
+async fn a_client_announcing_hundreds_of_documents_at_once_is_answered_in_full() {
+    let Some(t) = Target::from_env() else { return };
+    if std::env::var("EDGESYNC_TARGET").as_deref() == Ok("spin") {
+        return;
+    }
+    let (_, token) = t.user("repo-many");
+    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
+    socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+    let first = Automerge::new().generate_sync_message(&mut State::new()).expect("a first sync message").encode();
+    for _ in 0..400 {
+        let id = repo_document_id(&DocumentId::from_bytes(rand::random()));
+        let request = Message::Request { sender_id: "hostile".into(), target_id: "sync-server-edgesync".into(), document_id: id, data: first.clone() };
+        socket.send(Frame::Binary(request.encode().into())).await.unwrap();
+    }
+    let mut unavailable = 0;
+    while unavailable < 400 {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await.expect("every request answered") {
+            Some(Ok(Frame::Binary(bytes))) => unavailable += usize::from(matches!(Message::decode(&bytes), Ok(Message::DocUnavailable { .. }))),
+            Some(Ok(Frame::Close(frame))) => panic!("closed after {unavailable} answers: {frame:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended after {unavailable} answers: {other:?}"),
+        }
+    }
 }

@@ -42,15 +42,18 @@ use conn::{Conn, Step, answered, refuse, relayed, send};
 pub const BINDING: &str = "REPO_CONNECTIONS";
 /// The server's peer id, as on the native server.
 pub(crate) const SERVER_PEER_ID: &str = "sync-server-edgesync";
-/// Messages one connection may send per second; past that the connection is closed (a
-/// client cannot make the deployment work faster than this).
+/// Messages of one connection handled per second at most; more wait (a client cannot make
+/// the deployment work faster than this).
 const MESSAGES_PER_SECOND: u32 = 200;
 pub(crate) const POLICY: u16 = 1008;
 pub(crate) const SERVER_ERROR: u16 = 1011;
 /// The object was evicted and its connections' state with it: reconnect and resync.
 const RESTART: u16 = 1012;
-/// Work one connection may have queued; more closes it (too slow to keep up).
-const MAX_QUEUED: usize = 256;
+/// Work one connection may have queued (a client announces up to 1,000 documents at once,
+/// plus pushes and messages); more closes it (too slow to keep up).
+const MAX_QUEUED: usize = MAX_SUBSCRIPTIONS + 64;
+/// Bytes of frames one connection may have queued.
+const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// While it has connections the object wakes this often, so the platform keeps it (and the
 /// connections' protocol state) in memory instead of hibernating it: billed for duration
 /// like a server, as automerge-repo's stateful protocol needs.
@@ -111,6 +114,8 @@ pub struct RepoConnections {
     local: RefCell<Vec<(DocumentId, i64, Message)>>,
     /// When the memberships were last checked again.
     rechecked: std::cell::Cell<i64>,
+    /// Documents whose object took this object's registration (and has not answered 410).
+    registered: RefCell<HashSet<DocumentId>>,
 }
 
 impl DurableObject for RepoConnections {
@@ -125,6 +130,7 @@ impl DurableObject for RepoConnections {
             closed: RefCell::default(),
             local: RefCell::default(),
             rechecked: std::cell::Cell::new(now_ms()),
+            registered: RefCell::default(),
         }
     }
 
@@ -170,6 +176,10 @@ impl DurableObject for RepoConnections {
             WebSocketIncomingMessage::String(_) => return ws.close(Some(POLICY), Some("automerge-repo messages are binary CBOR frames")),
         };
         self.close_orphans();
+        // Refused before it is queued: the queue holds frames of the allowed size only.
+        if bytes.len() > self.app()?.0.config.sync_limits.max_message_bytes {
+            return ws.close(Some(1009), Some("message too large"));
+        }
         self.work(&ws, owner.id, Work::Frame(bytes)).await
     }
 
@@ -195,13 +205,15 @@ impl DurableObject for RepoConnections {
                 let _ = ws.close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired: reconnect with a fresh one"));
             }
         }
+        self.schedule().await?;
         if now - self.rechecked.get() >= (RECHECK_SECS as i64) * 1000 {
             self.rechecked.set(now);
             for (ws, owner) in self.sockets() {
-                self.work(&ws, owner.id, Work::Recheck).await?;
+                if let Err(e) = self.work(&ws, owner.id, Work::Recheck).await {
+                    tracing::warn!(error = %e, "automerge-repo: checking memberships again failed");
+                }
             }
         }
-        self.schedule().await?;
         Response::empty()
     }
 }
@@ -247,7 +259,13 @@ impl RepoConnections {
     /// `410` when no connection here syncs `doc` (the room then forgets this object).
     fn watched_answer(&self, doc: DocumentId) -> worker::Result<Response> {
         let watched = self.watching.borrow().get(&doc).is_some_and(|ids| !ids.is_empty());
-        if watched { Response::empty() } else { Response::error("not watched", 410) }
+        if watched {
+            Response::empty()
+        } else {
+            // The room forgets this object: a later sync of the document registers again.
+            self.registered.borrow_mut().remove(&doc);
+            Response::error("not watched", 410)
+        }
     }
 
     /// Queues `work` for every connection syncing `doc`.
@@ -266,7 +284,15 @@ impl RepoConnections {
     /// Does `work` for connection `id` now, or queues it behind the work in progress.
     async fn work(&self, ws: &WebSocket, id: i64, work: Work) -> worker::Result<()> {
         if let Some(queue) = self.queues.borrow_mut().get_mut(&id) {
-            if queue.len() >= MAX_QUEUED {
+            // One push per document covers every commit queued behind it (as on the native
+            // server): it reads the document as it is when its turn comes.
+            if let Work::Changed(doc) = &work
+                && queue.iter().any(|w| matches!(w, Work::Changed(d) if d == doc))
+            {
+                return Ok(());
+            }
+            let bytes: usize = queue.iter().map(|w| if let Work::Frame(b) = w { b.len() } else { 0 }).sum();
+            if queue.len() >= MAX_QUEUED || bytes > MAX_QUEUED_BYTES {
                 // A client sending faster than its messages are handled (or a backlog of
                 // pushes): its memory is bounded, as on the native server.
                 queue.clear();
@@ -328,10 +354,15 @@ impl RepoConnections {
         let step = match work {
             Work::TooSlow => return Step::Close(1008, "too slow to keep up: reconnect".into()),
             Work::Frame(bytes) => {
-                let second = now_ms().div_euclid(1000);
+                // At most MESSAGES_PER_SECOND per second; the next ones wait for the next second
+                // (a client announces every document it has at once when it connects). Only this
+                // connection's queue waits.
+                let now = now_ms();
+                let second = now.div_euclid(1000);
                 conn.pace = if conn.pace.0 == second { (second, conn.pace.1 + 1) } else { (second, 1) };
                 if conn.pace.1 > MESSAGES_PER_SECOND {
-                    return Step::Close(POLICY, format!("over {MESSAGES_PER_SECOND} messages per second"));
+                    worker::Delay::from(std::time::Duration::from_millis((1000 - now.rem_euclid(1000)) as u64)).await;
+                    conn.pace = (second + 1, 1);
                 }
                 let max = app.0.config.sync_limits.max_message_bytes;
                 if bytes.len() > max {
@@ -402,7 +433,7 @@ impl RepoConnections {
             }
             Event::Sync { document, repo_id, data, request } => {
                 // Watched even while unavailable: the document may appear, or be shared.
-                if conn.repo_ids.insert(document, repo_id.clone()).is_none() {
+                if conn.repo_ids.insert(document, repo_id.clone()).is_none() || !self.registered.borrow().contains(&document) {
                     match self.watch(id, user, document).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(doc = %document, "automerge-repo: the document's object did not take the watch"),
@@ -436,23 +467,22 @@ impl RepoConnections {
         }
     }
 
-    /// Registers connection `id` as syncing `doc` (with the document's object, once per
-    /// object). Registering is a request to another object, for any id a client names: one
-    /// user's connections may register at most [`WATCHES_PER_MINUTE`] documents per minute
-    /// (past that, the error to close with).
+    /// Registers connection `id` as syncing `doc`, and this object with the document's object
+    /// unless it is registered already (a refused registration is tried again at the next sync
+    /// of the document by any connection). Registering is a request to another object, for any
+    /// id a client names: one user's connections may register at most
+    /// [`WATCHES_PER_MINUTE`] documents per minute (past that, the error to close with).
     async fn watch(&self, id: i64, user: &str, doc: DocumentId) -> Result<bool, String> {
-        let first = self.watching.borrow().get(&doc).is_none_or(HashSet::is_empty);
-        if first && !budget::spend(&self.state, "watch", 60_000, WATCHES_PER_MINUTE, 1).unwrap_or(false) {
-            return Err(format!("over {WATCHES_PER_MINUTE} newly synced documents per minute: reconnect later"));
-        }
         self.watching.borrow_mut().entry(doc).or_default().insert(id);
-        if !first {
+        if self.registered.borrow().contains(&doc) {
             return Ok(true);
         }
+        if !budget::spend(&self.state, "watch", 60_000, WATCHES_PER_MINUTE, 1).unwrap_or(false) {
+            return Err(format!("over {WATCHES_PER_MINUTE} newly synced documents per minute: reconnect later"));
+        }
         let taken = relay::tell_room(&self.env, &doc.to_string(), &relay::repo_target(user), "watch").await.unwrap_or(false);
-        if !taken {
-            // Registered by the next connection that syncs it.
-            self.watching.borrow_mut().remove(&doc);
+        if taken {
+            self.registered.borrow_mut().insert(doc);
         }
         Ok(taken)
     }
