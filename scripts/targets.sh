@@ -34,7 +34,31 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 # Every runtime is started with EDGESYNC_CORS_ORIGINS set to this one origin: the black-box
 # suite checks each honours it (tests/tests/api.rs).
 export EDGESYNC_TEST_CORS_ORIGIN=https://app.edgesync.test
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a loopback port nothing listens on, chosen below the kernel's ephemeral range
+# (32768 and up), where the source ports of the tests' own outgoing connections come from: a
+# port handed out by bind(0) could be taken by one of those before the server binds it.
+free_port() {
+  python3 -c '
+import random, socket
+low, high = 15000, 32000
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    start = int(f.read().split()[0])
+high = min(high, start)
+for _ in range(1000):
+    port = random.randrange(low, high)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port")
+'
+}
 # The native binary (bench-edges.sh points this at a release build).
 native_bin=${EDGESYNC_NATIVE_BIN:-$out/debug/edgesync}
 # The workerd binary itself: npm's `workerd` is a Node wrapper that would outlive a kill.
