@@ -1,13 +1,15 @@
 //! Live updates by waiting syncs (`?wait_ms=`, docs/protocol.md "Live updates"), on every
 //! runtime: a sync that would tell the client nothing new is held until a collaborator's
 //! change commits, and then carries that change. The per-document socket is in
-//! `live/document_socket.rs`, the channel (`/v1/live`) in `live/channel.rs` (one test binary:
-//! each links the whole graph).
+//! `live/document_socket.rs`, the channel (`/v1/live`) in `live/channel.rs`, presence over
+//! HTTP in `live/presence.rs` (one test binary: each links the whole graph).
 
 #[path = "live/channel.rs"]
 mod channel;
 #[path = "live/document_socket.rs"]
 mod document_socket;
+#[path = "live/presence.rs"]
+mod presence;
 #[path = "live/repo_socket.rs"]
 mod repo_socket;
 

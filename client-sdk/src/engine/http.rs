@@ -1,5 +1,6 @@
 //! The engine's HTTP calls: bearer auth with one refresh on 401, status classification,
-//! `Retry-After`, and the endpoints it uses (`POST /v1/sync`, `POST /v1/docs`, `GET /v1/docs`).
+//! `Retry-After`, and the endpoints it uses (`POST /v1/sync`, `POST /v1/docs`, `GET /v1/docs`,
+//! presence).
 
 use std::time::Duration;
 
@@ -84,9 +85,14 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
 
     /// `GET path` answered with JSON: the body of the 200.
     pub(super) async fn get_json(&self, path: &str) -> Result<Vec<u8>, SyncError> {
-        let call = Call { method: Method::GET, path, content_type: "application/json", accept: "application/json", idempotency_key: None, body: Vec::new() };
+        self.call_json(Method::GET, path, Vec::new()).await
+    }
+
+    /// `method path` with a JSON body (or none), answered with JSON: the body of the 2xx.
+    pub(super) async fn call_json(&self, method: Method, path: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        let call = Call { method, path, content_type: "application/json", accept: "application/json", idempotency_key: None, body };
         let response = self.send(&call).await?;
-        if response.status() != StatusCode::OK {
+        if !response.status().is_success() {
             return Err(failure(&response));
         }
         Ok(response.into_body())

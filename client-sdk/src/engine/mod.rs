@@ -10,6 +10,7 @@
 mod doc;
 mod http;
 mod live;
+mod presence;
 mod shared;
 mod sync;
 
@@ -28,6 +29,7 @@ use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Or
 use doc::DocState;
 
 pub use live::{Heard, Presence, Waited};
+pub use presence::PresenceCursor;
 pub use shared::SharedDocument;
 pub use sync::SyncReport;
 

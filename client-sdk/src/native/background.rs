@@ -54,7 +54,7 @@ pub(crate) fn spawn(engine: Arc<NativeEngine>, settings: BackgroundSync, mut pre
                 && let super::socket::Ended::Unsupported = super::socket::run(&engine, &settings, &mut presence).await
             {
                 presence.mode.set(super::presence::LiveMode::WaitingSyncs);
-                live_loop(&engine, wait, &settings).await;
+                tokio::join!(live_loop(&engine, wait, &settings), super::presence::over_http(&engine, &mut presence, wait, &settings));
             }
         };
         tokio::join!(push_loop(&engine, &settings, &mode), live);
@@ -128,4 +128,3 @@ async fn local_change(events: &mut Subscription) -> bool {
     }
     false
 }
-

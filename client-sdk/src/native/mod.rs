@@ -174,8 +174,9 @@ impl Client {
     }
 
     /// Sends a presence message (a cursor, a selection: at most 1 KiB of JSON) to the other
-    /// clients that have `doc` open, through the live channel. False when it cannot go now: no
-    /// live channel (manual sync, a server without one, offline) or too many queued.
+    /// clients that have `doc` open, through the live channel, or over HTTP where the server
+    /// has no sockets (Spin). False when it cannot go now (manual sync, offline, connecting)
+    /// or too many are queued.
     pub fn set_presence(&self, doc: DocumentId, data: serde_json::Value) -> bool {
         self.inner.presence.send(doc, data)
     }

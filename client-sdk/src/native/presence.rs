@@ -1,15 +1,19 @@
-//! Presence over the live channel (docs/protocol.md §11): small messages — a cursor, a
-//! selection, "typing" — sent to the other clients that have a document open right now. Never
-//! stored, never synced; the sender is whoever the server says the token belongs to.
+//! Presence: small messages — a cursor, a selection, "typing" — sent to the other clients that
+//! have a document open right now, over the live channel (docs/protocol.md §11) or, where the
+//! server has no sockets, over HTTP (§10.1, [`over_http`]). Never synced; the sender is
+//! whoever the server says the token belongs to.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sync_core::DocumentId;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::backoff::random_jitter;
 pub use crate::engine::Presence;
+use crate::engine::PresenceCursor;
 
 /// How this client hears of collaborators' changes right now ([`crate::Client::live_mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +26,8 @@ pub enum LiveMode {
     /// One socket per open document (`/v1/docs/{id}/live`: a Worker without its channel
     /// binding).
     DocumentSockets = 2,
-    /// The server has no sockets (Spin): waiting syncs (docs/protocol.md §10). No presence.
+    /// The server has no sockets (Spin): waiting syncs (docs/protocol.md §10), presence over
+    /// HTTP (§10.1).
     WaitingSyncs = 3,
 }
 
@@ -85,10 +90,10 @@ pub(crate) fn channel() -> (PresenceChannel, PresenceLink) {
 }
 
 impl PresenceChannel {
-    /// Queues `data` for `doc`'s other subscribers; false when there is no live channel now
-    /// (manual sync, a server without one, offline) or too many are queued.
+    /// Queues `data` for `doc`'s other subscribers; false when nothing carries it now (manual
+    /// sync, offline, connecting) or too many are queued.
     pub fn send(&self, doc: DocumentId, data: Value) -> bool {
-        matches!(self.mode.get(), LiveMode::Channel | LiveMode::DocumentSockets) && self.outgoing.try_send((doc, data)).is_ok()
+        self.mode.get() != LiveMode::Off && self.outgoing.try_send((doc, data)).is_ok()
     }
 
     pub fn subscribe(&self) -> PresenceStream {
@@ -111,4 +116,67 @@ impl PresenceStream {
             }
         }
     }
+}
+
+/// How often the HTTP reader looks again for a listener or a document to read.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
+/// HTTP sends go out at most this often (the server takes 20 per second per user).
+const SEND_PACE: Duration = Duration::from_millis(100);
+
+/// Presence over HTTP while the server has no sockets (docs/protocol.md §10.1): sends what the
+/// app sets, and keeps a waiting read open while the app listens (no request otherwise).
+pub(super) async fn over_http(engine: &super::NativeEngine, link: &mut PresenceLink, wait: Duration, settings: &super::BackgroundSync) {
+    let cursor = PresenceCursor::new();
+    let PresenceLink { outgoing, incoming, .. } = link;
+    let sending = async {
+        while let Some(first) = outgoing.recv().await {
+            // What the app set meanwhile: only the latest per document goes out.
+            let mut latest = vec![first];
+            while let Ok((doc, data)) = outgoing.try_recv() {
+                match latest.iter_mut().find(|(d, _)| *d == doc) {
+                    Some(entry) => entry.1 = data,
+                    None => latest.push((doc, data)),
+                }
+            }
+            for (doc, data) in latest {
+                // Best effort: a lost message is replaced by the app's next one.
+                let _ = engine.send_presence(&cursor, doc, &data.to_string()).await;
+            }
+            tokio::time::sleep(SEND_PACE).await;
+        }
+    };
+    let reading = async {
+        let mut cursor = cursor.clone();
+        let mut failures = 0;
+        loop {
+            if incoming.receiver_count() == 0 {
+                tokio::time::sleep(IDLE_LOOK).await;
+                continue;
+            }
+            let started = Instant::now();
+            match engine.read_presence(&mut cursor, wait).await {
+                Ok(Some(heard)) => {
+                    failures = 0;
+                    let quiet = heard.is_empty();
+                    for p in heard {
+                        let _ = incoming.send(p);
+                    }
+                    // An empty answer long before the wait ended (a server that cannot wait).
+                    if quiet && started.elapsed() < wait / 2 {
+                        tokio::time::sleep(IDLE_LOOK).await;
+                    }
+                }
+                Ok(None) => tokio::time::sleep(IDLE_LOOK).await,
+                Err(e) => {
+                    failures += 1;
+                    let retry_after = match e {
+                        crate::SyncError::RateLimited { retry_after } | crate::SyncError::Unavailable { retry_after, .. } => retry_after,
+                        _ => None,
+                    };
+                    tokio::time::sleep(settings.backoff.delay(failures, retry_after, random_jitter())).await;
+                }
+            }
+        }
+    };
+    tokio::join!(sending, reading);
 }

@@ -19,7 +19,7 @@ pub enum LiveMode {
     Channel,
     /// One socket per document (Workers).
     DocumentSockets,
-    /// No sockets on this server (Spin): waiting syncs; no presence.
+    /// No sockets on this server (Spin): waiting syncs; presence over HTTP.
     WaitingSyncs,
 }
 
@@ -55,9 +55,9 @@ pub trait PresenceListener: Send + Sync {
 #[uniffi::export]
 impl Client {
     /// Sends `data_json` (JSON text, at most 1 KiB) to the other clients that have the
-    /// document open. False when it cannot go now: no live socket (manual sync, a server
-    /// without sockets, offline) or too many queued. Throws `InvalidInput` for text that is
-    /// not JSON or a malformed id.
+    /// document open, over the live socket or over HTTP where the server has none. False when
+    /// it cannot go now (manual sync, offline, connecting) or too many are queued. Throws
+    /// `InvalidInput` for text that is not JSON or a malformed id.
     pub fn set_presence(&self, doc_id: String, data_json: String) -> Result<bool, EdgesyncError> {
         let id = parse_id(&doc_id)?;
         let data: serde_json::Value = serde_json::from_str(&data_json).map_err(|e| EdgesyncError::invalid(format!("presence data: {e}")))?;

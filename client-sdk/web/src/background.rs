@@ -62,11 +62,13 @@ impl Background {
             let (live, mut woken) = unbounded();
             let engine = engine.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let (hub, input) = presence;
-                // Sockets where the server has them, else waiting syncs.
-                if let Ended::Unsupported = crate::socket::run(engine.clone(), hub.clone(), input, &mut woken, settings).await {
+                let (hub, mut input) = presence;
+                // Sockets where the server has them, else waiting syncs and presence over HTTP
+                // (which ends with the live loop).
+                if let Ended::Unsupported = crate::socket::run(engine.clone(), hub.clone(), &mut input, &mut woken, settings).await {
                     hub.mode.set(LiveMode::WaitingSyncs);
-                    live_loop(engine, settings, wait, woken).await;
+                    let presence = crate::presence_http::run(engine.clone(), hub, &mut input, wait, settings);
+                    select(Box::pin(live_loop(engine, settings, wait, woken)), Box::pin(presence)).await;
                 }
             });
             live
@@ -104,9 +106,7 @@ async fn run(engine: Rc<WebEngine>, settings: LoopSettings, hub: Rc<PresenceHub>
             Trigger::Wake(Wake::Offline) if failures > 0 => continue,
             Trigger::Wake(Wake::Online) => failures = 0,
             Trigger::LocalChange => {
-                if first(settings.debounce, Box::pin(async { Trigger::Wake(stop_only(&mut woken).await) })).await
-                    == Trigger::Wake(Wake::Stop)
-                {
+                if first(settings.debounce, Box::pin(async { Trigger::Wake(stop_only(&mut woken).await) })).await == Trigger::Wake(Wake::Stop) {
                     return;
                 }
             }
@@ -213,7 +213,6 @@ async fn local_change_or_wake(events: &mut Subscription, woken: &mut UnboundedRe
         Either::Left((trigger, _)) | Either::Right((trigger, _)) => trigger,
     }
 }
-
 
 /// `online`/`offline` listeners on the global scope, removed on drop.
 struct NetworkListeners {

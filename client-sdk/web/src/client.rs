@@ -247,9 +247,9 @@ impl Client {
     }
 
     /// Sends `data` (any JSON value, at most 1 KiB as JSON) to the other clients that have the
-    /// document open, over the live socket: a cursor, a selection. Never stored. False when it
-    /// cannot go now (no live socket: `backgroundSync: false`, offline, a server without
-    /// sockets, reconnecting).
+    /// document open: a cursor, a selection. Over the live socket, or over HTTP where the
+    /// server has none. False when it cannot go now (`backgroundSync: false`, offline,
+    /// connecting).
     #[wasm_bindgen(js_name = setPresence)]
     pub fn set_presence(&self, #[wasm_bindgen(js_name = docId)] doc_id: String, data: JsValue) -> Result<bool, JsValue> {
         let id = parse_doc_id(&doc_id)?;

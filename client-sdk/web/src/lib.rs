@@ -25,6 +25,8 @@
 //! - [`store`], [`transport`], [`tokens`]: the engine's ports on browser APIs.
 //! - [`background`]: the automatic sync loop, sharing [`edgesync_client::Backoff`] with the
 //!   native client.
+//! - [`socket`]: the live sockets and presence; [`presence_http`]: presence where the server
+//!   has no sockets.
 //! - [`lock`]: one open client per IndexedDB database (a Web Lock in browsers).
 //! - [`error`]: every failure becomes an `EdgesyncError` with a stable `code`.
 //! - [`events`]: engine events as plain JS objects, delivered to subscriber callbacks.
@@ -43,6 +45,7 @@ pub mod events;
 pub mod json;
 pub mod lock;
 pub mod options;
+pub mod presence_http;
 pub mod socket;
 pub mod store;
 pub mod tokens;

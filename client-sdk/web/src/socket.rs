@@ -78,12 +78,22 @@ pub struct PresenceHub {
 impl PresenceHub {
     pub fn new() -> (Rc<Self>, UnboundedReceiver<Input>) {
         let (input, received) = unbounded();
-        (Rc::new(Self { mode: Cell::new(LiveMode::Off), watching_all: Cell::new(false), input, listeners: RefCell::default(), next_id: Cell::new(0) }), received)
+        (
+            Rc::new(Self { mode: Cell::new(LiveMode::Off), watching_all: Cell::new(false), input, listeners: RefCell::default(), next_id: Cell::new(0) }),
+            received,
+        )
     }
 
-    /// Queues `data` (JSON text) for the document's other subscribers; false without a socket.
+    /// Queues `data` (JSON text) for the document's other subscribers: through the socket, or
+    /// over HTTP where the server has none; false while nothing carries it (no live loop,
+    /// offline, connecting).
     pub fn send(&self, doc: DocumentId, data: String) -> bool {
-        matches!(self.mode.get(), LiveMode::Channel | LiveMode::DocumentSockets) && self.input.unbounded_send(Input::Presence(doc, data)).is_ok()
+        self.mode.get() != LiveMode::Off && self.input.unbounded_send(Input::Presence(doc, data)).is_ok()
+    }
+
+    /// Whether the app listens for presence.
+    pub fn has_listeners(&self) -> bool {
+        !self.listeners.borrow().is_empty()
     }
 
     pub fn listen(&self, callback: js_sys::Function) -> u32 {
@@ -101,7 +111,7 @@ impl PresenceHub {
         self.listeners.borrow_mut().clear();
     }
 
-    fn deliver(&self, presence: &edgesync_client::Presence) {
+    pub fn deliver(&self, presence: &edgesync_client::Presence) {
         let message = js_sys::Object::new();
         let data = js_sys::JSON::parse(&presence.data.to_string()).unwrap_or(JsValue::NULL);
         for (key, value) in [("docId", JsValue::from(presence.doc_id.to_string())), ("from", presence.from.clone().into()), ("data", data)] {
@@ -182,7 +192,13 @@ pub enum Ended {
 
 /// Runs the live sockets until stopped, or returns [`Ended::Unsupported`] when the server has
 /// none. `woken`: network changes and the stop, as for the other loops.
-pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, mut input: UnboundedReceiver<Input>, woken: &mut UnboundedReceiver<Wake>, settings: LoopSettings) -> Ended {
+pub async fn run(
+    engine: Rc<WebEngine>,
+    hub: Rc<PresenceHub>,
+    input: &mut UnboundedReceiver<Input>,
+    woken: &mut UnboundedReceiver<Wake>,
+    settings: LoopSettings,
+) -> Ended {
     // Node before 22 has no global WebSocket: waiting syncs there.
     if !js_sys::Reflect::has(&js_sys::global(), &"WebSocket".into()).unwrap_or(false) {
         return Ended::Unsupported;
@@ -191,8 +207,17 @@ pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, mut input: Unbound
     let ws_base = engine.transport().base_url().replacen("http", "ws", 1);
     let (mut failures, mut refresh) = (0u32, false);
     loop {
-        let mut session = Session { engine: &engine, hub: &hub, ws_base: &ws_base, socks: HashMap::new(), docs: HashMap::new(), subscribed: HashSet::new(), refused: false, per_document: false };
-        let outcome = session.run(&mut input, woken, refresh).await;
+        let mut session = Session {
+            engine: &engine,
+            hub: &hub,
+            ws_base: &ws_base,
+            socks: HashMap::new(),
+            docs: HashMap::new(),
+            subscribed: HashSet::new(),
+            refused: false,
+            per_document: false,
+        };
+        let outcome = session.run(input, woken, refresh).await;
         drop(session);
         hub.mode.set(LiveMode::Off);
         hub.watching_all.set(false);

@@ -25,12 +25,15 @@ enum Wake {
 
 pub struct LocalWakeups {
     tx: broadcast::Sender<Wake>,
+    /// Presence sent over HTTP: wakes waiters only, on its own channel so that a burst of it
+    /// never makes the live channel's watcher lag behind commits.
+    presence: broadcast::Sender<Arc<[String]>>,
     stopping: AtomicBool,
 }
 
 impl Default for LocalWakeups {
     fn default() -> Self {
-        Self { tx: broadcast::channel(CHANNEL).0, stopping: AtomicBool::new(false) }
+        Self { tx: broadcast::channel(CHANNEL).0, presence: broadcast::channel(CHANNEL).0, stopping: AtomicBool::new(false) }
     }
 }
 
@@ -54,6 +57,7 @@ impl Wakeups for LocalWakeups {
 
     fn wait(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
         let mut rx = self.tx.subscribe();
+        let mut presence = self.presence.subscribe();
         if !self.can_wait() {
             return Box::pin(std::future::ready(()));
         }
@@ -61,12 +65,21 @@ impl Wakeups for LocalWakeups {
         Box::pin(async move {
             let woken = async move {
                 loop {
-                    match rx.recv().await {
-                        Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
-                        Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
-                        Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
-                        // The sender lives as long as the state: only the timer is left.
-                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    let touched = tokio::select! {
+                        wake = rx.recv() => match wake {
+                            Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) => touched,
+                            Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
+                            // The sender lives as long as the state: only the timer is left.
+                            Err(RecvError::Closed) => std::future::pending().await,
+                        },
+                        sent = presence.recv() => match sent {
+                            Ok(touched) => touched,
+                            Err(RecvError::Lagged(_)) => return,
+                            Err(RecvError::Closed) => std::future::pending().await,
+                        },
+                    };
+                    if touched.iter().any(|id| ids.contains(id)) {
+                        return;
                     }
                 }
             };
@@ -81,6 +94,10 @@ impl Wakeups for LocalWakeups {
 
     fn announce_access(&self, doc_ids: &[String]) {
         let _ = self.tx.send(Wake::AccessChanged(doc_ids.into()));
+    }
+
+    fn announce_presence(&self, doc_ids: &[String]) {
+        let _ = self.presence.send(doc_ids.into());
     }
 }
 
@@ -126,6 +143,20 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10), "woken by the commit, not the timer");
         other.await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(300), "a commit to another document does not wake a waiter");
+    }
+
+    #[tokio::test]
+    async fn presence_wakes_its_documents_waiters_and_is_no_commit() {
+        let wakeups = Arc::new(LocalWakeups::default());
+        let mut commits = wakeups.commits();
+        let waiting = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_secs(30)));
+        let started = Instant::now();
+        wakeups.announce_presence(&["b".into()]);
+        wakeups.announce_presence(&["a".into()]);
+        waiting.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "woken by the presence, not the timer");
+        wakeups.announce(&["c".into()]);
+        assert_eq!(commits.next().await, Some(Seen::Committed(vec!["c".into()])), "the live channel's watcher hears commits only");
     }
 
     #[tokio::test]

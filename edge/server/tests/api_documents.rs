@@ -22,13 +22,31 @@ async fn openapi_document_lists_every_route() {
     let app = TestApp::new().await;
     let spec = app.call(Method::GET, "/v1/openapi.json", None, None).await.json();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/health", "/v1/docs", "/v1/docs/{id}", "/v1/docs/{id}/members/{user_id}", "/v1/docs/{id}/sync", "/v1/sync", "/v1/docs/{id}/snapshot", "/v1/docs/{id}/history", "/v1/admin/compact"] {
+    for path in [
+        "/v1/health",
+        "/v1/docs",
+        "/v1/docs/{id}",
+        "/v1/docs/{id}/members/{user_id}",
+        "/v1/docs/{id}/sync",
+        "/v1/sync",
+        "/v1/docs/{id}/snapshot",
+        "/v1/docs/{id}/history",
+        "/v1/admin/compact",
+        "/v1/docs/{id}/presence",
+        "/v1/presence",
+    ] {
         assert!(spec["paths"][path].is_object(), "missing {path}");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
     assert!(spec["paths"]["/v1/admin/damaged"].is_object());
     // Optional query parameters are declared as such.
-    for (path, name) in [("/v1/docs/{id}/history", "cursor"), ("/v1/docs/{id}/history", "limit"), ("/v1/docs/{id}/snapshot", "heads")] {
+    for (path, name) in [
+        ("/v1/docs/{id}/history", "cursor"),
+        ("/v1/docs/{id}/history", "limit"),
+        ("/v1/docs/{id}/snapshot", "heads"),
+        ("/v1/presence", "after"),
+        ("/v1/presence", "wait_ms"),
+    ] {
         let params = spec["paths"][path]["get"]["parameters"].as_array().unwrap();
         let p = params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} lacks {name}"));
         assert_eq!((p["in"].as_str(), p["required"].as_bool()), (Some("query"), Some(false)), "{path} {name}");
@@ -132,11 +150,7 @@ async fn malformed_bodies_get_problem_details() {
     let app = TestApp::new().await;
     let alice = app.token("alice");
     let post = |ct: &str, body: &str| {
-        Request::post("/v1/docs")
-            .header("authorization", format!("Bearer {alice}"))
-            .header("content-type", ct)
-            .body(Body::from(body.to_owned()))
-            .unwrap()
+        Request::post("/v1/docs").header("authorization", format!("Bearer {alice}")).header("content-type", ct).body(Body::from(body.to_owned())).unwrap()
     };
     app.send(post("application/json", "{not json")).await.assert_problem(400, "malformed-body");
     app.send(post("application/json", r#"{"unknown": 1}"#)).await.assert_problem(400, "malformed-body");

@@ -22,7 +22,8 @@ pub async fn run(db: Arc<dyn Database>) {
     let store = Store::new(db.clone());
     store.migrate(NOW).await.expect("migrates");
     assert!(store.migrate(NOW).await.unwrap().is_empty(), "second migrate applies nothing");
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    let versions: Vec<i64> = edge_app::store::migrations::MIGRATIONS.iter().map(|m| m.0).collect();
+    assert_eq!(store.applied_migrations().await.unwrap(), versions);
     values_round_trip(db.as_ref()).await;
     batches_are_atomic(db.as_ref()).await;
     heads_follow_the_change_graph(&store).await;
@@ -33,6 +34,33 @@ pub async fn run(db: Arc<dyn Database>) {
     compaction_never_brings_a_deleted_document_back(&store).await;
     damaged_documents_are_recorded_and_skipped(&store).await;
     provider_keys_take_turns(&store).await;
+    presence_is_limited_and_read_by_members_only(&store).await;
+}
+
+/// Presence over HTTP: the sender's limit is counted by the insert itself; a read joins the
+/// membership, skips the reader's session and what is older than its window. (Deleting
+/// expired rows is global, so it is checked on a file of its own: edge/server's api_presence.)
+async fn presence_is_limited_and_read_by_members_only(store: &Store) {
+    use edge_app::store::NewPresence;
+    let sender = format!("presence-{}", unique_id());
+    let id = create(store, &sender).await;
+    store.set_member(&id, "bob", edge_app::model::Role::Viewer, NOW).await.unwrap();
+    let at = |ms: i64| UnixMillis(NOW.0 + ms);
+    let nothing = UnixMillis(0);
+    let message = |session| NewPresence { doc_id: &id, sender: &sender, session, data: r#"{"cursor":1}"# };
+    let first = store.send_presence(&message("one"), at(0), 2, nothing).await.unwrap().expect("stored");
+    let second = store.send_presence(&message("two"), at(10), 2, nothing).await.unwrap().expect("stored");
+    assert!(second > first);
+    assert_eq!(store.send_presence(&message("one"), at(20), 2, nothing).await.unwrap(), None, "a third within the second is refused");
+    let third = store.send_presence(&message("one"), at(1_000), 2, nothing).await.unwrap().expect("the first left the last second");
+    let docs = [id.clone(), unique_id()];
+    let seqs = |rows: Vec<edge_app::store::PresenceRow>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(0), 10).await.unwrap()), [first, second, third]);
+    let rows = store.presence_after("bob", "one", &docs, first, at(0), 10).await.unwrap();
+    assert_eq!(rows, [edge_app::store::PresenceRow { seq: second, doc_id: id.clone(), sender: sender.clone(), data: r#"{"cursor":1}"#.into() }]);
+    assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(500), 10).await.unwrap()), [third], "older than the window");
+    assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(0), 1).await.unwrap()), [first], "at most the limit");
+    assert!(store.presence_after("carol", "", &docs, 0, at(0), 10).await.unwrap().is_empty(), "members only");
 }
 
 /// The identity provider's cached key set: one turn to fetch per interval, whoever asks; a

@@ -168,13 +168,14 @@ test('sharedDocuments lists the documents the server shares with the user, opene
   assert.deepEqual(own.map((d) => d.id).sort(), [shared.id, mine.id].sort());
 });
 
-test("a collaborator's edit arrives through the waiting sync, without polling, where the server has no sockets", async () => {
+test("a collaborator's edit arrives through the waiting sync, and presence over HTTP, where the server has no sockets", async () => {
   const plain = await startServer(['--live-sockets', 'false']);
   const token = plain.token('dave');
   const at = (label, extra = {}) => Client.open({ url: plain.url, dbName: dbName(label), getToken: async () => token, backgroundSync: false, ...extra });
-  const a = await at('live-a');
-  // B polls once an hour: what arrives sooner came through its waiting sync.
-  const b = await at('live-b', { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } });
+  // Both poll once an hour: what arrives sooner came through a waiting request.
+  const slow = { backgroundSync: { intervalMs: 3_600_000, liveMs: 20_000 } };
+  const a = await at('live-a', slow);
+  const b = await at('live-b', slow);
   try {
     const doc = await a.createDocument('Live');
     await doc.put(['n'], 1);
@@ -188,7 +189,16 @@ test("a collaborator's edit arrives through the waiting sync, without polling, w
     // The event follows the write to IndexedDB, a moment after the change is readable.
     await waitFor(() => copy.get('n') === 2 && remote.some((e) => e.docId === doc.id), { what: "a's edit to reach b, announced as a remote change" });
     assert.equal(b.liveMode, 'waiting-syncs');
-    assert.equal(b.setPresence(doc.id, { cursor: 1 }), false, 'no presence without sockets');
+    // Presence over HTTP (docs/protocol.md §10.1): b's cursor reaches a (the same user, another
+    // client), the sender named by the token.
+    const heard = [];
+    const off = a.onPresence((p) => heard.push(p));
+    await waitFor(() => {
+      assert.equal(b.setPresence(doc.id, { cursor: 1 }), true);
+      return heard.length > 0;
+    }, { what: "b's presence to reach a over HTTP", intervalMs: 300 });
+    assert.deepEqual(heard[0], { docId: doc.id, from: 'dave', data: { cursor: 1 } });
+    off();
   } finally {
     // close() aborts the waiting request: the test process can exit at once, pass or fail.
     await a.close();

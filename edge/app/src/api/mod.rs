@@ -6,6 +6,7 @@ mod health;
 mod history;
 mod members;
 pub mod openapi;
+mod presence;
 mod snapshot;
 mod sync;
 
@@ -30,6 +31,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/docs/{id}/members/{user_id}", put(members::set).delete(members::remove))
         .route("/v1/docs/{id}/sync", post(sync::sync_one))
         .route("/v1/sync", post(sync::sync_many))
+        .route("/v1/docs/{id}/presence", post(presence::send))
+        .route("/v1/presence", get(presence::read))
         .route("/v1/docs/{id}/snapshot", get(snapshot::snapshot))
         .route("/v1/docs/{id}/history", get(history::history))
         .route("/v1/admin/compact", post(admin::compact))

@@ -13,13 +13,14 @@ use crate::model::dto;
         super::health::health,
         super::documents::create, super::documents::list, super::documents::get, super::documents::delete,
         super::members::list, super::members::set, super::members::remove,
-        super::sync::sync_one, super::sync::sync_many,
+        super::sync::sync_one, super::sync::sync_many, super::presence::send, super::presence::read,
         super::snapshot::snapshot, super::history::history,
         super::admin::compact, super::admin::damaged, super::admin::forget_damaged,
     ),
     components(schemas(dto::CreateDocument, dto::Document, dto::DocumentPage, dto::Member, dto::MemberList, dto::SetMember,
         dto::HistoryEntry, dto::HistoryPage, dto::Health, dto::ReplicaHealth, crate::model::Role, crate::service::compaction::CompactionReport,
-        crate::store::DamagedDocument, dto::SyncMessage, dto::AutomergeDocument, dto::Problem)),
+        crate::store::DamagedDocument, dto::SyncMessage, dto::AutomergeDocument, dto::Problem,
+        dto::SendPresence, dto::PresenceSent, dto::PresencePage, dto::PresenceEntry)),
     modifiers(&BearerAuth, &ProblemResponses)
 )]
 pub struct ApiDoc;

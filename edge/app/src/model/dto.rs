@@ -146,6 +146,66 @@ pub struct WaitQuery {
     pub wait_ms: Option<u32>,
 }
 
+/// Body of `POST /v1/docs/{id}/presence` (docs/protocol.md §10.1).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendPresence {
+    /// Any JSON of at most 1 KiB (a cursor, a selection, "typing").
+    pub data: serde_json::Value,
+    /// The sending client's session (any id it chose: at most 64 letters, digits, `-`, `_`):
+    /// its reads naming the same session skip this message.
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub session: Option<String>,
+}
+
+/// Answer of `POST /v1/docs/{id}/presence`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PresenceSent {
+    /// The message's number.
+    pub seq: i64,
+}
+
+/// `GET /v1/presence` query.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceQuery {
+    /// 1 to 100 comma-separated document ids.
+    pub docs: String,
+    /// The `cursor` of the previous answer; omitted: every message of the last 10 s.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Skip the messages sent with this session (the caller's own).
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub session: Option<String>,
+    /// When there is no message yet, wait up to this many milliseconds for one (clamped to the
+    /// server's maximum, as for a waiting sync). Default 0: answer at once.
+    #[param(minimum = 0)]
+    pub wait_ms: Option<u32>,
+}
+
+/// Answer of `GET /v1/presence`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PresencePage {
+    /// Pass as `after` to the next read.
+    pub cursor: i64,
+    /// Oldest first; every sender's, the caller's other sessions included.
+    pub presence: Vec<PresenceEntry>,
+    /// Ids of the request that are missing or not shared with the caller (the two look alike).
+    pub unavailable: Vec<String>,
+}
+
+/// One presence message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PresenceEntry {
+    pub seq: i64,
+    pub doc: String,
+    /// The sender's user id, as its token says (anything inside `data` is only data).
+    pub from: String,
+    pub data: serde_json::Value,
+}
+
 /// `?heads=` of the snapshot endpoint.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -30,6 +30,10 @@ pub trait Wakeups: Send + Sync + 'static {
     /// deleted): live connections check again at once instead of at their next periodic
     /// check, and waiting syncs answer. Elsewhere, waiters find out on their next poll.
     fn announce_access(&self, _doc_ids: &[String]) {}
+
+    /// Tells this process's waiting presence reads (docs/protocol.md §10.1) that `doc_ids`
+    /// have a new message. Readers elsewhere find it on their next poll of the database.
+    fn announce_presence(&self, _doc_ids: &[String]) {}
 }
 
 /// A host without a timer: nothing waits.

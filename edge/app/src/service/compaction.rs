@@ -18,7 +18,7 @@ pub struct CompactionReport {
 }
 
 /// Compacts up to `limit` documents whose change logs reached the configured threshold, and
-/// expires old idempotency records and rate-limit windows. A document that does not load is
+/// expires old idempotency records, rate-limit windows and presence. A document that does not load is
 /// recorded as damaged and skipped (now and in later passes); the pass goes on with the rest.
 pub async fn run_pass(state: &AppState, limit: i64) -> ApiResult<CompactionReport> {
     let mut report = CompactionReport::default();
@@ -34,6 +34,7 @@ pub async fn run_pass(state: &AppState, limit: i64) -> ApiResult<CompactionRepor
     state.store.expire_idempotency(crate::ports::UnixMillis(now.0 - state.config.idempotency_ttl_secs * 1000)).await?;
     let window = now.as_secs() / i64::from(state.config.rate_limit.window_secs.max(1));
     state.store.expire_rate_limits(window - 1).await?;
+    state.store.expire_presence(crate::ports::UnixMillis(now.0 - crate::service::presence::TTL_MS)).await?;
     Ok(report)
 }
 

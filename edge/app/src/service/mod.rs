@@ -4,6 +4,7 @@ pub mod compaction;
 pub mod documents;
 pub mod load;
 pub mod loaded;
+pub mod presence;
 pub mod provider_keys;
 pub mod repo;
 pub mod sync;

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "change_index", include_str!("../../migrations/0003_change_index.sql")),
     (4, "change_graph", include_str!("../../migrations/0004_change_graph.sql")),
     (5, "provider_keys", include_str!("../../migrations/0005_provider_keys.sql")),
+    (6, "presence", include_str!("../../migrations/0006_presence.sql")),
 ];
 
 impl Store {

@@ -6,6 +6,7 @@ mod damaged;
 mod documents;
 mod idempotency;
 mod members;
+mod presence;
 mod provider_keys;
 pub mod migrations;
 mod rate_limit;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use changes::{ChangesAfter, DocState, DocWrite, Tip};
 pub use damaged::DamagedDocument;
 pub use documents::DocumentRow;
+pub use presence::{NewPresence, PresenceRow};
 pub use idempotency::IdempotencyRecord;
 pub use provider_keys::ProviderKeysRow;
 
