@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::engine::{SyncReport, Waited};
+use crate::engine::{PresenceRead, SyncReport, Waited};
 use crate::error::SyncError;
 
 /// Retry policy of the background sync loop.
@@ -70,11 +70,65 @@ impl Backoff {
     /// its `wait`: the next one at once after news or a wait that ran its course; the
     /// `interval` after an early answer without news (a server that cannot wait) or when
     /// nothing is watched yet; after a failure, the backoff (honouring `Retry-After`).
-    pub fn after_wait(&self, outcome: &Result<Waited, SyncError>, elapsed: Duration, wait: Duration, failures: &mut u32, interval: Duration, jitter: f64) -> Duration {
+    pub fn after_wait(
+        &self,
+        outcome: &Result<Waited, SyncError>,
+        elapsed: Duration,
+        wait: Duration,
+        failures: &mut u32,
+        interval: Duration,
+        jitter: f64,
+    ) -> Duration {
         let pause = match outcome {
             Ok(Waited::News) => Duration::ZERO,
             Ok(Waited::Quiet) if elapsed >= wait / 2 => Duration::ZERO,
             Ok(Waited::Quiet | Waited::NothingToWatch) => interval,
+            Err(e) => {
+                *failures = failures.saturating_add(1);
+                return self.delay(*failures, e.retry_after(), jitter);
+            }
+        };
+        *failures = 0;
+        pause
+    }
+}
+
+/// Presence sends over HTTP (docs/protocol.md §10.1) go out at most this often: each is a
+/// request against the API's rate limit.
+pub const PRESENCE_SEND_PACE: Duration = Duration::from_millis(500);
+/// How often a presence reader with nothing to read (no listener, no document) looks again;
+/// looking sends no request.
+pub const PRESENCE_IDLE_LOOK: Duration = Duration::from_secs(1);
+
+impl Backoff {
+    /// A presence sender's pause after a send over HTTP: the pace, or the server's
+    /// `Retry-After` when it refused (a lost message is replaced by the app's next one).
+    pub fn after_presence_send(&self, outcome: &Result<(), SyncError>, jitter: f64) -> Duration {
+        match outcome.as_ref().err().and_then(SyncError::retry_after) {
+            Some(retry_after) => self.delay(1, Some(retry_after), jitter).max(PRESENCE_SEND_PACE),
+            None => PRESENCE_SEND_PACE,
+        }
+    }
+
+    /// A presence reader's pause after a read that took `elapsed` of its `wait`: none after
+    /// messages or a wait that ran its course; [`PRESENCE_IDLE_LOOK`] when there was nothing to
+    /// read; `interval` when the server shows none of the documents (not pushed or shared yet)
+    /// or answered early without news (a server that cannot wait); after a failure, the
+    /// backoff (honouring `Retry-After`).
+    pub fn after_presence_read(
+        &self,
+        outcome: &Result<Option<PresenceRead>, SyncError>,
+        elapsed: Duration,
+        wait: Duration,
+        failures: &mut u32,
+        interval: Duration,
+        jitter: f64,
+    ) -> Duration {
+        let pause = match outcome {
+            Ok(None) => PRESENCE_IDLE_LOOK,
+            Ok(Some(read)) if read.all_unavailable => interval,
+            Ok(Some(read)) if !read.heard.is_empty() || elapsed >= wait / 2 => Duration::ZERO,
+            Ok(Some(_)) => interval,
             Err(e) => {
                 *failures = failures.saturating_add(1);
                 return self.delay(*failures, e.retry_after(), jitter);
@@ -99,8 +153,7 @@ pub fn random_jitter() -> f64 {
 mod tests {
     use super::*;
 
-    const POLICY: Backoff =
-        Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10), max_retry_after: Duration::from_secs(60) };
+    const POLICY: Backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10), max_retry_after: Duration::from_secs(60) };
 
     #[test]
     fn grows_exponentially_up_to_the_cap() {
@@ -148,5 +201,29 @@ mod tests {
     fn unit_interval_stays_below_one() {
         assert_eq!(unit_interval(0), 0.0);
         assert!(unit_interval(u64::MAX) < 1.0);
+    }
+
+    #[test]
+    fn presence_over_http_is_paced_and_backs_off() {
+        let limited = Err(SyncError::RateLimited { retry_after: Some(Duration::from_secs(2)) });
+        assert_eq!(POLICY.after_presence_send(&Ok(()), 0.0), PRESENCE_SEND_PACE);
+        assert_eq!(POLICY.after_presence_send(&limited, 0.0), Duration::from_secs(2), "the server's Retry-After");
+        let interval = Duration::from_secs(30);
+        let wait = Duration::from_secs(20);
+        let read = |heard: Vec<crate::Presence>, all_unavailable| Ok(Some(PresenceRead { heard, all_unavailable }));
+        let heard = vec![crate::Presence { doc_id: sync_core::DocumentId::from_bytes([1; 16]), from: "a".into(), data: serde_json::json!(1) }];
+        let mut failures = 3;
+        assert_eq!(POLICY.after_presence_read(&read(heard, false), Duration::from_millis(5), wait, &mut failures, interval, 0.0), Duration::ZERO);
+        assert_eq!(failures, 0, "a success resets the backoff");
+        assert_eq!(POLICY.after_presence_read(&read(vec![], false), wait, wait, &mut failures, interval, 0.0), Duration::ZERO, "the wait ran its course");
+        assert_eq!(
+            POLICY.after_presence_read(&read(vec![], false), Duration::from_millis(5), wait, &mut failures, interval, 0.0),
+            interval,
+            "a server that cannot wait"
+        );
+        assert_eq!(POLICY.after_presence_read(&read(vec![], true), wait, wait, &mut failures, interval, 0.0), interval, "nothing the server shows");
+        assert_eq!(POLICY.after_presence_read(&Ok(None), Duration::ZERO, wait, &mut failures, interval, 0.0), PRESENCE_IDLE_LOOK);
+        assert_eq!(POLICY.after_presence_read(&limited.map(|()| None), Duration::ZERO, wait, &mut failures, interval, 0.0), Duration::from_secs(2));
+        assert_eq!(failures, 1);
     }
 }

@@ -16,12 +16,13 @@ use crate::ports::{LocalStore, LocalTokenProvider, LocalTransport};
 /// Documents one read names at most (the server's limit).
 const MAX_DOCS: usize = 100;
 
-/// Where a client's presence reads are: the cursor and the session its sends carry, so its
-/// reads skip its own messages.
+/// Where a client's presence reads are: the cursor, the documents it covers, and the session
+/// its sends carry, so its reads skip its own messages.
 #[derive(Debug, Clone)]
 pub struct PresenceCursor {
     session: String,
     after: Option<i64>,
+    docs: Vec<String>,
 }
 
 impl PresenceCursor {
@@ -30,7 +31,7 @@ impl PresenceCursor {
         let mut bytes = [0u8; 12];
         // Without a random source the session is empty: the client then hears itself too.
         let session = if getrandom::fill(&mut bytes).is_ok() { bytes.iter().map(|b| format!("{b:02x}")).collect() } else { String::new() };
-        Self { session, after: None }
+        Self { session, after: None, docs: Vec::new() }
     }
 }
 
@@ -40,10 +41,20 @@ impl Default for PresenceCursor {
     }
 }
 
+/// What a presence read brought.
+#[derive(Debug, Default)]
+pub struct PresenceRead {
+    pub heard: Vec<Presence>,
+    /// The server shows none of the documents read (not pushed yet, not shared yet): reading
+    /// again soon tells nothing new.
+    pub all_unavailable: bool,
+}
+
 #[derive(Deserialize)]
 struct Page {
     cursor: i64,
     presence: Vec<Entry>,
+    unavailable: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,18 +74,23 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
     }
 
     /// Other clients' presence on the documents a live channel would watch (the first 100),
-    /// waiting up to `wait` for the first message. `None` when there is nothing to watch.
-    pub async fn read_presence(&self, cursor: &mut PresenceCursor, wait: Duration) -> Result<Option<Vec<Presence>>, SyncError> {
+    /// waiting up to `wait` for the first message. `None` when there is nothing to watch. When
+    /// the documents change, the next read starts over with the last 10 seconds' messages.
+    pub async fn read_presence(&self, cursor: &mut PresenceCursor, wait: Duration) -> Result<Option<PresenceRead>, SyncError> {
         let docs: Vec<String> = self.live_documents().iter().take(MAX_DOCS).map(DocumentId::to_string).collect();
         if docs.is_empty() {
             return Ok(None);
         }
-        let mut path = format!("/v1/presence?docs={}&session={}&wait_ms={}", docs.join(","), cursor.session, wait.as_millis().min(u128::from(u32::MAX)));
+        if docs != cursor.docs {
+            (cursor.after, cursor.docs) = (None, docs);
+        }
+        let mut path = format!("/v1/presence?docs={}&session={}&wait_ms={}", cursor.docs.join(","), cursor.session, wait.as_millis().min(u128::from(u32::MAX)));
         if let Some(after) = cursor.after {
             path.push_str(&format!("&after={after}"));
         }
         let page: Page = serde_json::from_slice(&self.get_json(&path).await?).map_err(|e| SyncError::BadResponse(format!("presence: {e}")))?;
         cursor.after = Some(cursor.after.map_or(page.cursor, |a| a.max(page.cursor)));
-        Ok(Some(page.presence.into_iter().filter_map(|e| Some(Presence { doc_id: e.doc.parse().ok()?, from: e.from, data: e.data })).collect()))
+        let heard = page.presence.into_iter().filter_map(|e| Some(Presence { doc_id: e.doc.parse().ok()?, from: e.from, data: e.data })).collect();
+        Ok(Some(PresenceRead { heard, all_unavailable: page.unavailable.len() >= cursor.docs.len() }))
     }
 }

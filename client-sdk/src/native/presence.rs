@@ -11,7 +11,7 @@ use serde_json::Value;
 use sync_core::DocumentId;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::backoff::random_jitter;
+use crate::backoff::{PRESENCE_IDLE_LOOK, random_jitter};
 pub use crate::engine::Presence;
 use crate::engine::PresenceCursor;
 
@@ -118,13 +118,9 @@ impl PresenceStream {
     }
 }
 
-/// How often the HTTP reader looks again for a listener or a document to read.
-const IDLE_LOOK: Duration = Duration::from_secs(1);
-/// HTTP sends go out at most this often (the server takes 20 per second per user).
-const SEND_PACE: Duration = Duration::from_millis(100);
-
-/// Presence over HTTP while the server has no sockets (docs/protocol.md §10.1): sends what the
-/// app sets, and keeps a waiting read open while the app listens (no request otherwise).
+/// Presence over HTTP while the server has no sockets (docs/protocol.md §10.1): sends the
+/// latest value per document, paced; keeps a waiting read open while the app listens (no
+/// request otherwise).
 pub(super) async fn over_http(engine: &super::NativeEngine, link: &mut PresenceLink, wait: Duration, settings: &super::BackgroundSync) {
     let cursor = PresenceCursor::new();
     let PresenceLink { outgoing, incoming, .. } = link;
@@ -139,10 +135,9 @@ pub(super) async fn over_http(engine: &super::NativeEngine, link: &mut PresenceL
                 }
             }
             for (doc, data) in latest {
-                // Best effort: a lost message is replaced by the app's next one.
-                let _ = engine.send_presence(&cursor, doc, &data.to_string()).await;
+                let sent = engine.send_presence(&cursor, doc, &data.to_string()).await;
+                tokio::time::sleep(settings.backoff.after_presence_send(&sent, random_jitter())).await;
             }
-            tokio::time::sleep(SEND_PACE).await;
         }
     };
     let reading = async {
@@ -150,32 +145,18 @@ pub(super) async fn over_http(engine: &super::NativeEngine, link: &mut PresenceL
         let mut failures = 0;
         loop {
             if incoming.receiver_count() == 0 {
-                tokio::time::sleep(IDLE_LOOK).await;
+                tokio::time::sleep(PRESENCE_IDLE_LOOK).await;
                 continue;
             }
             let started = Instant::now();
-            match engine.read_presence(&mut cursor, wait).await {
-                Ok(Some(heard)) => {
-                    failures = 0;
-                    let quiet = heard.is_empty();
-                    for p in heard {
-                        let _ = incoming.send(p);
-                    }
-                    // An empty answer long before the wait ended (a server that cannot wait).
-                    if quiet && started.elapsed() < wait / 2 {
-                        tokio::time::sleep(IDLE_LOOK).await;
-                    }
-                }
-                Ok(None) => tokio::time::sleep(IDLE_LOOK).await,
-                Err(e) => {
-                    failures += 1;
-                    let retry_after = match e {
-                        crate::SyncError::RateLimited { retry_after } | crate::SyncError::Unavailable { retry_after, .. } => retry_after,
-                        _ => None,
-                    };
-                    tokio::time::sleep(settings.backoff.delay(failures, retry_after, random_jitter())).await;
+            let outcome = engine.read_presence(&mut cursor, wait).await;
+            if let Ok(Some(read)) = &outcome {
+                for p in &read.heard {
+                    let _ = incoming.send(p.clone());
                 }
             }
+            let pause = settings.backoff.after_presence_read(&outcome, started.elapsed(), wait, &mut failures, settings.interval, random_jitter());
+            tokio::time::sleep(pause).await;
         }
     };
     tokio::join!(sending, reading);

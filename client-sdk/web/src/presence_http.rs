@@ -1,12 +1,13 @@
 //! Presence over plain HTTP while the server has no sockets (docs/protocol.md §10.1, a server
-//! run without them, as on Spin): the app's `setPresence` becomes a `POST`, and a waiting
-//! `GET` is kept open while the app listens (`onPresence`), no request otherwise.
+//! run without them, as on Spin): the app's `setPresence` becomes a `POST` (the latest value
+//! per document, paced), and a waiting `GET` is kept open while the app listens
+//! (`onPresence`), no request otherwise.
 
 use std::rc::Rc;
 use std::time::Duration;
 
-use edgesync_client::backoff::random_jitter;
-use edgesync_client::{DocumentId, PresenceCursor, SyncError};
+use edgesync_client::backoff::{PRESENCE_IDLE_LOOK, random_jitter};
+use edgesync_client::{DocumentId, PresenceCursor};
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::StreamExt;
 use gloo_timers::future::sleep;
@@ -14,12 +15,6 @@ use gloo_timers::future::sleep;
 use crate::client::WebEngine;
 use crate::options::LoopSettings;
 use crate::socket::{Input, PresenceHub};
-
-/// How often the reader looks again for a listener or a document to read.
-const IDLE_LOOK: Duration = Duration::from_secs(1);
-
-/// Sends go out at most this often (the server takes 20 per second per user).
-const SEND_PACE: Duration = Duration::from_millis(100);
 
 /// The latest presence per document, in the order the documents were first set.
 #[derive(Default)]
@@ -48,10 +43,9 @@ pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, input: &mut Unboun
                 latest.keep(event);
             }
             for (doc, data) in latest.0 {
-                // Best effort: a lost message is replaced by the app's next one.
-                let _ = engine.send_presence(&cursor, doc, &data).await;
+                let sent = engine.send_presence(&cursor, doc, &data).await;
+                sleep(settings.backoff.after_presence_send(&sent, random_jitter())).await;
             }
-            sleep(SEND_PACE).await;
         }
     };
     let reading = async {
@@ -59,32 +53,18 @@ pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, input: &mut Unboun
         let mut failures = 0;
         loop {
             if !hub.has_listeners() {
-                sleep(IDLE_LOOK).await;
+                sleep(PRESENCE_IDLE_LOOK).await;
                 continue;
             }
             let started = js_sys::Date::now();
-            match engine.read_presence(&mut cursor, wait).await {
-                Ok(Some(heard)) => {
-                    failures = 0;
-                    let quiet = heard.is_empty();
-                    for p in &heard {
-                        hub.deliver(p);
-                    }
-                    // An empty answer long before the wait ended (a server that cannot wait).
-                    if quiet && js_sys::Date::now() - started < wait.as_millis() as f64 / 2.0 {
-                        sleep(IDLE_LOOK).await;
-                    }
-                }
-                Ok(None) => sleep(IDLE_LOOK).await,
-                Err(e) => {
-                    failures += 1;
-                    let retry_after = match e {
-                        SyncError::RateLimited { retry_after } | SyncError::Unavailable { retry_after, .. } => retry_after,
-                        _ => None,
-                    };
-                    sleep(settings.backoff.delay(failures, retry_after, random_jitter())).await;
+            let outcome = engine.read_presence(&mut cursor, wait).await;
+            if let Ok(Some(read)) = &outcome {
+                for p in &read.heard {
+                    hub.deliver(p);
                 }
             }
+            let elapsed = Duration::from_millis((js_sys::Date::now() - started).max(0.0) as u64);
+            sleep(settings.backoff.after_presence_read(&outcome, elapsed, wait, &mut failures, settings.interval, random_jitter())).await;
         }
     };
     futures_util::future::join(Box::pin(sending), Box::pin(reading)).await;

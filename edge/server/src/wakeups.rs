@@ -57,7 +57,6 @@ impl Wakeups for LocalWakeups {
 
     fn wait(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
         let mut rx = self.tx.subscribe();
-        let mut presence = self.presence.subscribe();
         if !self.can_wait() {
             return Box::pin(std::future::ready(()));
         }
@@ -65,21 +64,37 @@ impl Wakeups for LocalWakeups {
         Box::pin(async move {
             let woken = async move {
                 loop {
-                    let touched = tokio::select! {
-                        wake = rx.recv() => match wake {
-                            Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) => touched,
-                            Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
-                            // The sender lives as long as the state: only the timer is left.
-                            Err(RecvError::Closed) => std::future::pending().await,
-                        },
+                    match rx.recv().await {
+                        Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
+                        Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
+                        Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
+                        // The sender lives as long as the state: only the timer is left.
+                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(max, woken).await;
+        })
+    }
+
+    fn wait_presence(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
+        let (mut rx, mut presence) = (self.tx.subscribe(), self.presence.subscribe());
+        if !self.can_wait() {
+            return Box::pin(std::future::ready(()));
+        }
+        let ids: HashSet<String> = doc_ids.iter().cloned().collect();
+        Box::pin(async move {
+            let woken = async move {
+                loop {
+                    tokio::select! {
                         sent = presence.recv() => match sent {
-                            Ok(touched) => touched,
+                            Ok(touched) if touched.iter().any(|id| ids.contains(id)) => return,
+                            Ok(_) => {}
                             Err(RecvError::Lagged(_)) => return,
                             Err(RecvError::Closed) => std::future::pending().await,
                         },
-                    };
-                    if touched.iter().any(|id| ids.contains(id)) {
-                        return;
+                        // Only the shutdown matters on this channel.
+                        wake = rx.recv() => if matches!(wake, Ok(Wake::ShuttingDown)) { return },
                     }
                 }
             };
@@ -146,17 +161,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn presence_wakes_its_documents_waiters_and_is_no_commit() {
+    async fn presence_wakes_only_its_documents_presence_readers() {
         let wakeups = Arc::new(LocalWakeups::default());
         let mut commits = wakeups.commits();
-        let waiting = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_secs(30)));
+        let reader = tokio::spawn(wakeups.wait_presence(&["a".into()], Duration::from_secs(30)));
+        let other_reader = tokio::spawn(wakeups.wait_presence(&["b".into()], Duration::from_millis(300)));
+        let waiting_sync = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_millis(300)));
         let started = Instant::now();
-        wakeups.announce_presence(&["b".into()]);
+        wakeups.announce(&["a".into()]);
         wakeups.announce_presence(&["a".into()]);
-        waiting.await.unwrap();
+        reader.await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(10), "woken by the presence, not the timer");
-        wakeups.announce(&["c".into()]);
-        assert_eq!(commits.next().await, Some(Seen::Committed(vec!["c".into()])), "the live channel's watcher hears commits only");
+        other_reader.await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300), "presence and commits to another document do not wake a reader");
+        waiting_sync.await.unwrap();
+        assert_eq!(commits.next().await, Some(Seen::Committed(vec!["a".into()])), "the live channel's watcher hears the commit");
+        let sync_only = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_millis(300)));
+        let started = Instant::now();
+        wakeups.announce_presence(&["a".into()]);
+        sync_only.await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300), "presence never wakes a waiting sync");
+        let reader_only = tokio::spawn(wakeups.wait_presence(&["a".into()], Duration::from_millis(300)));
+        let started = Instant::now();
+        wakeups.announce(&["a".into()]);
+        reader_only.await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300), "a commit never wakes a presence reader");
     }
 
     #[tokio::test]

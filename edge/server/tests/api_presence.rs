@@ -56,6 +56,9 @@ async fn members_read_each_others_presence_and_strangers_learn_nothing() {
     assert_eq!((&own["presence"], own["cursor"].as_i64()), (&json!([]), Some(cursor)));
     let other_tab = read(&app, "alice", &format!("docs={doc}&after={cursor}&session=tab-2")).await;
     assert_eq!(other_tab["presence"], json!([{"seq": mine["seq"], "doc": doc, "from": "alice", "data": "mine"}]));
+    // A session hides only its own user's messages: another user naming it hears them.
+    let as_victor = read(&app, "victor", &format!("docs={doc}&after={cursor}&session=tab-1")).await;
+    assert_eq!(as_victor["presence"][0]["seq"], mine["seq"]);
 
     // A stranger sends to a document exactly as to a missing one, and reads nothing of it.
     let (to_theirs, body_theirs) = send(&app, "mallory", &doc, json!(1)).await;
@@ -78,10 +81,13 @@ async fn presence_is_bounded_by_size_and_rate_and_kept_ten_seconds() {
     let app = TestApp::new().await;
     let doc = app.create_doc("alice").await;
 
-    let big = "x".repeat(MAX_PRESENCE_BYTES);
+    // The limit is the JSON text's: a string of 1,022 characters is 1,024 bytes with its quotes.
+    let big = "x".repeat(MAX_PRESENCE_BYTES - 1);
     let (status, problem) = send(&app, "alice", &doc, json!(big)).await;
     assert_eq!((status, problem["type"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("urn:edgesync:problem:payload-too-large")));
     assert_eq!(rows(&app).await, 0, "refused before anything is stored");
+    assert_eq!(send(&app, "alice", &doc, json!("x".repeat(MAX_PRESENCE_BYTES - 2))).await.0, StatusCode::ACCEPTED, "exactly the limit");
+    app.clock.advance_secs(11);
 
     // One user's burst (the app's clock stands still): the limit, then 429, at every edge alike
     // (the count and the insert are one statement).
@@ -106,6 +112,26 @@ async fn presence_is_bounded_by_size_and_rate_and_kept_ten_seconds() {
     app.clock.advance_secs(11);
     edge_app::service::compaction::run_pass(&app.state, 10).await.unwrap();
     assert_eq!(rows(&app).await, 0, "the compaction pass deleted the rest");
+}
+
+#[tokio::test]
+async fn a_read_answers_at_most_a_hundred_and_the_cursor_goes_on() {
+    let app = TestApp::new().await;
+    let doc = app.create_doc("alice").await;
+    for i in 0..101 {
+        if i > 0 && i % PRESENCE_PER_SECOND == 0 {
+            app.clock.advance_secs(1);
+        }
+        assert_eq!(send(&app, "alice", &doc, json!(i)).await.0, StatusCode::ACCEPTED);
+    }
+    let first = read(&app, "bob-not-a-member", &format!("docs={doc}")).await;
+    assert_eq!(first["presence"], json!([]), "a stranger reads nothing");
+    let first = read(&app, "alice", &format!("docs={doc},{doc}")).await;
+    let data: Vec<&Value> = first["presence"].as_array().unwrap().iter().map(|e| &e["data"]).collect();
+    assert_eq!(data.len(), 100, "a repeated id counts once, and an answer holds at most 100");
+    assert_eq!((data[0], data[99]), (&json!(0), &json!(99)));
+    let rest = read(&app, "alice", &format!("docs={doc}&after={}", first["cursor"])).await;
+    assert_eq!(rest["presence"].as_array().unwrap().iter().map(|e| &e["data"]).collect::<Vec<_>>(), [&json!(100)]);
 }
 
 #[tokio::test]

@@ -38,7 +38,7 @@ pub async fn run(db: Arc<dyn Database>) {
 }
 
 /// Presence over HTTP: the sender's limit is counted by the insert itself; a read joins the
-/// membership, skips the reader's session and what is older than its window. (Deleting
+/// membership, skips the reader's own session and what is older than its window. (Deleting
 /// expired rows is global, so it is checked on a file of its own: edge/server's api_presence.)
 async fn presence_is_limited_and_read_by_members_only(store: &Store) {
     use edge_app::store::NewPresence;
@@ -56,8 +56,10 @@ async fn presence_is_limited_and_read_by_members_only(store: &Store) {
     let docs = [id.clone(), unique_id()];
     let seqs = |rows: Vec<edge_app::store::PresenceRow>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
     assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(0), 10).await.unwrap()), [first, second, third]);
-    let rows = store.presence_after("bob", "one", &docs, first, at(0), 10).await.unwrap();
+    // A session hides the sender's own messages from the sender's reads naming it, only.
+    let rows = store.presence_after(&sender, "one", &docs, first, at(0), 10).await.unwrap();
     assert_eq!(rows, [edge_app::store::PresenceRow { seq: second, doc_id: id.clone(), sender: sender.clone(), data: r#"{"cursor":1}"#.into() }]);
+    assert_eq!(seqs(store.presence_after("bob", "one", &docs, first, at(0), 10).await.unwrap()), [second, third]);
     assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(500), 10).await.unwrap()), [third], "older than the window");
     assert_eq!(seqs(store.presence_after("bob", "", &docs, 0, at(0), 1).await.unwrap()), [first], "at most the limit");
     assert!(store.presence_after("carol", "", &docs, 0, at(0), 10).await.unwrap().is_empty(), "members only");

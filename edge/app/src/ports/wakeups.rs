@@ -31,8 +31,15 @@ pub trait Wakeups: Send + Sync + 'static {
     /// check, and waiting syncs answer. Elsewhere, waiters find out on their next poll.
     fn announce_access(&self, _doc_ids: &[String]) {}
 
-    /// Tells this process's waiting presence reads (docs/protocol.md §10.1) that `doc_ids`
-    /// have a new message. Readers elsewhere find it on their next poll of the database.
+    /// Like [`Wakeups::wait`], for a presence read (docs/protocol.md §10.1): resolves early
+    /// when [`Wakeups::announce_presence`] names one of `doc_ids`, never for a commit (and
+    /// presence never wakes a waiting sync).
+    fn wait_presence(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
+        self.wait(doc_ids, max)
+    }
+
+    /// Tells this process's waiting presence reads that `doc_ids` have a new message. Readers
+    /// elsewhere find it on their next poll of the database.
     fn announce_presence(&self, _doc_ids: &[String]) {}
 }
 

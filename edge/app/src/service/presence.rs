@@ -4,12 +4,13 @@
 //! sync (§10) waits for a change.
 //!
 //! Edges share nothing but the database, so a message crosses them as a row of the `presence`
-//! table: read for [`TTL_MS`] after it was sent, deleted after that (by the next send and by
-//! the compaction pass). A row is never part of a document, never synced, never in its
-//! history. The rules are the live channel's (§11): any member may send (viewers too), the
-//! sender is the token's subject, at most [`MAX_PRESENCE_BYTES`] of JSON, at most
+//! table: read for [`TTL_MS`] after it was sent, and deleted once expired by the next send
+//! (anyone's) and by the compaction pass. A row is never part of a document, never synced,
+//! never in its history. The rules are the live channel's (§11): any member may send (viewers
+//! too), the sender is the token's subject, at most [`MAX_PRESENCE_BYTES`] of JSON, at most
 //! [`PRESENCE_PER_SECOND`] messages per second per user — counted by the same statement that
-//! stores the message, so edges cannot pass the limit together.
+//! stores the message, so edges cannot pass the limit together. Presence never wakes a
+//! waiting sync, nor a commit a presence read.
 
 use std::time::Duration;
 
@@ -28,9 +29,6 @@ pub const TTL_MS: i64 = 10_000;
 pub const MAX_DOCS: usize = 100;
 /// Messages one answer carries at most (the cursor continues from the last).
 pub const MAX_ENTRIES: i64 = 100;
-/// A waiting read looks at the database at least this often (and at `EDGESYNC_WAIT_POLL_MS`
-/// when that is shorter): presence is only worth anything while it is fresh.
-pub const MAX_POLL_MS: u32 = 250;
 
 /// Sends `data` from `user` (its client's `session`, if any) to the other readers of `doc`;
 /// the message's number. `404` for a missing document and a non-member alike.
@@ -61,8 +59,9 @@ pub struct Read<'a> {
 }
 
 /// The messages of the documents `user` may read after `after`, sent in the last [`TTL_MS`]
-/// by anyone but the read's session; when there is none, waits up to `wait_ms` (clamped like
-/// a waiting sync's) for one.
+/// by anyone but the caller's client session; when there is none, waits up to `wait_ms`
+/// (clamped like a waiting sync's) for one, reading the database every
+/// `EDGESYNC_WAIT_POLL_MS` (at once on the native server when a message is sent through it).
 pub async fn read(state: &AppState, user: &str, read: Read<'_>) -> ApiResult<PresencePage> {
     let Read { docs, after, session, wait_ms } = read;
     let session = checked_session(session)?;
@@ -73,15 +72,21 @@ pub async fn read(state: &AppState, user: &str, read: Read<'_>) -> ApiResult<Pre
     }
     let (granted, unavailable) = crate::live::authorize(state, user, &ids).await?;
     let granted: Vec<String> = granted.into_iter().map(|d| d.doc).collect();
-    let mut left = Duration::from_millis(wait_ms.min(state.config.max_wait_ms).into());
-    let poll = Duration::from_millis(state.config.wait_poll_ms.clamp(1, MAX_POLL_MS).into());
+    let wait_ms = i64::from(wait_ms.min(state.config.max_wait_ms));
+    let poll_ms = i64::from(state.config.wait_poll_ms.max(1));
+    let deadline = state.now().0 + wait_ms;
+    // Database reads of one request, however often it is woken early (a host whose clock
+    // stands still included).
+    let mut reads_left = 2 * (wait_ms / poll_ms) + 2;
     loop {
         let rows = if granted.is_empty() {
             Vec::new()
         } else {
+            reads_left -= 1;
             state.store.presence_after(user, session, &granted, after, UnixMillis(state.now().0 - TTL_MS), MAX_ENTRIES).await?
         };
-        if !rows.is_empty() || left.is_zero() || granted.is_empty() || !state.wakeups.can_wait() {
+        let left = deadline - state.now().0;
+        if !rows.is_empty() || left <= 0 || reads_left <= 0 || granted.is_empty() || !state.wakeups.can_wait() {
             let cursor = rows.last().map_or(after, |r| r.seq);
             let presence = rows
                 .into_iter()
@@ -92,9 +97,7 @@ pub async fn read(state: &AppState, user: &str, read: Read<'_>) -> ApiResult<Pre
                 .collect::<ApiResult<_>>()?;
             return Ok(PresencePage { cursor, presence, unavailable });
         }
-        let step = left.min(poll);
-        state.wakeups.wait(&granted, step).await;
-        left -= step;
+        state.wakeups.wait_presence(&granted, Duration::from_millis(left.min(poll_ms) as u64)).await;
     }
 }
 
@@ -107,14 +110,21 @@ fn checked_session(session: Option<&str>) -> ApiResult<&str> {
     Ok(session)
 }
 
-/// `docs=` of a read: 1 to [`MAX_DOCS`] comma-separated document ids, each checked.
+/// `docs=` of a read: 1 to [`MAX_DOCS`] comma-separated document ids, each checked (counted
+/// before anything is copied); a repeated id counts once.
 fn parse_ids(docs: &str) -> ApiResult<Vec<String>> {
-    let ids: Vec<String> = docs.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if ids.is_empty() || ids.len() > MAX_DOCS {
+    let named: Vec<&str> = docs.split(',').filter(|s| !s.is_empty()).take(MAX_DOCS + 1).collect();
+    if named.is_empty() || named.len() > MAX_DOCS {
         return Err(ApiError::Invalid(format!("docs must name 1 to {MAX_DOCS} document ids, comma-separated")));
     }
-    if let Some(bad) = ids.iter().find(|id| id.parse::<sync_core::DocumentId>().is_err()) {
-        return Err(ApiError::Invalid(format!("{bad:?} is not a document id (32 lowercase hex digits)")));
+    let mut ids: Vec<String> = Vec::with_capacity(named.len());
+    for id in named {
+        if id.parse::<sync_core::DocumentId>().is_err() {
+            return Err(ApiError::Invalid(format!("{:?} is not a document id (32 lowercase hex digits)", id.chars().take(40).collect::<String>())));
+        }
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
     }
     Ok(ids)
 }
@@ -126,7 +136,7 @@ mod tests {
     #[test]
     fn a_read_names_one_to_a_hundred_valid_ids() {
         let id = "0123456789abcdef0123456789abcdef";
-        assert_eq!(parse_ids(&format!("{id},{id}")).unwrap().len(), 2);
+        assert_eq!(parse_ids(&format!("{id},{id}")).unwrap(), [id], "a repeated id counts once");
         for bad in [String::new(), ",".into(), "ABC".into(), format!("{id},{}", id.to_uppercase()), vec![id; MAX_DOCS + 1].join(",")] {
             assert!(matches!(parse_ids(&bad), Err(ApiError::Invalid(_))), "{bad:.60}");
         }

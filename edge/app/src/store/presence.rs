@@ -50,8 +50,9 @@ impl Store {
     }
 
     /// Up to `limit` rows after `after` for those of `doc_ids` that `user` is a member of, sent
-    /// at `since` or later and not by `session` (unless it is empty), oldest first. Membership
-    /// is read in the same statement, so a member removed meanwhile reads nothing more.
+    /// at `since` or later and not by `user`'s client `session` (unless it is empty), oldest
+    /// first. Membership is read in the same statement, so a member removed meanwhile reads
+    /// nothing more.
     pub async fn presence_after(
         &self,
         user: &str,
@@ -64,7 +65,7 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT p.seq, p.doc_id, p.sender, p.data FROM presence p ",
             "JOIN members m ON m.doc_id = p.doc_id AND m.user_id = ?1 ",
-            "WHERE p.doc_id IN (SELECT value FROM json_each(?2)) AND p.seq > ?3 AND p.sent_at >= ?4 AND (?6 = '' OR p.session <> ?6) ",
+            "WHERE p.doc_id IN (SELECT value FROM json_each(?2)) AND p.seq > ?3 AND p.sent_at >= ?4 AND (?6 = '' OR NOT (p.sender = ?1 AND p.session = ?6)) ",
             "ORDER BY p.seq LIMIT ?5"
         );
         let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
