@@ -110,6 +110,25 @@ async fn peers_and_http_writers_converge_and_a_sync_with_changes_creates_the_doc
     assert_eq!((value(&server, "a"), value(&server, "b"), value(&server, "http")), (Some(2), Some(3), Some(4)));
 }
 
+/// automerge answers every message that carried changes (its heads moved): automerge-repo
+/// clients take that answer as the server's acknowledgement. The server strips the changes
+/// before automerge sees the message (they are stored already), and must answer all the same,
+/// also when nothing else happened to the document.
+#[tokio::test]
+async fn a_writers_change_is_acknowledged_when_nothing_else_happened() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(9);
+    let mut alice = Peer::owning(&app, "alice", doc).await;
+    for n in 0..5 {
+        alice.edit("n", n);
+        let message = alice.doc.generate_sync_message(&mut alice.state).expect("the edit goes out");
+        assert!(!message.changes.is_empty());
+        let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
+        assert!(alice.take(answer), "edit {n}: answered");
+        assert_eq!(alice.state.shared_heads, alice.doc.get_heads(), "edit {n}: the answer acknowledges it");
+    }
+}
+
 #[tokio::test]
 async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing() {
     let app = TestApp::new().await;

@@ -89,7 +89,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         && let Some(heads) = peer.answered.clone()
         && let Some(kept) = state.loaded.get(&id, &heads)
     {
-        match answer_from(state, &id, kept, &heads, true, peer, Some(message), Vec::new()).await? {
+        match answer_from(state, &id, kept, &heads, true, peer, Some(Received { message, carried_changes: false }), Vec::new()).await? {
             Ok(answer) => return Ok(answer),
             // The copy moved on in between: read the membership as for any other message.
             Err(Some(unused)) => message = unused,
@@ -150,7 +150,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
             DocStatus::Unavailable => return Err(ApiError::DocumentUnavailable(id)),
         }
     }
-    answer(state, &id, &stored_heads, peer, Some(message), missing).await
+    answer(state, &id, &stored_heads, peer, Some(Received { message, carried_changes: !changes.is_empty() }), missing).await
 }
 
 /// The message to send a connection subscribed to `doc` after its heads moved (`None` inside
@@ -248,15 +248,23 @@ async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, a
     applied == Some(true)
 }
 
-/// Applies `message` (its changes stripped) to the connection's state on the stored document
-/// at `heads` and generates the answer. `missing`: dependencies of pushed changes the store
-/// lacked.
-async fn answer(state: &AppState, id: &str, heads: &str, peer: &mut DocSync, message: Option<Message>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
+/// A client's sync message with its changes stripped (stored already, or refused).
+struct Received {
+    message: Message,
+    /// It carried changes. Without them automerge would take a message whose heads are the
+    /// document's for one saying the client holds exactly what it was last sent, and answer
+    /// nothing; a writer is owed the acknowledgement automerge sends after applying changes.
+    carried_changes: bool,
+}
+
+/// Applies `received` to the connection's state on the stored document at `heads` and
+/// generates the answer. `missing`: dependencies of pushed changes the store lacked.
+async fn answer(state: &AppState, id: &str, heads: &str, peer: &mut DocSync, received: Option<Received>, missing: Vec<ChangeHash>) -> ApiResult<Answer> {
     let Some(doc) = loaded(state, id, heads).await? else {
         peer.answered = None;
         return Ok(Answer::Unavailable);
     };
-    Ok(answer_from(state, id, doc, heads, false, peer, message, missing).await?.unwrap_or(Answer::Reply(None)))
+    Ok(answer_from(state, id, doc, heads, false, peer, received, missing).await?.unwrap_or(Answer::Reply(None)))
 }
 
 /// [`answer`] from the kept copy `doc`; `heads`: the stored heads read with the user's
@@ -273,7 +281,7 @@ async fn answer_from(
     heads: &str,
     pinned: bool,
     peer: &mut DocSync,
-    message: Option<Message>,
+    received: Option<Received>,
     missing: Vec<ChangeHash>,
 ) -> ApiResult<Result<Answer, Option<Message>>> {
     let mut st = std::mem::take(&mut peer.state);
@@ -282,13 +290,18 @@ async fn answer_from(
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         let at = Heads::new(doc.get_heads()).to_string();
         if pinned && at != read {
-            return (st, at, Err(message));
+            return (st, at, Err(received.map(|r| r.message)));
         }
         // Only the message is hostile here (the document loaded): a panic it causes refuses
         // the message, and never marks the document damaged for its other members.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            if let Some(message) = message {
+            if let Some(Received { message, carried_changes }) = received {
+                let sent = carried_changes.then(|| st.last_sent_heads.clone());
                 doc.receive_sync_message(&mut st, message).map_err(|e| e.to_string())?;
+                if let Some(sent) = sent {
+                    // As automerge leaves it after applying changes.
+                    st.last_sent_heads = sent;
+                }
             }
             if !missing.is_empty() {
                 st.needs_reset = true;
