@@ -213,6 +213,13 @@ impl LiveHub {
         self.lock().docs.keys().cloned().collect()
     }
 
+    /// Those of `ids` some connection watches (a commit's documents: looked up one by one, not
+    /// against a copy of everything watched).
+    fn watched_among(&self, ids: Vec<String>) -> Vec<String> {
+        let state = self.lock();
+        ids.into_iter().filter(|id| state.docs.contains_key(id)).collect()
+    }
+
     /// Announces the documents among `heads` whose heads moved since last announced.
     fn heads_read(&self, heads: HashMap<String, Vec<String>>) {
         let mut state = self.lock();
@@ -310,8 +317,7 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
                 },
                 _ = tick.tick() => hub.watched(),
             };
-            let watched: HashSet<String> = hub.watched().into_iter().collect();
-            let ids: Vec<String> = ids.into_iter().filter(|id| watched.contains(id)).collect();
+            let ids = hub.watched_among(ids);
             for chunk in ids.chunks(POLL_CHUNK) {
                 match state.store.heads_of(chunk).await {
                     Ok(heads) => hub.heads_read(heads),
