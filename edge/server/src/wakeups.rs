@@ -131,6 +131,18 @@ pub enum Seen {
 pub struct Commits(broadcast::Receiver<Wake>);
 
 impl Commits {
+    /// The next announcement if one is waiting already: `None` when none is; `Some(None)`
+    /// once the server is shutting down.
+    pub fn try_next(&mut self) -> Option<Option<Seen>> {
+        match self.0.try_recv() {
+            Ok(Wake::Committed(ids)) => Some(Some(Seen::Committed(ids.to_vec()))),
+            Ok(Wake::AccessChanged(ids)) => Some(Some(Seen::AccessChanged(ids.to_vec()))),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Some(Seen::Lagged)),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Ok(Wake::ShuttingDown) | Err(broadcast::error::TryRecvError::Closed) => Some(None),
+        }
+    }
+
     /// The next announcement; `None` once the server is shutting down.
     pub async fn next(&mut self) -> Option<Seen> {
         match self.0.recv().await {
@@ -186,6 +198,20 @@ mod tests {
         wakeups.announce(&["a".into()]);
         reader_only.await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(300), "a commit never wakes a presence reader");
+    }
+
+    #[tokio::test]
+    async fn announcements_waiting_already_are_taken_without_waiting() {
+        let wakeups = LocalWakeups::default();
+        let mut commits = wakeups.commits();
+        assert!(commits.try_next().is_none(), "nothing announced yet");
+        wakeups.announce(&["a".into()]);
+        wakeups.announce_access(&["b".into()]);
+        assert_eq!(commits.try_next(), Some(Some(Seen::Committed(vec!["a".into()]))));
+        assert_eq!(commits.try_next(), Some(Some(Seen::AccessChanged(vec!["b".into()]))));
+        assert!(commits.try_next().is_none());
+        wakeups.shut_down();
+        assert_eq!(commits.try_next(), Some(None));
     }
 
     #[tokio::test]

@@ -304,7 +304,7 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let ids = tokio::select! {
+            let mut ids = tokio::select! {
                 seen = commits.next() => match seen {
                     Some(Seen::Committed(ids)) => ids,
                     Some(Seen::AccessChanged(ids)) => {
@@ -317,6 +317,17 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
                 },
                 _ = tick.tick() => hub.watched(),
             };
+            // Commits announced meanwhile (a busy server) share the read.
+            while let Some(seen) = commits.try_next() {
+                match seen {
+                    Some(Seen::Committed(more)) => ids.extend(more),
+                    Some(Seen::AccessChanged(changed)) => hub.recheck(&changed),
+                    Some(Seen::Lagged) => ids = hub.watched(),
+                    None => break,
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
             let ids = hub.watched_among(ids);
             for chunk in ids.chunks(POLL_CHUNK) {
                 match state.store.heads_of(chunk).await {
