@@ -79,17 +79,27 @@ impl Backoff {
         interval: Duration,
         jitter: f64,
     ) -> Duration {
-        let pause = match outcome {
-            Ok(Waited::News) => Duration::ZERO,
-            Ok(Waited::Quiet) if elapsed >= wait / 2 => Duration::ZERO,
-            Ok(Waited::Quiet | Waited::NothingToWatch) => interval,
+        let pause = outcome.as_ref().map(|waited| match waited {
+            Waited::News => Duration::ZERO,
+            Waited::Quiet if elapsed >= wait / 2 => Duration::ZERO,
+            Waited::Quiet | Waited::NothingToWatch => interval,
+        });
+        self.settle(pause, failures, jitter)
+    }
+
+    /// `pause` after a success (the failures reset), or the backoff after a failure
+    /// (honouring `Retry-After`).
+    fn settle(&self, pause: Result<Duration, &SyncError>, failures: &mut u32, jitter: f64) -> Duration {
+        match pause {
+            Ok(pause) => {
+                *failures = 0;
+                pause
+            }
             Err(e) => {
                 *failures = failures.saturating_add(1);
-                return self.delay(*failures, e.retry_after(), jitter);
+                self.delay(*failures, e.retry_after(), jitter)
             }
-        };
-        *failures = 0;
-        pause
+        }
     }
 }
 
@@ -124,18 +134,13 @@ impl Backoff {
         interval: Duration,
         jitter: f64,
     ) -> Duration {
-        let pause = match outcome {
-            Ok(None) => PRESENCE_IDLE_LOOK,
-            Ok(Some(read)) if read.all_unavailable => interval,
-            Ok(Some(read)) if !read.heard.is_empty() || elapsed >= wait / 2 => Duration::ZERO,
-            Ok(Some(_)) => interval,
-            Err(e) => {
-                *failures = failures.saturating_add(1);
-                return self.delay(*failures, e.retry_after(), jitter);
-            }
-        };
-        *failures = 0;
-        pause
+        let pause = outcome.as_ref().map(|read| match read {
+            None => PRESENCE_IDLE_LOOK,
+            Some(read) if read.all_unavailable => interval,
+            Some(read) if !read.heard.is_empty() || elapsed >= wait / 2 => Duration::ZERO,
+            Some(_) => interval,
+        });
+        self.settle(pause, failures, jitter)
     }
 }
 

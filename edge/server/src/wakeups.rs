@@ -38,6 +38,17 @@ impl Default for LocalWakeups {
 }
 
 impl LocalWakeups {
+    /// Resolves when `woken` does, after `max`, or at once when the host cannot wait (checked
+    /// after the caller subscribed to what wakes it, so nothing announced between is missed).
+    fn until(&self, max: Duration, woken: impl Future<Output = ()> + Send + 'static) -> BoxFuture<'static, ()> {
+        if !self.can_wait() {
+            return Box::pin(std::future::ready(()));
+        }
+        Box::pin(async move {
+            let _ = tokio::time::timeout(max, woken).await;
+        })
+    }
+
     /// Every commit made in this process from now on (the live channel's push).
     pub fn commits(&self) -> Commits {
         Commits(self.tx.subscribe())
@@ -57,48 +68,36 @@ impl Wakeups for LocalWakeups {
 
     fn wait(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
         let mut rx = self.tx.subscribe();
-        if !self.can_wait() {
-            return Box::pin(std::future::ready(()));
-        }
         let ids: HashSet<String> = doc_ids.iter().cloned().collect();
-        Box::pin(async move {
-            let woken = async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
-                        Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
-                        Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
-                        // The sender lives as long as the state: only the timer is left.
-                        Err(RecvError::Closed) => std::future::pending::<()>().await,
-                    }
+        self.until(max, async move {
+            loop {
+                match rx.recv().await {
+                    Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
+                    Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
+                    Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
+                    // The sender lives as long as the state: only the timer is left.
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }
-            };
-            let _ = tokio::time::timeout(max, woken).await;
+            }
         })
     }
 
     fn wait_presence(&self, doc_ids: &[String], max: Duration) -> BoxFuture<'static, ()> {
         let (mut rx, mut presence) = (self.tx.subscribe(), self.presence.subscribe());
-        if !self.can_wait() {
-            return Box::pin(std::future::ready(()));
-        }
         let ids: HashSet<String> = doc_ids.iter().cloned().collect();
-        Box::pin(async move {
-            let woken = async move {
-                loop {
-                    tokio::select! {
-                        sent = presence.recv() => match sent {
-                            Ok(touched) if touched.iter().any(|id| ids.contains(id)) => return,
-                            Ok(_) => {}
-                            Err(RecvError::Lagged(_)) => return,
-                            Err(RecvError::Closed) => std::future::pending().await,
-                        },
-                        // Only the shutdown matters on this channel.
-                        wake = rx.recv() => if matches!(wake, Ok(Wake::ShuttingDown)) { return },
-                    }
+        self.until(max, async move {
+            loop {
+                tokio::select! {
+                    sent = presence.recv() => match sent {
+                        Ok(touched) if touched.iter().any(|id| ids.contains(id)) => return,
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => return,
+                        Err(RecvError::Closed) => std::future::pending().await,
+                    },
+                    // Only the shutdown matters on this channel.
+                    wake = rx.recv() => if matches!(wake, Ok(Wake::ShuttingDown)) { return },
                 }
-            };
-            let _ = tokio::time::timeout(max, woken).await;
+            }
         })
     }
 
