@@ -20,7 +20,7 @@
 //! item of work; `conn` holds a connection's protocol state.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use edge_app::live::{self, CLOSE_TOKEN_EXPIRED, MAX_PRESENCE_BYTES, MAX_SUBSCRIPTIONS, RECHECK_SECS};
 use edge_app::{ApiError, AppState};
@@ -32,9 +32,11 @@ use worker::{DurableObject, Env, Request, Response, State, WebSocket, WebSocketI
 use crate::relay::{Access, Changed, Ephemeral};
 use crate::room::{accept_user_socket, at_time, close_back, internal, now_ms, upgrade_with, upgraded};
 use conn::{Conn, Step};
+use queue::Queue;
 
 mod conn;
 mod handle;
+mod queue;
 
 /// The binding of the automerge-repo objects' namespace (wrangler.toml), one per user.
 /// Without it `/v1/automerge-repo` answers 404.
@@ -102,7 +104,7 @@ pub struct RepoConnections {
     /// Connections whose state is here, by socket id; taken out while one is being worked on.
     conns: RefCell<HashMap<i64, Conn>>,
     /// Work waiting per connection; an entry exists while the connection is being worked on.
-    queues: RefCell<HashMap<i64, VecDeque<Work>>>,
+    queues: RefCell<HashMap<i64, Queue>>,
     /// Which connections sync which document.
     watching: RefCell<HashMap<DocumentId, HashSet<i64>>>,
     app: RefCell<Option<(AppState, std::sync::Arc<crate::timer::WorkerTimer>)>>,
@@ -283,22 +285,7 @@ impl RepoConnections {
     /// Does `work` for connection `id` now, or queues it behind the work in progress.
     async fn work(&self, ws: &WebSocket, id: i64, work: Work) -> worker::Result<()> {
         if let Some(queue) = self.queues.borrow_mut().get_mut(&id) {
-            // One push per document covers every commit queued behind it (as on the native
-            // server): it reads the document as it is when its turn comes.
-            if let Work::Changed(doc) = &work
-                && queue.iter().any(|w| matches!(w, Work::Changed(d) if d == doc))
-            {
-                return Ok(());
-            }
-            let bytes: usize = queue.iter().map(|w| if let Work::Frame(b) = w { b.len() } else { 0 }).sum();
-            if queue.len() >= MAX_QUEUED || bytes > MAX_QUEUED_BYTES {
-                // A client sending faster than its messages are handled (or a backlog of
-                // pushes): its memory is bounded, as on the native server.
-                queue.clear();
-                queue.push_back(Work::TooSlow);
-            } else if !matches!(queue.back(), Some(Work::TooSlow)) {
-                queue.push_back(work);
-            }
+            queue.push(work);
             return Ok(());
         }
         let Some(mut conn) = self.conns.borrow_mut().remove(&id) else {
@@ -307,11 +294,10 @@ impl RepoConnections {
             return Ok(());
         };
         let user = ws.deserialize_attachment::<Owner>()?.map(|o| o.user).unwrap_or_default();
-        self.queues.borrow_mut().insert(id, VecDeque::from([work]));
+        self.queues.borrow_mut().insert(id, Queue::new());
+        let mut next = Some(work);
         let mut close = None;
-        loop {
-            let next = self.queues.borrow_mut().get_mut(&id).and_then(VecDeque::pop_front);
-            let Some(work) = next else { break };
+        while let Some(work) = next.take().or_else(|| self.queues.borrow_mut().get_mut(&id).and_then(Queue::pop)) {
             if close.is_some() {
                 continue;
             }
