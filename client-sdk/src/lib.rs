@@ -88,7 +88,7 @@ pub use sync_core;
 pub use sync_core::{DocumentId, Heads};
 
 pub use backoff::Backoff;
-pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, Presence, PresenceCursor, PresenceRead, SharedDocument, SyncReport, Waited, new_document_id};
+pub use engine::{DocumentInfo, Engine, EngineConfig, Heard, LatestPresence, Presence, PresenceCursor, PresenceRead, SharedDocument, SyncReport, Waited, new_document_id};
 pub use error::{DocSyncError, DocumentError, OpenError, StoreError, SyncError, TokenError, TransportError, TransportErrorKind};
 pub use events::{ChangeOrigin, Event, Subscription, SyncStatus};
 pub use patches::Patches;

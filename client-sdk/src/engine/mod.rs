@@ -29,7 +29,7 @@ use crate::ports::{DocRecord, LocalStore, LocalTokenProvider, LocalTransport, Or
 use doc::DocState;
 
 pub use live::{Heard, Presence, Waited};
-pub use presence::{PresenceCursor, PresenceRead};
+pub use presence::{LatestPresence, PresenceCursor, PresenceRead};
 pub use shared::SharedDocument;
 pub use sync::SyncReport;
 

@@ -41,6 +41,31 @@ impl Default for PresenceCursor {
     }
 }
 
+/// What the app set since the last send, the latest value per document, in the order the
+/// documents were first set: presence is only ever the latest, so the values a slow send kept
+/// waiting collapse into one per document.
+#[derive(Debug)]
+pub struct LatestPresence<T>(Vec<(DocumentId, T)>);
+
+impl<T> Default for LatestPresence<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> LatestPresence<T> {
+    pub fn keep(&mut self, doc: DocumentId, data: T) {
+        match self.0.iter_mut().find(|(d, _)| *d == doc) {
+            Some(entry) => entry.1 = data,
+            None => self.0.push((doc, data)),
+        }
+    }
+
+    pub fn into_sends(self) -> Vec<(DocumentId, T)> {
+        self.0
+    }
+}
+
 /// What a presence read brought.
 #[derive(Debug, Default)]
 pub struct PresenceRead {
@@ -92,5 +117,20 @@ impl<S: LocalStore, T: LocalTransport, A: LocalTokenProvider> Engine<S, T, A> {
         cursor.after = Some(cursor.after.map_or(page.cursor, |a| a.max(page.cursor)));
         let heard = page.presence.into_iter().filter_map(|e| Some(Presence { doc_id: e.doc.parse().ok()?, from: e.from, data: e.data })).collect();
         Ok(Some(PresenceRead { heard, all_unavailable: page.unavailable.len() >= cursor.docs.len() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_value_per_document_goes_out_in_first_set_order() {
+        let (a, b) = (DocumentId::from_bytes([1; 16]), DocumentId::from_bytes([2; 16]));
+        let mut latest = LatestPresence::default();
+        for (doc, n) in [(a, 1), (b, 2), (a, 3), (a, 4)] {
+            latest.keep(doc, n);
+        }
+        assert_eq!(latest.into_sends(), [(a, 4), (b, 2)]);
     }
 }

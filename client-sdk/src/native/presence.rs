@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::backoff::{PRESENCE_IDLE_LOOK, random_jitter};
 pub use crate::engine::Presence;
-use crate::engine::PresenceCursor;
+use crate::engine::{LatestPresence, PresenceCursor};
 
 /// How this client hears of collaborators' changes right now ([`crate::Client::live_mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,16 +125,13 @@ pub(super) async fn over_http(engine: &super::NativeEngine, link: &mut PresenceL
     let cursor = PresenceCursor::new();
     let PresenceLink { outgoing, incoming, .. } = link;
     let sending = async {
-        while let Some(first) = outgoing.recv().await {
-            // What the app set meanwhile: only the latest per document goes out.
-            let mut latest = vec![first];
+        while let Some((doc, data)) = outgoing.recv().await {
+            let mut latest = LatestPresence::default();
+            latest.keep(doc, data);
             while let Ok((doc, data)) = outgoing.try_recv() {
-                match latest.iter_mut().find(|(d, _)| *d == doc) {
-                    Some(entry) => entry.1 = data,
-                    None => latest.push((doc, data)),
-                }
+                latest.keep(doc, data);
             }
-            for (doc, data) in latest {
+            for (doc, data) in latest.into_sends() {
                 let sent = engine.send_presence(&cursor, doc, &data.to_string()).await;
                 tokio::time::sleep(settings.backoff.after_presence_send(&sent, random_jitter())).await;
             }

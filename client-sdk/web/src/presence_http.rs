@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use edgesync_client::backoff::{PRESENCE_IDLE_LOOK, random_jitter};
-use edgesync_client::{DocumentId, PresenceCursor};
+use edgesync_client::{LatestPresence, PresenceCursor};
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::StreamExt;
 use gloo_timers::future::sleep;
@@ -16,33 +16,18 @@ use crate::client::WebEngine;
 use crate::options::LoopSettings;
 use crate::socket::{Input, PresenceHub};
 
-/// The latest presence per document, in the order the documents were first set.
-#[derive(Default)]
-struct Latest(Vec<(DocumentId, String)>);
-
-impl Latest {
-    fn keep(&mut self, event: Input) {
-        if let Input::Presence(doc, data) = event {
-            match self.0.iter_mut().find(|(d, _)| *d == doc) {
-                Some(entry) => entry.1 = data,
-                None => self.0.push((doc, data)),
-            }
-        }
-    }
-}
-
 /// Runs until dropped (the live loop's end drops it).
 pub async fn run(engine: Rc<WebEngine>, hub: Rc<PresenceHub>, input: &mut UnboundedReceiver<Input>, wait: Duration, settings: LoopSettings) {
     let cursor = PresenceCursor::new();
     let sending = async {
         while let Some(event) = input.next().await {
-            // What the app set meanwhile: only the latest per document goes out.
-            let mut latest = Latest::default();
-            latest.keep(event);
-            while let Ok(event) = input.try_recv() {
-                latest.keep(event);
+            let mut latest = LatestPresence::default();
+            for event in std::iter::once(event).chain(std::iter::from_fn(|| input.try_recv().ok())) {
+                if let Input::Presence(doc, data) = event {
+                    latest.keep(doc, data);
+                }
             }
-            for (doc, data) in latest.0 {
+            for (doc, data) in latest.into_sends() {
                 let sent = engine.send_presence(&cursor, doc, &data).await;
                 sleep(settings.backoff.after_presence_send(&sent, random_jitter())).await;
             }
