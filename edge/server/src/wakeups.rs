@@ -134,21 +134,27 @@ impl Commits {
     /// once the server is shutting down.
     pub fn try_next(&mut self) -> Option<Option<Seen>> {
         match self.0.try_recv() {
-            Ok(Wake::Committed(ids)) => Some(Some(Seen::Committed(ids.to_vec()))),
-            Ok(Wake::AccessChanged(ids)) => Some(Some(Seen::AccessChanged(ids.to_vec()))),
+            Ok(wake) => Some(Self::seen(wake)),
             Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Some(Seen::Lagged)),
             Err(broadcast::error::TryRecvError::Empty) => None,
-            Ok(Wake::ShuttingDown) | Err(broadcast::error::TryRecvError::Closed) => Some(None),
+            Err(broadcast::error::TryRecvError::Closed) => Some(None),
+        }
+    }
+
+    fn seen(wake: Wake) -> Option<Seen> {
+        match wake {
+            Wake::Committed(ids) => Some(Seen::Committed(ids.to_vec())),
+            Wake::AccessChanged(ids) => Some(Seen::AccessChanged(ids.to_vec())),
+            Wake::ShuttingDown => None,
         }
     }
 
     /// The next announcement; `None` once the server is shutting down.
     pub async fn next(&mut self) -> Option<Seen> {
         match self.0.recv().await {
-            Ok(Wake::Committed(ids)) => Some(Seen::Committed(ids.to_vec())),
-            Ok(Wake::AccessChanged(ids)) => Some(Seen::AccessChanged(ids.to_vec())),
+            Ok(wake) => Self::seen(wake),
             Err(RecvError::Lagged(_)) => Some(Seen::Lagged),
-            Ok(Wake::ShuttingDown) | Err(RecvError::Closed) => None,
+            Err(RecvError::Closed) => None,
         }
     }
 }

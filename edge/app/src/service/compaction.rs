@@ -18,8 +18,9 @@ pub struct CompactionReport {
 }
 
 /// Compacts up to `limit` documents whose change logs reached the configured threshold, and
-/// expires old idempotency records, rate-limit windows and presence. A document that does not load is
-/// recorded as damaged and skipped (now and in later passes); the pass goes on with the rest.
+/// expires old idempotency records, rate-limit windows and presence. A document that does not
+/// load is recorded as damaged and skipped (now and in later passes); the pass goes on with the
+/// rest.
 pub async fn run_pass(state: &AppState, limit: i64) -> ApiResult<CompactionReport> {
     let mut report = CompactionReport::default();
     let ids = state.store.compaction_candidates(state.config.compaction_threshold, limit).await?;

@@ -25,6 +25,9 @@ pub struct NewPresence<'a> {
     pub data: &'a str,
 }
 
+/// Deletes the presence sent before `?1`.
+const EXPIRE: &str = "DELETE FROM presence WHERE sent_at < ?1";
+
 impl Store {
     /// Keeps `message` for its document's readers unless its sender sent
     /// `per_second` messages in the last second already (then `None`: the count and the insert
@@ -38,10 +41,7 @@ impl Store {
         );
         let m = message;
         let params = [m.doc_id.into(), m.sender.into(), m.session.into(), m.data.into(), Value::Integer(now.0), Value::Integer(per_second.into())];
-        let results = self
-            .db()
-            .batch(vec![Statement::new("DELETE FROM presence WHERE sent_at < ?1", [Value::Integer(expired.0)]), Statement::new(INSERT, params)])
-            .await?;
+        let results = self.db().batch(vec![Statement::new(EXPIRE, [Value::Integer(expired.0)]), Statement::new(INSERT, params)]).await?;
         let inserted = results.get(1).ok_or_else(|| DbError::Other("send_presence: the insert has no result".into()))?;
         Ok(match first_int(inserted, 0)? {
             0 => None,
@@ -82,7 +82,7 @@ impl Store {
 
     /// Deletes presence sent before `expired`.
     pub async fn expire_presence(&self, expired: UnixMillis) -> Result<u64, DbError> {
-        let rows = self.db().query(Statement::new("DELETE FROM presence WHERE sent_at < ?1", [Value::Integer(expired.0)])).await?;
+        let rows = self.db().query(Statement::new(EXPIRE, [Value::Integer(expired.0)])).await?;
         Ok(rows.affected)
     }
 }
