@@ -8,6 +8,7 @@
 // `create`: each client creates ROUNDS documents instead, each with one change, one at a time,
 // each followed by the server's sync reply (DOCS is unused). `offline`: see offline.mjs.
 //   node load.mjs URL CLIENTS ROUNDS DOCS [reply|unpaced|create|offline]     prints one JSON line
+import { decodeSyncMessage, getHeads } from "@automerge/automerge"
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { offline } from "./offline.mjs"
@@ -22,18 +23,24 @@ if (mode === "offline") {
 
 function client() {
   const repo = new Repo({ network: [new WebSocketClientAdapter(url)], sharePolicy: async () => true })
-  const waiters = new Map() // documentId -> resolve of the next server sync for it
+  // documentId -> the next server sync for it: resolve, and the heads it must hold (if any)
+  const waiters = new Map()
   repo.networkSubsystem.on("message", message => {
     if (message.type !== "sync" || !message.senderId.startsWith("sync-server")) return
-    const resolve = waiters.get(message.documentId)
-    if (resolve) {
-      waiters.delete(message.documentId)
-      resolve(true)
+    const waiter = waiters.get(message.documentId)
+    if (!waiter) return
+    if (waiter.heads) {
+      const held = new Set(decodeSyncMessage(message.data).heads)
+      if (!waiter.heads().every(h => held.has(h))) return
     }
+    waiters.delete(message.documentId)
+    waiter.resolve(true)
   })
-  const reply = (documentId, ms = 5000) =>
+  // `heads`: wait for a sync showing the server holds them (its first answer to a new
+  // document only asks for its changes).
+  const reply = (documentId, heads, ms = 5000) =>
     new Promise(resolve => {
-      waiters.set(documentId, resolve)
+      waiters.set(documentId, { resolve, heads })
       setTimeout(() => resolve(false), ms)
     })
   return { repo, reply }
@@ -64,7 +71,8 @@ const first = peers[0]
 const created = []
 for (let d = 0; d < docs; d++) {
   const handle = first.repo.create({ created: d })
-  const acked = first.reply(handle.documentId)
+  // Stored before the others open it: asked for too early, it is unavailable to them.
+  const acked = first.reply(handle.documentId, () => getHeads(handle.doc()))
   handle.change(doc => { doc.ready = true })
   if (!(await acked)) throw new Error(`the server never answered document ${d}`)
   created.push(handle)
