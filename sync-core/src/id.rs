@@ -220,5 +220,9 @@ mod tests {
         assert_eq!(parsed, heads);
         assert!(matches!(Heads::parse_list(&heads.to_string(), 1), Err(ParseIdError::TooManyHeads { .. })));
         assert_eq!(Heads::parse_list("", 1).unwrap(), Heads::empty());
+        // The text form is automerge's own for each hash (the store compares the two).
+        let varied = ChangeHash(std::array::from_fn(|i| (i as u8).wrapping_mul(37)));
+        let heads = Heads::new(vec![varied, a]);
+        assert_eq!(heads.to_string(), format!("{varied},{a}"));
     }
 }
