@@ -6,7 +6,7 @@
 // hold every client's last edit of every document. PACE `unpaced` makes the edits back to back
 // instead (yielding to the event loop between them), letting automerge-repo batch them.
 // `create`: each client creates ROUNDS documents instead, each with one change, one at a time,
-// each followed by the server's sync reply (DOCS is unused). `offline`: see offline.mjs.
+// each followed by the server's sync holding it (DOCS is unused). `offline`: see offline.mjs.
 //   node load.mjs URL CLIENTS ROUNDS DOCS [reply|unpaced|create|offline]     prints one JSON line
 import { decodeSyncMessage, getHeads } from "@automerge/automerge"
 import { Repo } from "@automerge/automerge-repo"
@@ -54,7 +54,7 @@ if (mode === "create") {
     for (let n = 0; n < rounds; n++) {
       const t = performance.now()
       const handle = peer.repo.create()
-      const acked = peer.reply(handle.documentId)
+      const acked = peer.reply(handle.documentId, () => getHeads(handle.doc()))
       handle.change(doc => { doc.n = n })
       if (!(await acked)) throw new Error(`the server never answered document ${n}`)
       latencies.push(performance.now() - t)
