@@ -2,7 +2,8 @@
 //! WebSocket clients: a collaborator's commit reaches a subscriber without it polling (the
 //! database poll is set to a minute, so only the push can deliver in time), a commit made
 //! through another node arrives on the poll, presence carries the token's subject, a
-//! non-member learns nothing, and tokens are checked at the door and at their expiry.
+//! non-member learns nothing, tokens are checked at the door and at their expiry, and the
+//! watcher feeding the sockets ends at the shutdown.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use common::TestApp;
 use edge_app::AppState;
-use edge_app::ports::Clock;
+use edge_app::ports::{Clock, Wakeups};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -204,4 +205,17 @@ async fn one_user_cannot_take_the_servers_connections() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut again = connect(&addr, &token).await;
     subscribe(&mut again, &[]).await;
+}
+
+#[tokio::test]
+async fn the_watcher_ends_at_the_shutdown_even_announced_behind_a_commit() {
+    let app = TestApp::new().await;
+    let wakeups = std::sync::Arc::new(edgesync_server::wakeups::LocalWakeups::default());
+    let state = app.state.clone().with_wakeups(wakeups.clone());
+    let watcher = edgesync_server::live::spawn_watcher(std::sync::Arc::new(edgesync_server::live::LiveHub::default()), state, &wakeups);
+    // Both queued before the watcher runs: it takes the commit, then finds the shutdown
+    // among the announcements a busy server's commits share a read with.
+    wakeups.announce(&["0123456789abcdef0123456789abcdef".into()]);
+    wakeups.shut_down();
+    tokio::time::timeout(Duration::from_secs(5), watcher).await.expect("the watcher ended").unwrap();
 }

@@ -296,8 +296,8 @@ impl HubState {
 }
 
 /// Feeds `hub` until the server shuts down: commits in this process at once, everything else
-/// on the poll interval.
-pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups) {
+/// on the poll interval. The task ends at the shutdown.
+pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups) -> tokio::task::JoinHandle<()> {
     let mut commits = wakeups.commits();
     let poll = Duration::from_millis(state.config.wait_poll_ms.max(1).into());
     tokio::spawn(async move {
@@ -323,7 +323,8 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
                     Some(Seen::Committed(more)) => ids.extend(more),
                     Some(Seen::AccessChanged(changed)) => hub.recheck(&changed),
                     Some(Seen::Lagged) => ids = hub.watched(),
-                    None => break,
+                    // The server is shutting down (this was its one announcement).
+                    None => return,
                 }
             }
             ids.sort_unstable();
@@ -336,5 +337,5 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
                 }
             }
         }
-    });
+    })
 }
