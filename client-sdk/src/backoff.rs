@@ -49,18 +49,11 @@ impl Backoff {
     /// `interval`), or counts the failure and backs off, honouring the server's `Retry-After`.
     pub fn after_run(&self, outcome: &Result<SyncReport, SyncError>, failures: &mut u32, interval: Duration, jitter: f64) -> Duration {
         match outcome {
-            Ok(report) if !report.needs_retry() => {
-                *failures = 0;
-                interval
-            }
-            Ok(_) => {
+            Ok(report) if report.needs_retry() => {
                 *failures = failures.saturating_add(1);
                 self.delay(*failures, None, jitter)
             }
-            Err(e) => {
-                *failures = failures.saturating_add(1);
-                self.delay(*failures, e.retry_after(), jitter)
-            }
+            _ => self.settle(outcome.as_ref().map(|_| interval), failures, jitter),
         }
     }
 }
