@@ -47,9 +47,10 @@ impl AppState {
         self
     }
 
-    /// Keeps documents loaded for automerge-repo connections, up to `max_bytes` stored bytes.
-    pub fn with_loaded_docs(mut self, max_bytes: u64) -> Self {
-        self.loaded = Arc::new(LoadedDocs::new(max_bytes));
+    /// Keeps documents loaded for automerge-repo connections, taking up to `max_memory` bytes
+    /// (estimated, see [`LoadedDocs`]).
+    pub fn with_loaded_docs(mut self, max_memory: u64) -> Self {
+        self.loaded = Arc::new(LoadedDocs::new(max_memory));
         self
     }
 

@@ -52,9 +52,9 @@ pub struct ServeArgs {
     /// that drops WebSockets.
     #[arg(long, env = "EDGESYNC_LIVE_SOCKETS", default_value_t = true, action = clap::ArgAction::Set)]
     pub live_sockets: bool,
-    /// Stored bytes (MiB) of documents kept loaded for `/v1/automerge-repo` connections, so a
-    /// commit to a shared document is answered and pushed to all its connections from one
-    /// load; 0 loads for every message. A loaded document takes several times its stored size.
+    /// Memory (MiB) the documents kept loaded for `/v1/automerge-repo` connections may take
+    /// (estimated from their changes and operations), so a commit to a shared document is
+    /// answered and pushed to all its connections from one load; 0 loads for every message.
     #[arg(long, env = "EDGESYNC_LOADED_DOCS_MB", default_value_t = 64)]
     pub loaded_docs_mb: u64,
     /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or

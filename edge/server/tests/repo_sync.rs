@@ -294,6 +294,29 @@ async fn a_promoted_viewer_is_asked_for_its_changes_once_its_connection_rechecks
     assert_eq!(value(&stored(&app, doc).await, "v"), Some(1), "the editor's change is stored");
 }
 
+#[tokio::test]
+async fn many_small_documents_keep_the_kept_copies_within_their_memory_budget() {
+    // A member creating documents as fast as it can: each is a few hundred stored bytes, and
+    // loaded takes about 17 KiB. The budget counts what they take, not what they store.
+    let mut app = TestApp::new().await;
+    let budget = 100 << 10;
+    app.state.loaded = std::sync::Arc::new(edge_app::service::loaded::LoadedDocs::new(budget));
+    let mut peers = Vec::new();
+    for n in 0..24 {
+        let doc = fresh_id(100 + n);
+        peers.push((doc, Peer::owning(&app, "alice", doc).await));
+        let (kept, memory) = app.state.loaded.usage();
+        assert!(memory <= budget, "after {} documents: {kept} kept, {memory} bytes", n + 1);
+    }
+    let (kept, _) = app.state.loaded.usage();
+    assert!((1..=6).contains(&kept), "{kept} documents kept of 24, 100 KiB at about 17 KiB each");
+    // Evicted ones still sync: their next message loads them again.
+    let (first, alice) = &mut peers[0];
+    alice.edit("k", 2);
+    alice.sync(&app, *first).await;
+    assert_eq!(value(&stored(&app, *first).await, "k"), Some(2));
+}
+
 /// One change putting `key` over HTTP, on top of the stored document.
 async fn http_edit(app: &TestApp, doc: DocumentId, key: &str, value: i64) {
     let mut replica = stored(app, doc).await;

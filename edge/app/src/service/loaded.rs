@@ -11,9 +11,10 @@
 //! A document is loaded once however many connections want it at once: the others wait for
 //! that load (its heads are at least as new as the ones they read) instead of loading it too.
 //!
-//! Bounded by the documents' stored bytes (their compressed size, as the store counts them;
-//! loaded, a document takes several times that) and by count; the least recently used
-//! entries are evicted first, and a document larger than the whole budget is never kept.
+//! Bounded by the memory the kept documents take, estimated from their changes and operations
+//! ([`memory`]; their stored bytes say little: a compacted document takes 70–125 times its
+//! saved size in memory), and by count; the least recently used entries are evicted first,
+//! and a document larger than the whole budget is never kept.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::lock::Mutex as AsyncMutex;
 
-use sync_core::automerge::Automerge;
+use sync_core::automerge::{Automerge, ReadDoc};
 
 /// A loaded document, shared by the connections answering from it. Answers only read it
 /// (their messages' changes are stripped: the store has applied them already), but automerge's
@@ -32,8 +33,24 @@ pub type Shared = Arc<Mutex<Automerge>>;
 /// Documents kept at most, whatever their size.
 const MAX_ENTRIES: usize = 10_000;
 
+/// What a loaded document takes in memory at least, and per change and per operation: upper
+/// bounds measured with automerge 0.12 (docs/benchmarks.md "Memory of kept documents"): an
+/// empty or one-change document 15–17 KiB (more from change rows), 150–290 bytes per change (the most when loaded
+/// from change rows), 1–16 bytes per operation.
+const BASE_BYTES: u64 = 18 << 10;
+const BYTES_PER_CHANGE: u64 = 300;
+const BYTES_PER_OP: u64 = 8;
+
+/// The memory `doc` takes, estimated from its counts (automerge does not report its
+/// allocations; [`ReadDoc::stats`] is constant-time).
+pub fn memory(doc: &Automerge) -> u64 {
+    let stats = doc.stats();
+    BASE_BYTES + stats.num_changes.saturating_mul(BYTES_PER_CHANGE) + stats.num_ops.saturating_mul(BYTES_PER_OP)
+}
+
 pub struct LoadedDocs {
-    max_bytes: u64,
+    /// The memory the kept documents may take (their [`memory`] estimates).
+    max_memory: u64,
     inner: Mutex<Inner>,
     /// One load at a time per document (entries only while someone loads or waits).
     loading: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
@@ -53,7 +70,8 @@ impl Drop for PoolJob<'_> {
 #[derive(Default)]
 struct Inner {
     docs: HashMap<String, Entry>,
-    bytes: u64,
+    /// The kept documents' memory estimates, summed.
+    memory: u64,
     clock: u64,
 }
 
@@ -62,7 +80,10 @@ struct Entry {
     /// The highest change row `seq` applied (a copy catches up from there).
     seq: i64,
     doc: Shared,
+    /// Stored bytes it was loaded from (and applied since): how large work on it is.
     bytes: u64,
+    /// Its [`memory`] estimate.
+    memory: u64,
     used: u64,
     /// When it was loaded or last advanced (the cache's clock).
     loaded: u64,
@@ -81,21 +102,21 @@ pub enum Fresh {
     /// stored bytes.
     Loaded { heads: String, seq: i64, doc: Box<Automerge>, bytes: u64 },
     /// Applied the change rows after the stale copy's `seq` to it (`added` bytes): it now
-    /// stands at `heads`, holding rows up to `seq`.
-    CaughtUp { doc: Shared, heads: String, seq: i64, added: u64 },
+    /// stands at `heads`, holding rows up to `seq`, and takes `memory` ([`memory`]).
+    CaughtUp { doc: Shared, heads: String, seq: i64, added: u64, memory: u64 },
 }
 
 impl Default for LoadedDocs {
-    /// 64 MiB of stored bytes.
+    /// 64 MiB.
     fn default() -> Self {
         Self::new(64 << 20)
     }
 }
 
 impl LoadedDocs {
-    /// A cache of at most `max_bytes` stored bytes (0: keeps nothing).
-    pub fn new(max_bytes: u64) -> Self {
-        Self { max_bytes, inner: Mutex::default(), loading: Mutex::default(), pool_jobs: AtomicUsize::new(0) }
+    /// A cache of documents taking at most `max_memory` bytes (estimated; 0: keeps nothing).
+    pub fn new(max_memory: u64) -> Self {
+        Self { max_memory, inner: Mutex::default(), loading: Mutex::default(), pool_jobs: AtomicUsize::new(0) }
     }
 
     /// Document `id` at `heads` (just read from the store) or later: kept, or brought up to
@@ -152,14 +173,15 @@ impl LoadedDocs {
     fn keep(&self, id: &str, fresh: Fresh) -> Shared {
         match fresh {
             Fresh::Loaded { heads, seq, doc, bytes } => self.put(id, heads, seq, *doc, bytes),
-            Fresh::CaughtUp { doc, heads, seq, added } => {
+            Fresh::CaughtUp { doc, heads, seq, added, memory } => {
                 let mut inner = self.lock();
                 inner.clock += 1;
                 let clock = inner.clock;
                 if let Some(entry) = inner.docs.get_mut(id).filter(|e| Arc::ptr_eq(&e.doc, &doc)) {
                     (entry.heads, entry.seq, entry.loaded, entry.used) = (heads, seq, clock, clock);
                     entry.bytes += added;
-                    inner.bytes += added;
+                    let before = std::mem::replace(&mut entry.memory, memory);
+                    inner.memory = inner.memory - before + memory;
                     self.evict(&mut inner);
                 }
                 doc
@@ -170,36 +192,37 @@ impl LoadedDocs {
     /// Keeps `doc`, loaded at `heads` (change rows up to `seq`) from `bytes` stored bytes, in
     /// place of any older copy of `id`; returns it shared.
     pub fn put(&self, id: &str, heads: String, seq: i64, doc: Automerge, bytes: u64) -> Shared {
+        let memory = memory(&doc);
         let doc: Shared = Arc::new(Mutex::new(doc));
-        if bytes > self.max_bytes {
+        if memory > self.max_memory {
             self.forget(id);
             return doc;
         }
         let mut inner = self.lock();
         inner.clock += 1;
         let used = inner.clock;
-        if let Some(old) = inner.docs.insert(id.to_owned(), Entry { heads, seq, doc: doc.clone(), bytes, used, loaded: used }) {
-            inner.bytes -= old.bytes;
+        if let Some(old) = inner.docs.insert(id.to_owned(), Entry { heads, seq, doc: doc.clone(), bytes, memory, used, loaded: used }) {
+            inner.memory -= old.memory;
         }
-        inner.bytes += bytes;
+        inner.memory += memory;
         self.evict(&mut inner);
         doc
     }
 
     /// Drops the least recently used entries until the cache is within its budget.
     fn evict(&self, inner: &mut Inner) {
-        while inner.bytes > self.max_bytes || inner.docs.len() > MAX_ENTRIES {
+        while inner.memory > self.max_memory || inner.docs.len() > MAX_ENTRIES {
             // A scan, bounded by MAX_ENTRIES, only when over budget.
             let Some(oldest) = inner.docs.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
             if let Some(gone) = inner.docs.remove(&oldest) {
-                inner.bytes -= gone.bytes;
+                inner.memory -= gone.memory;
             }
         }
     }
 
     /// Records that the copy of `id` kept at `from` now stands at `to`, `added` stored bytes
-    /// larger (its holder applied the changes committed in between).
-    pub fn advanced(&self, id: &str, from: &str, to: &str, added: u64) {
+    /// larger and taking `memory` (its holder applied the changes committed in between).
+    pub fn advanced(&self, id: &str, from: &str, to: &str, added: u64, memory: u64) {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
@@ -207,7 +230,8 @@ impl LoadedDocs {
         entry.heads = to.to_owned();
         entry.bytes += added;
         entry.loaded = clock;
-        inner.bytes += added;
+        let before = std::mem::replace(&mut entry.memory, memory);
+        inner.memory = inner.memory - before + memory;
         // A kept document grows with its changes: the budget holds for growth too.
         self.evict(&mut inner);
     }
@@ -233,14 +257,14 @@ impl LoadedDocs {
     pub fn forget(&self, id: &str) {
         let mut inner = self.lock();
         if let Some(gone) = inner.docs.remove(id) {
-            inner.bytes -= gone.bytes;
+            inner.memory -= gone.memory;
         }
     }
 
-    /// Documents kept, and their stored bytes.
+    /// Documents kept, and the memory they take (estimated).
     pub fn usage(&self) -> (usize, u64) {
         let inner = self.lock();
-        (inner.docs.len(), inner.bytes)
+        (inner.docs.len(), inner.memory)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -263,9 +287,22 @@ mod tests {
         assert!(!docs.pool_busy());
     }
 
+    /// A document of `changes` changes of one map put each.
+    fn doc(changes: usize) -> Automerge {
+        use sync_core::automerge::transaction::Transactable;
+        let mut doc = sync_core::automerge::AutoCommit::new();
+        for n in 0..changes {
+            doc.put(sync_core::automerge::ROOT, "n", n as i64).unwrap();
+            doc.commit();
+        }
+        doc.document().clone()
+    }
+
     #[test]
     fn a_hit_needs_the_same_heads_and_the_budget_evicts_the_least_recently_used() {
-        let cache = LoadedDocs::new(100);
+        let one = memory(&Automerge::new());
+        assert_eq!(one, BASE_BYTES);
+        let cache = LoadedDocs::new(2 * one + one / 2);
         cache.put("a", "h1".into(), 1, Automerge::new(), 40);
         cache.put("b", "h1".into(), 1, Automerge::new(), 40);
         assert!(cache.get("a", "h1").is_some());
@@ -273,18 +310,29 @@ mod tests {
         cache.put("c", "h1".into(), 1, Automerge::new(), 40);
         assert!(cache.get("b", "h1").is_none(), "b was the least recently used");
         assert!(cache.get("a", "h1").is_some() && cache.get("c", "h1").is_some());
-        assert_eq!(cache.usage(), (2, 80));
-        cache.put("a", "h2".into(), 2, Automerge::new(), 50);
-        assert_eq!(cache.usage(), (2, 90), "a newer copy replaces the older");
-        cache.put("huge", "h".into(), 1, Automerge::new(), 101);
-        assert!(cache.get("huge", "h").is_none(), "larger than the budget: not kept");
+        assert_eq!(cache.usage(), (2, 2 * one));
+        cache.put("a", "h2".into(), 2, doc(3), 50);
+        assert_eq!(cache.usage(), (2, one + one + 3 * (BYTES_PER_CHANGE + BYTES_PER_OP)), "a newer copy replaces the older");
+        cache.put("huge", "h".into(), 1, doc(100), 1);
+        assert!(cache.get("huge", "h").is_none(), "larger than the budget, however small stored: not kept");
         cache.forget("a");
-        assert_eq!(cache.usage(), (1, 40));
+        assert_eq!(cache.usage(), (1, one));
         // Growth counts too: advancing a kept copy past the budget evicts the others first.
         cache.put("d", "h1".into(), 1, Automerge::new(), 40);
-        cache.advanced("d", "h1", "h2", 30);
-        assert_eq!(cache.usage(), (1, 70), "c went to make room for d's growth");
-        cache.advanced("d", "h2", "h3", 40);
+        cache.advanced("d", "h1", "h2", 30, one + 3 * one / 4);
+        assert_eq!(cache.usage(), (1, one + 3 * one / 4), "c went to make room for d's growth");
+        assert_eq!(cache.bytes("d"), Some(70), "the stored bytes applied are counted apart");
+        cache.advanced("d", "h2", "h3", 40, 3 * one);
         assert_eq!(cache.usage(), (0, 0), "a copy grown past the whole budget is dropped");
+    }
+
+    #[test]
+    fn the_estimate_bounds_what_a_small_document_takes_whatever_its_stored_size() {
+        // Sixty one-put changes save to a few hundred bytes; loaded they take kilobytes.
+        let doc = doc(60);
+        let saved = doc.save().len() as u64;
+        let estimate = memory(&doc);
+        assert!(estimate > 50 * saved, "{estimate} bytes estimated for {saved} saved");
+        assert_eq!(estimate, BASE_BYTES + 60 * (BYTES_PER_CHANGE + BYTES_PER_OP));
     }
 }

@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
 use crate::model::dto::CreateDocument;
 use crate::ports::compute::offload_if;
-use crate::service::loaded::{Fresh, Shared, Stale};
+use crate::service::loaded::{self, Fresh, Shared, Stale};
 use crate::service::{documents, load, sync};
 use crate::state::AppState;
 use crate::store::Tip;
@@ -197,10 +197,9 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
 async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
     let Some(doc) = state.loaded.get(id, before) else { return };
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    if apply(state, id, doc, changes, added, after.to_owned()).await {
-        state.loaded.advanced(id, before, after, added);
-    } else {
-        state.loaded.forget(id);
+    match apply(state, id, doc, changes, added, after.to_owned()).await {
+        Some(memory) => state.loaded.advanced(id, before, after, added, memory),
+        None => state.loaded.forget(id),
     }
 }
 
@@ -231,21 +230,23 @@ async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<
     let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
     let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
     let applied = apply(state, id, stale.doc.clone(), after.changes, added, after.heads.clone()).await;
-    Ok(applied.then(|| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added }))
+    Ok(applied.map(|memory| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added, memory }))
 }
 
-/// Applies stored `changes` (`added` bytes, already checked by the store) to a kept copy;
-/// whether it then stands exactly at `expected` (the stored heads' text form).
-async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, added: u64, expected: String) -> bool {
+/// Applies stored `changes` (`added` bytes, already checked by the store) to a kept copy; if
+/// it then stands exactly at `expected` (the stored heads' text form), the memory it takes
+/// ([`loaded::memory`]).
+async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, added: u64, expected: String) -> Option<u64> {
     let applied = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
-            changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected
+            let applied = changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected;
+            applied.then(|| loaded::memory(&doc))
         }))
-        .unwrap_or(false)
+        .unwrap_or(None)
     })
     .await;
-    applied == Some(true)
+    applied.flatten()
 }
 
 /// A client's sync message with its changes stripped (stored already, or refused).

@@ -59,6 +59,9 @@ const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// connections' protocol state) in memory instead of hibernating it: billed for duration
 /// like a server, as automerge-repo's stateful protocol needs.
 const KEEPALIVE_MS: i64 = 5_000;
+/// Memory one object's kept documents may take (estimated, `edge_app::service::loaded`): an
+/// isolate has 128 MB, and several objects may share one.
+const LOADED_DOCS_BYTES: u64 = 16 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Grant {
@@ -337,7 +340,7 @@ impl RepoConnections {
             return Ok(app.clone());
         }
         let wakeups = std::sync::Arc::new(crate::timer::WorkerTimer::default());
-        let state = crate::state(&self.env, wakeups.clone()).map_err(worker::Error::RustError)?;
+        let state = crate::state(&self.env, wakeups.clone()).map_err(worker::Error::RustError)?.with_loaded_docs(LOADED_DOCS_BYTES);
         *self.app.borrow_mut() = Some((state.clone(), wakeups.clone()));
         Ok((state, wakeups))
     }
