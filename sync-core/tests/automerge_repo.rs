@@ -244,21 +244,30 @@ mod session {
     }
 
     #[test]
-    fn syncs_name_a_valid_document_from_the_joined_peer_within_the_limit() {
+    fn syncs_name_a_valid_document_from_the_joined_peer_and_the_least_recently_synced_makes_room() {
         let mut s = joined();
         let (id1, repo1) = doc(1);
-        assert_eq!(s.receive(sync("client", &repo1, true)), Event::Sync { document: id1, repo_id: repo1.clone(), data: vec![1], request: true });
+        assert_eq!(s.receive(sync("client", &repo1, true)), Event::Sync { document: id1, repo_id: repo1.clone(), data: vec![1], request: true, evicted: None });
         // Another peer id than the one that joined: dropped.
         assert_eq!(s.receive(sync("someone-else", &repo1, false)), Event::Ignore);
         // A malformed id: a request is answered unavailable, a sync dropped.
         assert_eq!(s.receive(sync("client", "not-an-id", true)), Event::Reply(s.unavailable("not-an-id")));
         assert_eq!(s.receive(sync("client", "not-an-id", false)), Event::Ignore);
-        // At most two documents per connection; the known ones stay usable.
-        let (_, repo2) = doc(2);
-        let (_, repo3) = doc(3);
-        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { request: false, .. }));
-        assert_eq!(s.receive(sync("client", &repo3, true)), Event::Reply(s.unavailable(&repo3)));
-        assert!(matches!(s.receive(sync("client", &repo1, false)), Event::Sync { .. }));
+        // At most two documents at once: a third takes the place of the one whose last message
+        // is the oldest, which stops being relayed to; a message for it again is a fresh start.
+        let (id2, repo2) = doc(2);
+        let (id3, repo3) = doc(3);
+        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { request: false, evicted: None, .. }));
+        assert!(matches!(s.receive(sync("client", &repo1, false)), Event::Sync { evicted: None, .. }));
+        assert_eq!(
+            s.receive(sync("client", &repo3, true)),
+            Event::Sync { document: id3, repo_id: repo3.clone(), data: vec![1], request: true, evicted: Some(id2) }
+        );
+        assert_eq!(s.documents().count(), 2);
+        assert!(!s.documents().any(|d| *d == id2));
+        assert_eq!(s.receive(ephemeral("client", "s", 1, &repo2, 1)), Event::Ignore, "no relays for an evicted document");
+        assert!(matches!(s.receive(sync("client", &repo3, false)), Event::Sync { evicted: None, .. }));
+        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { evicted: Some(gone), .. } if gone == id1));
         assert_eq!(s.documents().count(), 2);
         let Message::Sync { sender_id, target_id, .. } = s.sync(&repo1, vec![2]) else { panic!() };
         assert_eq!((sender_id.as_str(), target_id.as_str()), ("sync-server-test", "client"));

@@ -7,7 +7,7 @@
 //! each other's ephemeral messages back, so a filter per connection would bounce a message
 //! between two clients forever.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use super::{Message, PROTOCOL_VERSION, PeerMetadata, from_repo_document_id};
 use crate::id::DocumentId;
@@ -15,8 +15,8 @@ use crate::id::DocumentId;
 /// Bounds on what one connection may make the server hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Documents one connection may sync (a `request` beyond is answered `doc-unavailable`,
-    /// a `sync` ignored).
+    /// Documents one connection syncs at once: a message for another one evicts the document
+    /// whose last message is the oldest ([`Event::Sync`]'s `evicted`).
     pub max_documents: usize,
     /// The largest ephemeral `data` relayed (larger ones are dropped).
     pub max_ephemeral_bytes: usize,
@@ -32,8 +32,10 @@ pub enum Event {
     /// A sync message for `document` (`request`: the client has nothing yet). The caller checks
     /// the user may read it — answering [`Session::unavailable`] exactly as for a document that
     /// does not exist when not — applies `data` if the user may write, and answers with
-    /// [`Session::sync`].
-    Sync { document: DocumentId, repo_id: String, data: Vec<u8>, request: bool },
+    /// [`Session::sync`]. `evicted`: the document this one took the place of, whose sync state
+    /// and pushes the caller drops (the connection is at [`SessionLimits::max_documents`]; a
+    /// later message for it is a fresh start, as after a reconnect).
+    Sync { document: DocumentId, repo_id: String, data: Vec<u8>, request: bool, evicted: Option<DocumentId> },
     /// Relay `message` to `document`'s other subscribers (each with its own `targetId`), once the
     /// caller checked the user may read it.
     Relay { document: DocumentId, message: Message },
@@ -48,13 +50,15 @@ pub struct Session {
     limits: SessionLimits,
     /// The client's peer id, once it joined.
     client: Option<String>,
-    documents: BTreeSet<DocumentId>,
+    /// The documents synced, each with when its last message came (a count of messages).
+    documents: HashMap<DocumentId, u64>,
+    messages: u64,
 }
 
 impl Session {
     /// A connection to a server whose peer id is `server_id`.
     pub fn new(server_id: impl Into<String>, limits: SessionLimits) -> Self {
-        Self { server_id: server_id.into(), limits, client: None, documents: BTreeSet::new() }
+        Self { server_id: server_id.into(), limits, client: None, documents: HashMap::new(), messages: 0 }
     }
 
     /// The client's peer id, once it joined.
@@ -64,7 +68,7 @@ impl Session {
 
     /// The documents this connection synced, which its relays and pushes go to.
     pub fn documents(&self) -> impl Iterator<Item = &DocumentId> {
-        self.documents.iter()
+        self.documents.keys()
     }
 
     /// Handles one received message.
@@ -87,22 +91,25 @@ impl Session {
     }
 
     fn sync_event(&mut self, repo_id: String, data: Vec<u8>, request: bool) -> Event {
-        let known = Self::document(&repo_id).filter(|d| self.documents.contains(d) || self.documents.len() < self.limits.max_documents);
-        match known {
-            Some(document) => {
-                self.documents.insert(document);
-                Event::Sync { document, repo_id, data, request }
-            }
-            None if request => Event::Reply(self.unavailable(&repo_id)),
-            None => Event::Ignore,
+        let Some(document) = Self::document(&repo_id).filter(|_| self.limits.max_documents > 0) else {
+            return if request { Event::Reply(self.unavailable(&repo_id)) } else { Event::Ignore };
+        };
+        let mut evicted = None;
+        if !self.documents.contains_key(&document) && self.documents.len() >= self.limits.max_documents {
+            // A scan of at most `max_documents`, only when a new document comes in at the limit.
+            evicted = self.documents.iter().min_by_key(|(_, last)| **last).map(|(d, _)| *d);
+            evicted.inspect(|d| drop(self.documents.remove(d)));
         }
+        self.messages += 1;
+        self.documents.insert(document, self.messages);
+        Event::Sync { document, repo_id, data, request, evicted }
     }
 
     fn ephemeral(&mut self, message: Message) -> Event {
         let Message::Ephemeral { document_id, data, .. } = &message else {
             return Event::Ignore;
         };
-        match Self::document(document_id).filter(|d| self.documents.contains(d)) {
+        match Self::document(document_id).filter(|d| self.documents.contains_key(d)) {
             Some(document) if data.len() <= self.limits.max_ephemeral_bytes => Event::Relay { document, message },
             _ => Event::Ignore,
         }

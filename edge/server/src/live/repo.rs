@@ -158,7 +158,14 @@ async fn received(live: &Live, conn: u64, user: &str, session: &mut Session, doc
             let _ = send(socket, &reply).await;
             Step::Close(POLICY, "protocol error".into())
         }
-        Event::Sync { document, repo_id, data, request } => {
+        Event::Sync { document, repo_id, data, request, evicted } => {
+            if let Some(gone) = evicted {
+                // Its place went to this one: no more pushes until the client syncs it again.
+                docs.states.remove(&gone);
+                docs.readable.remove(&gone);
+                docs.repo_ids.remove(&gone);
+                live.hub.unsubscribe(conn, &[gone.to_string()]);
+            }
             if docs.repo_ids.insert(document, repo_id.clone()).is_none() {
                 // Subscribed even while unavailable: the document may appear, or be shared.
                 live.hub.subscribe(conn, &[DocHeads { doc: document.to_string(), heads: Vec::new() }]);

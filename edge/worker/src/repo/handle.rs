@@ -102,7 +102,16 @@ impl RepoConnections {
                 let _ = send(ws, &reply);
                 Step::Close(POLICY, "protocol error".into())
             }
-            Event::Sync { document, repo_id, data, request } => {
+            Event::Sync { document, repo_id, data, request, evicted } => {
+                if let Some(gone) = evicted {
+                    // Its place went to this one: no more pushes until the client syncs it again.
+                    conn.states.remove(&gone);
+                    conn.readable.remove(&gone);
+                    conn.repo_ids.remove(&gone);
+                    if let Some(ids) = self.watching.borrow_mut().get_mut(&gone) {
+                        ids.remove(&id);
+                    }
+                }
                 // Watched even while unavailable: the document may appear, or be shared.
                 if conn.repo_ids.insert(document, repo_id.clone()).is_none() || !self.registered.borrow().contains(&document) {
                     match self.watch(id, user, document).await {
