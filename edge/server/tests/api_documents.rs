@@ -246,6 +246,11 @@ async fn quotas_bound_documents_per_user_and_bytes_per_document() {
     third.assert_problem(403, "quota-exceeded");
     // Another user has a quota of their own.
     app.create_doc("bob").await;
+    // A deleted document leaves room for another.
+    let gone = app.create_doc("bob").await;
+    app.call(Method::POST, "/v1/docs", Some(&app.token("bob")), Some(json!({}))).await.assert_problem(403, "quota-exceeded");
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/docs/{gone}"), Some(&app.token("bob")), None).await.status, 204);
+    app.create_doc("bob").await;
 
     // A push that would take the document past its byte quota is refused and stores nothing;
     // a small one goes through.

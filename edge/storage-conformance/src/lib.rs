@@ -35,6 +35,35 @@ pub async fn run(db: Arc<dyn Database>) {
     damaged_documents_are_recorded_and_skipped(&store).await;
     provider_keys_take_turns(&store).await;
     presence_is_limited_and_read_by_members_only(&store).await;
+    owned_documents_are_counted_as_memberships_change(&store).await;
+}
+
+/// The documents-per-user quota reads a count the database keeps (triggers on `members`):
+/// it follows creation, co-owners added and demoted, members removed and documents deleted.
+async fn owned_documents_are_counted_as_memberships_change(store: &Store) {
+    use edge_app::model::Role;
+    let (alice, bob) = (format!("owner-{}", unique_id()), format!("owner-{}", unique_id()));
+    let counted = async |user: &str| {
+        let rows = store.db().query(Statement::new("SELECT COUNT(*) FROM members WHERE user_id = ?1 AND role = 'owner'", [user.into()])).await.unwrap();
+        let kept = store.owned_count(user).await.unwrap();
+        assert_eq!(rows.rows[0][0], Value::Integer(kept), "{user}'s kept count against the memberships");
+        kept
+    };
+    assert_eq!(counted(&alice).await, 0);
+    let (one, two) = (create(store, &alice).await, create(store, &alice).await);
+    assert_eq!(counted(&alice).await, 2);
+    store.set_member(&one, &bob, Role::Editor, NOW).await.unwrap();
+    assert_eq!(counted(&bob).await, 0);
+    store.set_member(&one, &bob, Role::Owner, NOW).await.unwrap();
+    store.set_member(&one, &bob, Role::Owner, NOW).await.unwrap();
+    assert_eq!(counted(&bob).await, 1, "made an owner once, however often set");
+    store.set_member(&one, &bob, Role::Viewer, NOW).await.unwrap();
+    assert_eq!(counted(&bob).await, 0);
+    store.set_member(&two, &bob, Role::Owner, NOW).await.unwrap();
+    assert!(store.remove_member(&two, &bob).await.unwrap());
+    assert_eq!(counted(&bob).await, 0);
+    store.delete_document(&one).await.unwrap();
+    assert_eq!(counted(&alice).await, 1);
 }
 
 /// Presence over HTTP: the sender's limit is counted by the insert itself; a read joins the

@@ -108,7 +108,8 @@ impl Store {
 
     /// How many documents `user` owns (for the documents-per-user quota).
     pub async fn owned_count(&self, user: &str) -> Result<i64, DbError> {
-        let rows = self.db().query(Statement::new("SELECT COUNT(*) FROM members WHERE user_id = ?1 AND role = 'owner'", [user.into()])).await?;
+        // Kept by triggers on `members` (migration 0007): one row, however many documents.
+        let rows = self.db().query(Statement::new("SELECT documents FROM owned_documents WHERE user_id = ?1", [user.into()])).await?;
         first_int(&rows, 0)
     }
 }

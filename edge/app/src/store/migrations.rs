@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "change_graph", include_str!("../../migrations/0004_change_graph.sql")),
     (5, "provider_keys", include_str!("../../migrations/0005_provider_keys.sql")),
     (6, "presence", include_str!("../../migrations/0006_presence.sql")),
+    (7, "owned_documents", include_str!("../../migrations/0007_owned_documents.sql")),
 ];
 
 impl Store {
