@@ -98,7 +98,9 @@ impl Session {
         if !self.documents.contains_key(&document) && self.documents.len() >= self.limits.max_documents {
             // A scan of at most `max_documents`, only when a new document comes in at the limit.
             evicted = self.documents.iter().min_by_key(|(_, last)| **last).map(|(d, _)| *d);
-            evicted.inspect(|d| drop(self.documents.remove(d)));
+            if let Some(gone) = evicted {
+                self.documents.remove(&gone);
+            }
         }
         self.messages += 1;
         self.documents.insert(document, self.messages);
