@@ -98,7 +98,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
     }
     // Answered from here on only after the membership read below.
     peer.answered = None;
-    let tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
+    let mut tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
     let (role, mut stored_heads) = match tips.get(&id) {
         Some((role, tip)) => (*role, tip.heads.clone()),
         None if request || message.changes.is_empty() => {
@@ -113,7 +113,11 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
             return Ok(Answer::AsMissing(empty.generate_sync_message(&mut peer.state).map(Message::encode)));
         }
         None => match create(state, user, doc).await? {
-            Some(()) => (Role::Owner, String::new()),
+            Some(()) => {
+                // Created empty, with its owner its only member: no need to read that back.
+                tips.insert(id.clone(), (Role::Owner, Tip { heads: String::new(), stored_bytes: 0 }));
+                (Role::Owner, String::new())
+            }
             None => return Ok(Answer::Unavailable),
         },
     };
@@ -124,12 +128,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
-        // The tips just read (a document created here has none: read them again).
-        let (mut response, _) = if tips.is_empty() {
-            sync::sync(state, user, &request).await?
-        } else {
-            sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips).await?
-        };
+        let (mut response, _) = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips).await?;
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
             DocStatus::Ok => {
@@ -195,7 +194,12 @@ async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Opti
 /// again for the answer and every push. A copy that does not end at `after` (another commit
 /// came in between) is dropped, and the next answer loads it.
 async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
-    let Some(doc) = state.loaded.get(id, before) else { return };
+    let doc = match state.loaded.get(id, before) {
+        Some(doc) => doc,
+        // Nothing was stored before (a document just created): it was the empty document.
+        None if before.is_empty() => state.loaded.put(id, String::new(), 0, Automerge::new(), 0),
+        None => return,
+    };
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
     match apply(state, id, doc, changes, added, after.to_owned()).await {
         Some(memory) => state.loaded.advanced(id, before, after, added, memory),
