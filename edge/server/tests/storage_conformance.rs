@@ -69,3 +69,29 @@ async fn embedded_replica_of_the_primary() {
     assert!(later.last_sync_ms > synced.last_sync_ms);
     assert!(later.frame_no >= synced.frame_no && later.frame_no.is_some(), "{later:?}");
 }
+
+/// A database made before the owned-documents count (migration 7) is counted when it is
+/// upgraded: the quota check then reads what the memberships say.
+#[tokio::test]
+async fn upgrading_counts_the_documents_owned_before() {
+    use edge_app::ports::{Statement, UnixMillis, Value};
+    use edge_app::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let db = LibsqlDatabase::open_local(&dir.path().join("old.db")).await.unwrap();
+    let store = Store::new(db.clone());
+    let now = UnixMillis(1_700_000_000_000);
+    store.migrate(now).await.unwrap();
+    // Back to the schema before it, with documents made then.
+    db.execute_script("DROP TRIGGER owned_documents_insert; DROP TRIGGER owned_documents_delete; DROP TRIGGER owned_documents_update_old; DROP TRIGGER owned_documents_update_new; DROP TABLE owned_documents; DELETE FROM schema_migrations WHERE version = 7;").await.unwrap();
+    for n in 0..3 {
+        let id = format!("{n:032x}");
+        db.batch(Store::create_document_statements(&id, "alice", "", now)).await.unwrap();
+    }
+    let members = Statement::new("INSERT INTO members (doc_id, user_id, role, added_at) VALUES (?1, 'bob', 'owner', 1)", [Value::from(format!("{:032x}", 0))]);
+    db.query(members).await.unwrap();
+
+    assert_eq!(store.migrate(now).await.unwrap(), vec![7]);
+    assert_eq!((store.owned_count("alice").await.unwrap(), store.owned_count("bob").await.unwrap()), (3, 1));
+    db.batch(Store::create_document_statements(&format!("{:032x}", 9), "alice", "", now)).await.unwrap();
+    assert_eq!(store.owned_count("alice").await.unwrap(), 4, "and kept from then on");
+}
