@@ -138,3 +138,45 @@ async fn a_client_announcing_hundreds_of_documents_at_once_is_answered_in_full()
         }
     }
 }
+
+/// A long-lived client that has synced 1,000 documents on one socket (automerge-repo keeps
+/// every document it touched) still syncs the next one it creates or opens: it takes the place
+/// of the least recently synced, on every runtime with sockets.
+#[tokio::test]
+async fn a_socket_past_1000_documents_still_syncs_the_next_one() {
+    let Some(t) = Target::from_env() else { return };
+    if std::env::var("EDGESYNC_TARGET").as_deref() == Ok("spin") {
+        return;
+    }
+    let (_, token) = t.user("repo-long-lived");
+    let id = t.create_doc(&token).await;
+    let mut replica = edgesync_blackbox::Replica::new(&id, 1);
+    {
+        use automerge::transaction::Transactable;
+        let mut tx = replica.doc.transaction();
+        tx.put(automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+    }
+    assert_eq!(replica.sync(&t, &token).await, 200);
+    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
+    socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+    let (answered, closed) = request_new(&mut socket, 1_000).await;
+    assert_eq!((answered, closed), (1_000, None), "1,000 documents synced on one socket");
+
+    let first = Automerge::new().generate_sync_message(&mut State::new()).expect("a first sync message").encode();
+    let document_id = repo_document_id(&id.parse().unwrap());
+    let request = Message::Request { sender_id: "hostile".into(), target_id: "sync-server-edgesync".into(), document_id, data: first };
+    socket.send(Frame::Binary(request.encode().into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await.expect("an answer") {
+            Some(Ok(Frame::Binary(bytes))) => match Message::decode(&bytes).expect("a message") {
+                Message::Sync { .. } => break,
+                other => panic!("the 1,001st document is not synced: {other:?}"),
+            },
+            Some(Ok(Frame::Close(frame))) => panic!("closed: {frame:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended: {other:?}"),
+        }
+    }
+}
