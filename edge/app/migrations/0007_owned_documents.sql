@@ -4,8 +4,6 @@ CREATE TABLE IF NOT EXISTS owned_documents (
     user_id   TEXT PRIMARY KEY,
     documents INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT OR REPLACE INTO owned_documents (user_id, documents)
-    SELECT user_id, COUNT(*) FROM members WHERE role = 'owner' GROUP BY user_id;
 CREATE TRIGGER IF NOT EXISTS owned_documents_insert AFTER INSERT ON members WHEN NEW.role = 'owner'
 BEGIN
     INSERT INTO owned_documents (user_id, documents) VALUES (NEW.user_id, 1)
@@ -24,3 +22,8 @@ BEGIN
     INSERT INTO owned_documents (user_id, documents) VALUES (NEW.user_id, 1)
         ON CONFLICT (user_id) DO UPDATE SET documents = documents + 1;
 END;
+-- Counted last, once the triggers keep every later write: the statements of a script commit
+-- one by one, so a membership written by another edge while this one migrates is either seen
+-- by this count or counted by the triggers (never lost between the two).
+INSERT OR REPLACE INTO owned_documents (user_id, documents)
+    SELECT user_id, COUNT(*) FROM members WHERE role = 'owner' GROUP BY user_id;
