@@ -33,10 +33,11 @@ pub type Shared = Arc<Mutex<Automerge>>;
 /// Documents kept at most, whatever their size.
 const MAX_ENTRIES: usize = 10_000;
 
-/// What a loaded document takes in memory at least, and per change and per operation: upper
-/// bounds measured with automerge 0.12 (docs/benchmarks.md "Memory of kept documents"): an
-/// empty or one-change document 15–17 KiB (more from change rows), 150–290 bytes per change (the most when loaded
-/// from change rows), 1–16 bytes per operation.
+/// What a loaded document takes in memory at least, and per change and per operation, with
+/// automerge 0.12: an empty or one-change document 15–17 KiB, 140–290 bytes per change (the
+/// most when loaded from change rows), 1–16 bytes per operation. Chosen so that the estimate
+/// is at least what automerge allocates for every document shape tested
+/// (`edge/app/tests/loaded_memory.rs`, which fails if an upgrade makes it an underestimate).
 const BASE_BYTES: u64 = 18 << 10;
 const BYTES_PER_CHANGE: u64 = 300;
 const BYTES_PER_OP: u64 = 8;
@@ -220,13 +221,14 @@ impl LoadedDocs {
         }
     }
 
-    /// Records that the copy of `id` kept at `from` now stands at `to`, `added` stored bytes
-    /// larger and taking `memory` (its holder applied the changes committed in between).
-    pub fn advanced(&self, id: &str, from: &str, to: &str, added: u64, memory: u64) {
+    /// Records that `doc`, the copy of `id` kept at `from`, now stands at `to`, `added` stored
+    /// bytes larger and taking `memory` (its holder applied the changes committed in between).
+    /// Nothing changes if another copy took its place meanwhile.
+    pub fn advanced(&self, id: &str, doc: &Shared, from: &str, to: &str, added: u64, memory: u64) {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
-        let Some(entry) = inner.docs.get_mut(id).filter(|e| e.heads == from) else { return };
+        let Some(entry) = inner.docs.get_mut(id).filter(|e| e.heads == from && Arc::ptr_eq(&e.doc, doc)) else { return };
         entry.heads = to.to_owned();
         entry.bytes += added;
         entry.loaded = clock;
@@ -319,10 +321,13 @@ mod tests {
         assert_eq!(cache.usage(), (1, one));
         // Growth counts too: advancing a kept copy past the budget evicts the others first.
         cache.put("d", "h1".into(), 1, Automerge::new(), 40);
-        cache.advanced("d", "h1", "h2", 30, one + 3 * one / 4);
+        let d = cache.get("d", "h1").unwrap();
+        cache.advanced("d", &Arc::new(Mutex::new(Automerge::new())), "h1", "h2", 30, 2 * one);
+        assert_eq!(cache.usage(), (2, 2 * one), "another copy than the one kept: nothing changes");
+        cache.advanced("d", &d, "h1", "h2", 30, one + 3 * one / 4);
         assert_eq!(cache.usage(), (1, one + 3 * one / 4), "c went to make room for d's growth");
         assert_eq!(cache.bytes("d"), Some(70), "the stored bytes applied are counted apart");
-        cache.advanced("d", "h2", "h3", 40, 3 * one);
+        cache.advanced("d", &d, "h2", "h3", 40, 3 * one);
         assert_eq!(cache.usage(), (0, 0), "a copy grown past the whole budget is dropped");
     }
 

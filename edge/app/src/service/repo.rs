@@ -197,12 +197,16 @@ async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes:
     let doc = match state.loaded.get(id, before) {
         Some(doc) => doc,
         // Nothing was stored before (a document just created): it was the empty document.
-        None if before.is_empty() => state.loaded.put(id, String::new(), 0, Automerge::new(), 0),
+        // (Unless the cache keeps nothing: then there is nothing to advance.)
+        None if before.is_empty() => match state.loaded.put(id, String::new(), 0, Automerge::new(), 0) {
+            seeded if state.loaded.bytes(id).is_some() => seeded,
+            _ => return,
+        },
         None => return,
     };
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    match apply(state, id, doc, changes, added, after.to_owned()).await {
-        Some(memory) => state.loaded.advanced(id, before, after, added, memory),
+    match apply(state, id, doc.clone(), changes, added, after.to_owned()).await {
+        Some(memory) => state.loaded.advanced(id, &doc, before, after, added, memory),
         None => state.loaded.forget(id),
     }
 }
