@@ -267,7 +267,9 @@ mod session {
         assert!(!s.documents().any(|d| *d == id2));
         assert_eq!(s.receive(ephemeral("client", "s", 1, &repo2, 1)), Event::Ignore, "no relays for an evicted document");
         assert!(matches!(s.receive(sync("client", &repo3, false)), Event::Sync { evicted: None, .. }));
-        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { evicted: Some(gone), .. } if gone == id1));
+        // An ephemeral message counts as use: 1 is now more recent than 3.
+        assert!(matches!(s.receive(ephemeral("client", "s", 1, &repo1, 1)), Event::Relay { .. }));
+        assert!(matches!(s.receive(sync("client", &repo2, false)), Event::Sync { evicted: Some(gone), .. } if gone == id3));
         assert_eq!(s.documents().count(), 2);
         let Message::Sync { sender_id, target_id, .. } = s.sync(&repo1, vec![2]) else { panic!() };
         assert_eq!((sender_id.as_str(), target_id.as_str()), ("sync-server-test", "client"));

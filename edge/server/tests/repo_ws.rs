@@ -251,21 +251,24 @@ async fn a_socket_at_its_document_limit_syncs_a_new_one_in_place_of_the_least_re
     assert!(matches!(request(&mut socket, "alice-peer", &server, first).await, Message::Sync { .. }));
     assert!(matches!(request(&mut socket, "alice-peer", &server, second).await, Message::Sync { .. }));
     // Up to the limit with ids nobody created (answered as unavailable: still synced, since
-    // they may appear), then `second` again, so `first` is the least recently synced.
+    // they may appear), then `first` again, so `second` is the least recently synced.
     for n in 2..edge_app::live::MAX_SUBSCRIPTIONS {
         let unknown = DocumentId::from_bytes((n as u128 + (1 << 100)).to_be_bytes());
         assert!(matches!(request(&mut socket, "alice-peer", &server, unknown).await, Message::DocUnavailable { .. }), "document {n}");
     }
+    assert!(matches!(request(&mut socket, "alice-peer", &server, first).await, Message::Sync { .. }));
     common::edit_over_http(&addr, &app, "alice", second, "k2", "1").await;
     assert!(matches!(next(&mut socket, WAIT).await, Ok(Some(Message::Sync { .. }))), "pushed while synced");
 
-    // One more: answered like the others (it used to be refused), and `first` makes room.
+    // One more: answered like the others (it used to be ignored), and `second` makes room.
     let new = document(&app, "alice").await;
     assert!(matches!(request(&mut socket, "alice-peer", &server, new).await, Message::Sync { .. }), "the new document is synced");
-    common::edit_over_http(&addr, &app, "alice", first, "k2", "1").await;
+    common::edit_over_http(&addr, &app, "alice", second, "k3", "1").await;
     assert!(matches!(next(&mut socket, Duration::from_millis(500)).await, Ok(None)), "the evicted document is no longer pushed");
-    common::edit_over_http(&addr, &app, "alice", new, "k2", "1").await;
-    assert!(matches!(next(&mut socket, WAIT).await, Ok(Some(Message::Sync { .. }))), "the new one is");
+    for (doc, what) in [(new, "the new one"), (first, "the one synced again")] {
+        common::edit_over_http(&addr, &app, "alice", doc, "k3", "1").await;
+        assert!(matches!(next(&mut socket, WAIT).await, Ok(Some(Message::Sync { .. }))), "{what} is pushed");
+    }
     // A message for the evicted one syncs it afresh (in place of the next least recent).
-    assert!(matches!(request(&mut socket, "alice-peer", &server, first).await, Message::Sync { .. }));
+    assert!(matches!(request(&mut socket, "alice-peer", &server, second).await, Message::Sync { .. }));
 }

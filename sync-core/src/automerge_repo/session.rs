@@ -15,8 +15,9 @@ use crate::id::DocumentId;
 /// Bounds on what one connection may make the server hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Documents one connection syncs at once: a message for another one evicts the document
-    /// whose last message is the oldest ([`Event::Sync`]'s `evicted`).
+    /// Documents one connection syncs at once: a `sync` or `request` for another one evicts
+    /// the document whose last message (`sync`, `request` or `ephemeral`) is the oldest
+    /// ([`Event::Sync`]'s `evicted`).
     pub max_documents: usize,
     /// The largest ephemeral `data` relayed (larger ones are dropped).
     pub max_ephemeral_bytes: usize,
@@ -111,10 +112,11 @@ impl Session {
         let Message::Ephemeral { document_id, data, .. } = &message else {
             return Event::Ignore;
         };
-        match Self::document(document_id).filter(|d| self.documents.contains_key(d)) {
-            Some(document) if data.len() <= self.limits.max_ephemeral_bytes => Event::Relay { document, message },
-            _ => Event::Ignore,
-        }
+        let Some(document) = Self::document(document_id).filter(|d| self.documents.contains_key(d)) else { return Event::Ignore };
+        // In use (presence, say): as recent as a sync.
+        self.messages += 1;
+        self.documents.insert(document, self.messages);
+        if data.len() <= self.limits.max_ephemeral_bytes { Event::Relay { document, message } } else { Event::Ignore }
     }
 
     fn join(&mut self, sender_id: String, versions: &[String]) -> Event {

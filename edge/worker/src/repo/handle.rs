@@ -92,9 +92,7 @@ impl RepoConnections {
             conn.states.clear();
             conn.readable.clear();
             conn.repo_ids.clear();
-            self.watching.borrow_mut().values_mut().for_each(|ids| {
-                ids.remove(&id);
-            });
+            self.unwatch(id, None);
         }
         match conn.session.receive(message) {
             Event::Reply(reply) => send(ws, &reply),
@@ -108,9 +106,7 @@ impl RepoConnections {
                     conn.states.remove(&gone);
                     conn.readable.remove(&gone);
                     conn.repo_ids.remove(&gone);
-                    if let Some(ids) = self.watching.borrow_mut().get_mut(&gone) {
-                        ids.remove(&id);
-                    }
+                    self.unwatch(id, Some(gone));
                 }
                 // Watched even while unavailable: the document may appear, or be shared.
                 if conn.repo_ids.insert(document, repo_id.clone()).is_none() || !self.registered.borrow().contains(&document) {

@@ -255,9 +255,28 @@ impl RepoConnections {
         if self.conns.borrow_mut().remove(&owner.id).is_none() && self.queues.borrow().contains_key(&owner.id) {
             self.closed.borrow_mut().insert(owner.id);
         }
-        self.watching.borrow_mut().values_mut().for_each(|ids| {
-            ids.remove(&owner.id);
-        });
+        self.unwatch(owner.id, None);
+    }
+
+    /// Connection `conn` no longer syncs `doc` (`None`: any document). A document nobody here
+    /// syncs any more is forgotten, registration included (its object's next push is answered
+    /// 410 and forgets this one), so what this object remembers is bounded by what its open
+    /// connections sync now.
+    fn unwatch(&self, conn: i64, doc: Option<DocumentId>) {
+        let mut watching = self.watching.borrow_mut();
+        let docs: Vec<DocumentId> = match doc {
+            Some(doc) => vec![doc],
+            None => watching.keys().copied().collect(),
+        };
+        for doc in docs {
+            if let Some(ids) = watching.get_mut(&doc) {
+                ids.remove(&conn);
+                if ids.is_empty() {
+                    watching.remove(&doc);
+                    self.registered.borrow_mut().remove(&doc);
+                }
+            }
+        }
     }
 
     /// `410` when no connection here syncs `doc` (the room then forgets this object).
