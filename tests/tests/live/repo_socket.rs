@@ -109,19 +109,27 @@ async fn a_client_naming_endless_documents_is_closed_past_the_registration_budge
     drop(open);
 }
 
+/// The target, if it serves sockets (Spin has no inbound WebSockets).
+fn with_sockets() -> Option<Target> {
+    Target::from_env().filter(|_| std::env::var("EDGESYNC_TARGET").as_deref() != Ok("spin"))
+}
+
+/// A socket of the user `token` names, joined as automerge-repo does.
+async fn joined(t: &Target, token: &str) -> Socket {
+    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
+    socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+    socket
+}
+
 /// A client announces every document it has when it connects, all at once: on every runtime
 /// with sockets, 400 requests sent back to back (twice the per-second pace) are all answered,
 /// in time, and the connection stays open.
 #[tokio::test]
 async fn a_client_announcing_hundreds_of_documents_at_once_is_answered_in_full() {
-    let Some(t) = Target::from_env() else { return };
-    if std::env::var("EDGESYNC_TARGET").as_deref() == Ok("spin") {
-        return;
-    }
+    let Some(t) = with_sockets() else { return };
     let (_, token) = t.user("repo-many");
-    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
-    socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+    let mut socket = joined(&t, &token).await;
     let first = Automerge::new().generate_sync_message(&mut State::new()).expect("a first sync message").encode();
     for _ in 0..400 {
         let id = repo_document_id(&DocumentId::from_bytes(rand::random()));
@@ -144,10 +152,7 @@ async fn a_client_announcing_hundreds_of_documents_at_once_is_answered_in_full()
 /// of the least recently synced, on every runtime with sockets.
 #[tokio::test]
 async fn a_socket_past_1000_documents_still_syncs_the_next_one() {
-    let Some(t) = Target::from_env() else { return };
-    if std::env::var("EDGESYNC_TARGET").as_deref() == Ok("spin") {
-        return;
-    }
+    let Some(t) = with_sockets() else { return };
     let (_, token) = t.user("repo-long-lived");
     let id = t.create_doc(&token).await;
     let mut replica = edgesync_blackbox::Replica::new(&id, 1);
@@ -158,9 +163,7 @@ async fn a_socket_past_1000_documents_still_syncs_the_next_one() {
         tx.commit();
     }
     assert_eq!(replica.sync(&t, &token).await, 200);
-    let url = format!("{}/v1/automerge-repo?token={token}", t.base.replacen("http", "ws", 1));
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("the token opens a connection");
-    socket.send(Frame::Binary(join().encode().into())).await.unwrap();
+    let mut socket = joined(&t, &token).await;
     let (answered, closed) = request_new(&mut socket, 1_000).await;
     assert_eq!((answered, closed), (1_000, None), "1,000 documents synced on one socket");
 
