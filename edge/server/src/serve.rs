@@ -111,6 +111,9 @@ fn spawn_replica_sync(db: Arc<LibsqlDatabase>) {
 /// automerge opens a tracing span for every column it parses; at info, formatting those took
 /// about a quarter of the server's CPU under shared-document load (docs/benchmarks.md).
 pub const DEFAULT_LOG_FILTER: &str = edge_app::logs::DEFAULT_FILTER;
+/// How often the documents kept loaded for automerge-repo connections are swept: those not
+/// used since the previous sweep (one to two intervals idle) are dropped.
+const LOADED_DOCS_SWEEP: Duration = Duration::from_secs(60);
 
 fn init_logs(format: LogFormat) {
     use std::io::IsTerminal as _;
@@ -163,6 +166,19 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
             loop {
                 tick.tick().await;
                 handle.run_upkeep();
+            }
+        });
+    }
+
+    {
+        // Documents kept loaded for automerge-repo connections that went idle are dropped
+        // (their budget bounds a busy server; this frees an idle one).
+        let loaded = state.loaded.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LOADED_DOCS_SWEEP);
+            loop {
+                tick.tick().await;
+                loaded.sweep();
             }
         });
     }

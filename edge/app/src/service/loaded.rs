@@ -74,6 +74,8 @@ struct Inner {
     /// The kept documents' memory estimates, summed.
     memory: u64,
     clock: u64,
+    /// The clock at the last [`LoadedDocs::sweep`].
+    swept: u64,
 }
 
 struct Entry {
@@ -263,6 +265,26 @@ impl LoadedDocs {
         }
     }
 
+    /// Drops the documents not used since the previous sweep; returns how many. Called on an
+    /// interval (the native server: every minute), it frees what a burst of work left kept
+    /// once the documents go idle, whatever the budget.
+    pub fn sweep(&self) -> usize {
+        let mut inner = self.lock();
+        let now = inner.clock;
+        let since = std::mem::replace(&mut inner.swept, now);
+        let before = inner.docs.len();
+        let mut freed = 0;
+        inner.docs.retain(|_, e| {
+            let keep = e.used > since;
+            if !keep {
+                freed += e.memory;
+            }
+            keep
+        });
+        inner.memory -= freed;
+        before - inner.docs.len()
+    }
+
     /// Documents kept, and the memory they take (estimated).
     pub fn usage(&self) -> (usize, u64) {
         let inner = self.lock();
@@ -329,6 +351,20 @@ mod tests {
         assert_eq!(cache.bytes("d"), Some(70), "the stored bytes applied are counted apart");
         cache.advanced("d", &d, "h2", "h3", 40, 3 * one);
         assert_eq!(cache.usage(), (0, 0), "a copy grown past the whole budget is dropped");
+    }
+
+    #[test]
+    fn a_sweep_drops_what_was_not_used_since_the_previous_one() {
+        let cache = LoadedDocs::new(1 << 30);
+        cache.put("a", "h".into(), 1, Automerge::new(), 1);
+        cache.put("b", "h".into(), 1, Automerge::new(), 1);
+        assert_eq!(cache.sweep(), 0, "both used since the start");
+        assert!(cache.get("a", "h").is_some());
+        assert_eq!(cache.sweep(), 1, "b was idle");
+        assert_eq!(cache.usage(), (1, BASE_BYTES));
+        assert!(cache.get("b", "h").is_none());
+        assert_eq!(cache.sweep(), 1, "then a");
+        assert_eq!(cache.usage(), (0, 0));
     }
 
     #[test]
