@@ -212,6 +212,10 @@ impl DurableObject for RepoConnections {
         self.schedule().await?;
         if now - self.rechecked.get() >= (RECHECK_SECS as i64) * 1000 {
             self.rechecked.set(now);
+            // Kept documents idle since the last check are dropped, as on the native server.
+            if let Some((app, _)) = self.app.borrow().as_ref() {
+                app.loaded.sweep();
+            }
             for (ws, owner) in self.sockets() {
                 if let Err(e) = self.work(&ws, owner.id, Work::Recheck).await {
                     tracing::warn!(error = %e, "automerge-repo: checking memberships again failed");
