@@ -230,9 +230,46 @@ fn behind_the_heads_a_change_committed_since_the_plan_is_part_of_the_answer() {
     let mut both = server.fork();
     both.merge(&mut a).unwrap();
     assert_eq!(appended.response.heads.as_slice(), both.get_heads().as_slice(), "the heads after A's push on B's");
-    // On the heads, a plan whose heads moved is not vouched for.
+    // On the heads, a plan whose heads moved is not vouched for as it was planned; read again
+    // behind the heads, it is answered as above.
     let on_heads = request(acked.clone(), &a, since(&a, &acked));
-    let plan = server::plan(&planned_on, &on_heads, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
-    let found = server::Found::in_history(&server.get_changes(&[]), plan.lookup());
+    let mut plan = server::plan(&planned_on, &on_heads, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    let history = server.get_changes(&[]);
+    let found = server::Found::in_history(&history, plan.lookup());
     assert!(plan.finish(&found).is_none());
+    assert!(plan.widen(&found), "read again behind the heads");
+    let again = plan.finish(&server::Found::in_history(&history, plan.lookup())).expect("answered behind the heads");
+    assert_eq!(again.pull, appended.pull);
+    assert_eq!(again.response.heads, appended.response.heads);
+}
+
+#[test]
+fn a_change_built_on_a_state_older_than_the_window_widens_it_instead_of_loading() {
+    // B synced at the 60th change; then a slow collaborator's change, built on the 30th, was
+    // stored: it is in B's window (which starts 16 before B's `have`), its dependency is not,
+    // and whether that lies in B's past the window alone cannot tell.
+    let mut server = server_with(60);
+    let b_acked = server.get_heads();
+    let history = server.get_changes(&[]);
+    let mut slow = server.fork_at(&[history[29].hash()]).unwrap().with_actor(ActorId::from(vec![4]));
+    edit(&mut slow, "slow");
+    server.merge(&mut slow).unwrap();
+    let mut b = server.fork_at(&b_acked).unwrap().with_actor(ActorId::from(vec![3]));
+    edit(&mut b, "b");
+    let req = request(b_acked.clone(), &b, since(&b, &b_acked));
+    let incoming = b.get_changes(&b_acked);
+    let server_heads = Heads::new(server.get_heads());
+    let history = server.get_changes(&[]);
+
+    let mut plan = server::plan(&server_heads, &req, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    let first = server::Found::in_history(&history, plan.lookup());
+    assert!(plan.finish(&first).is_none(), "the first window cannot tell");
+    assert!(plan.widen(&first), "the window reads back to the slow change's dependency");
+    let second = server::Found::in_history(&history, plan.lookup());
+    assert!(second.window.len() > first.window.len());
+    assert!(plan.finish(&second).is_some());
+
+    let appended = server::append(&server_heads, &req, Access::ReadWrite, &Limits::DEFAULT, &history).expect("answered without a load");
+    assert_eq!(appended.pull, vec![slow.get_heads()[0]], "B is sent the slow change");
+    assert_eq!(appended.response, merged(&server, &req).response);
 }

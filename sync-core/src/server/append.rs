@@ -19,9 +19,12 @@
 //!
 //! It works in two steps around one store query: [`plan`] names the stored ops and changes the
 //! push refers to ([`Lookup`]); the caller fetches those ([`Found`]); [`Plan::finish`] checks
-//! every op against them ([`super::index`]). Whatever the stored rows cannot vouch for (a
-//! client far behind, a change the server already has, an unknown dependency) takes the full
-//! [`super::merge`].
+//! every op against them ([`super::index`]). When the rows read could not answer but a second
+//! read might, [`Plan::widen`] says what to read instead: the heads moved under a push planned
+//! on them (it is then merged as one behind them), or a change of the window builds on one
+//! older than the window (a collaborator who was slow to push). Whatever the stored rows cannot
+//! vouch for (a client far behind, a change the server already has, an unknown dependency)
+//! takes the full [`super::merge`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -78,9 +81,17 @@ impl Appended {
 /// the store would find them), or returns `None` when the full [`super::merge`] is needed.
 pub fn append(server_heads: &Heads, request: &DocRequest, access: Access, limits: &Limits, history: &[Change]) -> Option<Appended> {
     let incoming = chunk::changes_from_chunks(&request.chunks, limits).ok()?;
-    let plan = plan(server_heads, request, &incoming, access, limits)?;
-    let found = Found::in_history(history, plan.lookup());
-    let mut appended = plan.finish(&found)?;
+    let mut plan = plan(server_heads, request, &incoming, access, limits)?;
+    let mut reads = 0;
+    let mut appended = loop {
+        let found = Found::in_history(history, plan.lookup());
+        reads += 1;
+        match plan.finish(&found) {
+            Some(appended) => break appended,
+            None if reads < MAX_READS && plan.widen(&found) => {}
+            None => return None,
+        }
+    };
     let by_hash: HashMap<ChangeHash, &Change> = history.iter().map(|c| (c.hash(), c)).collect();
     let read = appended.to_read().iter().map(|h| by_hash.get(h).map(|c| c.raw_bytes().to_vec())).collect::<Option<_>>()?;
     appended.fill(read)?;
@@ -97,8 +108,17 @@ pub struct Plan<'c> {
     lookup: Lookup,
     /// Behind the heads: what the client has (its `have` and `heads`).
     behind: Option<Vec<ChangeHash>>,
+    /// What the client has, and the stored changes the push builds on: what a push planned on
+    /// the heads looks up once they moved.
+    has: Vec<ChangeHash>,
+    external: BTreeSet<ChangeHash>,
     max_heads: usize,
 }
+
+/// How many times the store is read for one push at most (see [`Plan::widen`]): the first read,
+/// then once behind the heads, then once with the window reaching back to what its changes
+/// build on.
+pub const MAX_READS: usize = 3;
 
 /// The first step of the fast path: `None` when the full [`super::merge`] is needed (a viewer
 /// pushes, a fresh client, the push refers to too many stored ops or would leave too many
@@ -120,17 +140,23 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
     if actors.len() > index::MAX_REFERENCES {
         return None;
     }
+    let has: Vec<ChangeHash> = request.have.as_slice().iter().chain(request.heads.as_slice()).copied().collect();
     let (lookup_deps, behind) = if on_heads {
         (server_heads.as_slice().iter().filter(|h| deps.contains(h)).copied().collect(), None)
     } else {
-        let has: Vec<ChangeHash> = request.have.as_slice().iter().chain(request.heads.as_slice()).copied().collect();
-        let pushed = ordered.iter().map(|c| c.hash());
-        let asked: std::collections::BTreeSet<ChangeHash> = external.iter().chain(&has).copied().chain(pushed).collect();
-        (asked.into_iter().collect(), Some(has))
+        (behind_deps(&ordered, &external, &has), Some(has.clone()))
     };
     let lookup = Lookup { deps: lookup_deps, ops, actors, window: behind.is_some() };
     let max_heads = limits.max_doc_heads;
-    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, max_heads })
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, has, external, max_heads })
+}
+
+/// Behind the heads, the changes looked up: what the pushed changes build on, what the client
+/// has, and the pushed changes (which must be new).
+fn behind_deps(ordered: &[&Change], external: &BTreeSet<ChangeHash>, has: &[ChangeHash]) -> Vec<ChangeHash> {
+    let pushed = ordered.iter().map(|c| c.hash());
+    let asked: BTreeSet<ChangeHash> = external.iter().chain(has).copied().chain(pushed).collect();
+    asked.into_iter().collect()
 }
 
 /// The heads once `ordered` (all new) are stored on `server_heads`; `None` when they would be too
@@ -151,13 +177,13 @@ impl Plan<'_> {
     /// The second step: checks every pushed op against the stored ops it refers to and, behind
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).
-    pub fn finish(self, found: &Found) -> Option<Appended> {
+    pub fn finish(&self, found: &Found) -> Option<Appended> {
         // On the heads, the push is checked against the heads it was planned on; behind them,
         // against the heads read with the window (others may have pushed since the plan).
         let planned_on = self.behind.is_none().then_some(&self.server_heads);
         let index = OpIndex::new(&self.lookup, found, planned_on)?;
         let (pull, heads) = match (&self.behind, index.window()) {
-            (None, _) => (Vec::new(), self.heads),
+            (None, _) => (Vec::new(), self.heads.clone()),
             (Some(has), Some(window)) => {
                 let heads = heads_after(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
                 (behind(window, found, &self.ordered, has)?, heads)
@@ -166,18 +192,51 @@ impl Plan<'_> {
         };
         super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()).ok()?;
         let new_changes = self.ordered.iter().map(|c| NewChange::of(c)).collect();
-        let response = DocResponse {
-            doc_id: self.doc_id,
-            status: DocStatus::Ok,
-            heads,
-            missing: Heads::empty(),
-            chunks: Vec::new(),
-        };
+        let response = DocResponse { doc_id: self.doc_id, status: DocStatus::Ok, heads, missing: Heads::empty(), chunks: Vec::new() };
         let carried = match index.window() {
             Some(window) => pull.iter().filter_map(|h| Some((*h, window.bytes(h)?.to_vec()))).collect(),
             None => HashMap::new(),
         };
         Some(Appended { new_changes, response, pull, carried })
+    }
+
+    /// After [`Plan::finish`] declined `found`: whether another read might answer, and the
+    /// lookup changed for it (at most [`MAX_READS`] reads are worth it; each call here makes
+    /// the lookup wider, so it ends).
+    ///
+    /// * Planned on the heads, which moved before the read (another push came in between): the
+    ///   push is merged as one behind the heads, with the window.
+    /// * Behind the heads, with a window holding changes that build on stored changes older
+    ///   than it: a collaborator slow to push builds on an older state, and while its change is
+    ///   in everyone's window, whether the rest lies in a client's past cannot be told from the
+    ///   window (see [`super::graph`]); every push would take the full merge, slow enough that
+    ///   the next ones build on older states still. The lookup names those older changes, so the
+    ///   window reads back from the oldest of them (still at most [`super::graph::MAX_WINDOW`]
+    ///   changes).
+    pub fn widen(&mut self, found: &Found) -> bool {
+        if !found.complete {
+            return false;
+        }
+        if self.behind.is_none() {
+            if Heads::new(found.heads.clone()) == self.server_heads {
+                return false;
+            }
+            self.lookup.deps = behind_deps(&self.ordered, &self.external, &self.has);
+            self.lookup.window = true;
+            self.behind = Some(self.has.clone());
+            return true;
+        }
+        if found.window.is_empty() {
+            return false;
+        }
+        let asked: HashSet<ChangeHash> = self.lookup.deps.iter().copied().collect();
+        let older: BTreeSet<ChangeHash> = Window::new(found.window.clone(), &found.heads).boundary().filter(|h| !asked.contains(h)).copied().collect();
+        if older.is_empty() || asked.len() + older.len() > index::MAX_REFERENCES {
+            return false;
+        }
+        self.lookup.deps.extend(older);
+        self.lookup.deps.sort_unstable();
+        true
     }
 }
 

@@ -81,6 +81,12 @@ impl Window {
         self.rows.last().map_or(0, |r| r.pos)
     }
 
+    /// The stored changes just outside the window that its changes depend on, and the server
+    /// heads outside it.
+    pub fn boundary(&self) -> impl Iterator<Item = &ChangeHash> {
+        self.boundary.iter()
+    }
+
     pub fn row(&self, i: usize) -> &GraphRow {
         &self.rows[i]
     }

@@ -22,7 +22,7 @@ pub mod graph;
 mod history;
 pub mod index;
 mod validate;
-pub use append::{Appended, Plan, append, plan};
+pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
 pub use index::{Found, Lookup};
 pub use validate::{Known, check_changes};

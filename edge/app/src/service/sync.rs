@@ -24,6 +24,8 @@ pub struct SyncStats {
     pub fast_path: usize,
     /// ... of which the client was behind the heads (answered from the newest changes).
     pub behind_heads: usize,
+    /// Second and third reads of the fast path (the heads moved, or the window was too short).
+    pub reread: usize,
     /// Documents loaded whole to be merged (the full merge).
     pub loaded: usize,
     /// Pushes refused because they would leave a document with too many heads.
@@ -153,16 +155,26 @@ pub async fn sync_with_tips(
     Ok((SyncResponse { docs: responses }, stats))
 }
 
-/// The fast path's second step: read what `plan` names, check the push, and read the stored
-/// changes the client lacks. `None` sends the document down the full merge.
-async fn append(state: &AppState, id: &str, plan: server::Plan<'_>, stats: &mut SyncStats) -> ApiResult<Option<server::Appended>> {
-    let t = state.clock.now_micros();
-    let found = state.store.find_ops(id, plan.lookup()).await?;
-    let t2 = state.clock.now_micros();
-    stats.db_micros += t2 - t;
-    let appended = plan.finish(&found);
-    stats.crdt_micros += state.clock.now_micros() - t2;
-    let Some(mut appended) = appended else { return Ok(None) };
+/// The fast path's second step: read what `plan` names, check the push (reading again, wider,
+/// when the plan says that might answer), and read the stored changes the client lacks. `None`
+/// sends the document down the full merge.
+async fn append(state: &AppState, id: &str, mut plan: server::Plan<'_>, stats: &mut SyncStats) -> ApiResult<Option<server::Appended>> {
+    let mut reads = 0;
+    let mut appended = loop {
+        let t = state.clock.now_micros();
+        let found = state.store.find_ops(id, plan.lookup()).await?;
+        reads += 1;
+        let t2 = state.clock.now_micros();
+        stats.db_micros += t2 - t;
+        let appended = plan.finish(&found);
+        let again = appended.is_none() && reads < server::MAX_READS && plan.widen(&found);
+        stats.crdt_micros += state.clock.now_micros() - t2;
+        match appended {
+            Some(appended) => break appended,
+            None if again => stats.reread += 1,
+            None => return Ok(None),
+        }
+    };
     // The window usually carried the changes to send; the others are read by hash.
     let to_read = appended.to_read();
     let read = if to_read.is_empty() {
