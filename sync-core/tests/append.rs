@@ -246,7 +246,7 @@ fn behind_the_heads_a_change_committed_since_the_plan_is_part_of_the_answer() {
 #[test]
 fn a_change_built_on_a_state_older_than_the_window_widens_it_instead_of_loading() {
     // B synced at the 60th change; then a slow collaborator's change, built on the 30th, was
-    // stored: it is in B's window (which starts 16 before B's `have`), its dependency is not,
+    // stored: it is in B's window (which starts a few changes before B's `have`), its dependency is not,
     // and whether that lies in B's past the window alone cannot tell.
     let mut server = server_with(60);
     let b_acked = server.get_heads();

@@ -256,12 +256,17 @@ async fn the_change_graph_answers_the_window(store: &Store) {
     let want = sync_core::server::Found::in_history(&history, &lookup).window;
     assert_eq!(
         found.window.iter().map(|r| r.pos).collect::<Vec<_>>(),
-        (6..=23).collect::<Vec<_>>(),
-        "16 before the oldest looked up (22nd stored) to the newest"
+        (22 - sync_core::server::graph::WINDOW_MARGIN..=23).collect::<Vec<_>>(),
+        "WINDOW_MARGIN before the oldest looked up (22nd stored) to the newest"
     );
     assert_eq!(found.window, want, "as sync-core's model of a store");
     let carried: Vec<u64> = found.window.iter().filter(|r| r.bytes.is_some()).map(|r| r.pos).collect();
     assert_eq!(carried, vec![23], "the bytes of the changes after the oldest looked up come along");
+    // A branch's change, from a window starting at it.
+    let on_branch = Lookup { deps: vec![branch[0].hash], ..lookup.clone() };
+    let mut found = store.find_ops(&id, &on_branch).await.unwrap();
+    found.window.sort_by_key(|r| r.pos);
+    assert_eq!(found.window, sync_core::server::Found::in_history(&history, &on_branch).window);
     assert_eq!(found.window.iter().find(|r| r.hash == branch[0].hash).map(|r| r.deps.clone()), Some(vec![history[5].hash()]));
     assert_eq!(found.window.iter().find(|r| r.hash == branch[0].hash).map(|r| (r.start_op, r.last_op)), Some((7, 7)));
     // Not asked: none.
