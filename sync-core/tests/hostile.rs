@@ -189,13 +189,20 @@ fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
     let merged = server::merge(stored, &request, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     assert!(!fast || merged.response.status == DocStatus::Ok, "the fast path took what the full merge refuses");
     // The same push from a client that does not say it has the heads: answered from the window.
-    let behind = DocRequest { have: Heads::empty(), heads: Heads::new(vec![change.hash()]), ..request };
+    let behind = DocRequest { have: Heads::empty(), heads: Heads::new(vec![change.hash()]), ..request.clone() };
     let from_window = server::append(&heads, &behind, Access::ReadWrite, &Limits::DEFAULT, &doc.get_changes(&[]));
     let merged_behind = server::merge(stored, &behind, Access::ReadWrite, &Limits::DEFAULT).unwrap();
     if let Some(appended) = &from_window {
         assert_eq!(appended.response, merged_behind.response, "the window answered unlike the full merge");
     }
     let fast = fast && from_window.is_some();
+    // Checked on a kept copy of the document, as the automerge-repo route does: the same verdict.
+    for (req, full) in [(&request, &merged), (&behind, &merged_behind)] {
+        let pushed = sync_core::chunk::changes_from_chunks(&req.chunks, &Limits::DEFAULT);
+        let checked = server::check_kept(doc, req, pushed, Access::ReadWrite, &Limits::DEFAULT);
+        assert_eq!(checked.response.status, full.response.status, "a kept copy judged unlike the full merge");
+        assert_eq!(checked.new_changes, full.new_changes);
+    }
     assert_eq!(server::automerge_panics(), 0, "automerge panicked on a checked change");
     if merged.response.status != DocStatus::Ok {
         assert!(merged.new_changes.is_empty());

@@ -21,10 +21,12 @@ mod causal;
 pub mod graph;
 mod history;
 pub mod index;
+mod kept;
 mod validate;
 pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
 pub use index::{Found, Lookup};
+pub use kept::{Checked, check_kept};
 pub use validate::{Known, check_changes};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the

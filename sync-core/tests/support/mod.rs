@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use sync_core::chunk;
 use sync_core::document::{self, StoredDoc};
 use sync_core::server::{self, Access};
 use sync_core::{DocumentId, Heads, Limits, SyncRequest, SyncResponse, client};
@@ -35,6 +36,8 @@ pub struct Edge {
     pub appended: usize,
     /// ... of which the client was behind the server's heads (answered from the window).
     pub behind: usize,
+    /// Requests whose push [`server::check_kept`] accepted (each cross-checked against `merge`).
+    pub kept_checked: usize,
     /// Requests where the fast path and the full merge disagreed (must stay empty).
     pub mismatches: Vec<String>,
 }
@@ -50,6 +53,16 @@ impl Edge {
             let loaded = stored.load();
             let server_heads = Heads::new(loaded.get_heads());
             let history = loaded.get_changes(&[]);
+            // The check on a kept copy must agree with the full merge on what is new, the
+            // status and the heads (it pulls nothing).
+            let pushed = chunk::changes_from_chunks(&doc.chunks, &Limits::DEFAULT);
+            let checked = server::check_kept(&loaded, doc, pushed, access, &Limits::DEFAULT);
+            let merged_heads_only = sync_core::DocResponse { chunks: Vec::new(), ..merged.response.clone() };
+            let new = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<Vec<_>>();
+            if new(&checked.new_changes) != new(&merged.new_changes) || checked.response != merged_heads_only {
+                self.mismatches.push(format!("check_kept {:?} vs merge {:?}", checked.response, merged_heads_only));
+            }
+            self.kept_checked += usize::from(!checked.new_changes.is_empty());
             let (new_changes, answer) = match server::append(&server_heads, doc, access, &Limits::DEFAULT, &history) {
                 Some(appended) => {
                     // The fast path must agree with the full merge on what is new and on the answer.

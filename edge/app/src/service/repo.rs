@@ -128,7 +128,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
-        let (mut response, _) = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips).await?;
+        let (mut response, _) = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips, sync::Pull::HeadsOnly).await?;
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
             DocStatus::Ok => {
@@ -346,7 +346,7 @@ async fn answer_from(
 
 /// Whether work on the kept copy of `id` plus `added` bytes of changes is too large to run on
 /// the calling task (a copy not kept counts as large).
-fn heavy(state: &AppState, id: &str, added: u64) -> bool {
+pub(crate) fn heavy(state: &AppState, id: &str, added: u64) -> bool {
     state.loaded.bytes(id).is_none_or(|bytes| bytes.saturating_add(added) > INLINE_BYTES)
 }
 
@@ -354,7 +354,7 @@ fn heavy(state: &AppState, id: &str, added: u64) -> bool {
 /// is `heavy` or a pool job holds `doc` now (a long wait for its lock belongs on the pool, not
 /// on an async worker; work on the calling task holds it only briefly, so only pool jobs are
 /// checked for).
-async fn run<T: Send + 'static>(state: &AppState, doc: &Shared, heavy: bool, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) async fn run<T: Send + 'static>(state: &AppState, doc: &Shared, heavy: bool, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let pool = heavy || (state.loaded.pool_busy() && matches!(doc.try_lock(), Err(std::sync::TryLockError::WouldBlock)));
     let _job = pool.then(|| state.loaded.pool_job());
     offload_if(state.compute.as_ref(), pool, f).await

@@ -3,6 +3,7 @@
 //! writes of a request in one transaction, and only then answer.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::chunk;
 use sync_core::server::{self, Access};
@@ -10,7 +11,7 @@ use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResp
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
-use crate::service::load;
+use crate::service::{load, repo};
 use crate::state::AppState;
 use crate::store::{DocWrite, Tip};
 
@@ -44,9 +45,20 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let t = state.clock.now_micros();
     let tips = state.store.roles_and_tips(user, &ids).await?;
     let db_micros = state.clock.now_micros() - t;
-    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips).await?;
+    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips, Pull::Changes).await?;
     stats.db_micros += db_micros;
     Ok((response, stats))
+}
+
+/// What the caller of [`sync_with_tips`] sends back for each document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    /// The changes the client lacks (the HTTP API).
+    Changes,
+    /// Only the status, heads and missing dependencies: the caller answers from a kept copy
+    /// with automerge's sync protocol (the automerge-repo route), so a push may be checked on
+    /// that copy ([`server::check_kept`]) instead of against rows read back from the store.
+    HeadsOnly,
 }
 
 /// [`sync`] with the user's roles and the documents' tips already read (by
@@ -57,6 +69,7 @@ pub async fn sync_with_tips(
     request: &SyncRequest,
     ids: &[String],
     tips: &HashMap<String, (Role, Tip)>,
+    pull: Pull,
 ) -> ApiResult<(SyncResponse, SyncStats)> {
     debug_assert_eq!(ids.len(), request.docs.len(), "one id per document of the request");
     let mut stats = SyncStats::default();
@@ -90,7 +103,7 @@ pub async fn sync_with_tips(
             continue;
         }
         let t = state.clock.now_micros();
-        let pushed = match chunk::changes_within(&doc.chunks, limits.max_chunks_per_doc, &mut budget) {
+        let mut pushed = match chunk::changes_within(&doc.chunks, limits.max_chunks_per_doc, &mut budget) {
             Ok(changes) => changes,
             Err(why) => {
                 stats.crdt_micros += state.clock.now_micros() - t;
@@ -99,6 +112,23 @@ pub async fn sync_with_tips(
                 continue;
             }
         };
+        if pull == Pull::HeadsOnly && !pushed.is_empty() {
+            match check_kept(state, id, &tip.heads, doc, pushed, access).await? {
+                Ok(checked) => {
+                    stats.crdt_micros += state.clock.now_micros() - t;
+                    stats.fast_path += 1;
+                    if let Some(why) = &checked.rejection {
+                        tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
+                    }
+                    if !checked.new_changes.is_empty() {
+                        writes.push(DocWrite { doc_id: id.clone(), changes: checked.new_changes });
+                    }
+                    responses.push(checked.response);
+                    continue;
+                }
+                Err(unused) => pushed = unused,
+            }
+        }
         // A push on the current heads, or from a client a few changes behind, needs no load
         // however long the document's history: only the stored ops it refers to and the
         // newest changes, read from the change index.
@@ -153,6 +183,35 @@ pub async fn sync_with_tips(
     }
     stats.changes_applied = writes.iter().map(|w| w.changes.len()).sum();
     Ok((SyncResponse { docs: responses }, stats))
+}
+
+/// Checks `pushed` on the copy of `id` kept at exactly `heads` (just read with the user's role),
+/// if one is; `Err` inside hands the changes back when none is (or it moved on meanwhile).
+async fn check_kept(
+    state: &AppState,
+    id: &str,
+    heads: &str,
+    doc: &DocRequest,
+    pushed: Vec<sync_core::automerge::Change>,
+    access: Access,
+) -> ApiResult<Result<server::Checked, Vec<sync_core::automerge::Change>>> {
+    let Some(kept) = state.loaded.get(id, heads) else { return Ok(Err(pushed)) };
+    let (request, limits, expected) = (doc.clone(), state.config.sync_limits, heads.to_owned());
+    let added = doc.chunks.iter().map(|c| c.len() as u64).sum();
+    let checked = repo::run(state, &kept.clone(), repo::heavy(state, id, added), move || {
+        let copy = kept.lock().unwrap_or_else(|e| e.into_inner());
+        if Heads::new(copy.get_heads()).to_string() != expected {
+            return Err(pushed);
+        }
+        // The copy is only read; a push that makes automerge panic is refused.
+        let checked = catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, &request, Ok(pushed), access, &limits)));
+        Ok(checked.unwrap_or_else(|_| {
+            let why = chunk::ChunkError::InvalidChange { index: 0, reason: "automerge could not check it".into() };
+            server::Checked { new_changes: Vec::new(), response: server::rejected(&request, &Heads::new(copy.get_heads()), &why), rejection: Some(why) }
+        }))
+    })
+    .await;
+    checked.ok_or_else(|| ApiError::Internal("the check of a push on a kept copy was lost".into()))
 }
 
 /// The fast path's second step: read what `plan` names, check the push (reading again, wider,
