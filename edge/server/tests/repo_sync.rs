@@ -317,6 +317,40 @@ async fn many_small_documents_keep_the_kept_copies_within_their_memory_budget() 
     assert_eq!(value(&stored(&app, *first).await, "k"), Some(2));
 }
 
+#[tokio::test]
+async fn past_the_kept_check_limit_pushes_are_checked_from_the_store() {
+    // A document longer than a kept copy is worth checking on (KEPT_CHECK_MAX_CHANGES): its
+    // pushes take the store's fast path, which refuses what the kept check refuses.
+    let app = TestApp::new().await;
+    let doc = fresh_id(6);
+    let mut alice = Peer::owning(&app, "alice", doc).await;
+    let mut writer = stored(&app, doc).await.with_actor(automerge::ActorId::from(vec![0x77; 8]));
+    let acked = Heads::new(writer.get_heads());
+    for i in 0..=sync_core::server::KEPT_CHECK_MAX_CHANGES {
+        let mut tx = writer.transaction();
+        tx.put(ROOT, "long", i as i64).unwrap();
+        tx.commit();
+    }
+    let request = SyncRequest { docs: vec![client::build_request(doc, &writer, &acked)] };
+    assert_eq!(app.sync_at("/v1/sync", &app.token("alice"), &request).await.status, 200);
+    alice.sync(&app, doc).await;
+    assert!(alice.doc.get_changes(&[]).len() > sync_core::server::KEPT_CHECK_MAX_CHANGES);
+
+    alice.edit("k", 2);
+    alice.sync(&app, doc).await;
+    assert_eq!(value(&stored(&app, doc).await, "k"), Some(2));
+    assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads());
+
+    app.add_member("alice", &doc.to_string(), "eve", "editor").await;
+    let crafted = common::crafted_change_on(&stored(&app, doc).await);
+    let mut message = Automerge::new().generate_sync_message(&mut State::new()).unwrap();
+    message.heads = vec![crafted.hash()];
+    message.changes = vec![crafted.raw_bytes().to_vec()].into();
+    let answer = receive(&app.state, "eve", doc, &mut DocSync::default(), &message.encode(), false).await.unwrap();
+    assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
+    assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads(), "nothing was stored");
+}
+
 /// One change putting `key` over HTTP, on top of the stored document.
 async fn http_edit(app: &TestApp, doc: DocumentId, key: &str, value: i64) {
     let mut replica = stored(app, doc).await;

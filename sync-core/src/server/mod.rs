@@ -26,7 +26,7 @@ mod validate;
 pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
 pub use index::{Found, Lookup};
-pub use kept::{Checked, check_kept};
+pub use kept::{Checked, KEPT_CHECK_MAX_CHANGES, check_kept};
 pub use validate::{Known, check_changes};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the

@@ -1,0 +1,54 @@
+//! What checking a push on a kept copy costs as the document's history grows
+//! (`sync_core::server::check_kept`, used by the automerge-repo route when the copy stands at the
+//! stored heads; `KEPT_CHECK_MAX_CHANGES` is chosen from this table).
+//!
+//! Run with `cargo bench -p edgesync-sync-core --bench kept`. Each document is built by 8
+//! authors taking turns (one map put each, as in the shared-document benchmarks); the push is one
+//! more put by one of them on the current heads. Prints one Markdown table: microseconds per
+//! check, median of 5 batches of 200.
+
+use std::time::Instant;
+
+use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+use sync_core::server::{self, Access};
+use sync_core::{DocRequest, DocumentId, Heads, Limits};
+
+fn shared_doc(changes: usize) -> Automerge {
+    let mut doc = Automerge::new();
+    for i in 0..changes {
+        let mut author = doc.fork().with_actor(ActorId::from(vec![(i % 8) as u8 + 1]));
+        let mut tx = author.transaction();
+        tx.put(ROOT, format!("n{}", i % 8), i as i64).expect("put");
+        tx.commit();
+        doc.merge(&mut author).expect("merge");
+    }
+    doc
+}
+
+fn main() {
+    println!("| changes in the document | check_kept, µs per push |");
+    println!("|---:|---:|");
+    for changes in [100usize, 300, 500, 1_000, 3_000, 10_000] {
+        let doc = shared_doc(changes);
+        let heads = doc.get_heads();
+        let mut client = doc.fork().with_actor(ActorId::from(vec![3]));
+        let mut tx = client.transaction();
+        tx.put(ROOT, "n2", -1).expect("put");
+        tx.commit();
+        let chunks = client.get_changes(&heads).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let request = DocRequest { doc_id: DocumentId::from_bytes([1; 16]), have: Heads::new(heads), heads: Heads::new(client.get_heads()), chunks };
+        let mut batches: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..200 {
+                    let pushed = sync_core::chunk::changes_from_chunks(&request.chunks, &Limits::DEFAULT);
+                    let checked = server::check_kept(&doc, &request, pushed, Access::ReadWrite, &Limits::DEFAULT);
+                    assert_eq!(checked.new_changes.len(), 1, "the push is accepted");
+                }
+                t.elapsed().as_secs_f64() * 1e6 / 200.0
+            })
+            .collect();
+        batches.sort_by(f64::total_cmp);
+        println!("| {changes} | {:.1} |", batches[2]);
+    }
+}
