@@ -172,11 +172,7 @@ async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
     assert!(matches!(answer, Answer::Refused(ref why) if why.contains("bloom")), "{answer:?}");
 
     // A well-formed change automerge panics applying.
-    let crafted = common::crafted_change_on(&stored(&app, doc).await);
-    let mut message = Automerge::new().generate_sync_message(&mut State::new()).unwrap();
-    message.heads = vec![crafted.hash()];
-    message.changes = vec![crafted.raw_bytes().to_vec()].into();
-    let answer = receive(&app.state, "eve", doc, &mut DocSync::default(), &message.encode(), false).await.unwrap();
+    let answer = push_crafted(&app, "eve", doc).await;
     assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
 
     // Not an automerge message at all.
@@ -342,13 +338,19 @@ async fn past_the_kept_check_limit_pushes_are_checked_from_the_store() {
     assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads());
 
     app.add_member("alice", &doc.to_string(), "eve", "editor").await;
-    let crafted = common::crafted_change_on(&stored(&app, doc).await);
+    let answer = push_crafted(&app, "eve", doc).await;
+    assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
+    assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads(), "nothing was stored");
+}
+
+/// `user` pushes, on a fresh connection, a well-formed change on top of the stored document that
+/// automerge panics applying.
+async fn push_crafted(app: &TestApp, user: &str, doc: DocumentId) -> Answer {
+    let crafted = common::crafted_change_on(&stored(app, doc).await);
     let mut message = Automerge::new().generate_sync_message(&mut State::new()).unwrap();
     message.heads = vec![crafted.hash()];
     message.changes = vec![crafted.raw_bytes().to_vec()].into();
-    let answer = receive(&app.state, "eve", doc, &mut DocSync::default(), &message.encode(), false).await.unwrap();
-    assert!(matches!(answer, Answer::Refused(_)), "{answer:?}");
-    assert_eq!(alice.doc.get_heads(), stored(&app, doc).await.get_heads(), "nothing was stored");
+    receive(&app.state, user, doc, &mut DocSync::default(), &message.encode(), false).await.unwrap()
 }
 
 /// One change putting `key` over HTTP, on top of the stored document.
