@@ -42,7 +42,7 @@ fn main() {
                 let t = Instant::now();
                 for _ in 0..200 {
                     let pushed = sync_core::chunk::changes_from_chunks(&request.chunks, &Limits::DEFAULT);
-                    let checked = server::check_kept(&doc, &request, pushed, Access::ReadWrite, &Limits::DEFAULT);
+                    let checked = server::check_kept(&doc, &request, pushed, Access::ReadWrite, &Limits::DEFAULT).expect("checked");
                     assert_eq!(checked.new_changes.len(), 1, "the push is accepted");
                 }
                 t.elapsed().as_secs_f64() * 1e6 / 200.0

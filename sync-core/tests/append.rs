@@ -196,6 +196,12 @@ fn a_push_resending_stored_changes_or_missing_a_dependency_takes_the_full_merge(
     // It resends a change the server has along with its own.
     let resend = request(vec![history[6].hash()], &client, since(&client, &[history[6].hash()]));
     assert!(server::append(&server_heads, &resend, Access::ReadWrite, &Limits::DEFAULT, &history).is_none());
+    // ... and that is not a window too short: the store is not read again.
+    let incoming: Vec<automerge::Change> = resend.chunks.iter().map(|c| automerge::Change::try_from(c.as_slice()).unwrap()).collect();
+    let mut plan = server::plan(&server_heads, &resend, &incoming, Access::ReadWrite, &Limits::DEFAULT).expect("a plan");
+    let found = server::Found::in_history(&history, plan.lookup());
+    assert!(plan.finish(&found).is_none());
+    assert!(!plan.widen(&found), "a resent change goes to the full merge after one read");
     // It pushes only its own: fine.
     let own = request(acked.clone(), &client, since(&client, &acked));
     assert!(server::append(&server_heads, &own, Access::ReadWrite, &Limits::DEFAULT, &history).is_some());

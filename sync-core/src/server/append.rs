@@ -26,11 +26,13 @@
 //! vouch for (a client far behind, a change the server already has, an unknown dependency)
 //! takes the full [`super::merge`].
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 
-use super::graph::{MAX_WALKS, Window};
+use super::causal::WINDOW_CANNOT_TELL;
+use super::graph::{MAX_WALKS, MAX_WINDOW, Window};
 use super::index::{self, Found, Lookup, OpIndex};
 use super::{Access, NewChange};
 use crate::chunk;
@@ -113,6 +115,9 @@ pub struct Plan<'c> {
     has: Vec<ChangeHash>,
     external: BTreeSet<ChangeHash>,
     max_heads: usize,
+    /// The last [`Plan::finish`] declined because the window could not tell what lies outside
+    /// a past (the one refusal a wider window may turn into an answer).
+    cannot_tell: Cell<bool>,
 }
 
 /// How many times the store is read for one push at most (see [`Plan::widen`]): the first read,
@@ -148,7 +153,8 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
     };
     let lookup = Lookup { deps: lookup_deps, ops, actors, window: behind.is_some() };
     let max_heads = limits.max_doc_heads;
-    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, has, external, max_heads })
+    let cannot_tell = Cell::new(false);
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, has, external, max_heads, cannot_tell })
 }
 
 /// Behind the heads, the changes looked up: what the pushed changes build on, what the client
@@ -178,6 +184,7 @@ impl Plan<'_> {
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).
     pub fn finish(&self, found: &Found) -> Option<Appended> {
+        self.cannot_tell.set(false);
         // On the heads, the push is checked against the heads it was planned on; behind them,
         // against the heads read with the window (others may have pushed since the plan).
         let planned_on = self.behind.is_none().then_some(&self.server_heads);
@@ -186,11 +193,14 @@ impl Plan<'_> {
             (None, _) => (Vec::new(), self.heads.clone()),
             (Some(has), Some(window)) => {
                 let heads = heads_after(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
-                (behind(window, found, &self.ordered, has)?, heads)
+                (behind(window, found, &self.ordered, has, &self.cannot_tell)?, heads)
             }
             (Some(_), None) => return None,
         };
-        super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()).ok()?;
+        if let Err((_, why)) = super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()) {
+            self.cannot_tell.set(why == WINDOW_CANNOT_TELL);
+            return None;
+        }
         let new_changes = self.ordered.iter().map(|c| NewChange::of(c)).collect();
         let response = DocResponse { doc_id: self.doc_id, status: DocStatus::Ok, heads, missing: Heads::empty(), chunks: Vec::new() };
         let carried = match index.window() {
@@ -206,7 +216,8 @@ impl Plan<'_> {
     ///
     /// * Planned on the heads, which moved before the read (another push came in between): the
     ///   push is merged as one behind the heads, with the window.
-    /// * Behind the heads, with a window holding changes that build on stored changes older
+    /// * Behind the heads, when the window could not tell what lies outside a past (and holds
+    ///   fewer than [`MAX_WINDOW`] changes), because its changes build on stored changes older
     ///   than it: a collaborator slow to push builds on an older state, and while its change is
     ///   in everyone's window, whether the rest lies in a client's past cannot be told from the
     ///   window (see [`super::graph`]); every push would take the full merge, slow enough that
@@ -226,7 +237,9 @@ impl Plan<'_> {
             self.behind = Some(self.has.clone());
             return true;
         }
-        if found.window.is_empty() {
+        // Only a window that could not tell, and could still grow, is worth reading again: any
+        // other refusal goes to the full merge at once.
+        if !self.cannot_tell.get() || found.window.is_empty() || found.window.len() >= MAX_WINDOW {
             return false;
         }
         let asked: HashSet<ChangeHash> = self.lookup.deps.iter().copied().collect();
@@ -245,7 +258,7 @@ impl Plan<'_> {
 /// not (the full merge handles those), the push builds on too many distinct pasts, or the
 /// answer is better sent as a whole document. (Whether the window answers for what each pushed
 /// change builds on is asked by the checks, [`super::causal`].)
-fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash]) -> Option<Vec<ChangeHash>> {
+fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash], cannot_tell: &Cell<bool>) -> Option<Vec<ChangeHash>> {
     let stored = |h: &ChangeHash| found.deps_last_op.contains_key(h);
     if window.is_empty() || ordered.iter().any(|c| stored(&c.hash())) {
         return None;
@@ -286,7 +299,10 @@ fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash
     if covered.len() != ordered.len() {
         return None;
     }
-    let outside = window.outside_past(base.iter())?;
+    let Some(outside) = window.outside_past(base.iter()) else {
+        cannot_tell.set(true);
+        return None;
+    };
     // As the full merge: a client lacking more than a third of the document gets it whole.
     if outside.len() > 1 && outside.len() as u64 * 3 > window.newest_pos() {
         return None;

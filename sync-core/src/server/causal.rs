@@ -108,7 +108,7 @@ impl Seen {
                     std::collections::hash_map::Entry::Vacant(e) => {
                         // Not a verdict on the change: the fast path hands any refusal to the
                         // full merge, which decides with the whole document.
-                        let ranges = window_ranges(window, e.key()).ok_or("the window does not answer for its past")?;
+                        let ranges = window_ranges(window, e.key()).ok_or(WINDOW_CANNOT_TELL)?;
                         Some(e.insert(ranges))
                     }
                 },
@@ -141,6 +141,9 @@ impl Seen {
         changes.get(i).filter(|&&(start, _, _)| start <= id.counter()).map(|&(_, _, seq)| seq)
     }
 }
+
+/// The fast path's refusal when the window cannot tell what lies outside a change's past.
+pub(super) const WINDOW_CANNOT_TELL: &str = "the window does not answer for its past";
 
 /// The op ranges, by author, of the stored changes outside the past of `past`.
 fn concurrent_ranges(doc: &Automerge, past: &[ChangeHash]) -> Ranges {

@@ -7,17 +7,19 @@
 //! so the push is not applied here: the caller commits [`Checked::new_changes`] and then
 //! applies them to its copy.
 //!
-//! Every rule is the full [`super::merge`]'s, against the same document: what is new, what can
-//! be applied (the rest is reported missing), the heads limit, and every pushed op checked
-//! against the document ([`super::check_changes`] with [`Known::Document`]). The answer holds
-//! the heads and status the full merge would send, but no changes to pull: a caller that needs
-//! those takes another path.
+//! Like the append fast path, then, it stores what automerge has not applied yet, so it accepts
+//! only what the fast path would: the full merge's rules against the same document (what is
+//! new, what can be applied — the rest is reported missing —, the heads limit), and every
+//! pushed op checked as the fast path checks it ([`super::check_changes_strict`]). A push those
+//! checks refuse is not answered here: the full merge, which applies and verifies, decides.
+//! The answer holds the heads and status the full merge would send, but no changes to pull: a
+//! caller that needs those takes another path.
 
 use std::collections::HashSet;
 
 use automerge::{Automerge, ChangeHash};
 
-use super::{Access, Known, NewChange, Pushed, applicable, check_changes, heads_after, rejected, unseen};
+use super::{Access, Known, NewChange, Pushed, applicable, check_changes_strict, heads_after, rejected, unseen};
 use crate::chunk::{self, ChunkError};
 use crate::id::Heads;
 use crate::limits::Limits;
@@ -41,35 +43,33 @@ pub struct Checked {
 }
 
 /// Checks `request`'s push (`pushed`, already read) against `doc`, the stored document kept
-/// loaded; see the module docs. Its cost grows with the document's history: callers check
+/// loaded; see the module docs. `None`: the checks refused a pushed change, which the full
+/// merge decides. Its cost grows with the document's history: callers check
 /// [`KEPT_CHECK_MAX_CHANGES`] first.
-pub fn check_kept(doc: &Automerge, request: &DocRequest, pushed: Pushed, access: Access, limits: &Limits) -> Checked {
+pub fn check_kept(doc: &Automerge, request: &DocRequest, pushed: Pushed, access: Access, limits: &Limits) -> Option<Checked> {
     let before = chunk::heads_of(doc);
     let answer = |status, heads, missing| DocResponse { doc_id: request.doc_id, status, heads, missing, chunks: Vec::new() };
     let incoming = match pushed {
         Ok(changes) => changes,
-        Err(e) => return Checked { new_changes: Vec::new(), response: rejected(request, &before, &e), rejection: Some(e) },
+        Err(e) => return Some(Checked { new_changes: Vec::new(), response: rejected(request, &before, &e), rejection: Some(e) }),
     };
     let fresh = unseen(doc, incoming);
     if fresh.is_empty() {
-        return Checked { new_changes: Vec::new(), response: answer(DocStatus::Ok, before, Heads::empty()), rejection: None };
+        return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::Ok, before, Heads::empty()), rejection: None });
     }
     if access == Access::ReadOnly {
-        return Checked { new_changes: Vec::new(), response: answer(DocStatus::Forbidden, before, Heads::empty()), rejection: None };
+        return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::Forbidden, before, Heads::empty()), rejection: None });
     }
     let (ready, missing) = applicable(doc, fresh);
     let after = heads_after(&before, &ready);
     if after > limits.max_doc_heads && after > before.len() {
         let why = ChunkError::TooManyHeads { heads: after, limit: limits.max_doc_heads };
-        return Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) };
+        return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) });
     }
-    if let Err((index, reason)) = check_changes(Known::Document(doc), &ready) {
-        let e = ChunkError::InvalidChange { index, reason };
-        return Checked { new_changes: Vec::new(), response: rejected(request, &before, &e), rejection: Some(e) };
-    }
+    check_changes_strict(Known::Document(doc), &ready).ok()?;
     // The heads once `ready` is applied: every old head and new change nothing new depends on.
     let covered: HashSet<ChangeHash> = ready.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let heads = before.as_slice().iter().copied().chain(ready.iter().map(|c| c.hash())).filter(|h| !covered.contains(h)).collect();
     let new_changes = ready.iter().map(NewChange::of).collect();
-    Checked { new_changes, response: answer(DocStatus::Ok, Heads::new(heads), missing), rejection: None }
+    Some(Checked { new_changes, response: answer(DocStatus::Ok, Heads::new(heads), missing), rejection: None })
 }

@@ -49,7 +49,18 @@ pub enum Known<'d> {
 /// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
 /// Returns the index of the first refused change and why.
 pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
-    let mut pushed = Pushed::default();
+    check_changes_with(known, matches!(known, Known::Document(_)), changes)
+}
+
+/// [`check_changes`] as the append fast path checks, which stores what it accepts without
+/// applying it: strict about elements that are marks (the full merge accepts those and then
+/// verifies them by applying), whatever `known` is.
+pub fn check_changes_strict<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
+    check_changes_with(known, false, changes)
+}
+
+fn check_changes_with<'c>(known: Known<'_>, mark_elements: bool, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
+    let mut pushed = Pushed { mark_elements, ..Pushed::default() };
     if let Known::Document(doc) = known {
         pushed.history = Some(History::read(doc, changes.clone()));
     }
@@ -72,6 +83,8 @@ struct Pushed {
     /// What each change has seen (its ops may refer to nothing else), and each author's last seq
     /// in the push so far.
     seen: Seen,
+    /// Whether an element may be a mark (see [`check_changes_strict`]).
+    mark_elements: bool,
 }
 
 fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
@@ -120,7 +133,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
             };
             pushed.ops.get(id).or(stored).cloned()
         };
-        if let Some(why) = check_references(op, &lookup, matches!(known, Known::Document(_))) {
+        if let Some(why) = check_references(op, &lookup, pushed.mark_elements) {
             return Err(format!("op {i}: {why}"));
         }
         pushed.ops.insert(id, OpInfo::of(op));

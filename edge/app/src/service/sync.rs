@@ -120,6 +120,9 @@ pub async fn sync_with_tips(
                     stats.fast_path += 1;
                     if let Some(why) = &checked.rejection {
                         tracing::info!(doc = %id, reason = %why, "rejected pushed changes");
+                        if matches!(why, chunk::ChunkError::TooManyHeads { .. }) {
+                            stats.refused_heads += 1;
+                        }
                     }
                     if !checked.new_changes.is_empty() {
                         writes.push(DocWrite { doc_id: id.clone(), changes: checked.new_changes });
@@ -206,12 +209,19 @@ async fn check_kept(
         if copy.stats().num_changes as usize > server::KEPT_CHECK_MAX_CHANGES || Heads::new(copy.get_heads()).to_string() != expected {
             return Err(pushed);
         }
-        // The copy is only read; a push that makes automerge panic is refused.
-        let checked = catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, &request, Ok(pushed), access, &limits)));
-        Ok(checked.unwrap_or_else(|_| {
-            let why = chunk::ChunkError::InvalidChange { index: 0, reason: "automerge could not check it".into() };
-            server::Checked { new_changes: Vec::new(), response: server::rejected(&request, &Heads::new(copy.get_heads()), &why), rejection: Some(why) }
-        }))
+        // Refused by the checks: the usual path decides (its full merge applies and verifies).
+        let fallback = pushed.clone();
+        // The copy is only read; a push whose check makes automerge panic is refused (the full
+        // merge would panic on it too, and record the document as damaged for everyone).
+        match catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, &request, Ok(pushed), access, &limits))) {
+            Ok(Some(checked)) => Ok(checked),
+            Ok(None) => Err(fallback),
+            Err(_) => {
+                let why = chunk::ChunkError::InvalidChange { index: 0, reason: "automerge could not check it".into() };
+                let response = server::rejected(&request, &Heads::new(copy.get_heads()), &why);
+                Ok(server::Checked { new_changes: Vec::new(), response, rejection: Some(why) })
+            }
+        }
     })
     .await;
     checked.ok_or_else(|| ApiError::Internal("the check of a push on a kept copy was lost".into()))
