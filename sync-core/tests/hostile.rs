@@ -199,8 +199,8 @@ fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
     // Checked on a kept copy of the document, as the automerge-repo route does: what it accepts
     // (it stores without applying) the full merge accepts too, and it takes what the fast path takes.
     for (req, full) in [(&request, &merged), (&behind, &merged_behind)] {
-        let pushed = sync_core::chunk::changes_from_chunks(&req.chunks, &Limits::DEFAULT);
-        match server::check_kept(doc, req, pushed, Access::ReadWrite, &Limits::DEFAULT) {
+        let pushed = sync_core::chunk::changes_from_chunks(&req.chunks, &Limits::DEFAULT).expect("well-formed changes");
+        match server::check_kept(doc, req.doc_id, &pushed, Access::ReadWrite, &Limits::DEFAULT) {
             Some(checked) => {
                 assert_eq!(checked.response.status, full.response.status, "a kept copy judged unlike the full merge");
                 assert_eq!(checked.new_changes, full.new_changes);

@@ -330,7 +330,7 @@ async fn past_the_kept_check_limit_pushes_are_checked_from_the_store() {
     let request = SyncRequest { docs: vec![client::build_request(doc, &writer, &acked)] };
     assert_eq!(app.sync_at("/v1/sync", &app.token("alice"), &request).await.status, 200);
     alice.sync(&app, doc).await;
-    assert!(alice.doc.get_changes(&[]).len() > sync_core::server::KEPT_CHECK_MAX_CHANGES);
+    assert!(alice.doc.get_changes(&[]).len() as u64 > sync_core::server::KEPT_CHECK_MAX_CHANGES);
 
     alice.edit("k", 2);
     alice.sync(&app, doc).await;

@@ -26,7 +26,7 @@
 //! vouch for (a client far behind, a change the server already has, an unknown dependency)
 //! takes the full [`super::merge`].
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
@@ -115,9 +115,10 @@ pub struct Plan<'c> {
     has: Vec<ChangeHash>,
     external: BTreeSet<ChangeHash>,
     max_heads: usize,
-    /// The last [`Plan::finish`] declined because the window could not tell what lies outside
-    /// a past (the one refusal a wider window may turn into an answer).
-    cannot_tell: Cell<bool>,
+    /// When the last [`Plan::finish`] declined because the window could not tell what lies
+    /// outside a past (the one refusal a wider window may turn into an answer): that window's
+    /// boundary, which the next read reaches back to ([`Plan::widen`]). Empty otherwise.
+    beyond_window: RefCell<Vec<ChangeHash>>,
 }
 
 /// How many times the store is read for one push at most (see [`Plan::widen`]): the first read,
@@ -153,8 +154,8 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
     };
     let lookup = Lookup { deps: lookup_deps, ops, actors, window: behind.is_some() };
     let max_heads = limits.max_doc_heads;
-    let cannot_tell = Cell::new(false);
-    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, has, external, max_heads, cannot_tell })
+    let beyond_window = RefCell::default();
+    Some(Plan { doc_id: request.doc_id, ordered, server_heads: server_heads.clone(), heads, lookup, behind, has, external, max_heads, beyond_window })
 }
 
 /// Behind the heads, the changes looked up: what the pushed changes build on, what the client
@@ -167,7 +168,7 @@ fn behind_deps(ordered: &[&Change], external: &BTreeSet<ChangeHash>, has: &[Chan
 
 /// The heads once `ordered` (all new) are stored on `server_heads`; `None` when they would be too
 /// many (refused by the full merge, which can also send the client what it needs to merge them).
-fn heads_after(server_heads: &Heads, ordered: &[&Change], max_heads: usize) -> Option<Heads> {
+pub(super) fn heads_after(server_heads: &Heads, ordered: &[&Change], max_heads: usize) -> Option<Heads> {
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
     heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
@@ -184,7 +185,7 @@ impl Plan<'_> {
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).
     pub fn finish(&self, found: &Found) -> Option<Appended> {
-        self.cannot_tell.set(false);
+        self.beyond_window.borrow_mut().clear();
         // On the heads, the push is checked against the heads it was planned on; behind them,
         // against the heads read with the window (others may have pushed since the plan).
         let planned_on = self.behind.is_none().then_some(&self.server_heads);
@@ -193,12 +194,21 @@ impl Plan<'_> {
             (None, _) => (Vec::new(), self.heads.clone()),
             (Some(has), Some(window)) => {
                 let heads = heads_after(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
-                (behind(window, found, &self.ordered, has, &self.cannot_tell)?, heads)
+                let mut cannot_tell = false;
+                let Some(pull) = behind(window, found, &self.ordered, has, &mut cannot_tell) else {
+                    if cannot_tell {
+                        *self.beyond_window.borrow_mut() = window.boundary().copied().collect();
+                    }
+                    return None;
+                };
+                (pull, heads)
             }
             (Some(_), None) => return None,
         };
         if let Err((_, why)) = super::check_changes(super::Known::Index(&index), self.ordered.iter().copied()) {
-            self.cannot_tell.set(why == WINDOW_CANNOT_TELL);
+            if let Some(window) = index.window().filter(|_| why == WINDOW_CANNOT_TELL) {
+                *self.beyond_window.borrow_mut() = window.boundary().copied().collect();
+            }
             return None;
         }
         let new_changes = self.ordered.iter().map(|c| NewChange::of(c)).collect();
@@ -239,11 +249,12 @@ impl Plan<'_> {
         }
         // Only a window that could not tell, and could still grow, is worth reading again: any
         // other refusal goes to the full merge at once.
-        if !self.cannot_tell.get() || found.window.is_empty() || found.window.len() >= MAX_WINDOW {
+        let beyond = self.beyond_window.take();
+        if beyond.is_empty() || found.window.len() >= MAX_WINDOW {
             return false;
         }
         let asked: HashSet<ChangeHash> = self.lookup.deps.iter().copied().collect();
-        let older: BTreeSet<ChangeHash> = Window::new(found.window.clone(), &found.heads).boundary().filter(|h| !asked.contains(h)).copied().collect();
+        let older: BTreeSet<ChangeHash> = beyond.into_iter().filter(|h| !asked.contains(h)).collect();
         if older.is_empty() || asked.len() + older.len() > index::MAX_REFERENCES {
             return false;
         }
@@ -258,7 +269,7 @@ impl Plan<'_> {
 /// not (the full merge handles those), the push builds on too many distinct pasts, or the
 /// answer is better sent as a whole document. (Whether the window answers for what each pushed
 /// change builds on is asked by the checks, [`super::causal`].)
-fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash], cannot_tell: &Cell<bool>) -> Option<Vec<ChangeHash>> {
+fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash], cannot_tell: &mut bool) -> Option<Vec<ChangeHash>> {
     let stored = |h: &ChangeHash| found.deps_last_op.contains_key(h);
     if window.is_empty() || ordered.iter().any(|c| stored(&c.hash())) {
         return None;
@@ -300,7 +311,7 @@ fn behind(window: &Window, found: &Found, ordered: &[&Change], has: &[ChangeHash
         return None;
     }
     let Some(outside) = window.outside_past(base.iter()) else {
-        cannot_tell.set(true);
+        *cannot_tell = true;
         return None;
     };
     // As the full merge: a client lacking more than a third of the document gets it whole.

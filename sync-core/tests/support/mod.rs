@@ -55,8 +55,8 @@ impl Edge {
             let history = loaded.get_changes(&[]);
             // The check on a kept copy, when it answers, must agree with the full merge on what
             // is new, the status and the heads (it pulls nothing).
-            let pushed = chunk::changes_from_chunks(&doc.chunks, &Limits::DEFAULT);
-            if let Some(checked) = server::check_kept(&loaded, doc, pushed, access, &Limits::DEFAULT) {
+            let pushed = chunk::changes_from_chunks(&doc.chunks, &Limits::DEFAULT).expect("the peers push valid changes");
+            if let Some(checked) = server::check_kept(&loaded, doc.doc_id, &pushed, access, &Limits::DEFAULT) {
                 let merged_heads_only = sync_core::DocResponse { chunks: Vec::new(), ..merged.response.clone() };
                 let new = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<Vec<_>>();
                 if new(&checked.new_changes) != new(&merged.new_changes) || checked.response != merged_heads_only {

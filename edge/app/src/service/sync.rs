@@ -190,8 +190,8 @@ pub async fn sync_with_tips(
 }
 
 /// Checks `pushed` on the copy of `id` kept at exactly `heads` (just read with the user's role),
-/// if one is and its history is short; `Err` inside hands the changes back otherwise (or when
-/// the copy moved on meanwhile).
+/// if one is; `Err` inside hands the changes back when there is none, it moved on meanwhile, or
+/// [`server::check_kept`] did not answer.
 async fn check_kept(
     state: &AppState,
     id: &str,
@@ -201,24 +201,24 @@ async fn check_kept(
     access: Access,
 ) -> ApiResult<Result<server::Checked, Vec<sync_core::automerge::Change>>> {
     let Some(kept) = state.loaded.get(id, heads) else { return Ok(Err(pushed)) };
-    let (request, limits, expected) = (doc.clone(), state.config.sync_limits, heads.to_owned());
+    let (doc_id, limits, expected) = (doc.doc_id, state.config.sync_limits, heads.to_owned());
     let added = doc.chunks.iter().map(|c| c.len() as u64).sum();
     let checked = repo::run(state, &kept.clone(), repo::heavy(state, id, added), move || {
         let copy = kept.lock().unwrap_or_else(|e| e.into_inner());
+        let at = Heads::new(copy.get_heads());
         // A long history is cheaper to check from the store (see KEPT_CHECK_MAX_CHANGES).
-        if copy.stats().num_changes as usize > server::KEPT_CHECK_MAX_CHANGES || Heads::new(copy.get_heads()).to_string() != expected {
+        if copy.stats().num_changes > server::KEPT_CHECK_MAX_CHANGES || at.to_string() != expected {
             return Err(pushed);
         }
-        // Refused by the checks: the usual path decides (its full merge applies and verifies).
-        let fallback = pushed.clone();
         // The copy is only read; a push whose check makes automerge panic is refused (the full
-        // merge would panic on it too, and record the document as damaged for everyone).
-        match catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, &request, Ok(pushed), access, &limits))) {
+        // merge would panic on it too, and record the document as damaged for everyone). Not
+        // answered there: the usual path decides (its full merge applies and verifies).
+        match catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, doc_id, &pushed, access, &limits))) {
             Ok(Some(checked)) => Ok(checked),
-            Ok(None) => Err(fallback),
+            Ok(None) => Err(pushed),
             Err(_) => {
                 let why = chunk::ChunkError::InvalidChange { index: 0, reason: "automerge could not check it".into() };
-                let response = server::rejected(&request, &Heads::new(copy.get_heads()), &why);
+                let response = DocResponse { heads: at, ..status_only(doc_id, DocStatus::InvalidChanges) };
                 Ok(server::Checked { new_changes: Vec::new(), response, rejection: Some(why) })
             }
         }
