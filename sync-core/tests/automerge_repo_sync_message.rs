@@ -139,3 +139,44 @@ fn truncated_or_foreign_bytes_are_malformed() {
     assert!(matches!(decode_sync_message(&huge, &Limits::DEFAULT), Err(SyncMessageError::Malformed(_))));
     assert!(matches!(decode_sync_message(b"{\"type\":\"sync\"}", &Limits::DEFAULT), Err(SyncMessageError::Malformed(_))));
 }
+
+/// A V2 message from a peer that knows the other side reads them: the changes it sends, all in
+/// one entry.
+fn v2_message_with_changes(doc: &Automerge, n: usize) -> (Message, Vec<Vec<u8>>) {
+    let mut state = State::new();
+    state.their_capabilities = Some(vec![automerge::sync::Capability::MessageV2]);
+    state.their_heads = Some(Vec::new());
+    state.their_have = Some(vec![automerge::sync::Have { last_sync: Vec::new(), bloom: automerge::sync::BloomFilter::default() }]);
+    state.their_need = Some(Vec::new());
+    // The peer has everything but the last `n` changes.
+    let all = doc.get_changes(&[]);
+    let (had, sent) = all.split_at(all.len() - n);
+    state.shared_heads = vec![had.last().unwrap().hash()];
+    state.their_have.as_mut().unwrap()[0].last_sync = state.shared_heads.clone();
+    state.their_heads = Some(state.shared_heads.clone());
+    let message = doc.generate_sync_message(&mut state).unwrap();
+    (message, sent.iter().map(|c| c.raw_bytes().to_vec()).collect())
+}
+
+#[test]
+fn changes_concatenated_in_one_entry_are_split_into_one_chunk_each() {
+    let doc = doc_with_changes(30);
+    let (message, sent) = v2_message_with_changes(&doc, 4);
+    assert_eq!(message.changes.len(), 1, "automerge sends the four changes in one entry");
+    let decoded = decode_sync_message(&message.clone().encode(), &Limits::DEFAULT).unwrap();
+    assert_eq!(decoded.changes.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), sent, "one chunk per change, in order");
+
+    // Splitting stops at the change limit, not at the message's end.
+    let limits = Limits { max_chunks_per_doc: 3, ..Limits::DEFAULT };
+    assert!(matches!(decode_sync_message(&message.clone().encode(), &limits), Err(SyncMessageError::TooMany { what: "changes", count: 4, limit: 3 })));
+
+    // Bytes after a chunk that do not make a chunk are handed on as they are (and refused by
+    // the store as an invalid change); a length beyond the entry leaves it whole.
+    let mut entry = sent[0].clone();
+    entry.extend_from_slice(b"trailing");
+    let one = Message { changes: automerge::sync::ChunkList::from(vec![entry.clone()]), ..message.clone() };
+    let decoded = decode_sync_message(&one.encode(), &Limits::DEFAULT).unwrap();
+    assert_eq!(decoded.changes.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), [sent[0].clone(), b"trailing".to_vec()]);
+    let truncated = Message { changes: automerge::sync::ChunkList::from(vec![sent[0][..sent[0].len() - 1].to_vec()]), ..message };
+    assert_eq!(decode_sync_message(&truncated.encode(), &Limits::DEFAULT).unwrap().changes.len(), 1);
+}

@@ -1,10 +1,10 @@
 // Unchanged automerge-repo 2.5.6 clients (the npm packages pinned in package-lock.json) against
-// /v1/automerge-repo of the native server or the Worker (docs/protocol.md §12): two Repos sync a document, one
-// edits offline and reconnects, connections drop and come back, the Rust SDK over HTTP sees the
-// same document and its edit reaches them, ephemeral messages reach readers only (the
-// sender's other connections too), a removed member receives nothing committed after, a
-// viewer's edits are not stored, and a connection without a token or a request for someone
-// else's document gets nothing.
+// /v1/automerge-repo of the native server or the Worker (docs/protocol.md §12): two Repos sync a
+// document, one edits offline and reconnects, a few edits arrive in one message, connections
+// drop and come back, the Rust SDK over HTTP sees the same document and its edit reaches them,
+// ephemeral messages reach readers only (the sender's other connections too), a removed member
+// receives nothing committed after, a viewer's edits are not stored, and a connection without
+// a token or a request for someone else's document gets nothing.
 import { test, before, after } from "node:test"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import net from "node:net"
 import WebSocket from "ws"
-import { Repo, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo"
+import { Repo, decodeHeads, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { startServer, waitFor, repoRoot } from "../../client-sdk/web/tests/support/server.mjs"
 
@@ -112,6 +112,24 @@ test("a Repo that edited offline converges when it connects", async () => {
   offline.networkSubsystem.addNetworkAdapter(new WebSocketClientAdapter(endpoint("carol")))
   await waitFor(() => alice.doc().offline50 === 50 && carol.doc().whileAway === true, { what: "both sides to converge" })
   assert.deepEqual(alice.heads(), carol.heads())
+})
+
+test("a few edits sent in one message (automerge's V2 format concatenates them) are all stored", async () => {
+  const { handle: alice, repo } = await shared("alice", { count: 0 }, { carol: "editor" })
+  for (let n = 1; n <= 30; n++) alice.change(doc => { doc.count = n })
+  const id = hexId(alice)
+  const same = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort())
+  await waitFor(async () => same((await server.api("GET", `/v1/docs/${id}`, server.token("alice"))).body.heads, decodeHeads(alice.heads())), { what: "the server to store alice's edits" })
+  // Three changes against a history of 31: fewer than a third, so automerge sends them as
+  // changes (concatenated in one entry), not as the whole document.
+  const offline = new Repo({ network: [] })
+  repos.push(offline)
+  const carol = offline.import(await repo.export(alice.documentId), { docId: alice.documentId })
+  for (let n = 1; n <= 3; n++) carol.change(doc => { doc[`few${n}`] = n })
+  offline.networkSubsystem.addNetworkAdapter(new WebSocketClientAdapter(endpoint("carol")))
+  await waitFor(() => alice.doc().few3 === 3, { what: "carol's three edits to reach alice" })
+  assert.deepEqual(alice.heads(), carol.heads())
+  assert.deepEqual([1, 2, 3].map(n => rustSdk("alice", id)[`few${n}`]), [1, 2, 3], "stored, as the HTTP API serves it")
 })
 
 test("connections that drop while both sides edit converge after the clients reconnect", async () => {

@@ -129,6 +129,36 @@ async fn a_writers_change_is_acknowledged_when_nothing_else_happened() {
     }
 }
 
+/// automerge's V2 sync message (what it sends a peer that advertised flags, as the server's
+/// answers do) carries all its changes as one concatenated entry: several edits made between two
+/// syncs arrive together, and each is stored.
+#[tokio::test]
+async fn several_changes_in_one_v2_message_are_each_stored() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(10);
+    let mut alice = Peer::owning(&app, "alice", doc).await;
+    assert!(alice.state.their_capabilities.is_some(), "the server's answers advertise V2 messages");
+    // (More than a third of the document would be sent as the whole document instead.)
+    for n in 0..20 {
+        alice.edit("history", n);
+    }
+    alice.sync(&app, doc).await;
+    for n in 0..4 {
+        alice.edit(&format!("k{n}"), n);
+    }
+    let message = alice.doc.generate_sync_message(&mut alice.state).expect("the edits go out");
+    let changes: Vec<&[u8]> = message.changes.iter().collect();
+    assert_eq!(changes.len(), 1, "one entry holds the four changes");
+    let len = |i: usize| alice.doc.get_changes(&[]).iter().rev().take(4).map(|c| c.raw_bytes().len()).nth(i).unwrap();
+    assert_eq!(changes[0].len(), (0..4).map(len).sum::<usize>(), "... concatenated, not a document");
+    let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
+    assert!(alice.take(answer), "answered");
+    alice.sync(&app, doc).await;
+    let server = stored(&app, doc).await;
+    assert_eq!(server.get_heads(), alice.doc.get_heads());
+    assert_eq!((0..4).map(|n| value(&server, &format!("k{n}"))).collect::<Vec<_>>(), [Some(0), Some(1), Some(2), Some(3)]);
+}
+
 #[tokio::test]
 async fn a_viewer_is_answered_but_stores_nothing_and_a_non_member_learns_nothing() {
     let app = TestApp::new().await;

@@ -11,9 +11,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::sync::Message;
+use automerge::sync::{ChunkList, Message};
 
 use crate::Limits;
+use crate::inspect::first_chunk_len;
 
 /// `have` entries one message may carry: automerge sends at most one, and each costs a pass
 /// over the changes since its `lastSync`.
@@ -41,7 +42,7 @@ pub fn decode_sync_message(data: &[u8], limits: &Limits) -> Result<Message, Sync
     if data.len() > limits.max_message_bytes {
         return Err(SyncMessageError::TooLarge { bytes: data.len(), limit: limits.max_message_bytes });
     }
-    let message = match catch_unwind(AssertUnwindSafe(|| Message::decode(data))) {
+    let mut message = match catch_unwind(AssertUnwindSafe(|| Message::decode(data))) {
         Ok(Ok(message)) => message,
         Ok(Err(e)) => return Err(SyncMessageError::Malformed(e.to_string())),
         Err(_) => return Err(SyncMessageError::Malformed("automerge could not decode it".into())),
@@ -51,11 +52,36 @@ pub fn decode_sync_message(data: &[u8], limits: &Limits) -> Result<Message, Sync
     count("needed hashes", message.need.len(), limits.max_heads)?;
     count("have entries", message.have.len(), MAX_HAVES)?;
     count("changes", message.changes.len(), limits.max_chunks_per_doc)?;
+    message.changes = split_concatenated(&message.changes, limits.max_chunks_per_doc)?;
     for have in &message.have {
         count("last-sync hashes", have.last_sync.len(), limits.max_heads)?;
         check_bloom(&have.bloom.to_bytes())?;
     }
     Ok(message)
+}
+
+/// One chunk per entry: automerge's V2 message carries the changes it sends concatenated in one
+/// entry (a few edits made between two syncs), where the store takes one change per chunk
+/// (and refuses a chunk with bytes after it, which is how it stops trailing data). Splitting
+/// copies no more than the message's bytes, and stops at `limit` chunks.
+fn split_concatenated(changes: &ChunkList, limit: usize) -> Result<ChunkList, SyncMessageError> {
+    let mut chunks = Vec::with_capacity(changes.len());
+    for entry in changes.iter() {
+        let mut rest = entry;
+        loop {
+            if chunks.len() >= limit {
+                return Err(SyncMessageError::TooMany { what: "changes", count: chunks.len() + 1, limit });
+            }
+            let Some(len) = first_chunk_len(rest) else {
+                chunks.push(rest.to_vec());
+                break;
+            };
+            let (chunk, tail) = rest.split_at(len);
+            chunks.push(chunk.to_vec());
+            rest = tail;
+        }
+    }
+    Ok(ChunkList::from(chunks))
 }
 
 /// Checks an encoded bloom filter's header: entries, bits per entry, probes, then the bits

@@ -264,6 +264,21 @@ pub fn frame_chunk(chunk_type: u8, checksum: [u8; 4], body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The length of the first chunk of `bytes` (its header and the body it declares) when more
+/// bytes follow it: automerge's V2 sync message carries all its changes concatenated in one
+/// entry. `None` when `bytes` is at most one chunk, or its header cannot be read (then the
+/// whole is inspected as one chunk, and refused unless it is one).
+pub fn first_chunk_len(bytes: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(bytes);
+    if r.take(4)? != &MAGIC[..] {
+        return None;
+    }
+    r.take(5)?;
+    let declared = strict_u(&mut r, "chunk length").ok()?;
+    let end = r.pos().checked_add(usize::try_from(declared).ok()?)?;
+    (end < bytes.len()).then_some(end)
+}
+
 /// Parse `magic | checksum(4) | type(1) | uLEB128 length | body` and require the body to be
 /// exactly the rest of the input. automerge's own `Header::parse` (`storage/chunk.rs:239-282`)
 /// only requires *at least* `length` bytes and leaves the rest for the next chunk; requiring
