@@ -4,7 +4,8 @@
 //! so one document is reachable through both protocols; and one connection's protocol state
 //! ([`Session`]: handshake, subscriptions; [`EphemeralFilter`]: relaying each ephemeral
 //! message once); and the automerge sync messages inside `request` and `sync`, whose counts are
-//! checked before the server acts on them ([`decode_sync_message`]).
+//! checked before the server acts on them ([`decode_sync_message`]), and received without
+//! walking the document's history ([`receive_without_changes`]).
 //!
 //! Decoding is lenient where automerge-repo's encoder (cbor-x) differs from minimal CBOR —
 //! non-minimal map headers, `undefined` for absent values, integers above 2³² as floats,
@@ -18,11 +19,13 @@
 
 mod codec;
 mod ids;
+mod receive;
 mod session;
 mod sync_message;
 
 pub use codec::DecodeError;
 pub use ids::{ParseRepoIdError, from_repo_document_id, repo_document_id};
+pub use receive::receive_without_changes;
 pub use session::{EphemeralFilter, Event, Session, SessionLimits};
 pub use sync_message::{MAX_BLOOM_BITS_PER_ENTRY, MAX_BLOOM_PROBES, MAX_HAVES, SyncMessageError, decode_sync_message};
 

@@ -7,9 +7,11 @@
 //! inflation budget and every other defence of the store apply, and what was acknowledged is
 //! committed before the answer is generated. The answer comes from the stored document: the
 //! changes are stripped from the message before automerge sees it (they are stored already,
-//! or refused), then `generate_sync_message` runs on the connection's state. The document is
-//! loaded once per stored heads and kept ([`LoadedDocs`](crate::service::loaded::LoadedDocs)):
-//! the answer to the writer and the pushes to every other connection share one load.
+//! or refused), the message is applied to the connection's state without walking the
+//! document's history ([`receive_without_changes`]), then `generate_sync_message` runs. The
+//! document is loaded once per stored heads and kept
+//! ([`LoadedDocs`](crate::service::loaded::LoadedDocs)): the answer to the writer and the
+//! pushes to every other connection share one load.
 //!
 //! The store keeps no half-applied changes: a pushed change whose dependencies it lacks is not
 //! stored (automerge would queue it). The client believes it sent it, so the answer asks for
@@ -20,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::automerge::sync::{ChunkList, Message, State, SyncDoc};
 use sync_core::automerge::{Automerge, ChangeHash};
-use sync_core::automerge_repo::decode_sync_message;
+use sync_core::automerge_repo::{decode_sync_message, receive_without_changes};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
 use crate::error::{ApiError, ApiResult};
@@ -306,7 +308,10 @@ async fn answer_from(
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if let Some(Received { message, carried_changes }) = received {
                 let sent = carried_changes.then(|| st.last_sent_heads.clone());
-                doc.receive_sync_message(&mut st, message).map_err(|e| e.to_string())?;
+                // Without walking the document's history (the changes were stripped above).
+                if let Err(message) = receive_without_changes(&doc, &mut st, message) {
+                    doc.receive_sync_message(&mut st, message).map_err(|e| e.to_string())?;
+                }
                 if let Some(sent) = sent {
                     // As automerge leaves it after applying changes.
                     st.last_sent_heads = sent;

@@ -1,0 +1,120 @@
+//! `receive_without_changes` leaves a sync state exactly as automerge's `receive_sync_message`
+//! does, on random histories (several actors forking and merging), sync states and messages:
+//! heads the document knows, does not know, or lacks in part; sent hashes inside and outside
+//! their past; every flag; with and without a `have`.
+
+use automerge::sync::{BloomFilter, ChunkList, Have, Message, MessageFlags, MessageVersion, State, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ROOT};
+use proptest::prelude::*;
+use sync_core::automerge_repo::receive_without_changes;
+
+/// A history: each step either commits on one replica or merges one replica into another.
+fn history(steps: &[(u8, u8, bool)]) -> (Automerge, Vec<Vec<ChangeHash>>) {
+    let mut base = AutoCommit::new();
+    let mut replicas: Vec<AutoCommit> = (0..3u8).map(|i| base.fork().with_actor(ActorId::from(vec![i + 1]))).collect();
+    // Heads seen along the way: what a peer may name.
+    let mut seen = Vec::new();
+    for (n, &(a, b, merge)) in steps.iter().enumerate() {
+        let (a, b) = (usize::from(a % 3), usize::from(b % 3));
+        if merge && a != b {
+            let mut other = replicas[b].clone();
+            replicas[a].merge(&mut other).unwrap();
+        } else {
+            replicas[a].put(ROOT, format!("k{}", n % 5), n as i64).unwrap();
+            replicas[a].commit();
+        }
+        seen.push(replicas[a].get_heads());
+    }
+    let mut doc = replicas[0].clone();
+    for r in &mut replicas[1..] {
+        doc.merge(r).unwrap();
+    }
+    (doc.document().clone(), seen)
+}
+
+fn pick(all: &[ChangeHash], mask: u64) -> Vec<ChangeHash> {
+    let mut picked: Vec<ChangeHash> = all.iter().enumerate().filter(|(i, _)| mask >> (i % 64) & 1 == 1).map(|(_, h)| *h).collect();
+    picked.sort_unstable();
+    picked
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn leaves_the_state_automerge_leaves(
+        steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>()), 1..40),
+        heads_from in any::<u16>(),
+        unknown_head in any::<bool>(),
+        masks in any::<[u64; 5]>(),
+        flags in prop::option::of(0u8..8),
+        with_have in any::<bool>(),
+        in_flight in any::<bool>(),
+        v2 in any::<bool>(),
+    ) {
+        let (doc, seen) = history(&steps);
+        let all: Vec<ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+        let unknown = ChangeHash([0xab; 32]);
+        // The peer's heads: ones a replica had (all known), none, or with one the server lacks.
+        let mut heads = if heads_from % 5 == 0 { Vec::new() } else { seen[usize::from(heads_from) % seen.len()].clone() };
+        if unknown_head {
+            heads.push(unknown);
+            heads.sort_unstable();
+        }
+        let mut sent = pick(&all, masks[0]);
+        if masks[0] & 1 == 1 {
+            sent.push(unknown);
+        }
+        let state = State {
+            shared_heads: pick(&all, masks[1]),
+            last_sent_heads: pick(&all, masks[2]),
+            sent_hashes: sent.into_iter().collect(),
+            in_flight,
+            their_heads: Some(pick(&all, masks[3])),
+            ..State::default()
+        };
+        let have = with_have.then(|| {
+            let last_sync = pick(&all, masks[4]);
+            Have { bloom: BloomFilter::from_hashes(pick(&all, masks[3]).iter()), last_sync }
+        });
+        let flags = flags.map(|bits| {
+            let mut f = MessageFlags::new();
+            f.set(bits);
+            f
+        });
+        let message = Message {
+            heads,
+            need: pick(&all, masks[4] >> 3),
+            have: have.into_iter().collect(),
+            changes: ChunkList::empty(),
+            flags,
+            version: if v2 { MessageVersion::V2 } else { MessageVersion::V1 },
+        };
+
+        let (mut theirs, mut ours) = (state.clone(), state);
+        doc.clone().receive_sync_message(&mut theirs, message.clone()).unwrap();
+        receive_without_changes(&doc, &mut ours, message).unwrap();
+        prop_assert_eq!(ours, theirs);
+    }
+}
+
+#[test]
+fn a_message_with_changes_is_handed_back() {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "a", 1).unwrap();
+    doc.commit();
+    let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let message = Message {
+        heads: doc.get_heads(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: ChunkList::from(vec![change]),
+        flags: None,
+        version: MessageVersion::V1,
+    };
+    let mut state = State::new();
+    let before = state.clone();
+    assert_eq!(receive_without_changes(doc.document(), &mut state, message.clone()), Err(message));
+    assert_eq!(state, before, "a refused message changes nothing");
+}
