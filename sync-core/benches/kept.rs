@@ -7,23 +7,14 @@
 //! more put by one of them on the current heads. Prints one Markdown table: microseconds per
 //! check, median of 5 batches of 200.
 
+mod support;
+
 use std::time::Instant;
 
-use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+use automerge::{ActorId, ROOT, transaction::Transactable};
+use support::shared_doc;
 use sync_core::server::{self, Access};
 use sync_core::{DocRequest, DocumentId, Heads, Limits};
-
-fn shared_doc(changes: usize) -> Automerge {
-    let mut doc = Automerge::new();
-    for i in 0..changes {
-        let mut author = doc.fork().with_actor(ActorId::from(vec![(i % 8) as u8 + 1]));
-        let mut tx = author.transaction();
-        tx.put(ROOT, format!("n{}", i % 8), i as i64).expect("put");
-        tx.commit();
-        doc.merge(&mut author).expect("merge");
-    }
-    doc
-}
 
 fn main() {
     println!("| changes in the document | check_kept, µs per push |");

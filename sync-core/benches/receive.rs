@@ -8,24 +8,14 @@
 //! with a bloom filter of nothing new, as automerge's peers send it. Prints one Markdown table:
 //! microseconds per message, median of 5 batches of 200, both measured in the same run.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use automerge::sync::{BloomFilter, ChunkList, Have, Message, MessageFlags, MessageVersion, State, SyncDoc};
-use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+use support::shared_doc;
 use sync_core::automerge_repo::receive_without_changes;
-
-fn shared_doc(changes: usize) -> Automerge {
-    let mut doc = Automerge::new();
-    for i in 0..changes {
-        let mut author = doc.fork().with_actor(ActorId::from(vec![(i % 8) as u8 + 1]));
-        let mut tx = author.transaction();
-        tx.put(ROOT, format!("n{}", i % 8), i as i64).expect("put");
-        tx.commit();
-        doc.merge(&mut author).expect("merge");
-    }
-    doc
-}
 
 /// Microseconds per call of `f`, median of 5 batches of 200.
 fn micros(mut f: impl FnMut()) -> f64 {
