@@ -140,7 +140,7 @@ pub fn plan<'c>(server_heads: &Heads, request: &DocRequest, incoming: &'c [Chang
         return None;
     }
     let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
-    let heads = heads_after(server_heads, &ordered, limits.max_doc_heads)?;
+    let heads = heads_within(server_heads, &ordered, limits.max_doc_heads)?;
     let ops = index::references(ordered.iter().copied(), index::MAX_REFERENCES)?;
     let actors = index::actors(ordered.iter().copied());
     if actors.len() > index::MAX_REFERENCES {
@@ -168,11 +168,9 @@ fn behind_deps(ordered: &[&Change], external: &BTreeSet<ChangeHash>, has: &[Chan
 
 /// The heads once `ordered` (all new) are stored on `server_heads`; `None` when they would be too
 /// many (refused by the full merge, which can also send the client what it needs to merge them).
-pub(super) fn heads_after(server_heads: &Heads, ordered: &[&Change], max_heads: usize) -> Option<Heads> {
-    let deps: HashSet<ChangeHash> = ordered.iter().flat_map(|c| c.deps().iter().copied()).collect();
-    let mut heads: Vec<ChangeHash> = server_heads.as_slice().iter().filter(|h| !deps.contains(h)).copied().collect();
-    heads.extend(ordered.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)));
-    (heads.len() <= max_heads || heads.len() <= server_heads.len()).then(|| Heads::new(heads))
+fn heads_within(server_heads: &Heads, ordered: &[&Change], max_heads: usize) -> Option<Heads> {
+    let heads = super::heads_after(server_heads, ordered.iter().copied());
+    (!super::over_heads_limit(server_heads, &heads, max_heads)).then_some(heads)
 }
 
 impl Plan<'_> {
@@ -193,7 +191,7 @@ impl Plan<'_> {
         let (pull, heads) = match (&self.behind, index.window()) {
             (None, _) => (Vec::new(), self.heads.clone()),
             (Some(has), Some(window)) => {
-                let heads = heads_after(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
+                let heads = heads_within(&Heads::new(found.heads.clone()), &self.ordered, self.max_heads)?;
                 let mut cannot_tell = false;
                 let Some(pull) = behind(window, found, &self.ordered, has, &mut cannot_tell) else {
                     if cannot_tell {

@@ -17,7 +17,7 @@
 
 use automerge::{Automerge, Change};
 
-use super::{Access, Known, NewChange, append, applicable, check_changes_strict, heads_after, unseen};
+use super::{Access, Known, NewChange, applicable, check_changes_strict, heads_after, over_heads_limit, unseen};
 use crate::chunk::{self, ChunkError};
 use crate::id::{DocumentId, Heads};
 use crate::limits::Limits;
@@ -55,11 +55,11 @@ pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access
         return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::Forbidden, before, Heads::empty()), rejection: None });
     }
     let (ready, missing) = applicable(doc, fresh);
-    let ordered: Vec<&Change> = ready.iter().collect();
-    let Some(heads) = append::heads_after(&before, &ordered, limits.max_doc_heads) else {
-        let why = ChunkError::TooManyHeads { heads: heads_after(&before, &ready), limit: limits.max_doc_heads };
+    let heads = heads_after(&before, &ready);
+    if over_heads_limit(&before, &heads, limits.max_doc_heads) {
+        let why = ChunkError::TooManyHeads { heads: heads.len(), limit: limits.max_doc_heads };
         return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) });
-    };
+    }
     check_changes_strict(Known::Document(doc), &ready).ok()?;
     let new_changes = ready.iter().map(NewChange::of).collect();
     Some(Checked { new_changes, response: answer(DocStatus::Ok, heads, missing), rejection: None })

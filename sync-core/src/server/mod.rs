@@ -134,11 +134,11 @@ pub fn merge_loaded(mut doc: Automerge, stored: StoredDoc<'_>, request: &DocRequ
     } else if !fresh.is_empty() {
         let (ready, absent) = applicable(&doc, fresh);
         let after = heads_after(&before, &ready);
-        if after > limits.max_doc_heads && after > before.len() {
+        if over_heads_limit(&before, &after, limits.max_doc_heads) {
             // Refused, but the pull goes on: with the server's changes the client can merge
             // every head into one change and push that (docs/protocol.md, §5).
             status = DocStatus::TooLarge;
-            let why = ChunkError::TooManyHeads { heads: after, limit: limits.max_doc_heads };
+            let why = ChunkError::TooManyHeads { heads: after.len(), limit: limits.max_doc_heads };
             let response = pull_response(&doc, stored, request, status, Heads::empty(), false);
             return Ok(Merged { new_changes: Vec::new(), response, doc, rejection: Some(why) });
         }
@@ -234,13 +234,19 @@ fn pull_response(doc: &Automerge, stored: StoredDoc<'_>, request: &DocRequest, s
     DocResponse { doc_id: request.doc_id, status, heads: chunk::heads_of(doc), missing, chunks }
 }
 
-/// How many heads a document with heads `before` has after applying `ready` (changes whose
+/// The heads of a document with heads `before` after applying `ready` (new changes whose
 /// dependencies are all present): every old head and new change except those a new change
 /// depends on.
-pub fn heads_after<'c>(before: &Heads, ready: impl IntoIterator<Item = &'c Change> + Clone) -> usize {
+pub fn heads_after<'c>(before: &Heads, ready: impl IntoIterator<Item = &'c Change> + Clone) -> Heads {
     let covered: HashSet<ChangeHash> = ready.clone().into_iter().flat_map(|c| c.deps().iter().copied()).collect();
-    let old = before.as_slice().iter().filter(|h| !covered.contains(h)).count();
-    old + ready.into_iter().filter(|c| !covered.contains(&c.hash())).count()
+    let old = before.as_slice().iter().filter(|h| !covered.contains(h)).copied();
+    Heads::new(old.chain(ready.into_iter().map(Change::hash).filter(|h| !covered.contains(h))).collect())
+}
+
+/// Whether a push leaving a document with heads `before` at `after` goes over `max_heads`
+/// (one that does not add heads never does: that is how a client merges them).
+fn over_heads_limit(before: &Heads, after: &Heads, max_heads: usize) -> bool {
+    after.len() > max_heads && after.len() > before.len()
 }
 
 /// The answer to a push whose chunks were refused: `TooLarge` when they are over a limit,
