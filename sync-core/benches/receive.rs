@@ -1,12 +1,14 @@
-//! What receiving an acknowledgement (a sync message without changes) costs as the document's
-//! history grows: automerge's `receive_sync_message` against
-//! `sync_core::automerge_repo::receive_without_changes`, which the automerge-repo route uses.
+//! What receiving an acknowledgement (a sync message without changes) and answering it cost as
+//! the document's history grows: automerge's `receive_sync_message` and
+//! `generate_sync_message` against `sync_core::automerge_repo`'s `receive_without_changes` and
+//! `generate_sync_message`, which the automerge-repo route uses.
 //!
 //! Run with `cargo bench -p edgesync-sync-core --bench receive`. Each document is built by 8
 //! authors taking turns (one map put each, as in the shared-document benchmarks). The server has
 //! just sent a peer the newest change; the peer's acknowledgement names the document's heads
-//! with a bloom filter of nothing new, as automerge's peers send it. Prints one Markdown table:
-//! microseconds per message, median of 5 batches of 200, both measured in the same run.
+//! with a bloom filter of nothing new, as automerge's peers send it; the answer is then nothing.
+//! Prints one Markdown table: microseconds per message, median of 5 batches of 200, all measured
+//! in the same run.
 
 mod support;
 
@@ -15,7 +17,7 @@ use std::time::Instant;
 
 use automerge::sync::{BloomFilter, ChunkList, Have, Message, MessageFlags, MessageVersion, State, SyncDoc};
 use support::shared_doc;
-use sync_core::automerge_repo::receive_without_changes;
+use sync_core::automerge_repo::{generate_sync_message, receive_without_changes};
 
 /// Microseconds per call of `f`, median of 5 batches of 200.
 fn micros(mut f: impl FnMut()) -> f64 {
@@ -33,13 +35,15 @@ fn micros(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    println!("| changes in the document | automerge receive_sync_message, µs | receive_without_changes, µs | ratio |");
-    println!("|---:|---:|---:|---:|");
+    println!(
+        "| changes in the document | automerge receive_sync_message, µs | receive_without_changes, µs | ratio | automerge generate_sync_message, µs | generate_sync_message, µs | ratio |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for changes in [100usize, 1_000, 10_000] {
         let mut doc = shared_doc(changes);
         let heads = doc.get_heads();
         let newest = doc.get_changes(&[]).last().expect("a change").hash();
-        let state = State { sent_hashes: BTreeSet::from([newest]), in_flight: true, ..State::default() };
+        let state = State { sent_hashes: BTreeSet::from([newest]), in_flight: true, have_responded: true, last_sent_heads: heads.clone(), ..State::default() };
         let mut flags = MessageFlags::new();
         flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
         let ack = Message {
@@ -60,6 +64,10 @@ fn main() {
             receive_without_changes(&doc, &mut st, ack.clone()).expect("without changes");
             assert!(st.sent_hashes.is_empty());
         });
-        println!("| {changes} | {theirs:.1} | {ours:.1} | {:.3} |", ours / theirs);
+        let mut received = state.clone();
+        receive_without_changes(&doc, &mut received, ack.clone()).expect("without changes");
+        let theirs_answer = micros(|| assert!(doc.generate_sync_message(&mut received.clone()).is_none()));
+        let ours_answer = micros(|| assert!(generate_sync_message(&doc, &mut received.clone()).is_none()));
+        println!("| {changes} | {theirs:.1} | {ours:.1} | {:.3} | {theirs_answer:.1} | {ours_answer:.1} | {:.3} |", ours / theirs, ours_answer / theirs_answer);
     }
 }

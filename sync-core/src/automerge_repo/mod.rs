@@ -18,12 +18,14 @@
 //! mapping between its values and these messages is written here.
 
 mod codec;
+mod generate;
 mod ids;
 mod receive;
 mod session;
 mod sync_message;
 
 pub use codec::DecodeError;
+pub use generate::generate_sync_message;
 pub use ids::{ParseRepoIdError, from_repo_document_id, repo_document_id};
 pub use receive::receive_without_changes;
 pub use session::{EphemeralFilter, Event, Session, SessionLimits};
