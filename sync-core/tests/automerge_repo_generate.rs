@@ -34,7 +34,7 @@ fn history(steps: &[(u8, u8, bool)]) -> (Automerge, Vec<Vec<ChangeHash>>) {
 
 /// Heads a replica had, the document's own (`pick` even), or with a hash the document lacks.
 fn heads(doc: &Automerge, seen: &[Vec<ChangeHash>], pick: u16, unknown: bool) -> Vec<ChangeHash> {
-    let mut heads = if pick % 2 == 0 { doc.get_heads() } else { seen[usize::from(pick) % seen.len()].clone() };
+    let mut heads = if pick.is_multiple_of(2) { doc.get_heads() } else { seen[usize::from(pick) % seen.len()].clone() };
     if unknown {
         heads.push(ChangeHash([0xab; 32]));
         heads.sort_unstable();
@@ -58,7 +58,7 @@ proptest! {
         empty in any::<u8>(),
     ) {
         // One run in eight on the empty document, whose heads are the empty list.
-        let (doc, seen) = history(if empty % 8 == 0 { &[] } else { &steps });
+        let (doc, seen) = history(if empty.is_multiple_of(8) { &[] } else { &steps });
         // The peer's have, as an honest peer builds it: the changes since its last sync.
         let last_sync = heads(&doc, &seen, picks[2], unknown[2]);
         let known: Vec<ChangeHash> = last_sync.iter().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
