@@ -216,6 +216,32 @@ async fn hostile_messages_are_refused_and_the_document_stays_healthy() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
+/// A new document is created in the commit that stores its first changes; a first message
+/// whose change lacks its dependency still creates it (empty, owned by the sender), asks for
+/// the dependency, and the next message brings both.
+#[tokio::test]
+async fn a_new_documents_first_change_without_its_dependency_creates_it_and_is_recovered() {
+    let app = TestApp::new().await;
+    let doc = fresh_id(14);
+    let mut alice = Peer::new("alice");
+    alice.edit("k", 1);
+    let first = alice.doc.get_last_local_change().unwrap().hash();
+    alice.edit("k", 2);
+    let second = alice.doc.get_last_local_change().unwrap();
+    let mut message = alice.doc.generate_sync_message(&mut alice.state).unwrap();
+    message.changes = vec![second.raw_bytes().to_vec()].into();
+    let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
+    let Answer::Reply(Some(reply)) = answer else { panic!("expected an answer, got {answer:?}") };
+    let reply = Message::decode(&reply).unwrap();
+    assert!(reply.need.contains(&first), "the answer asks for the missing dependency: {:?}", reply.need);
+    let r = app.call(axum::http::Method::GET, &format!("/v1/docs/{doc}"), Some(&app.token("alice")), None).await;
+    assert_eq!((r.json()["role"].as_str(), r.json()["heads"].as_array().map(Vec::len)), (Some("owner"), Some(0)), "created, empty");
+    alice.doc.receive_sync_message(&mut alice.state, reply).unwrap();
+    alice.sync(&app, doc).await;
+    assert_eq!(stored(&app, doc).await.get_heads(), alice.doc.get_heads());
+    assert_eq!(value(&stored(&app, doc).await, "k"), Some(2));
+}
+
 #[tokio::test]
 async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
     let app = TestApp::new().await;

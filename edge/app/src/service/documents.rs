@@ -6,7 +6,7 @@ use sync_core::DocumentId;
 use crate::error::{ApiError, ApiResult};
 use crate::model::dto::{CreateDocument, Document};
 use crate::model::Role;
-use crate::ports::DbError;
+use crate::ports::{DbError, Statement, UnixMillis};
 use crate::state::AppState;
 use crate::store::{IdempotencyRecord, Store};
 
@@ -44,12 +44,6 @@ pub async fn create(state: &AppState, user: &str, key: Option<&str>, request: &C
             return replay(found, &hash);
         }
     }
-    // Checked before the write: two creates racing at the limit may both pass (one over).
-    let quota = state.config.quotas.documents_per_user;
-    if quota > 0 && state.store.owned_count(user).await? >= i64::from(quota) {
-        return Err(ApiError::QuotaExceeded(format!("a user may own at most {quota} documents")));
-    }
-
     let now = state.now();
     let id = id.to_string();
     let document = Document {
@@ -65,7 +59,7 @@ pub async fn create(state: &AppState, user: &str, key: Option<&str>, request: &C
         snapshot_bytes: 0,
     };
     let body = serde_json::to_vec(&document).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut statements = Store::create_document_statements(&id, user, &title, now);
+    let mut statements = creation(state, user, &id, &title, now).await?;
     if let Some(key) = key {
         let record = IdempotencyRecord { request_hash: hash.clone(), status: 201, body: body.clone() };
         statements.push(Store::record_idempotency_statement(user, key, &record, now));
@@ -83,6 +77,17 @@ pub async fn create(state: &AppState, user: &str, key: Option<&str>, request: &C
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The statements creating document `id` for `user` at `now` (to run in one batch), once the
+/// user's document quota allows one more. The quota is checked before the write: two creates
+/// racing at the limit may both pass (one over).
+pub async fn creation(state: &AppState, user: &str, id: &str, title: &str, now: UnixMillis) -> ApiResult<Vec<Statement>> {
+    let quota = state.config.quotas.documents_per_user;
+    if quota > 0 && state.store.owned_count(user).await? >= i64::from(quota) {
+        return Err(ApiError::QuotaExceeded(format!("a user may own at most {quota} documents")));
+    }
+    Ok(Store::create_document_statements(id, user, title, now))
 }
 
 fn replay(found: IdempotencyRecord, hash: &[u8]) -> ApiResult<Created> {

@@ -27,9 +27,9 @@ use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
-use crate::model::dto::CreateDocument;
 use crate::ports::compute::offload_if;
 use crate::service::loaded::{self, Fresh, Shared, Stale};
+use crate::service::sync::Creating;
 use crate::service::{documents, load, sync};
 use crate::state::AppState;
 use crate::store::Tip;
@@ -101,6 +101,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
     // Answered from here on only after the membership read below.
     peer.answered = None;
     let mut tips = state.store.roles_and_tips(user, std::slice::from_ref(&id)).await?;
+    let mut creating = None;
     let (role, mut stored_heads) = match tips.get(&id) {
         Some((role, tip)) => (*role, tip.heads.clone()),
         None if request || message.changes.is_empty() => {
@@ -114,14 +115,12 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
             // A creator's first `sync` announces its heads: ask for the changes.
             return Ok(Answer::AsMissing(empty.generate_sync_message(&mut peer.state).map(Message::encode)));
         }
-        None => match create(state, user, doc).await? {
-            Some(()) => {
-                // Created empty, with its owner its only member: no need to read that back.
-                tips.insert(id.clone(), (Role::Owner, Tip { heads: String::new(), stored_bytes: 0 }));
-                (Role::Owner, String::new())
-            }
-            None => return Ok(Answer::Unavailable),
-        },
+        None => {
+            // Created with its first changes, in their commit, its owner its only member.
+            creating = Some(Creating { id: id.clone(), statements: documents::creation(state, user, &id, "", state.now()).await? });
+            tips.insert(id.clone(), (Role::Owner, Tip { heads: String::new(), stored_bytes: 0 }));
+            (Role::Owner, String::new())
+        }
     };
     peer.state.set_read_only(!role.can_write());
     let changes = std::mem::replace(&mut message.changes, ChunkList::empty());
@@ -130,7 +129,12 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
-        let (mut response, _) = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips, sync::Pull::HeadsOnly).await?;
+        let synced = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips, sync::Pull::HeadsOnly, creating).await;
+        let (mut response, _) = match synced {
+            // The id was taken meanwhile, by a document the user may not read.
+            Err(ApiError::Conflict(_)) => return Ok(Answer::Unavailable),
+            synced => synced?,
+        };
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
         match pushed.status {
             DocStatus::Ok => {
@@ -179,16 +183,6 @@ pub async fn announce_read(state: &AppState, doc: DocumentId, membership: Option
     }
     peer.state.set_read_only(!role.can_write());
     answer(state, &id, &tip.heads, peer, None, Vec::new()).await
-}
-
-/// Creates `doc` for `user`; `None` when the id is taken (by a document the user may not read:
-/// answered like a missing one).
-async fn create(state: &AppState, user: &str, doc: DocumentId) -> ApiResult<Option<()>> {
-    match documents::create(state, user, None, &CreateDocument { id: Some(doc.to_string()), title: None }).await {
-        Ok(_) => Ok(Some(())),
-        Err(ApiError::Conflict(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Brings a kept copy of `id` from `before` to `after` with `changes`, just committed (so
@@ -352,7 +346,12 @@ async fn answer_from(
 /// Whether work on the kept copy of `id` plus `added` bytes of changes is too large to run on
 /// the calling task (a copy not kept counts as large).
 pub(crate) fn heavy(state: &AppState, id: &str, added: u64) -> bool {
-    state.loaded.bytes(id).is_none_or(|bytes| bytes.saturating_add(added) > INLINE_BYTES)
+    state.loaded.bytes(id).is_none_or(|bytes| heavy_bytes(bytes.saturating_add(added)))
+}
+
+/// Whether work on a copy of this many bytes is too large to run on the calling task.
+pub(crate) fn heavy_bytes(bytes: u64) -> bool {
+    bytes > INLINE_BYTES
 }
 
 /// Runs `f` (work on the kept copy `doc`) on the calling task, or on the compute pool when it

@@ -12,9 +12,11 @@ use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResp
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
+use crate::ports::{DbError, Statement};
+use crate::service::loaded::Shared;
 use crate::service::{load, repo};
 use crate::state::AppState;
-use crate::store::{DocWrite, Tip};
+use crate::store::{DocWrite, Store, Tip};
 
 /// What a sync did, for metrics and Server-Timing.
 #[derive(Debug, Default, Clone, Copy)]
@@ -46,7 +48,7 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let t = state.clock.now_micros();
     let tips = state.store.roles_and_tips(user, &ids).await?;
     let db_micros = state.clock.now_micros() - t;
-    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips, Pull::Changes).await?;
+    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips, Pull::Changes, None).await?;
     stats.db_micros += db_micros;
     Ok((response, stats))
 }
@@ -62,15 +64,27 @@ pub enum Pull {
     HeadsOnly,
 }
 
+/// A document the request creates (the automerge-repo route's first push to a new id): its
+/// push is checked against the empty document, and the statements creating it
+/// ([`documents::creation`](crate::service::documents::creation)) commit in the transaction that
+/// stores its changes, one commit where creating it first took two.
+pub struct Creating {
+    pub id: String,
+    pub statements: Vec<Statement>,
+}
+
 /// [`sync`] with the user's roles and the documents' tips already read (by
 /// [`Store::roles_and_tips`](crate::store::Store::roles_and_tips), just before) for `ids`, the
 /// request's document ids in order: a document missing from `tips` is answered `NotFound`.
+/// `creating` (whose tip is the empty document's, owned by the user): created in the same
+/// commit; `ApiError::Conflict` if its id turned out to be taken (nothing was written).
 pub async fn sync_with_tips(
     state: &AppState,
     request: &SyncRequest,
     ids: &[String],
     tips: &HashMap<String, (Role, Tip)>,
     pull: Pull,
+    mut creating: Option<Creating>,
 ) -> ApiResult<(SyncResponse, SyncStats)> {
     debug_assert_eq!(ids.len(), request.docs.len(), "one id per document of the request");
     let mut stats = SyncStats::default();
@@ -113,8 +127,9 @@ pub async fn sync_with_tips(
                 continue;
             }
         };
+        let new = creating.as_ref().is_some_and(|c| c.id == *id);
         if pull == Pull::HeadsOnly && !pushed.is_empty() {
-            match check_kept(state, id, &tip.heads, doc, pushed, access).await? {
+            match check_kept(state, id, &tip.heads, doc, pushed, access, new).await? {
                 Ok(checked) => {
                     stats.crdt_micros += state.clock.now_micros() - t;
                     stats.fast_path += 1;
@@ -132,6 +147,10 @@ pub async fn sync_with_tips(
                 }
                 Err(unused) => pushed = unused,
             }
+        }
+        if new && let Some(first) = creating.take() {
+            // The paths below read the stored document: it must exist first.
+            commit(state, first.statements, true).await?;
         }
         // A push on the current heads, or from a client a few changes behind, needs no load
         // however long the document's history: only the stored ops it refers to and the
@@ -179,7 +198,10 @@ pub async fn sync_with_tips(
     }
     // The response goes out only after every write of the request has committed.
     let t = state.clock.now_micros();
-    state.store.commit_sync(&writes, state.now()).await?;
+    let mut statements = creating.map(|c| c.statements).unwrap_or_default();
+    let creates = !statements.is_empty();
+    statements.extend(Store::sync_statements(&writes, state.now())?);
+    commit(state, statements, creates).await?;
     stats.db_micros += state.clock.now_micros() - t;
     if !writes.is_empty() {
         let written: Vec<String> = writes.iter().map(|w| w.doc_id.clone()).collect();
@@ -189,9 +211,22 @@ pub async fn sync_with_tips(
     Ok((SyncResponse { docs: responses }, stats))
 }
 
+/// Runs `statements` in one transaction (none: nothing to do). `creates`: they create a
+/// document, whose id may turn out to be taken.
+async fn commit(state: &AppState, statements: Vec<Statement>, creates: bool) -> ApiResult<()> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    match state.store.db().batch(statements).await {
+        Ok(_) => Ok(()),
+        Err(DbError::Constraint(_)) if creates => Err(ApiError::Conflict("a document with this id already exists")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Checks `pushed` on the copy of `id` kept at exactly `heads` (just read with the user's role),
-/// if one is; `Err` inside hands the changes back when there is none, it moved on meanwhile, or
-/// [`server::check_kept`] did not answer.
+/// if one is, or on the empty document for a `new` one; `Err` inside hands the changes back
+/// when there is none, it moved on meanwhile, or [`server::check_kept`] did not answer.
 async fn check_kept(
     state: &AppState,
     id: &str,
@@ -199,11 +234,14 @@ async fn check_kept(
     doc: &DocRequest,
     pushed: Vec<sync_core::automerge::Change>,
     access: Access,
+    new: bool,
 ) -> ApiResult<Result<server::Checked, Vec<sync_core::automerge::Change>>> {
-    let Some(kept) = state.loaded.get(id, heads) else { return Ok(Err(pushed)) };
+    let kept = if new { Some(Shared::default()) } else { state.loaded.get(id, heads) };
+    let Some(kept) = kept else { return Ok(Err(pushed)) };
     let (doc_id, limits, expected) = (doc.doc_id, state.config.sync_limits, heads.to_owned());
     let added = doc.chunks.iter().map(|c| c.len() as u64).sum();
-    let checked = repo::run(state, &kept.clone(), repo::heavy(state, id, added), move || {
+    let heavy = if new { repo::heavy_bytes(added) } else { repo::heavy(state, id, added) };
+    let checked = repo::run(state, &kept.clone(), heavy, move || {
         let copy = kept.lock().unwrap_or_else(|e| e.into_inner());
         let at = Heads::new(copy.get_heads());
         // A long history is cheaper to check from the store (see KEPT_CHECK_MAX_CHANGES).

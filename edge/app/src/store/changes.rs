@@ -151,6 +151,17 @@ impl Store {
     /// Writers never conflict: changes are immutable and keyed by hash, and the heads update
     /// is computed inside the transaction from what the table holds at that moment.
     pub async fn commit_sync(&self, writes: &[DocWrite], now: UnixMillis) -> Result<(), DbError> {
+        let statements = Self::sync_statements(writes, now)?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.db().batch(statements).await?;
+        Ok(())
+    }
+
+    /// The statements [`Self::commit_sync`] runs in one batch, for a caller that commits more
+    /// with them.
+    pub fn sync_statements(writes: &[DocWrite], now: UnixMillis) -> Result<Vec<Statement>, DbError> {
         let mut statements = Vec::new();
         for w in writes.iter().filter(|w| !w.changes.is_empty()) {
             let doc = || Value::from(w.doc_id.as_str());
@@ -182,11 +193,7 @@ impl Store {
                 [doc(), serde_json::to_string(&deps).map_err(|e| DbError::Other(e.to_string()))?.into()],
             ));
         }
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.db().batch(statements).await?;
-        Ok(())
+        Ok(statements)
     }
 
     /// Stores a snapshot covering every change row with `seq <= covers_seq` and deletes those
