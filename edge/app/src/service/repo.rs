@@ -70,6 +70,12 @@ impl DocSync {
     pub fn recheck(&mut self) {
         self.answered = None;
     }
+
+    /// Whether the connection was last answered at exactly `heads` (comma-separated, as
+    /// [`Heads`] prints them): then an announcement of those heads would send nothing.
+    pub fn answered_at(&self, heads: &str) -> bool {
+        self.answered.as_deref() == Some(heads)
+    }
 }
 
 /// Handles a client's sync message `data` for `doc` (`request`: the client has nothing).

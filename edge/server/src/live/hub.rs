@@ -189,11 +189,12 @@ impl LiveHub {
     }
 
     /// An automerge-repo connection takes `doc`'s announcement: the next commit to it is
-    /// announced again.
-    pub fn take_changed(&self, conn: u64, doc: &str) {
-        if let Some(c) = self.lock().conns.get_mut(&conn) {
-            c.changed.remove(doc);
-        }
+    /// announced again. Returns the heads last read for `doc` (a commit after them announces
+    /// them again), comma-separated as [`sync_core::Heads`] prints them.
+    pub fn take_changed(&self, conn: u64, doc: &str) -> Option<String> {
+        let mut state = self.lock();
+        state.conns.get_mut(&conn)?.changed.remove(doc);
+        state.docs.get(doc).map(|d| d.heads.join(","))
     }
 
     /// Relays an automerge-repo `ephemeral` message to the document's other automerge-repo

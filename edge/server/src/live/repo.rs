@@ -107,10 +107,12 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
                 Some(Ok(_)) => Step::Continue,
             },
             queued = queue.recv() => match queued {
-                Some(Queued::Changed(doc)) => {
-                    live.hub.take_changed(conn, &doc);
-                    changed(&live, &user, &session, &mut docs, &mut socket, &doc).await
-                }
+                Some(Queued::Changed(doc)) => match live.hub.take_changed(conn, &doc) {
+                    // Answered at these heads already (its own commit, say): the answer would
+                    // be nothing, and a later commit announces itself again.
+                    Some(heads) if doc.parse().ok().and_then(|d| docs.states.get(&d)).is_some_and(|s| s.answered_at(&heads)) => Step::Continue,
+                    _ => changed(&live, &user, &session, &mut docs, &mut socket, &doc).await,
+                },
                 Some(Queued::Ephemeral(message)) => relayed(&session, &docs, &mut socket, &message).await,
                 Some(Queued::Text(_)) => Step::Continue,
                 None => Step::Close(TOO_SLOW, "too slow to keep up: reconnect".into()),
