@@ -39,7 +39,10 @@ pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Mess
     }
     let known: Vec<ChangeHash> = heads.iter().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
     // The peer has what was sent in the past of the heads it names (those the document knows):
-    // a change of the document outside that past, or one it does not hold, is still owed.
+    // a change of the document outside that past, or one it does not hold, is still owed. An
+    // acknowledgement usually names what was sent among its heads: those go without a look at
+    // the history.
+    state.sent_hashes.retain(|h| !known.contains(h));
     if !state.sent_hashes.is_empty() && !known.is_empty() {
         let outside: HashSet<ChangeHash> = doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect();
         state.sent_hashes.retain(|h| outside.contains(h) || doc.get_change_meta_by_hash(h).is_none());
