@@ -3,35 +3,14 @@
 //! heads the document knows, does not know, or lacks in part; sent hashes inside and outside
 //! their past; every flag; with and without a `have`.
 
+mod forks;
+
 use automerge::sync::{BloomFilter, ChunkList, Have, Message, MessageFlags, MessageVersion, State, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ROOT};
+use automerge::{AutoCommit, ChangeHash, ROOT};
+use forks::history;
 use proptest::prelude::*;
 use sync_core::automerge_repo::receive_without_changes;
-
-/// A history: each step either commits on one replica or merges one replica into another.
-fn history(steps: &[(u8, u8, bool)]) -> (Automerge, Vec<Vec<ChangeHash>>) {
-    let mut base = AutoCommit::new();
-    let mut replicas: Vec<AutoCommit> = (0..3u8).map(|i| base.fork().with_actor(ActorId::from(vec![i + 1]))).collect();
-    // Heads seen along the way: what a peer may name.
-    let mut seen = Vec::new();
-    for (n, &(a, b, merge)) in steps.iter().enumerate() {
-        let (a, b) = (usize::from(a % 3), usize::from(b % 3));
-        if merge && a != b {
-            let mut other = replicas[b].clone();
-            replicas[a].merge(&mut other).unwrap();
-        } else {
-            replicas[a].put(ROOT, format!("k{}", n % 5), n as i64).unwrap();
-            replicas[a].commit();
-        }
-        seen.push(replicas[a].get_heads());
-    }
-    let mut doc = replicas[0].clone();
-    for r in &mut replicas[1..] {
-        doc.merge(r).unwrap();
-    }
-    (doc.document().clone(), seen)
-}
 
 fn pick(all: &[ChangeHash], mask: u64) -> Vec<ChangeHash> {
     let mut picked: Vec<ChangeHash> = all.iter().enumerate().filter(|(i, _)| mask >> (i % 64) & 1 == 1).map(|(_, h)| *h).collect();

@@ -224,16 +224,7 @@ async fn a_new_documents_first_change_without_its_dependency_creates_it_and_is_r
     let app = TestApp::new().await;
     let doc = fresh_id(14);
     let mut alice = Peer::new("alice");
-    alice.edit("k", 1);
-    let first = alice.doc.get_last_local_change().unwrap().hash();
-    alice.edit("k", 2);
-    let second = alice.doc.get_last_local_change().unwrap();
-    let mut message = alice.doc.generate_sync_message(&mut alice.state).unwrap();
-    message.changes = vec![second.raw_bytes().to_vec()].into();
-    let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
-    let Answer::Reply(Some(reply)) = answer else { panic!("expected an answer, got {answer:?}") };
-    let reply = Message::decode(&reply).unwrap();
-    assert!(reply.need.contains(&first), "the answer asks for the missing dependency: {:?}", reply.need);
+    let reply = second_of_two_edits_alone(&app, &mut alice, doc, 1).await;
     let r = app.call(axum::http::Method::GET, &format!("/v1/docs/{doc}"), Some(&app.token("alice")), None).await;
     assert_eq!((r.json()["role"].as_str(), r.json()["heads"].as_array().map(Vec::len)), (Some("owner"), Some(0)), "created, empty");
     alice.doc.receive_sync_message(&mut alice.state, reply).unwrap();
@@ -247,18 +238,7 @@ async fn a_change_sent_without_its_dependency_is_asked_for_and_recovered() {
     let app = TestApp::new().await;
     let doc = fresh_id(4);
     let mut alice = Peer::owning(&app, "alice", doc).await;
-    alice.edit("k", 2);
-    let first = alice.doc.get_last_local_change().unwrap().hash();
-    alice.edit("k", 3);
-    let second = alice.doc.get_last_local_change().unwrap();
-
-    // As after a bloom filter's false positive: the newer change arrives without the older.
-    let mut message = alice.doc.generate_sync_message(&mut alice.state).unwrap();
-    message.changes = vec![second.raw_bytes().to_vec()].into();
-    let answer = receive(&app.state, "alice", doc, &mut alice.server, &message.encode(), false).await.unwrap();
-    let Answer::Reply(Some(reply)) = answer else { panic!("expected an answer, got {answer:?}") };
-    let reply = Message::decode(&reply).unwrap();
-    assert!(reply.need.contains(&first), "the answer asks for the missing dependency: {:?}", reply.need);
+    let reply = second_of_two_edits_alone(&app, &mut alice, doc, 2).await;
     alice.doc.receive_sync_message(&mut alice.state, reply).unwrap();
     alice.sync(&app, doc).await;
     assert_eq!(stored(&app, doc).await.get_heads(), alice.doc.get_heads());
@@ -407,6 +387,22 @@ async fn push_crafted(app: &TestApp, user: &str, doc: DocumentId) -> Answer {
     message.heads = vec![crafted.hash()];
     message.changes = vec![crafted.raw_bytes().to_vec()].into();
     receive(&app.state, user, doc, &mut DocSync::default(), &message.encode(), false).await.unwrap()
+}
+
+/// `peer` puts `k` = `value` and then `value + 1`, and sends only the second change (as after
+/// a bloom filter's false positive): the answer must ask for the first. Returns that answer.
+async fn second_of_two_edits_alone(app: &TestApp, peer: &mut Peer, doc: DocumentId, value: i64) -> Message {
+    peer.edit("k", value);
+    let first = peer.doc.get_last_local_change().unwrap().hash();
+    peer.edit("k", value + 1);
+    let second = peer.doc.get_last_local_change().unwrap();
+    let mut message = peer.doc.generate_sync_message(&mut peer.state).unwrap();
+    message.changes = vec![second.raw_bytes().to_vec()].into();
+    let answer = receive(&app.state, peer.user, doc, &mut peer.server, &message.encode(), false).await.unwrap();
+    let Answer::Reply(Some(reply)) = answer else { panic!("expected an answer, got {answer:?}") };
+    let reply = Message::decode(&reply).unwrap();
+    assert!(reply.need.contains(&first), "the answer asks for the missing dependency: {:?}", reply.need);
+    reply
 }
 
 /// One change putting `key` over HTTP, on top of the stored document.
