@@ -3,7 +3,8 @@
 // DOCS documents, every client opens them all, then each makes ROUNDS small edits, round n on
 // document n mod DOCS, one at a time: an edit, then the server's sync reply for that document
 // (what edge-load's one sync request per edit does over HTTP). At the end every client must
-// hold every client's last edit of every document. PACE `unpaced` makes the edits back to back
+// hold every client's last edit of every document (the JSON line also counts the messages the
+// clients sent and received). PACE `unpaced` makes the edits back to back
 // instead (yielding to the event loop between them), letting automerge-repo batch them.
 // `create`: each client creates ROUNDS documents instead, each with one change, one at a time,
 // each followed by the server's sync holding it (DOCS is unused). `offline`: see offline.mjs.
@@ -12,6 +13,15 @@ import { decodeSyncMessage, getHeads } from "@automerge/automerge"
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { offline } from "./offline.mjs"
+
+// Messages each way, for the JSON line: what the clients sent (through the adapter) and what
+// reached them from the server.
+let sent = 0, received = 0
+const send = WebSocketClientAdapter.prototype.send
+WebSocketClientAdapter.prototype.send = function (message) {
+  sent++
+  return send.call(this, message)
+}
 
 const [url, clients, rounds, docs] = [process.argv[2], ...process.argv.slice(3, 6).map(Number)]
 const mode = process.argv[6] ?? "reply"
@@ -26,6 +36,7 @@ function client() {
   // documentId -> the next server sync for it: resolve, and the heads it must hold (if any)
   const waiters = new Map()
   repo.networkSubsystem.on("message", message => {
+    received++
     if (message.type !== "sync" || !message.senderId.startsWith("sync-server")) return
     const waiter = waiters.get(message.documentId)
     if (!waiter) return
@@ -110,7 +121,7 @@ latencies.sort((a, b) => a - b)
 const pct = p => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]
 console.log(JSON.stringify({
   edits: latencies.length, edit_seconds: (edited - start) / 1000, converged_seconds: (done - start) / 1000,
-  p50_ms: pct(0.5), p99_ms: pct(0.99), timeouts,
+  p50_ms: pct(0.5), p99_ms: pct(0.99), timeouts, messages_sent: sent, messages_received: received,
 }))
 for (const peer of peers) await peer.repo.shutdown()
 process.exit(0)
