@@ -1,7 +1,8 @@
 //! `GET /v1/automerge-repo` on a real listener with raw WebSocket clients speaking
 //! automerge-repo's CBOR messages (sync-core's codec): hostile frames close only the socket
-//! that sent them while a collaborator's socket keeps being pushed to; ephemeral messages reach
-//! the document's other readers once, never a non-member.
+//! that sent them while a collaborator's socket keeps being pushed to; a change pushed through
+//! one socket reaches another at once; ephemeral messages reach the document's other readers
+//! once, never a non-member.
 
 mod common;
 
@@ -168,6 +169,63 @@ async fn ephemeral_messages_reach_the_other_readers_once_and_never_a_non_member(
     assert!(matches!(next(&mut alice, Duration::from_millis(300)).await, Ok(None)));
     send(&mut alice, &cursor(2)).await;
     assert!(matches!(next(&mut vic, WAIT).await, Ok(Some(Message::Ephemeral { count: 2, .. }))));
+}
+
+/// A change pushed through one automerge-repo socket reaches a collaborator's socket at once:
+/// the database poll is a minute away, so only the commit's own announcement can deliver it.
+#[tokio::test]
+async fn a_change_pushed_through_one_socket_reaches_a_collaborators_socket_without_the_poll() {
+    let app = TestApp::new().await;
+    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(60)).await;
+    let doc = document(&app, "alice").await;
+    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
+    let mut bob = connect(&addr, &app, "bob").await;
+    let server = join(&mut bob, "bob-peer").await;
+    let Message::Sync { data, .. } = request(&mut bob, "bob-peer", &server, doc).await else { panic!("expected the document") };
+    let (mut bob_doc, mut bob_state) = (Automerge::new(), State::new());
+    bob_doc.receive_sync_message(&mut bob_state, automerge::sync::Message::decode(&data).unwrap()).unwrap();
+
+    // Alice, on her own socket, syncs the document and writes `pushed`.
+    let mut alice = connect(&addr, &app, "alice").await;
+    join(&mut alice, "alice-peer").await;
+    let (mut alice_doc, mut alice_state) = (Automerge::new(), State::new());
+    let mut written = false;
+    for _ in 0..10 {
+        if automerge::ReadDoc::get(&alice_doc, ROOT, "k").unwrap().is_some() && !written {
+            let mut tx = alice_doc.transaction();
+            tx.put(ROOT, "pushed", 1).unwrap();
+            tx.commit();
+            written = true;
+        }
+        if let Some(message) = alice_doc.generate_sync_message(&mut alice_state) {
+            let data = message.encode();
+            send(&mut alice, &Message::Sync { sender_id: "alice-peer".into(), target_id: server.clone(), document_id: repo_document_id(&doc), data }).await;
+        }
+        match next(&mut alice, Duration::from_millis(300)).await.expect("open") {
+            Some(Message::Sync { data, .. }) => alice_doc.receive_sync_message(&mut alice_state, automerge::sync::Message::decode(&data).unwrap()).unwrap(),
+            Some(other) => panic!("unexpected {other:?}"),
+            None if written => break,
+            None => {}
+        }
+    }
+    assert!(automerge::ReadDoc::get(&common::stored(&app, doc).await, ROOT, "pushed").unwrap().is_some(), "alice's change is stored");
+
+    // Bob's socket is pushed it (and acknowledges each message, as automerge-repo does).
+    for _ in 0..10 {
+        if automerge::ReadDoc::get(&bob_doc, ROOT, "pushed").unwrap().is_some() {
+            return;
+        }
+        match next(&mut bob, WAIT).await.expect("open") {
+            Some(Message::Sync { data, .. }) => bob_doc.receive_sync_message(&mut bob_state, automerge::sync::Message::decode(&data).unwrap()).unwrap(),
+            Some(other) => panic!("unexpected {other:?}"),
+            None => break,
+        }
+        if let Some(message) = bob_doc.generate_sync_message(&mut bob_state) {
+            let data = message.encode();
+            send(&mut bob, &Message::Sync { sender_id: "bob-peer".into(), target_id: server.clone(), document_id: repo_document_id(&doc), data }).await;
+        }
+    }
+    panic!("alice's change never reached bob's socket (the poll is a minute away)");
 }
 
 #[tokio::test]

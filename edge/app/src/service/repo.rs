@@ -146,9 +146,14 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
             DocStatus::Ok => {
                 missing = pushed.missing.into_vec();
                 let before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
-                if missing.is_empty() && before != stored_heads {
-                    let chunks = std::mem::take(&mut request.docs[0].chunks);
-                    advance(state, &id, &before, &stored_heads, chunks).await;
+                if before != stored_heads {
+                    if missing.is_empty() {
+                        let chunks = std::mem::take(&mut request.docs[0].chunks);
+                        advance(state, &id, &before, &stored_heads, chunks).await;
+                    }
+                    // Committed: the document's other connections answer from the copy just
+                    // advanced.
+                    state.wakeups.announce(std::slice::from_ref(&id));
                 }
             }
             // Deleted, or the membership ended, since the roles were read.

@@ -61,6 +61,7 @@ pub enum Pull {
     /// Only the status, heads and missing dependencies: the caller answers from a kept copy
     /// with automerge's sync protocol (the automerge-repo route), so a push may be checked on
     /// that copy ([`server::check_kept`]) instead of against rows read back from the store.
+    /// The caller announces the documents whose heads moved (`Wakeups::announce`).
     HeadsOnly,
 }
 
@@ -203,7 +204,9 @@ pub async fn sync_with_tips(
     statements.extend(Store::sync_statements(&writes, state.now())?);
     commit(state, statements, creates).await?;
     stats.db_micros += state.clock.now_micros() - t;
-    if !writes.is_empty() {
+    // `HeadsOnly`: the caller announces, once its kept copy stands at the new heads (the
+    // connections woken then answer from it instead of catching up a copy of their own).
+    if !writes.is_empty() && pull == Pull::Changes {
         let written: Vec<String> = writes.iter().map(|w| w.doc_id.clone()).collect();
         state.wakeups.announce(&written);
     }
