@@ -66,6 +66,21 @@ async fn request(socket: &mut Socket, me: &str, server: &str, doc: DocumentId) -
     next(socket, WAIT).await.expect("open").expect("an answer")
 }
 
+/// A live server (its database poll and membership recheck a minute away), a document of
+/// `owner` with one change shared with `member` as `role`, and `member`'s socket joined as
+/// `<member>-peer` with the document requested. Returns the server's address, the document,
+/// the socket, the server's peer id and its answer to the request.
+async fn member_socket(app: &TestApp, owner: &str, member: &str, role: &str) -> (String, DocumentId, Socket, String, Message) {
+    let (addr, _) = common::serve_live(app, 60_000, Duration::from_secs(60)).await;
+    let doc = document(app, owner).await;
+    app.add_member(owner, &doc.to_string(), member, role).await;
+    let mut socket = connect(&addr, app, member).await;
+    let me = format!("{member}-peer");
+    let server = join(&mut socket, &me).await;
+    let answer = request(&mut socket, &me, &server, doc).await;
+    (addr, doc, socket, server, answer)
+}
+
 /// A document owned by `owner` with one change, made over HTTP.
 async fn document(app: &TestApp, owner: &str) -> DocumentId {
     let id: DocumentId = app.create_doc(owner).await.parse().unwrap();
@@ -131,15 +146,10 @@ async fn hostile_frames_close_only_their_own_socket() {
 #[tokio::test]
 async fn ephemeral_messages_reach_the_other_readers_once_and_never_a_non_member() {
     let app = TestApp::new().await;
-    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(30)).await;
-    let doc = document(&app, "alice").await;
-    app.add_member("alice", &doc.to_string(), "vic", "viewer").await;
+    let (addr, doc, mut vic, server, _) = member_socket(&app, "alice", "vic", "viewer").await;
     let mut alice = connect(&addr, &app, "alice").await;
-    let server = join(&mut alice, "alice-peer").await;
+    join(&mut alice, "alice-peer").await;
     request(&mut alice, "alice-peer", &server, doc).await;
-    let mut vic = connect(&addr, &app, "vic").await;
-    join(&mut vic, "vic-peer").await;
-    request(&mut vic, "vic-peer", &server, doc).await;
     let mut mallory = connect(&addr, &app, "mallory").await;
     join(&mut mallory, "mallory-peer").await;
     assert!(matches!(request(&mut mallory, "mallory-peer", &server, doc).await, Message::DocUnavailable { .. }));
@@ -176,12 +186,8 @@ async fn ephemeral_messages_reach_the_other_readers_once_and_never_a_non_member(
 #[tokio::test]
 async fn a_change_pushed_through_one_socket_reaches_a_collaborators_socket_without_the_poll() {
     let app = TestApp::new().await;
-    let (addr, _) = common::serve_live(&app, 60_000, Duration::from_secs(60)).await;
-    let doc = document(&app, "alice").await;
-    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
-    let mut bob = connect(&addr, &app, "bob").await;
-    let server = join(&mut bob, "bob-peer").await;
-    let Message::Sync { data, .. } = request(&mut bob, "bob-peer", &server, doc).await else { panic!("expected the document") };
+    let (addr, doc, mut bob, server, answer) = member_socket(&app, "alice", "bob", "editor").await;
+    let Message::Sync { data, .. } = answer else { panic!("expected the document") };
     let (mut bob_doc, mut bob_state) = (Automerge::new(), State::new());
     bob_doc.receive_sync_message(&mut bob_state, automerge::sync::Message::decode(&data).unwrap()).unwrap();
 
