@@ -135,10 +135,11 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let have = Heads::parse_list(&stored_heads, usize::MAX).map_err(|e| ApiError::Internal(format!("stored heads of {id}: {e}")))?;
         let chunks = changes.iter().map(<[u8]>::to_vec).collect();
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
+        let creates = creating.is_some();
         let synced = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips, sync::Pull::HeadsOnly, creating).await;
         let (mut response, _) = match synced {
             // The id was taken meanwhile, by a document the user may not read.
-            Err(ApiError::Conflict(_)) => return Ok(Answer::Unavailable),
+            Err(ApiError::Conflict(_)) if creates => return Ok(Answer::Unavailable),
             synced => synced?,
         };
         let Some(pushed) = response.docs.pop() else { return Err(ApiError::Internal("sync answered no document".into())) };
