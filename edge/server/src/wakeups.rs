@@ -19,6 +19,7 @@ const CHANNEL: usize = 1024;
 #[derive(Debug, Clone)]
 enum Wake {
     Committed(Arc<[String]>),
+    Moved(Arc<Moved>),
     AccessChanged(Arc<[String]>),
     ShuttingDown,
 }
@@ -73,7 +74,8 @@ impl Wakeups for LocalWakeups {
             loop {
                 match rx.recv().await {
                     Ok(Wake::Committed(touched) | Wake::AccessChanged(touched)) if touched.iter().any(|id| ids.contains(id)) => return,
-                    Ok(Wake::Committed(_) | Wake::AccessChanged(_)) => {}
+                    Ok(Wake::Moved(moved)) if ids.contains(&moved.id) => return,
+                    Ok(Wake::Committed(_) | Wake::AccessChanged(_) | Wake::Moved(_)) => {}
                     Ok(Wake::ShuttingDown) | Err(RecvError::Lagged(_)) => return,
                     // The sender lives as long as the state: only the timer is left.
                     Err(RecvError::Closed) => std::future::pending::<()>().await,
@@ -106,6 +108,10 @@ impl Wakeups for LocalWakeups {
         let _ = self.tx.send(Wake::Committed(doc_ids.into()));
     }
 
+    fn announce_moved(&self, doc_id: &str, before: &str, after: &str) {
+        let _ = self.tx.send(Wake::Moved(Arc::new(Moved { id: doc_id.to_owned(), before: before.to_owned(), after: after.to_owned() })));
+    }
+
     fn announce_access(&self, doc_ids: &[String]) {
         let _ = self.tx.send(Wake::AccessChanged(doc_ids.into()));
     }
@@ -120,10 +126,21 @@ impl Wakeups for LocalWakeups {
 pub enum Seen {
     /// A commit in this process wrote these documents.
     Committed(Vec<String>),
+    /// A commit in this process moved one document's heads (see [`Wakeups::announce_moved`]).
+    Moved(Arc<Moved>),
     /// Who may read these documents changed.
     AccessChanged(Vec<String>),
     /// Some announcements were missed (a burst larger than the channel): re-read everything.
     Lagged,
+}
+
+/// A commit's document and its heads before and after (comma-separated, as
+/// [`sync_core::Heads`] prints them).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Moved {
+    pub id: String,
+    pub before: String,
+    pub after: String,
 }
 
 /// The document ids of this process's commits, as they happen (see [`LocalWakeups::commits`]).
@@ -144,6 +161,7 @@ impl Commits {
     fn seen(wake: Wake) -> Option<Seen> {
         match wake {
             Wake::Committed(ids) => Some(Seen::Committed(ids.to_vec())),
+            Wake::Moved(moved) => Some(Seen::Moved(moved)),
             Wake::AccessChanged(ids) => Some(Seen::AccessChanged(ids.to_vec())),
             Wake::ShuttingDown => None,
         }
@@ -217,6 +235,19 @@ mod tests {
         assert!(commits.try_next().is_none());
         wakeups.shut_down();
         assert_eq!(commits.try_next(), Some(None));
+    }
+
+    #[tokio::test]
+    async fn a_commit_reported_with_its_heads_wakes_waiters_and_reaches_the_watcher_with_them() {
+        let wakeups = Arc::new(LocalWakeups::default());
+        let mut commits = wakeups.commits();
+        let waiting = tokio::spawn(wakeups.wait(&["a".into()], Duration::from_secs(30)));
+        let started = Instant::now();
+        wakeups.announce_moved("a", "h1", "h2,h3");
+        waiting.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "woken by the commit, not the timer");
+        let moved = Moved { id: "a".into(), before: "h1".into(), after: "h2,h3".into() };
+        assert_eq!(commits.try_next(), Some(Some(Seen::Moved(Arc::new(moved)))));
     }
 
     #[tokio::test]

@@ -26,6 +26,15 @@ pub trait Wakeups: Send + Sync + 'static {
     /// their next poll of the database.
     fn announce(&self, _doc_ids: &[String]) {}
 
+    /// [`Wakeups::announce`] for a commit that moved `doc_id`'s heads from `before` to `after`
+    /// (comma-separated, as [`sync_core::Heads`] prints them): a host that announces heads may
+    /// take them from here instead of reading them again. They are only what this commit saw:
+    /// another commit to the document may have come in between (a host relies on them only
+    /// when it last knew exactly `before`).
+    fn announce_moved(&self, doc_id: &str, _before: &str, _after: &str) {
+        self.announce(&[doc_id.to_owned()]);
+    }
+
     /// Tells this host that who may read `doc_ids` changed (a member removed, a document
     /// deleted): live connections check again at once instead of at their next periodic
     /// check, and waiting syncs answer. Elsewhere, waiters find out on their next poll.

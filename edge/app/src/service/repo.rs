@@ -154,7 +154,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
                     }
                     // Committed: the document's other connections answer from the copy just
                     // advanced.
-                    state.wakeups.announce(std::slice::from_ref(&id));
+                    state.wakeups.announce_moved(&id, &before, &stored_heads);
                 }
             }
             // Deleted, or the membership ended, since the roles were read.

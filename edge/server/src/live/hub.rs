@@ -5,7 +5,9 @@
 //! that wakes waiting syncs; membership removals and deletions come the same way and make the
 //! affected connections check their access again at once), and every `EDGESYNC_WAIT_POLL_MS` the heads of every watched
 //! document are read from the database (one statement per 500 documents), which is how
-//! commits made by other nodes or edges arrive. Only documents whose heads moved are sent.
+//! commits made by other nodes or edges arrive. Only documents whose heads moved are sent. A
+//! commit reported with its heads before and after (the automerge-repo route's) is announced
+//! with those, without a read, when it starts from the heads last announced ([`LiveHub::moved`]).
 //!
 //! Nothing here is needed for correctness: a connection that misses a message, or a node
 //! that restarts, loses nothing, since clients sync to learn changes.
@@ -21,7 +23,7 @@ use serde_json::Value;
 use sync_core::automerge_repo::{EphemeralFilter, Message as RepoMessage};
 use tokio::sync::{Notify, mpsc};
 
-use crate::wakeups::{LocalWakeups, Seen};
+use crate::wakeups::{LocalWakeups, Moved, Seen};
 
 /// Messages queued for one connection before it counts as too slow and is dropped.
 const QUEUE: usize = 64;
@@ -225,19 +227,28 @@ impl LiveHub {
     fn heads_read(&self, heads: HashMap<String, Vec<String>>) {
         let mut state = self.lock();
         for (id, heads) in heads {
-            let Some(doc) = state.docs.get_mut(&id) else { continue };
-            if doc.heads == heads {
-                continue;
-            }
-            doc.heads = heads;
-            let text = Queued::Text(ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json());
-            let targets: Vec<u64> = doc.conns.iter().copied().collect();
-            let (repo, json): (Vec<u64>, Vec<u64>) = targets.iter().partition(|c| state.conns.get(c).is_some_and(|c| c.repo));
-            state.send(&json, &text);
-            // Once per document until the connection takes it (see `take_changed`).
-            let repo: Vec<u64> = repo.into_iter().filter(|c| state.conns.get_mut(c).is_some_and(|c| c.changed.insert(id.clone()))).collect();
-            state.send(&repo, &Queued::Changed(id.clone()));
+            state.set_heads(id, heads);
         }
+    }
+
+    /// A commit in this process moved a document's heads: announced with the heads it reports
+    /// when they follow the ones last announced. `false`: they do not (another commit came in
+    /// between, or this one is reported late), so the heads must be read from the database.
+    ///
+    /// Only a move from exactly the heads last announced is taken: of two commits that raced
+    /// from the same heads, only the first reported is and the second is read, so once every
+    /// commit is reported the heads last announced are the database's; and a late report of an
+    /// older move cannot set the heads back (a connection last answered at those would then
+    /// skip the newer ones, see `take_changed`).
+    fn moved(&self, moved: &Moved) -> bool {
+        let mut state = self.lock();
+        let Some(doc) = state.docs.get(&moved.id) else { return true };
+        if doc.heads.join(",") != moved.before {
+            return false;
+        }
+        let heads = if moved.after.is_empty() { Vec::new() } else { moved.after.split(',').map(str::to_owned).collect() };
+        state.set_heads(moved.id.clone(), heads);
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
@@ -246,6 +257,22 @@ impl LiveHub {
 }
 
 impl HubState {
+    /// Announces `id` at `heads` if they are not the ones it was last announced with.
+    fn set_heads(&mut self, id: String, heads: Vec<String>) {
+        let Some(doc) = self.docs.get_mut(&id) else { return };
+        if doc.heads == heads {
+            return;
+        }
+        doc.heads = heads;
+        let text = Queued::Text(ServerMessage::Changed { doc: &id, heads: doc.heads.clone() }.to_json());
+        let targets: Vec<u64> = doc.conns.iter().copied().collect();
+        let (repo, json): (Vec<u64>, Vec<u64>) = targets.iter().partition(|c| self.conns.get(c).is_some_and(|c| c.repo));
+        self.send(&json, &text);
+        // Once per document until the connection takes it (see `take_changed`).
+        let repo: Vec<u64> = repo.into_iter().filter(|c| self.conns.get_mut(c).is_some_and(|c| c.changed.insert(id.clone()))).collect();
+        self.send(&repo, &Queued::Changed(id));
+    }
+
     fn admits(&self, user: &str) -> Result<(), Refused> {
         if self.conns.len() >= MAX_CONNECTIONS {
             return Err(Refused::ServerFull);
@@ -308,6 +335,8 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
             let mut ids = tokio::select! {
                 seen = commits.next() => match seen {
                     Some(Seen::Committed(ids)) => ids,
+                    Some(Seen::Moved(moved)) if hub.moved(&moved) => continue,
+                    Some(Seen::Moved(moved)) => vec![moved.id.clone()],
                     Some(Seen::AccessChanged(ids)) => {
                         hub.recheck(&ids);
                         continue;
@@ -322,6 +351,8 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
             while let Some(seen) = commits.try_next() {
                 match seen {
                     Some(Seen::Committed(more)) => ids.extend(more),
+                    Some(Seen::Moved(moved)) if hub.moved(&moved) => {}
+                    Some(Seen::Moved(moved)) => ids.push(moved.id.clone()),
                     Some(Seen::AccessChanged(changed)) => hub.recheck(&changed),
                     Some(Seen::Lagged) => ids = hub.watched(),
                     // The server is shutting down (this was its one announcement).
@@ -340,3 +371,7 @@ pub fn spawn_watcher(hub: Arc<LiveHub>, state: AppState, wakeups: &LocalWakeups)
         }
     })
 }
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;
