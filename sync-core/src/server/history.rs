@@ -9,6 +9,7 @@
 //! one pass over the op range they span (`Automerge::bundle`), so a push that refers to many
 //! stored ops costs one walk of the document, not one per op.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::OpId;
@@ -16,48 +17,103 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 
 use super::index::{self, OpInfo};
 
-/// The loaded document's authors and the stored ops a push refers to.
-pub(super) struct History {
+/// What a pushed change is checked against in a document's history, whatever it pushes: each
+/// author's last seq and the op range of each author's changes. Read in one pass over every
+/// change's metadata (automerge offers no other way); a caller keeping a document loaded keeps
+/// this beside it and extends it with the changes it applies
+/// ([`KeptDoc`](super::kept::KeptDoc)), so that pass is made once per load, not once per push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Authors {
+    /// The document's heads this was read at.
+    heads: Vec<ChangeHash>,
     seqs: HashMap<ActorId, u64>,
+    /// Each author's changes: (start op, last op, hash), sorted by start op.
+    ranges: HashMap<ActorId, Vec<(u64, u64, ChangeHash)>>,
+}
+
+/// What [`Authors`] takes in memory per change at most (a range and its share of the vector's
+/// spare capacity), for the estimates of callers that keep it.
+pub const AUTHORS_BYTES_PER_CHANGE: u64 = 2 * std::mem::size_of::<(u64, u64, ChangeHash)>() as u64;
+
+impl Authors {
+    pub(super) fn read(doc: &Automerge) -> Self {
+        let mut authors = Authors { heads: doc.get_heads(), seqs: HashMap::new(), ranges: HashMap::new() };
+        for meta in doc.get_changes_meta(&[]) {
+            authors.add(meta.actor.into_owned(), meta.seq, meta.start_op, meta.max_op, meta.hash);
+        }
+        for list in authors.ranges.values_mut() {
+            list.sort_unstable();
+        }
+        authors
+    }
+
+    /// Whether this was read (or extended) at `doc`'s heads.
+    pub(super) fn is_at(&self, doc: &Automerge) -> bool {
+        self.heads == doc.get_heads()
+    }
+
+    /// Extends this with `changes`, about to be applied in this order to the document it was
+    /// read at; [`Authors::at`] then records the heads they bring it to.
+    pub(super) fn extend<'c>(&mut self, changes: impl IntoIterator<Item = &'c Change>) {
+        for change in changes {
+            let max_op = (change.start_op().get() + change.len() as u64).saturating_sub(1);
+            self.add(change.actor_id().clone(), change.seq(), change.start_op().get(), max_op, change.hash());
+            // An author's changes come in seq order, so their op ranges ascend: sorted still,
+            // unless the document held changes of a forked actor.
+            if let Some(list) = self.ranges.get_mut(change.actor_id())
+                && list.len() > 1
+                && list[list.len() - 2] > list[list.len() - 1]
+            {
+                list.sort_unstable();
+            }
+        }
+    }
+
+    /// This, read (or extended) at `heads`.
+    pub(super) fn at(self, heads: Vec<ChangeHash>) -> Self {
+        Authors { heads, ..self }
+    }
+
+    fn add(&mut self, actor: ActorId, seq: u64, start_op: u64, max_op: u64, hash: ChangeHash) {
+        let last = self.seqs.entry(actor.clone()).or_insert(0);
+        *last = seq.max(*last);
+        self.ranges.entry(actor).or_default().push((start_op, max_op, hash));
+    }
+}
+
+/// The loaded document's authors and the stored ops a push refers to.
+pub(super) struct History<'a> {
+    authors: Cow<'a, Authors>,
     ops: HashMap<OpId, OpInfo>,
 }
 
-impl History {
-    /// Reads what checking `pushed` needs from `doc`: one pass over the changes' metadata, and
-    /// one over the op range of the changes holding the referenced ops (if any).
-    pub(super) fn read<'c>(doc: &Automerge, pushed: impl IntoIterator<Item = &'c Change>) -> Self {
-        let mut seqs = HashMap::new();
-        // Each author's changes: (start op, last op, hash), sorted by start op.
-        let mut ranges: HashMap<ActorId, Vec<(u64, u64, ChangeHash)>> = HashMap::new();
-        for meta in doc.get_changes_meta(&[]) {
-            let seq = seqs.entry(meta.actor.clone().into_owned()).or_insert(0);
-            *seq = meta.seq.max(*seq);
-            ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op, meta.hash));
-        }
-        for list in ranges.values_mut() {
-            list.sort_unstable();
-        }
+impl<'a> History<'a> {
+    /// Reads what checking `pushed` needs from `doc`: its [`Authors`] (unless given, read at
+    /// `doc`'s heads), and one pass over the op range of the changes holding the referenced
+    /// ops (if any).
+    pub(super) fn read<'c>(doc: &Automerge, authors: Option<&'a Authors>, pushed: impl IntoIterator<Item = &'c Change>) -> Self {
+        let authors = authors.map_or_else(|| Cow::Owned(Authors::read(doc)), Cow::Borrowed);
         // The push's size bounds its references (every op names at most a handful).
         let refs = index::references(pushed, usize::MAX).unwrap_or_default();
         let mut wanted = HashSet::with_capacity(refs.len());
         let mut holding = HashSet::new();
         for (actor, counter) in refs {
-            let Some(list) = ranges.get(&actor) else { continue };
+            let Some(list) = authors.ranges.get(&actor) else { continue };
             let at = list.partition_point(|&(start, _, _)| start <= counter);
-            if let Some(&(_, last, hash)) = at.checked_sub(1).map(|i| &list[i]) {
-                if counter <= last {
-                    holding.insert(hash);
-                    wanted.insert(OpId(counter, actor));
-                }
+            if let Some(&(_, last, hash)) = at.checked_sub(1).map(|i| &list[i])
+                && counter <= last
+            {
+                holding.insert(hash);
+                wanted.insert(OpId(counter, actor));
             }
         }
         let ops = index::ops_among(&changes_holding(doc, holding), &wanted);
-        History { seqs, ops }
+        History { authors, ops }
     }
 
     /// The seq of `actor`'s last change, `None` when the document does not know the actor.
     pub(super) fn actor_seq(&self, actor: &ActorId) -> Option<u64> {
-        self.seqs.get(actor).copied()
+        self.authors.seqs.get(actor).copied()
     }
 
     /// A stored op the push refers to; `None` when the document does not hold it.

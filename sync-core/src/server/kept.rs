@@ -15,18 +15,25 @@
 //! The answer holds the heads and status the full merge would send, but no changes to pull: a
 //! caller that needs those takes another path.
 
-use automerge::{Automerge, Change};
+use std::collections::HashSet;
+use std::ops::{Deref, DerefMut};
 
-use super::{Access, Known, NewChange, applicable, check_changes_strict, heads_after, over_heads_limit, unseen};
+use automerge::{Automerge, AutomergeError, Change, ChangeHash};
+
+use super::history::Authors;
+use super::validate::check_changes_strict_kept;
+use super::{Access, NewChange, applicable, heads_after, over_heads_limit, unseen};
 use crate::chunk::{self, ChunkError};
 use crate::id::{DocumentId, Heads};
 use crate::limits::Limits;
 use crate::wire::{DocResponse, DocStatus};
 
-/// Past this many changes a kept copy is not worth checking on: the check reads every change's
+/// Past this many changes a kept copy is not worth checking on: a check reads every change's
 /// metadata once (the authors' last seqs, which automerge offers no other way), 30 µs for 100
 /// changes and 1.45 ms for 10,000 (`cargo bench -p edgesync-sync-core --bench kept`), where the
-/// fast path reads the same from the store in about 0.1 ms however long the history.
+/// fast path reads the same from the store in about 0.1 ms however long the history. (A
+/// [`KeptDoc`] reads it once and keeps it, but a copy that was just loaded or caught up from
+/// another's still pays it at its first check.)
 pub const KEPT_CHECK_MAX_CHANGES: u64 = 500;
 
 /// The outcome of [`check_kept`].
@@ -45,6 +52,71 @@ pub struct Checked {
 /// the full merge decides. Its cost grows with the document's history: callers check
 /// [`KEPT_CHECK_MAX_CHANGES`] first.
 pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
+    check_with(doc, None, doc_id, pushed, access, limits)
+}
+
+/// A document kept loaded between requests, with what [`check_kept`] reads of its history
+/// every time ([`Authors`]): read at the first check and then kept at the document's heads as
+/// [`KeptDoc::apply`] applies changes, so a push is checked without a pass over every change.
+/// Reads go through `Deref`; a change to the document by any other means (through `DerefMut`)
+/// only makes the next check read its history again.
+#[derive(Default)]
+pub struct KeptDoc {
+    doc: Automerge,
+    authors: Option<Authors>,
+}
+
+impl KeptDoc {
+    pub fn new(doc: Automerge) -> Self {
+        KeptDoc { doc, authors: None }
+    }
+
+    /// Applies `changes` (the bytes of stored changes, already checked by the store) in order,
+    /// as `Automerge::load_incremental` would.
+    pub fn apply(&mut self, changes: &[Vec<u8>]) -> Result<(), AutomergeError> {
+        let parsed: Result<Vec<Change>, _> = changes.iter().map(|bytes| Change::from_bytes(bytes.clone())).collect();
+        let Ok(parsed) = parsed else {
+            // Not one change per row (automerge loads other chunks too): the history is read
+            // again at the next check.
+            self.authors = None;
+            return changes.iter().try_for_each(|bytes| self.doc.load_incremental(bytes).map(drop));
+        };
+        let mut authors = self.authors.take().filter(|authors| authors.is_at(&self.doc));
+        let new: HashSet<ChangeHash> = parsed.iter().map(Change::hash).filter(|hash| self.doc.get_change_meta_by_hash(hash).is_none()).collect();
+        if let Some(authors) = authors.as_mut() {
+            authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
+        }
+        self.doc.apply_changes(parsed)?;
+        // automerge queues a change whose dependencies it lacks instead of applying it.
+        let applied = new.iter().all(|hash| self.doc.get_change_meta_by_hash(hash).is_some());
+        self.authors = authors.filter(|_| applied).map(|authors| authors.at(self.doc.get_heads()));
+        Ok(())
+    }
+
+    /// [`check_kept`] on this document.
+    pub fn check(&mut self, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
+        if !self.authors.as_ref().is_some_and(|authors| authors.is_at(&self.doc)) {
+            self.authors = Some(Authors::read(&self.doc));
+        }
+        check_with(&self.doc, self.authors.as_ref(), doc_id, pushed, access, limits)
+    }
+}
+
+impl Deref for KeptDoc {
+    type Target = Automerge;
+
+    fn deref(&self) -> &Automerge {
+        &self.doc
+    }
+}
+
+impl DerefMut for KeptDoc {
+    fn deref_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+}
+
+fn check_with(doc: &Automerge, authors: Option<&Authors>, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
     let before = chunk::heads_of(doc);
     let answer = |status, heads, missing| DocResponse { doc_id, status, heads, missing, chunks: Vec::new() };
     let fresh = unseen(doc, pushed.to_vec());
@@ -60,7 +132,59 @@ pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access
         let why = ChunkError::TooManyHeads { heads: heads.len(), limit: limits.max_doc_heads };
         return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) });
     }
-    check_changes_strict(Known::Document(doc), &ready).ok()?;
+    match authors {
+        Some(authors) => check_changes_strict_kept(doc, authors, &ready).ok()?,
+        None => super::check_changes_strict(super::Known::Document(doc), &ready).ok()?,
+    }
     let new_changes = ready.iter().map(NewChange::of).collect();
     Some(Checked { new_changes, response: answer(DocStatus::Ok, heads, missing), rejection: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{ActorId, ROOT};
+
+    use super::*;
+
+    fn edit(doc: &mut Automerge, key: &str) {
+        let mut tx = doc.transaction();
+        tx.put(ROOT, key, 1).unwrap();
+        tx.commit();
+    }
+
+    fn bytes_after(doc: &Automerge, heads: &[ChangeHash]) -> Vec<Vec<u8>> {
+        doc.get_changes(heads).iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_authors_kept_beside_a_copy_are_those_a_fresh_read_finds_after_every_apply() {
+        let mut a = Automerge::new().with_actor(ActorId::from(b"a".to_vec()));
+        edit(&mut a, "x");
+        let mut kept = KeptDoc::new(a.clone());
+        assert!(kept.check(DocumentId::from_bytes([1; 16]), &[], Access::ReadWrite, &Limits::DEFAULT).is_some());
+        assert!(kept.authors.is_some(), "read at the first check");
+        let mut b = a.fork().with_actor(ActorId::from(b"b".to_vec()));
+        let before = a.get_heads();
+        // Concurrent authors, an empty change, several changes in one apply.
+        edit(&mut a, "y");
+        edit(&mut b, "z");
+        b.empty_commit(CommitOptions::default());
+        a.merge(&mut b).unwrap();
+        edit(&mut a, "w");
+        kept.apply(&bytes_after(&a, &before)).unwrap();
+        assert_eq!(kept.get_heads(), a.get_heads());
+        assert_eq!(kept.authors, Some(Authors::read(&kept)), "extended as read");
+        // A change the copy holds already changes nothing.
+        let again = bytes_after(&a, &before);
+        kept.apply(&again[..1]).unwrap();
+        assert_eq!(kept.authors, Some(Authors::read(&kept)));
+        // A change whose dependency the copy lacks is queued by automerge: the authors are
+        // dropped, and read again at the next check.
+        let heads = a.get_heads();
+        edit(&mut a, "v");
+        edit(&mut a, "u");
+        kept.apply(&bytes_after(&a, &heads)[1..]).unwrap();
+        assert!(kept.authors.is_none());
+    }
 }

@@ -32,7 +32,7 @@ use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType};
 
 use super::causal::{Seen, Stored};
-use super::history::History;
+use super::history::{Authors, History};
 use super::index::{Action, OpIndex, OpInfo, check_references};
 
 /// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
@@ -49,20 +49,35 @@ pub enum Known<'d> {
 /// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
 /// Returns the index of the first refused change and why.
 pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
-    check_changes_with(known, matches!(known, Known::Document(_)), changes)
+    check_changes_with(known, None, matches!(known, Known::Document(_)), changes)
 }
 
 /// [`check_changes`] as the append fast path checks, which stores what it accepts without
 /// applying it: strict about elements that are marks (the full merge accepts those and then
 /// verifies them by applying), whatever `known` is.
 pub fn check_changes_strict<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
-    check_changes_with(known, false, changes)
+    check_changes_with(known, None, false, changes)
 }
 
-fn check_changes_with<'c>(known: Known<'_>, mark_elements: bool, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
+/// [`check_changes_strict`] against a document whose [`Authors`] were read already (at its
+/// heads).
+pub(super) fn check_changes_strict_kept<'c>(
+    doc: &Automerge,
+    authors: &Authors,
+    changes: impl IntoIterator<Item = &'c Change> + Clone,
+) -> Result<(), (usize, Refusal)> {
+    check_changes_with(Known::Document(doc), Some(authors), false, changes)
+}
+
+fn check_changes_with<'c>(
+    known: Known<'_>,
+    authors: Option<&Authors>,
+    mark_elements: bool,
+    changes: impl IntoIterator<Item = &'c Change> + Clone,
+) -> Result<(), (usize, Refusal)> {
     let mut pushed = Pushed { mark_elements, ..Pushed::default() };
     if let Known::Document(doc) = known {
-        pushed.history = Some(History::read(doc, changes.clone()));
+        pushed.history = Some(History::read(doc, authors, changes.clone()));
     }
     for (index, change) in changes.into_iter().enumerate() {
         check_change(known, &mut pushed, change).map_err(|why| (index, why))?;
@@ -74,12 +89,12 @@ fn check_changes_with<'c>(known: Known<'_>, mark_elements: bool, changes: impl I
 /// document's objects looked up so far (a change typing into one text refers to it per op), and
 /// every op checked so far.
 #[derive(Default)]
-struct Pushed {
+struct Pushed<'a> {
     max_op: HashMap<ChangeHash, u64>,
     objects: HashMap<OpId, ObjType>,
     ops: HashMap<OpId, OpInfo>,
     /// On the full merge: the document's authors and the stored ops the push refers to.
-    history: Option<History>,
+    history: Option<History<'a>>,
     /// What each change has seen (its ops may refer to nothing else), and each author's last seq
     /// in the push so far.
     seen: Seen,
@@ -87,7 +102,7 @@ struct Pushed {
     mark_elements: bool,
 }
 
-fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
+fn check_change(known: Known<'_>, pushed: &mut Pushed<'_>, change: &Change) -> Result<(), Refusal> {
     check_actors(known, pushed, change)?;
     let start = change.start_op().get();
     let len = change.len() as u64;
@@ -153,7 +168,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
     Ok(())
 }
 
-fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::legacy::Op) -> Result<(), Refusal> {
+fn check_op(known: Known<'_>, pushed: &mut Pushed<'_>, id: &OpId, op: &automerge::legacy::Op) -> Result<(), Refusal> {
     if let OpType::Make(ObjType::Table) = op.action {
         return Err("tables are not supported".into());
     }
@@ -190,7 +205,7 @@ fn check_op(known: Known<'_>, pushed: &mut Pushed, id: &OpId, op: &automerge::le
 }
 
 /// The type of object `obj`: made earlier in the push, or in the document (or the index).
-fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<ObjType, Refusal> {
+fn object_type(known: Known<'_>, pushed: &mut Pushed<'_>, obj: &OpId) -> Result<ObjType, Refusal> {
     if obj.counter() == 0 {
         return Err("object id with counter 0".into());
     }
@@ -220,7 +235,7 @@ fn object_type(known: Known<'_>, pushed: &mut Pushed, obj: &OpId) -> Result<ObjT
 /// automerge 0.12 registers a change's author only when its seq is 1, expects the other actors
 /// of its actor table to be known already (it panics otherwise), and indexes an actor's changes
 /// by seq: a change's seq must follow its author's last one.
-fn check_actors(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Result<(), Refusal> {
+fn check_actors(known: Known<'_>, pushed: &mut Pushed<'_>, change: &Change) -> Result<(), Refusal> {
     let author = change.actor_id();
     let last = pushed.seen.last_seq(author).or_else(|| document_seq(known, pushed, author)).unwrap_or(0);
     if change.seq() != last + 1 {
@@ -236,7 +251,7 @@ fn check_actors(known: Known<'_>, pushed: &mut Pushed, change: &Change) -> Resul
 
 /// The seq of `actor`'s last change in the document; `None` when the document does not know the
 /// actor.
-fn document_seq(known: Known<'_>, pushed: &Pushed, actor: &ActorId) -> Option<u64> {
+fn document_seq(known: Known<'_>, pushed: &Pushed<'_>, actor: &ActorId) -> Option<u64> {
     match known {
         Known::Index(index) => index.actor_seq(actor),
         Known::Document(_) => pushed.history.as_ref().and_then(|h| h.actor_seq(actor)),

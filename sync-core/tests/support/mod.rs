@@ -30,13 +30,17 @@ impl Stored {
 #[derive(Default)]
 pub struct Edge {
     pub docs: HashMap<DocumentId, Stored>,
+    /// Each document kept loaded as the automerge-repo route keeps it: advanced with the
+    /// changes stored, loaded again when it no longer stands at the stored heads.
+    pub kept: HashMap<DocumentId, server::KeptDoc>,
     pub read_only: bool,
     pub writes: usize,
     /// Requests merged by the append fast path (each one cross-checked against `merge`).
     pub appended: usize,
     /// ... of which the client was behind the server's heads (answered from the window).
     pub behind: usize,
-    /// Requests whose push [`server::check_kept`] accepted (each cross-checked against `merge`).
+    /// Requests whose push [`server::check_kept`] accepted (each cross-checked against `merge`,
+    /// and against the same check on the kept copy).
     pub kept_checked: usize,
     /// Requests where the fast path and the full merge disagreed (must stay empty).
     pub mismatches: Vec<String>,
@@ -56,7 +60,17 @@ impl Edge {
             // The check on a kept copy, when it answers, must agree with the full merge on what
             // is new, the status and the heads (it pulls nothing).
             let pushed = chunk::changes_from_chunks(&doc.chunks, &Limits::DEFAULT).expect("the peers push valid changes");
-            if let Some(checked) = server::check_kept(&loaded, doc.doc_id, &pushed, access, &Limits::DEFAULT) {
+            let kept = self.kept.entry(doc.doc_id).or_default();
+            if kept.get_heads() != loaded.get_heads() {
+                *kept = server::KeptDoc::new(loaded.clone());
+            }
+            let on_kept = kept.check(doc.doc_id, &pushed, access, &Limits::DEFAULT);
+            let fresh = server::check_kept(&loaded, doc.doc_id, &pushed, access, &Limits::DEFAULT);
+            let summary = |c: &Option<server::Checked>| c.as_ref().map(|c| (c.new_changes.iter().map(|n| n.hash).collect::<Vec<_>>(), c.response.clone()));
+            if summary(&on_kept) != summary(&fresh) {
+                self.mismatches.push(format!("check on the kept copy {:?} vs on the loaded document {:?}", summary(&on_kept), summary(&fresh)));
+            }
+            if let Some(checked) = fresh {
                 let merged_heads_only = sync_core::DocResponse { chunks: Vec::new(), ..merged.response.clone() };
                 let new = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<Vec<_>>();
                 if new(&checked.new_changes) != new(&merged.new_changes) || checked.response != merged_heads_only {
@@ -83,10 +97,12 @@ impl Edge {
                 }
                 None => (merged.new_changes, merged.response),
             };
-            for c in new_changes {
-                stored.changes.push(c.bytes);
-                self.writes += 1;
+            let added: Vec<Vec<u8>> = new_changes.into_iter().map(|c| c.bytes).collect();
+            if let Some(kept) = self.kept.get_mut(&doc.doc_id) {
+                kept.apply(&added).expect("stored changes apply to the kept copy");
             }
+            self.writes += added.len();
+            stored.changes.extend(added);
             response.docs.push(answer);
         }
         response.encode()

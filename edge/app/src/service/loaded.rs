@@ -24,11 +24,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::lock::Mutex as AsyncMutex;
 
 use sync_core::automerge::{Automerge, ReadDoc};
+use sync_core::server::{AUTHORS_BYTES_PER_CHANGE, KeptDoc};
 
 /// A loaded document, shared by the connections answering from it. Answers only read it
 /// (their messages' changes are stripped: the store has applied them already), but automerge's
-/// sync API takes `&mut`.
-pub type Shared = Arc<Mutex<Automerge>>;
+/// sync API takes `&mut`; pushes are checked on it ([`KeptDoc::check`]) and committed changes
+/// applied to it ([`KeptDoc::apply`]).
+pub type Shared = Arc<Mutex<KeptDoc>>;
 
 /// Documents kept at most, whatever their size.
 const MAX_ENTRIES: usize = 10_000;
@@ -41,12 +43,15 @@ const MAX_ENTRIES: usize = 10_000;
 const BASE_BYTES: u64 = 18 << 10;
 const BYTES_PER_CHANGE: u64 = 300;
 const BYTES_PER_OP: u64 = 8;
+/// Per change, with what [`KeptDoc`] keeps beside the document for checks.
+const KEPT_BYTES_PER_CHANGE: u64 = BYTES_PER_CHANGE + AUTHORS_BYTES_PER_CHANGE;
 
 /// The memory `doc` takes, estimated from its counts (automerge does not report its
-/// allocations; [`ReadDoc::stats`] is constant-time).
+/// allocations; [`ReadDoc::stats`] is constant-time), with what checks keep beside it (counted
+/// whether or not a check has read it yet).
 pub fn memory(doc: &Automerge) -> u64 {
     let stats = doc.stats();
-    BASE_BYTES + stats.num_changes.saturating_mul(BYTES_PER_CHANGE) + stats.num_ops.saturating_mul(BYTES_PER_OP)
+    BASE_BYTES + stats.num_changes.saturating_mul(KEPT_BYTES_PER_CHANGE) + stats.num_ops.saturating_mul(BYTES_PER_OP)
 }
 
 pub struct LoadedDocs {
@@ -196,7 +201,7 @@ impl LoadedDocs {
     /// place of any older copy of `id`; returns it shared.
     pub fn put(&self, id: &str, heads: String, seq: i64, doc: Automerge, bytes: u64) -> Shared {
         let memory = memory(&doc);
-        let doc: Shared = Arc::new(Mutex::new(doc));
+        let doc: Shared = Arc::new(Mutex::new(KeptDoc::new(doc)));
         if memory > self.max_memory {
             self.forget(id);
             return doc;
@@ -336,7 +341,7 @@ mod tests {
         assert!(cache.get("a", "h1").is_some() && cache.get("c", "h1").is_some());
         assert_eq!(cache.usage(), (2, 2 * one));
         cache.put("a", "h2".into(), 2, doc(3), 50);
-        assert_eq!(cache.usage(), (2, one + one + 3 * (BYTES_PER_CHANGE + BYTES_PER_OP)), "a newer copy replaces the older");
+        assert_eq!(cache.usage(), (2, one + one + 3 * (KEPT_BYTES_PER_CHANGE + BYTES_PER_OP)), "a newer copy replaces the older");
         cache.put("huge", "h".into(), 1, doc(100), 1);
         assert!(cache.get("huge", "h").is_none(), "larger than the budget, however small stored: not kept");
         cache.forget("a");
@@ -344,7 +349,7 @@ mod tests {
         // Growth counts too: advancing a kept copy past the budget evicts the others first.
         cache.put("d", "h1".into(), 1, Automerge::new(), 40);
         let d = cache.get("d", "h1").unwrap();
-        cache.advanced("d", &Arc::new(Mutex::new(Automerge::new())), "h1", "h2", 30, 2 * one);
+        cache.advanced("d", &Arc::default(), "h1", "h2", 30, 2 * one);
         assert_eq!(cache.usage(), (2, 2 * one), "another copy than the one kept: nothing changes");
         cache.advanced("d", &d, "h1", "h2", 30, one + 3 * one / 4);
         assert_eq!(cache.usage(), (1, one + 3 * one / 4), "c went to make room for d's growth");
@@ -374,6 +379,6 @@ mod tests {
         let saved = doc.save().len() as u64;
         let estimate = memory(&doc);
         assert!(estimate > 50 * saved, "{estimate} bytes estimated for {saved} saved");
-        assert_eq!(estimate, BASE_BYTES + 60 * (BYTES_PER_CHANGE + BYTES_PER_OP));
+        assert_eq!(estimate, BASE_BYTES + 60 * (KEPT_BYTES_PER_CHANGE + BYTES_PER_OP));
     }
 }

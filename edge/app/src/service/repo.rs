@@ -256,7 +256,7 @@ async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, a
     let applied = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
-            let applied = changes.iter().all(|change| doc.load_incremental(change).is_ok()) && Heads::new(doc.get_heads()).to_string() == expected;
+            let applied = doc.apply(&changes).is_ok() && Heads::new(doc.get_heads()).to_string() == expected;
             applied.then(|| loaded::memory(&doc))
         }))
         .unwrap_or(None)

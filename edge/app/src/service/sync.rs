@@ -245,7 +245,7 @@ async fn check_kept(
     let added = doc.chunks.iter().map(|c| c.len() as u64).sum();
     let heavy = if new { repo::heavy_bytes(added) } else { repo::heavy(state, id, added) };
     let checked = repo::run(state, &kept.clone(), heavy, move || {
-        let copy = kept.lock().unwrap_or_else(|e| e.into_inner());
+        let mut copy = kept.lock().unwrap_or_else(|e| e.into_inner());
         let at = Heads::new(copy.get_heads());
         // A long history is cheaper to check from the store (see KEPT_CHECK_MAX_CHANGES).
         if copy.stats().num_changes > server::KEPT_CHECK_MAX_CHANGES || at.to_string() != expected {
@@ -254,7 +254,7 @@ async fn check_kept(
         // The copy is only read; a push whose check makes automerge panic is refused (the full
         // merge would panic on it too, and record the document as damaged for everyone). Not
         // answered there: the usual path decides (its full merge applies and verifies).
-        match catch_unwind(AssertUnwindSafe(|| server::check_kept(&copy, doc_id, &pushed, access, &limits))) {
+        match catch_unwind(AssertUnwindSafe(|| copy.check(doc_id, &pushed, access, &limits))) {
             Ok(Some(checked)) => Ok(checked),
             Ok(None) => Err(pushed),
             Err(_) => {
