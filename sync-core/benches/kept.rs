@@ -1,6 +1,6 @@
 //! What checking a push on a kept copy costs as the document's history grows
-//! (`sync_core::server::check_kept`, used by the automerge-repo route when the copy stands at the
-//! stored heads; `KEPT_CHECK_MAX_CHANGES` is chosen from this table).
+//! (`sync_core::server::check_kept` reads the authors every time; the automerge-repo route checks
+//! on a `KeptDoc`, when the copy stands at the stored heads).
 //!
 //! Run with `cargo bench -p edgesync-sync-core --bench kept`. Each document is built by 8
 //! authors taking turns (one map put each, as in the shared-document benchmarks); the push is one
@@ -30,7 +30,7 @@ fn main() {
         let chunks = client.get_changes(&heads).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let request = DocRequest { doc_id: DocumentId::from_bytes([1; 16]), have: Heads::new(heads), heads: Heads::new(client.get_heads()), chunks };
         let mut kept = server::KeptDoc::new(doc.clone());
-        let mut time = |check: &mut dyn FnMut(&[automerge::Change]) -> Option<server::Checked>| {
+        let time = |check: &mut dyn FnMut(&[automerge::Change]) -> Option<server::Checked>| {
             let mut batches: Vec<f64> = (0..5)
                 .map(|_| {
                     let t = Instant::now();

@@ -27,7 +27,7 @@ pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
 pub use index::{Found, Lookup};
 pub use history::AUTHORS_BYTES_PER_CHANGE;
-pub use kept::{Checked, KEPT_CHECK_MAX_CHANGES, KeptDoc, check_kept};
+pub use kept::{Checked, KeptDoc, check_kept};
 pub use validate::{Known, check_changes, check_changes_strict};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the
