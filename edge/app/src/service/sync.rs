@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use sync_core::automerge::ReadDoc;
 use sync_core::chunk;
 use sync_core::server::{self, Access};
 use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResponse};
