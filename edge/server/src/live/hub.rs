@@ -97,6 +97,20 @@ pub struct Connected {
     pub recheck: Arc<Notify>,
 }
 
+/// A connection admitted by [`LiveHub::admit`], holding its place until dropped.
+pub struct Admitted {
+    hub: Arc<LiveHub>,
+    pub id: u64,
+    pub queue: mpsc::Receiver<Queued>,
+    pub recheck: Arc<Notify>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.id);
+    }
+}
+
 struct Doc {
     conns: HashSet<u64>,
     heads: Vec<String>,
@@ -131,10 +145,13 @@ impl LiveHub {
         }
     }
 
-    /// Whether a connection of `user` would be admitted now (checked before the upgrade, so
-    /// a refusal is an HTTP answer).
-    pub fn admits(&self, user: &str) -> Result<(), Refused> {
-        self.lock().admits(user)
+    /// [`Self::connect`], before the WebSocket upgrade: a refusal is an HTTP answer, and the
+    /// connection's place is taken at once, so the limits hold however many handshakes run at
+    /// the same time. The place is given back when the returned [`Admitted`] is dropped (the
+    /// connection ended, or the upgrade never happened).
+    pub fn admit(self: &Arc<Self>, user: &str, repo: bool) -> Result<Admitted, Refused> {
+        let Connected { id, queue, recheck } = self.connect(user, repo)?;
+        Ok(Admitted { hub: self.clone(), id, queue, recheck })
     }
 
     /// Tells every connection to close (the server is shutting down).

@@ -67,3 +67,18 @@ fn a_move_of_a_document_nobody_watches_needs_no_read() {
     let hub = LiveHub::default();
     assert!(hub.moved(&moved("a1", "b1")));
 }
+
+#[test]
+fn an_admitted_connection_holds_its_place_until_dropped() {
+    let hub = Arc::new(LiveHub::default());
+    // Admitted, not yet upgraded: the places are taken already.
+    let mut admitted: Vec<Admitted> = (0..MAX_CONNECTIONS_PER_USER).map(|_| hub.admit("u", true).unwrap()).collect();
+    assert_eq!(hub.admit("u", false).err(), Some(Refused::UserFull), "one more than a user may hold");
+    assert!(hub.admit("v", false).is_ok(), "another user's place is their own");
+    // An upgrade that never happened (or a connection that ended) gives its place back.
+    drop(admitted.pop());
+    let again = hub.admit("u", false).expect("a place was given back");
+    assert_eq!(hub.lock().per_user["u"], MAX_CONNECTIONS_PER_USER);
+    drop((admitted, again));
+    assert!(!hub.lock().per_user.contains_key("u"), "every place given back");
+}

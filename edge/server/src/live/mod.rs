@@ -72,11 +72,11 @@ async fn open(live: Live, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSo
         Some(id) => Some(DocHeads { heads: live::open_document(&live.state, opener.principal.subject.as_str(), &id).await?, doc: id }),
         None => None,
     };
-    match live.hub.admits(opener.principal.subject.as_str()) {
-        Ok(()) => {}
+    let admitted = match live.hub.admit(opener.principal.subject.as_str(), false) {
+        Ok(admitted) => admitted,
         Err(Refused::ServerFull) => return Err(ApiError::Unavailable { cause: "live connections at their limit".into(), retry_after_secs: 5 }),
         Err(Refused::UserFull) => return Err(ApiError::RateLimited { retry_after_secs: 5 }),
-    }
+    };
     let ws = ws.map_err(|e| ApiError::Invalid(format!("the live channel is a WebSocket: {e}")))?;
     let ws = if opener.via_protocol { ws.protocols([PROTOCOL]) } else { ws };
     // Small buffers: an idle subscriber should cost little (docs/benchmarks.md). Client frames
@@ -87,17 +87,14 @@ async fn open(live: Live, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSo
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| connection(live, socket, opener, only)))
+        .on_upgrade(move |socket| connection(live, socket, opener, only, admitted)))
 }
 
 /// One connection, until it closes. `only`: the document of a per-document socket.
-async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Option<DocHeads>) {
+async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Option<DocHeads>, mut admitted: hub::Admitted) {
     let user = opener.principal.subject.as_str().to_owned();
-    let Ok(hub::Connected { id: conn, mut queue, recheck: access_changed }) = live.hub.connect(&user, false) else {
-        // Admitted before the upgrade, full by now (a race): try again later.
-        let _ = socket.send(Message::Close(Some(CloseFrame { code: 1013, reason: "live connections at their limit: retry later".into() }))).await;
-        return;
-    };
+    let (conn, access_changed) = (admitted.id, admitted.recheck.clone());
+    let queue = &mut admitted.queue;
     let closing = live.hub.closing();
     tokio::pin!(closing);
     let mut recheck = tokio::time::interval(live.recheck);
@@ -107,7 +104,6 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Opt
             live.hub.subscribe(conn, std::slice::from_ref(&doc));
             let greeting = ServerMessage::Subscribed { docs: vec![doc.clone()], unavailable: vec![] }.to_json();
             if socket.send(Message::Text(greeting.into())).await.is_err() {
-                live.hub.disconnect(conn);
                 return;
             }
             Some(doc.doc)
@@ -161,7 +157,7 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Opt
             () = &mut closing => break Some((GOING_AWAY, "the server is shutting down: reconnect")),
         }
     };
-    live.hub.disconnect(conn);
+    drop(admitted);
     if let Some((code, reason)) = close {
         let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
     }

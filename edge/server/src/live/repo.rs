@@ -51,16 +51,21 @@ pub(super) async fn upgrade(
 
 async fn open(live: Live, query: TokenQuery, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<Response, ApiError> {
     let opener = live::authenticate_with_query(&live.state, &headers, query.token.as_deref()).await?;
-    match live.hub.admits(opener.principal.subject.as_str()) {
-        Ok(()) => {}
+    let admitted = match live.hub.admit(opener.principal.subject.as_str(), true) {
+        Ok(admitted) => admitted,
         Err(Refused::ServerFull) => return Err(ApiError::Unavailable { cause: "live connections at their limit".into(), retry_after_secs: 5 }),
         Err(Refused::UserFull) => return Err(ApiError::RateLimited { retry_after_secs: 5 }),
-    }
+    };
     let ws = ws.map_err(|e| ApiError::Invalid(format!("automerge-repo's protocol runs over a WebSocket: {e}")))?;
     let ws = if opener.via_protocol { ws.protocols([live::PROTOCOL]) } else { ws };
     // A frame carries at most one sync message, bounded like an HTTP sync body.
     let max = live.state.config.sync_limits.max_message_bytes;
-    Ok(ws.max_message_size(max).max_frame_size(max).read_buffer_size(4096).write_buffer_size(0).on_upgrade(move |socket| connection(live, socket, opener)))
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| connection(live, socket, opener, admitted)))
 }
 
 /// One connection's documents: their sync states, and which the user may read (relays go
@@ -77,12 +82,10 @@ enum Step {
     Close(u16, String),
 }
 
-async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
+async fn connection(live: Live, mut socket: WebSocket, opener: Opener, mut admitted: hub::Admitted) {
     let user = opener.principal.subject.as_str().to_owned();
-    let Ok(hub::Connected { id: conn, mut queue, recheck: access_changed }) = live.hub.connect(&user, true) else {
-        let _ = socket.send(Frame::Close(Some(CloseFrame { code: 1013, reason: "live connections at their limit: retry later".into() }))).await;
-        return;
-    };
+    let (conn, access_changed) = (admitted.id, admitted.recheck.clone());
+    let queue = &mut admitted.queue;
     let limits = SessionLimits { max_documents: MAX_SUBSCRIPTIONS, max_ephemeral_bytes: MAX_PRESENCE_BYTES };
     let mut session = Session::new(SERVER_PEER_ID, limits);
     let mut docs = Docs::default();
@@ -137,7 +140,7 @@ async fn connection(live: Live, mut socket: WebSocket, opener: Opener) {
             Step::Close(code, reason) => break Some((code, reason)),
         }
     };
-    live.hub.disconnect(conn);
+    drop(admitted);
     if let Some((code, reason)) = close {
         let _ = socket.send(Frame::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
     }
