@@ -9,9 +9,10 @@
 //! by 8 clients, 35% of the server's CPU at 800 changes, and growing with every edit. Here the
 //! same hashes are found among the changes outside the past of the peer's heads, which
 //! automerge lists from its cached vector clocks (a peer that is up to date lacks few); and not
-//! at all when nothing was sent, or when everything sent starts after the heads named. automerge has no public entry point for that, so the rest of
-//! its receive is repeated here, field by field; `tests/automerge_repo_receive.rs` checks that
-//! the state it leaves is automerge's on random documents, states and messages.
+//! at all when nothing was sent, or when everything sent starts after the heads named.
+//! automerge has no public entry point for that, so the rest of its receive is repeated here,
+//! field by field; `tests/automerge_repo_receive.rs` checks that the state it leaves is
+//! automerge's on random documents, states and messages.
 
 use std::collections::HashSet;
 
@@ -37,13 +38,23 @@ pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Mess
         }
         state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
     }
-    let known: Vec<ChangeHash> = heads.iter().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
+    // The heads the document knows, and where the newest of them starts.
+    let (mut known, mut newest_start) = (Vec::with_capacity(heads.len()), None);
+    for head in &heads {
+        if let Some(meta) = doc.get_change_meta_by_hash(head) {
+            known.push(*head);
+            newest_start = newest_start.max(Some(meta.start_op));
+        }
+    }
     // The peer has what was sent in the past of the heads it names (those the document knows):
     // a change of the document outside that past, or one it does not hold, is still owed. An
     // acknowledgement usually names what was sent among its heads: those go without a look at
     // the history.
     state.sent_hashes.retain(|h| !known.contains(h));
-    if !state.sent_hashes.is_empty() && !known.is_empty() && !all_after(doc, &state.sent_hashes, &known) {
+    if let Some(newest_start) = newest_start
+        && !state.sent_hashes.is_empty()
+        && !all_after(doc, &state.sent_hashes, newest_start)
+    {
         let outside: HashSet<ChangeHash> = doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect();
         state.sent_hashes.retain(|h| outside.contains(h) || doc.get_change_meta_by_hash(h).is_none());
     }
@@ -67,12 +78,11 @@ pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Mess
     Ok(())
 }
 
-/// Whether every change of `doc` among `sent` starts above every one of `heads` (changes of
-/// `doc`): then none is in their past, and all are still owed, without listing the history.
-/// (A change's ops are numbered above its dependencies' last op, so an ancestor of a head starts
-/// no later than the head does.) An acknowledgement that crossed a newer message on the wire
-/// names heads older than what that message sent, which is exactly this case.
-fn all_after(doc: &Automerge, sent: &std::collections::BTreeSet<ChangeHash>, heads: &[ChangeHash]) -> bool {
-    let Some(newest_head) = heads.iter().filter_map(|h| doc.get_change_meta_by_hash(h)).map(|m| m.start_op).max() else { return false };
-    sent.iter().all(|h| doc.get_change_meta_by_hash(h).is_none_or(|m| m.start_op > newest_head))
+/// Whether every change of `doc` among `sent` starts after `newest_start`, where the newest of
+/// the peer's heads starts: then none is in their past, and all are still owed, without listing
+/// the history. (A change's ops are numbered above its dependencies' last op, so an ancestor of
+/// a head starts no later than the head does.) An acknowledgement that crossed a newer message
+/// on the wire names heads older than what that message sent, which is exactly this case.
+fn all_after(doc: &Automerge, sent: &std::collections::BTreeSet<ChangeHash>, newest_start: u64) -> bool {
+    sent.iter().all(|h| doc.get_change_meta_by_hash(h).is_none_or(|m| m.start_op > newest_start))
 }

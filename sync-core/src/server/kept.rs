@@ -21,7 +21,7 @@ use std::ops::{Deref, DerefMut};
 use automerge::{Automerge, AutomergeError, Change, ChangeHash};
 
 use super::history::Authors;
-use super::validate::check_changes_strict_kept;
+use super::validate::check_changes_strict_on;
 use super::{Access, NewChange, applicable, heads_after, over_heads_limit, unseen};
 use crate::chunk::{self, ChunkError};
 use crate::id::{DocumentId, Heads};
@@ -70,7 +70,7 @@ impl KeptDoc {
     /// Applies `changes` (the bytes of stored changes, already checked by the store) in order,
     /// as `Automerge::load_incremental` would.
     pub fn apply(&mut self, changes: &[Vec<u8>]) -> Result<(), AutomergeError> {
-        let parsed: Result<Vec<Change>, _> = changes.iter().map(|bytes| Change::from_bytes(bytes.clone())).collect();
+        let parsed: Result<Vec<Change>, _> = changes.iter().map(|bytes| Change::try_from(bytes.as_slice())).collect();
         let Ok(parsed) = parsed else {
             // Not one change per row (automerge loads other chunks too): the history is read
             // again at the next check.
@@ -128,10 +128,7 @@ fn check_with(doc: &Automerge, authors: Option<&Authors>, doc_id: DocumentId, pu
         let why = ChunkError::TooManyHeads { heads: heads.len(), limit: limits.max_doc_heads };
         return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) });
     }
-    match authors {
-        Some(authors) => check_changes_strict_kept(doc, authors, &ready).ok()?,
-        None => super::check_changes_strict(super::Known::Document(doc), &ready).ok()?,
-    }
+    check_changes_strict_on(doc, authors, &ready).ok()?;
     let new_changes = ready.iter().map(NewChange::of).collect();
     Some(Checked { new_changes, response: answer(DocStatus::Ok, heads, missing), rejection: None })
 }

@@ -59,14 +59,14 @@ pub fn check_changes_strict<'c>(known: Known<'_>, changes: impl IntoIterator<Ite
     check_changes_with(known, None, false, changes)
 }
 
-/// [`check_changes_strict`] against a document whose [`Authors`] were read already (at its
-/// heads).
-pub(super) fn check_changes_strict_kept<'c>(
+/// [`check_changes_strict`] against a loaded document, with its [`Authors`] if they were read
+/// already (at its heads).
+pub(super) fn check_changes_strict_on<'c>(
     doc: &Automerge,
-    authors: &Authors,
+    authors: Option<&Authors>,
     changes: impl IntoIterator<Item = &'c Change> + Clone,
 ) -> Result<(), (usize, Refusal)> {
-    check_changes_with(Known::Document(doc), Some(authors), false, changes)
+    check_changes_with(Known::Document(doc), authors, false, changes)
 }
 
 fn check_changes_with<'c>(
