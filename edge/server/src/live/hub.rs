@@ -100,14 +100,12 @@ pub struct Connected {
 /// A connection admitted by [`LiveHub::admit`], holding its place until dropped.
 pub struct Admitted {
     hub: Arc<LiveHub>,
-    pub id: u64,
-    pub queue: mpsc::Receiver<Queued>,
-    pub recheck: Arc<Notify>,
+    pub conn: Connected,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.hub.disconnect(self.id);
+        self.hub.disconnect(self.conn.id);
     }
 }
 
@@ -150,8 +148,7 @@ impl LiveHub {
     /// the same time. The place is given back when the returned [`Admitted`] is dropped (the
     /// connection ended, or the upgrade never happened).
     pub fn admit(self: &Arc<Self>, user: &str, repo: bool) -> Result<Admitted, Refused> {
-        let Connected { id, queue, recheck } = self.connect(user, repo)?;
-        Ok(Admitted { hub: self.clone(), id, queue, recheck })
+        Ok(Admitted { hub: self.clone(), conn: self.connect(user, repo)? })
     }
 
     /// Tells every connection to close (the server is shutting down).

@@ -93,8 +93,8 @@ async fn open(live: Live, headers: HeaderMap, ws: Result<WebSocketUpgrade, WebSo
 /// One connection, until it closes. `only`: the document of a per-document socket.
 async fn connection(live: Live, mut socket: WebSocket, opener: Opener, only: Option<DocHeads>, mut admitted: hub::Admitted) {
     let user = opener.principal.subject.as_str().to_owned();
-    let (conn, access_changed) = (admitted.id, admitted.recheck.clone());
-    let queue = &mut admitted.queue;
+    let (conn, access_changed) = (admitted.conn.id, admitted.conn.recheck.clone());
+    let queue = &mut admitted.conn.queue;
     let closing = live.hub.closing();
     tokio::pin!(closing);
     let mut recheck = tokio::time::interval(live.recheck);

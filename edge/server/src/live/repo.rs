@@ -84,8 +84,8 @@ enum Step {
 
 async fn connection(live: Live, mut socket: WebSocket, opener: Opener, mut admitted: hub::Admitted) {
     let user = opener.principal.subject.as_str().to_owned();
-    let (conn, access_changed) = (admitted.id, admitted.recheck.clone());
-    let queue = &mut admitted.queue;
+    let (conn, access_changed) = (admitted.conn.id, admitted.conn.recheck.clone());
+    let queue = &mut admitted.conn.queue;
     let limits = SessionLimits { max_documents: MAX_SUBSCRIPTIONS, max_ephemeral_bytes: MAX_PRESENCE_BYTES };
     let mut session = Session::new(SERVER_PEER_ID, limits);
     let mut docs = Docs::default();
