@@ -25,7 +25,7 @@ mod session;
 mod sync_message;
 
 pub use codec::DecodeError;
-pub use generate::generate_sync_message;
+pub use generate::{generate_kept_sync_message, generate_sync_message};
 pub use ids::{ParseRepoIdError, from_repo_document_id, repo_document_id};
 pub use receive::receive_without_changes;
 pub use session::{EphemeralFilter, Event, Session, SessionLimits};

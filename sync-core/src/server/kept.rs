@@ -15,12 +15,14 @@
 //! The answer holds the heads and status the full merge would send, but no changes to pull: a
 //! caller that needs those takes another path.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::{Deref, DerefMut};
 
 use automerge::{Automerge, AutomergeError, Change, ChangeHash};
 
 use super::history::Authors;
+use super::recent::Recent;
 use super::validate::check_changes_strict_on;
 use super::{Access, NewChange, applicable, heads_after, over_heads_limit, unseen};
 use crate::chunk::{self, ChunkError};
@@ -49,6 +51,9 @@ pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access
     check_with(doc, None, doc_id, pushed, access, limits)
 }
 
+/// New changes applied one at a time, in the order given, so that the log knows their order.
+const ONE_BY_ONE: usize = 8;
+
 /// A document kept loaded between requests, with what [`check_kept`] reads of its history
 /// every time ([`Authors`]): read at the first check and then kept at the document's heads as
 /// [`KeptDoc::apply`] applies changes, so a push is checked without a pass over every change
@@ -56,36 +61,83 @@ pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access
 /// check of a copy just loaded, costs less than the load did.
 /// Reads go through `Deref`; a change to the document by any other means (through `DerefMut`)
 /// only makes the next check read its history again.
-#[derive(Default)]
+///
+/// It also logs the changes [`KeptDoc::apply`] applies last ([`Recent`]), for
+/// [`crate::automerge_repo::generate_kept_sync_message`]; a change to the document through
+/// `DerefMut` ends that log for the copy's life (automerge may have queued a change then,
+/// which the log cannot tell).
 pub struct KeptDoc {
     doc: Automerge,
     authors: Option<Authors>,
+    recent: Option<Recent>,
+}
+
+impl Default for KeptDoc {
+    fn default() -> Self {
+        KeptDoc::new(Automerge::new())
+    }
 }
 
 impl KeptDoc {
     pub fn new(doc: Automerge) -> Self {
-        KeptDoc { doc, authors: None }
+        let recent = Some(Recent::new(doc.get_heads()));
+        KeptDoc { doc, authors: None, recent }
     }
 
-    /// Applies `changes` (the bytes of stored changes, already checked by the store) in order,
-    /// as `Automerge::load_incremental` would.
-    pub fn apply(&mut self, changes: &[Vec<u8>]) -> Result<(), AutomergeError> {
-        let parsed: Result<Vec<Change>, _> = changes.iter().map(|bytes| Change::try_from(bytes.as_slice())).collect();
-        let Ok(parsed) = parsed else {
-            // Not one change per row (automerge loads other chunks too): the history is read
-            // again at the next check.
+    /// The log of the changes applied last, if it describes the document at `heads` (its
+    /// heads now).
+    pub(crate) fn recent_at(&self, heads: &[ChangeHash]) -> Option<&Recent> {
+        self.recent.as_ref().filter(|recent| recent.heads() == heads)
+    }
+
+    /// Applies `chunks` (stored changes, or the chunks they were pushed in, already checked by
+    /// the store) in order, as `Automerge::load_incremental` would. A chunk holding a whole
+    /// document (how an automerge-repo client sends a document it made offline) is applied as
+    /// its changes.
+    pub fn apply(&mut self, chunks: &[Vec<u8>]) -> Result<(), AutomergeError> {
+        let Some((parsed, changes)) = expand(chunks) else {
+            // Chunks automerge loads but that are neither changes nor a document: the history
+            // is read again at the next check, and the log ends.
             self.authors = None;
-            return changes.iter().try_for_each(|bytes| self.doc.load_incremental(bytes).map(drop));
+            self.recent = None;
+            return chunks.iter().try_for_each(|bytes| self.doc.load_incremental(bytes).map(drop));
         };
         let mut authors = self.authors.take().filter(|authors| authors.is_at(&self.doc));
         let new: HashSet<ChangeHash> = parsed.iter().map(Change::hash).filter(|hash| self.doc.get_change_meta_by_hash(hash).is_none()).collect();
         if let Some(authors) = authors.as_mut() {
             authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
         }
-        self.doc.apply_changes(parsed)?;
+        // The new changes in the order given, each once, with their bytes.
+        let mut fresh: Vec<(&Change, &[u8])> = Vec::with_capacity(new.len());
+        for (change, bytes) in parsed.iter().zip(changes.iter()) {
+            if new.contains(&change.hash()) && fresh.iter().all(|(c, _)| c.hash() != change.hash()) {
+                fresh.push((change, bytes));
+            }
+        }
+        // automerge applies a batch in a topological order of its own, which the log cannot
+        // tell: a few changes, each after its dependencies, are applied one at a time, in the
+        // order given, and logged; otherwise the log starts again after the batch.
+        let in_order = |i: usize, change: &Change| fresh[i..].iter().all(|(later, _)| !change.deps().contains(&later.hash()));
+        let one_by_one = fresh.len() <= ONE_BY_ONE && fresh.iter().enumerate().all(|(i, (change, _))| in_order(i, change));
+        let mut recent = self.recent.take().filter(|recent| recent.heads() == self.doc.get_heads());
+        match recent.as_mut() {
+            Some(recent) if one_by_one => {
+                for (change, bytes) in fresh {
+                    self.doc.apply_changes([change.clone()])?;
+                    recent.push(change.hash(), change.deps(), bytes);
+                }
+            }
+            _ => {
+                self.doc.apply_changes(parsed)?;
+                recent = recent.map(|_| Recent::new(self.doc.get_heads()));
+            }
+        }
         // automerge queues a change whose dependencies it lacks instead of applying it.
         let applied = new.iter().all(|hash| self.doc.get_change_meta_by_hash(hash).is_some());
-        self.authors = authors.filter(|_| applied).map(|authors| authors.at(self.doc.get_heads()));
+        let heads = self.doc.get_heads();
+        self.authors = authors.filter(|_| applied).map(|authors| authors.at(heads.clone()));
+        // Something may stay queued, for good: no log then.
+        self.recent = recent.filter(|recent| applied && recent.heads() == heads.as_slice());
         Ok(())
     }
 
@@ -98,6 +150,27 @@ impl KeptDoc {
     }
 }
 
+/// Changes, and the bytes of each.
+type Expanded<'a> = (Vec<Change>, Vec<Cow<'a, [u8]>>);
+
+/// `chunks` as changes, each with its bytes: a change chunk as it is, a document chunk as the
+/// changes it holds.
+fn expand(chunks: &[Vec<u8>]) -> Option<Expanded<'_>> {
+    let (mut parsed, mut bytes) = (Vec::with_capacity(chunks.len()), Vec::with_capacity(chunks.len()));
+    for chunk in chunks {
+        if let Ok(change) = Change::try_from(chunk.as_slice()) {
+            parsed.push(change);
+            bytes.push(Cow::Borrowed(chunk.as_slice()));
+        } else {
+            for change in Automerge::load(chunk).ok()?.get_changes(&[]) {
+                bytes.push(Cow::Owned(change.raw_bytes().to_vec()));
+                parsed.push(change);
+            }
+        }
+    }
+    Some((parsed, bytes))
+}
+
 impl Deref for KeptDoc {
     type Target = Automerge;
 
@@ -108,6 +181,7 @@ impl Deref for KeptDoc {
 
 impl DerefMut for KeptDoc {
     fn deref_mut(&mut self) -> &mut Automerge {
+        self.recent = None;
         &mut self.doc
     }
 }
@@ -179,5 +253,18 @@ mod tests {
         edit(&mut a, "u");
         kept.apply(&bytes_after(&a, &heads)[1..]).unwrap();
         assert!(kept.authors.is_none());
+    }
+
+    #[test]
+    fn a_document_chunk_is_applied_as_its_changes_and_logged() {
+        let mut a = Automerge::new().with_actor(ActorId::from(b"a".to_vec()));
+        edit(&mut a, "x");
+        edit(&mut a, "y");
+        let mut kept = KeptDoc::default();
+        kept.apply(&[a.save()]).unwrap();
+        assert_eq!(kept.get_heads(), a.get_heads());
+        let recent = kept.recent_at(&a.get_heads()).expect("logged");
+        let hashes: Vec<ChangeHash> = a.get_changes(&[]).iter().map(Change::hash).collect();
+        assert_eq!(recent.since(&[], |_| false), Some(hashes));
     }
 }

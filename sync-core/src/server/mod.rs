@@ -22,12 +22,14 @@ pub mod graph;
 mod history;
 pub mod index;
 mod kept;
+pub(crate) mod recent;
 mod validate;
 pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
 pub use index::{Found, Lookup};
 pub use history::AUTHORS_BYTES_PER_CHANGE;
 pub use kept::{Checked, KeptDoc, check_kept};
+pub use recent::{RECENT_BYTES, RECENT_CHANGES, RECENT_MEMORY};
 pub use validate::{Known, check_changes, check_changes_strict};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the

@@ -22,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::automerge::sync::{ChunkList, Message, State, SyncDoc};
 use sync_core::automerge::{Automerge, ChangeHash};
-use sync_core::automerge_repo::{decode_sync_message, generate_sync_message, receive_without_changes};
+use sync_core::automerge_repo::{decode_sync_message, generate_kept_sync_message, receive_without_changes};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
 use crate::error::{ApiError, ApiResult};
@@ -326,7 +326,7 @@ async fn answer_from(
             if !missing.is_empty() {
                 st.needs_reset = true;
             }
-            Ok::<_, String>(generate_sync_message(&doc, &mut st).map(|mut reply| {
+            Ok::<_, String>(generate_kept_sync_message(&doc, &mut st).map(|mut reply| {
                 // automerge encodes a sorted list of hashes.
                 reply.need.extend(missing);
                 reply.need.sort_unstable();

@@ -1,0 +1,173 @@
+//! The changes a kept document applied last, in the order it applied them, with their
+//! dependencies and (while small) their bytes: enough to list the changes outside the past of
+//! heads the document had a moment ago without a pass over its history.
+//!
+//! automerge answers "which changes are not in the past of these heads" from vector clocks over
+//! its whole change graph (its own `generate_sync_message` asks it twice per message). A peer
+//! kept in sync names heads a few changes old, and those few are all here: the changes outside
+//! the past of heads `x` are the logged ones that `x` does not reach through their
+//! dependencies, provided `x` reaches every head the document had before the first logged
+//! change (then everything older is in its past). When it does not, or names a change the
+//! document lacks, [`Recent::since`] does not answer and automerge is asked.
+
+use automerge::ChangeHash;
+
+/// Changes logged at most; at this count the older half is dropped.
+pub const RECENT_CHANGES: usize = 32;
+/// Change bytes kept at most; a change logged beyond this is logged without its bytes (a
+/// message sending it asks automerge to encode it).
+pub const RECENT_BYTES: usize = 8 << 10;
+/// The memory a log takes at most, bytes and bookkeeping (hashes, dependencies) included.
+pub const RECENT_MEMORY: u64 = (RECENT_BYTES + RECENT_CHANGES * 256) as u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recent {
+    /// The document's heads before the first logged change (sorted, as automerge's).
+    base: Vec<ChangeHash>,
+    entries: Vec<Entry>,
+    /// The document's heads after the last logged change.
+    heads: Vec<ChangeHash>,
+    bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    hash: ChangeHash,
+    deps: Vec<ChangeHash>,
+    bytes: Option<Vec<u8>>,
+}
+
+impl Recent {
+    /// An empty log for a document at `heads`.
+    pub(crate) fn new(heads: Vec<ChangeHash>) -> Self {
+        Recent { base: heads.clone(), entries: Vec::new(), heads, bytes: 0 }
+    }
+
+    /// The heads of the document after the last logged change: the log describes a document
+    /// only while these are its heads.
+    pub(crate) fn heads(&self) -> &[ChangeHash] {
+        &self.heads
+    }
+
+    /// Logs a change the document just applied after every change logged before (all its
+    /// dependencies applied before it).
+    pub(crate) fn push(&mut self, hash: ChangeHash, deps: &[ChangeHash], bytes: &[u8]) {
+        if self.entries.len() >= RECENT_CHANGES {
+            let dropped: Vec<Entry> = self.entries.drain(..RECENT_CHANGES / 2).collect();
+            for e in dropped {
+                step(&mut self.base, e.hash, &e.deps);
+                self.bytes -= e.bytes.map_or(0, |b| b.len());
+            }
+        }
+        let bytes = (self.bytes + bytes.len() <= RECENT_BYTES).then(|| bytes.to_vec());
+        self.bytes += bytes.as_ref().map_or(0, Vec::len);
+        step(&mut self.heads, hash, deps);
+        self.entries.push(Entry { hash, deps: deps.to_vec(), bytes });
+    }
+
+    pub(crate) fn contains(&self, hash: &ChangeHash) -> bool {
+        self.position(hash).is_some()
+    }
+
+    /// The logged changes outside the past of `heads` (the changes themselves excluded too),
+    /// in the order applied; `None` when that takes changes older than the log (`heads` does
+    /// not reach every head the document had before it), or `heads` names a change that is
+    /// neither logged nor `known` to the document.
+    ///
+    /// One pass from the newest change back: the log is in causal order, so a change is in
+    /// the past of `heads` exactly when it is one of them or a dependency of one met before
+    /// it (the frontier, a few hashes); what the frontier holds at the end is older than the
+    /// log.
+    pub(crate) fn since(&self, heads: &[ChangeHash], known: impl Fn(&ChangeHash) -> bool) -> Option<Vec<ChangeHash>> {
+        if !heads.iter().all(|h| self.contains(h) || known(h)) {
+            return None;
+        }
+        let mut frontier = heads.to_vec();
+        let mut since = Vec::new();
+        for entry in self.entries.iter().rev() {
+            match frontier.iter().position(|h| *h == entry.hash) {
+                Some(at) => {
+                    frontier.swap_remove(at);
+                    for dep in &entry.deps {
+                        if !frontier.contains(dep) {
+                            frontier.push(*dep);
+                        }
+                    }
+                }
+                None => since.push(entry.hash),
+            }
+        }
+        if !self.base.iter().all(|b| frontier.contains(b)) {
+            return None;
+        }
+        since.reverse();
+        Some(since)
+    }
+
+    /// The dependencies of a logged change.
+    pub(crate) fn deps(&self, hash: &ChangeHash) -> Option<&[ChangeHash]> {
+        self.position(hash).map(|i| self.entries[i].deps.as_slice())
+    }
+
+    /// The bytes of a logged change, if kept.
+    pub(crate) fn bytes(&self, hash: &ChangeHash) -> Option<&[u8]> {
+        self.position(hash).and_then(|i| self.entries[i].bytes.as_deref())
+    }
+
+    /// A linear search from the newest (most looked up): the log holds at most
+    /// [`RECENT_CHANGES`] entries.
+    fn position(&self, hash: &ChangeHash) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.hash == *hash)
+    }
+}
+
+/// `heads` after a change `hash` with `deps` is applied.
+fn step(heads: &mut Vec<ChangeHash>, hash: ChangeHash, deps: &[ChangeHash]) {
+    heads.retain(|h| !deps.contains(h));
+    heads.push(hash);
+    heads.sort_unstable();
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    use super::*;
+
+    #[test]
+    fn the_changes_since_heads_are_those_automerge_lists_until_the_log_no_longer_reaches() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "a", 0).unwrap();
+        doc.commit();
+        let mut log = Recent::new(doc.get_heads());
+        let mut seen = vec![doc.get_heads()];
+        for i in 1..=40 {
+            let before = doc.get_heads();
+            let mut fork = doc.fork();
+            doc.put(ROOT, "a", i).unwrap();
+            doc.commit();
+            fork.put(ROOT, "b", i).unwrap();
+            fork.commit();
+            doc.merge(&mut fork).unwrap();
+            for change in doc.get_changes(&before) {
+                log.push(change.hash(), change.deps(), change.raw_bytes());
+            }
+            assert_eq!(log.heads(), doc.get_heads());
+            seen.push(doc.get_heads());
+        }
+        let all = |_: &ChangeHash| true;
+        for (at, heads) in seen.iter().enumerate() {
+            let expected: Vec<ChangeHash> = doc.get_changes(heads).iter().map(|c| c.hash()).collect();
+            match log.since(heads, all) {
+                Some(since) => assert_eq!(since, expected, "since the heads after step {at}"),
+                None => assert!(expected.len() > log.entries.len(), "step {at}: refused only when older changes are outside its past"),
+            }
+        }
+        assert_eq!(log.since(&doc.get_heads(), all), Some(Vec::new()));
+        assert!(log.entries.len() <= RECENT_CHANGES && log.bytes <= RECENT_BYTES);
+        // A change the document lacks, and heads older than the log.
+        assert_eq!(log.since(&[ChangeHash([7; 32])], |_| false), None);
+        assert_eq!(log.since(&seen[0], all), None);
+    }
+}
