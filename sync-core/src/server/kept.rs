@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::{Deref, DerefMut};
 
-use automerge::{Automerge, AutomergeError, Change, ChangeHash};
+use automerge::{Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
 
 use super::history::Authors;
 use super::recent::Recent;
@@ -80,7 +80,9 @@ impl Default for KeptDoc {
 
 impl KeptDoc {
     pub fn new(doc: Automerge) -> Self {
-        let recent = Some(Recent::new(doc.get_heads()));
+        // No log for a document holding changes automerge queued (their dependencies missing):
+        // the messages it answers would depend on them.
+        let recent = doc.get_missing_deps(&[]).is_empty().then(|| Recent::new(doc.get_heads()));
         KeptDoc { doc, authors: None, recent }
     }
 
@@ -266,5 +268,12 @@ mod tests {
         let recent = kept.recent_at(&a.get_heads()).expect("logged");
         let hashes: Vec<ChangeHash> = a.get_changes(&[]).iter().map(Change::hash).collect();
         assert_eq!(recent.since(&[], |_| false), Some(hashes));
+        // A document holding a queued change gets no log.
+        let before = a.get_heads();
+        edit(&mut a, "z");
+        edit(&mut a, "w");
+        let mut queued = kept.doc.clone();
+        queued.load_incremental(&bytes_after(&a, &before)[1]).unwrap();
+        assert!(KeptDoc::new(queued).recent.is_none());
     }
 }
