@@ -48,8 +48,8 @@ impl ChunkError {
 }
 
 /// automerge's chunk header: 4 magic bytes, a 4-byte checksum, then the chunk type.
-const CHUNK_TYPE_OFFSET: usize = 8;
-const CHUNK_TYPE_DOCUMENT: u8 = 0;
+pub(crate) const CHUNK_TYPE_OFFSET: usize = 8;
+pub(crate) const CHUNK_TYPE_DOCUMENT: u8 = 0;
 
 /// Expands chunks into individual changes, in order, at most `limit` of them, with a budget of
 /// its own (see [`changes_within`] to share one across the documents of a request).
@@ -85,7 +85,7 @@ pub fn changes_within(chunks: &[Vec<u8>], limit: usize, budget: &mut Budget) -> 
 /// A pushed document, already inspected, expanded into its changes. automerge 0.12 can panic
 /// on a document that is consistent enough to pass inspection; where panics unwind (native),
 /// that is one more invalid chunk rather than a failed request.
-fn load_document(index: usize, chunk: &[u8]) -> Result<Vec<Change>, ChunkError> {
+pub(crate) fn load_document(index: usize, chunk: &[u8]) -> Result<Vec<Change>, ChunkError> {
     let invalid = |reason: String| ChunkError::InvalidDocument { index, reason };
     debug_assert_eq!(chunk.get(CHUNK_TYPE_OFFSET), Some(&CHUNK_TYPE_DOCUMENT));
     // `get_changes` re-encodes every change and can panic on a document that loaded.

@@ -163,11 +163,13 @@ fn expand(chunks: &[Vec<u8>]) -> Option<Expanded<'_>> {
         if let Ok(change) = Change::try_from(chunk.as_slice()) {
             parsed.push(change);
             bytes.push(Cow::Borrowed(chunk.as_slice()));
-        } else {
-            for change in Automerge::load(chunk).ok()?.get_changes(&[]) {
+        } else if chunk.get(chunk::CHUNK_TYPE_OFFSET) == Some(&chunk::CHUNK_TYPE_DOCUMENT) {
+            for change in chunk::load_document(0, chunk).ok()? {
                 bytes.push(Cow::Owned(change.raw_bytes().to_vec()));
                 parsed.push(change);
             }
+        } else {
+            return None;
         }
     }
     Some((parsed, bytes))

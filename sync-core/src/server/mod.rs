@@ -29,7 +29,7 @@ pub use graph::GraphRow;
 pub use index::{Found, Lookup};
 pub use history::AUTHORS_BYTES_PER_CHANGE;
 pub use kept::{Checked, KeptDoc, check_kept};
-pub use recent::{RECENT_BYTES, RECENT_CHANGES, RECENT_MEMORY};
+pub use recent::RECENT_MEMORY;
 pub use validate::{Known, check_changes, check_changes_strict};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the

@@ -71,15 +71,15 @@ impl Recent {
 
     /// The logged changes outside the past of `heads` (the changes themselves excluded too),
     /// in the order applied; `None` when that takes changes older than the log (`heads` does
-    /// not reach every head the document had before it), or `heads` names a change that is
-    /// neither logged nor `known` to the document.
+    /// not reach every head the document had before it), or `heads` names a change the
+    /// document does not hold (`known`: whether it does).
     ///
     /// One pass from the newest change back: the log is in causal order, so a change is in
     /// the past of `heads` exactly when it is one of them or a dependency of one met before
     /// it (the frontier, a few hashes); what the frontier holds at the end is older than the
     /// log.
     pub(crate) fn since(&self, heads: &[ChangeHash], known: impl Fn(&ChangeHash) -> bool) -> Option<Vec<ChangeHash>> {
-        if !heads.iter().all(|h| self.contains(h) || known(h)) {
+        if !heads.iter().all(known) {
             return None;
         }
         let mut frontier = heads.to_vec();
