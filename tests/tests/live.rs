@@ -87,15 +87,15 @@ async fn collaborators_behind_the_heads_are_merged_without_loading_the_document(
     put(&mut b, "y", 3);
     let (status, timing) = a.sync_waiting(&t, &owner, 0).await;
     assert_eq!(status, 200);
-    assert!(timing.contains(r#"merge;desc="fast=1 behind=0 loaded=0""#), "on the heads: {timing}");
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=0 loaded=0 "#), "on the heads: {timing}");
     let (status, timing) = b.sync_waiting(&t, &editor, 0).await;
     assert_eq!(status, 200);
-    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0""#), "behind the heads: {timing}");
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0 "#), "behind the heads: {timing}");
     assert_eq!((get(&b, "x"), get(&b, "y")), (Some(2), Some(3)), "B got A's change with its answer");
     // A, one change behind, pulls B's without a load either, and both hold the same document.
     let (status, timing) = a.sync_waiting(&t, &owner, 0).await;
     assert_eq!(status, 200);
-    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0""#), "a pull behind the heads: {timing}");
+    assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0 "#), "a pull behind the heads: {timing}");
     assert_eq!(a.doc.get_heads(), b.doc.get_heads());
     assert_eq!((get(&a, "x"), get(&a, "y")), (Some(2), Some(3)));
     // A fresh replica is sent the whole document by the full merge, with the same content.

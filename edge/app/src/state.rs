@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::ports::{Clock, Compute, Database, HttpGet, Inline, NoHttp, NoWaiting, Random, UnixMillis, Wakeups};
 use crate::service::loaded::LoadedDocs;
 use crate::service::provider_keys::ProviderKeyCache;
+use crate::service::tails::Tails;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct AppState {
     pub provider_keys: Arc<ProviderKeyCache>,
     /// Documents kept loaded for automerge-repo connections (a cache; see [`LoadedDocs`]).
     pub loaded: Arc<LoadedDocs>,
+    /// Documents' newest changes kept for the HTTP sync's fast path (a cache; see [`Tails`]).
+    pub tails: Arc<Tails>,
     pub config: Arc<Config>,
 }
 
@@ -37,6 +40,7 @@ impl AppState {
             http: Arc::new(NoHttp),
             provider_keys: Arc::default(),
             loaded: Arc::default(),
+            tails: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -51,6 +55,13 @@ impl AppState {
     /// (estimated, see [`LoadedDocs`]).
     pub fn with_loaded_docs(mut self, max_memory: u64) -> Self {
         self.loaded = Arc::new(LoadedDocs::new(max_memory));
+        self
+    }
+
+    /// Keeps documents' newest changes in `tails` (one the host keeps across requests where it
+    /// can; see [`Tails`]).
+    pub fn with_tails(mut self, tails: Arc<Tails>) -> Self {
+        self.tails = tails;
         self
     }
 

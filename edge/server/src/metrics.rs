@@ -30,6 +30,7 @@ pub async fn record(req: Request, next: Next) -> Response {
         metrics::counter!("edgesync_sync_docs_behind_heads_total").increment(stats.behind_heads as u64);
         metrics::counter!("edgesync_sync_docs_loaded_total").increment(stats.loaded as u64);
         metrics::counter!("edgesync_sync_fast_path_rereads_total").increment(stats.reread as u64);
+        metrics::counter!("edgesync_sync_fast_path_tail_reads_total").increment(stats.tail_hits as u64);
         metrics::counter!("edgesync_sync_heads_refused_total").increment(stats.refused_heads as u64);
         metrics::counter!("edgesync_sync_docs_failed_total").increment(stats.failed_docs as u64);
     }

@@ -357,3 +357,49 @@ async fn fifty_concurrent_syncs_into_one_document_lose_nothing() {
         assert!(reader.doc.get(ROOT, format!("client-{i}").as_str()).unwrap().is_some(), "client-{i} lost");
     }
 }
+
+/// Collaborators a few changes behind on one document are answered from its kept tail instead
+/// of the database's fast-path read, and converge; a commit of another instance (its own tail)
+/// leaves this one's tail behind, and the next sync reads the database and sends that change.
+#[tokio::test]
+async fn collaborators_behind_the_heads_are_answered_from_the_kept_tail() {
+    let app = TestApp::new().await;
+    let id = app.create_doc("alice").await;
+    let mut clients: Vec<Replica> = (1..=3).map(|actor| Replica::new(&id, actor)).collect();
+    // Not young: a client lacking more than a third of a document is sent it whole.
+    for i in 0..10 {
+        clients[0].put("k0", i);
+    }
+    for r in &mut clients {
+        r.sync(&app, &app.token("alice")).await;
+    }
+    let mut hits = 0;
+    for round in 0..12 {
+        let r = &mut clients[round % 3];
+        r.put(&format!("k{}", round % 3), round as i64 + 100);
+        let (response, stats) = push(&app, r).await;
+        assert_eq!((stats.fast_path, stats.loaded), (1, 0), "round {round}: {:?} {stats:?}", response.docs[0].status);
+        r.acked = client::apply_response(&mut r.doc, r.id, &r.acked, &response.docs[0]).unwrap().acked;
+        hits += stats.tail_hits;
+    }
+    // Read from the database: the first push (on the heads, no window to seed a tail from) and
+    // each other author's first change (whether the document has older changes of its author,
+    // only the database can say); every other read is the tail's.
+    assert_eq!(hits, 9, "reads from the tail");
+    let other = app.state.clone().with_tails(std::sync::Arc::default());
+    let mut elsewhere = Replica::new(&id, 9);
+    elsewhere.sync(&app, &app.token("alice")).await;
+    elsewhere.put("elsewhere", 1);
+    edge_app::service::sync::sync(&other, "alice", &elsewhere.request()).await.unwrap();
+    let r = &mut clients[0];
+    r.put("k0", 99);
+    let (response, stats) = push(&app, r).await;
+    assert_eq!((stats.fast_path, stats.tail_hits), (1, 0), "the tail did not see the other instance's commit");
+    r.acked = client::apply_response(&mut r.doc, r.id, &r.acked, &response.docs[0]).unwrap().acked;
+    assert_eq!(r.doc.get(ROOT, "elsewhere").unwrap().map(|(v, _)| v.as_i64()), Some(Some(1)));
+    for r in &mut clients {
+        r.sync(&app, &app.token("alice")).await;
+    }
+    let heads = clients[0].doc.get_heads();
+    assert!(clients.iter().all(|r| r.doc.get_heads() == heads), "all converged");
+}

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use edge_app::http::ClientAddr;
 use edge_app::ports::{Clock, OsRandom, UnixMillis};
 use edge_app::service::provider_keys::ProviderKeyCache;
+use edge_app::service::tails::Tails;
 use edge_app::{ApiError, AppState};
 use tower::ServiceExt;
 use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
@@ -48,6 +49,9 @@ thread_local! {
     /// The identity provider's keys, kept for as long as the isolate lives: an optimisation
     /// only (a new isolate reads them from the database row every edge shares).
     static PROVIDER_KEYS: Arc<ProviderKeyCache> = Arc::default();
+    /// Shared documents' newest changes (the sync fast path's read), for as long as the isolate
+    /// lives: an optimisation only, checked against the heads every request reads.
+    static TAILS: Arc<Tails> = Arc::new(Tails::new(4 << 20));
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -65,7 +69,8 @@ fn state(env: &Env, wakeups: Arc<timer::WorkerTimer>) -> Result<AppState, String
     let http = Arc::new(transport::WorkerGet { timeout_ms: PROVIDER_KEYS_TIMEOUT_MS });
     Ok(AppState::new(Arc::new(db), Arc::new(WorkerClock), Arc::new(OsRandom), settings.config)
         .with_wakeups(wakeups)
-        .with_http(http, PROVIDER_KEYS.with(Arc::clone)))
+        .with_http(http, PROVIDER_KEYS.with(Arc::clone))
+        .with_tails(TAILS.with(Arc::clone)))
 }
 
 /// The socket routes, served by Durable Objects rather than the router.

@@ -179,6 +179,11 @@ impl Plan<'_> {
         &self.lookup
     }
 
+    /// The pushed changes, in causal order.
+    pub fn pushed(&self) -> &[&Change] {
+        &self.ordered
+    }
+
     /// The second step: checks every pushed op against the stored ops it refers to and, behind
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).

@@ -41,6 +41,7 @@ pub struct GraphRow {
     pub hash: ChangeHash,
     pub deps: Vec<ChangeHash>,
     pub actor: ActorId,
+    pub seq: u64,
     pub start_op: u64,
     pub last_op: u64,
     /// Its position in the order the document's changes were stored (1 for the first).
@@ -139,7 +140,7 @@ mod tests {
     }
 
     fn row(n: u8, deps: &[u8], pos: u64) -> GraphRow {
-        GraphRow { hash: h(n), deps: deps.iter().map(|&d| h(d)).collect(), actor: ActorId::from(vec![n]), start_op: 1, last_op: 1, pos, bytes: None }
+        GraphRow { hash: h(n), deps: deps.iter().map(|&d| h(d)).collect(), actor: ActorId::from(vec![n]), seq: 1, start_op: 1, last_op: 1, pos, bytes: None }
     }
 
     /// 1 <- 2 <- 3 (window: 2, 3) and a branch 4 on 1 (window), heads 3 and 4.

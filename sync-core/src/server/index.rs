@@ -102,6 +102,7 @@ fn window_of(history: &[Change], lookup: &Lookup) -> Vec<GraphRow> {
         hash: c.hash(),
         deps: c.deps().to_vec(),
         actor: c.actor_id().clone(),
+        seq: c.seq(),
         start_op: c.start_op().get(),
         last_op: c.max_op(),
         pos: i as u64 + 1,

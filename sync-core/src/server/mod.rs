@@ -23,6 +23,7 @@ mod history;
 pub mod index;
 mod kept;
 pub(crate) mod recent;
+mod tail;
 mod validate;
 pub use append::{Appended, MAX_READS, Plan, append, plan};
 pub use graph::GraphRow;
@@ -30,6 +31,7 @@ pub use index::{Found, Lookup};
 pub use history::AUTHORS_BYTES_PER_CHANGE;
 pub use kept::{Checked, KeptDoc, check_kept};
 pub use recent::RECENT_MEMORY;
+pub use tail::{TAIL_ROWS, Tail};
 pub use validate::{Known, check_changes, check_changes_strict};
 
 /// A document request's pushed chunks, read once ([`chunk::changes_within`]) within the

@@ -19,7 +19,7 @@ fn binary(response: &SyncResponse, stats: SyncStats) -> Response {
     let ms = |micros: i64| micros as f64 / 1000.0;
     let mut timing = format!("db;dur={:.3}, crdt;dur={:.3}", ms(stats.db_micros), ms(stats.crdt_micros));
     // How each document was merged: without a load (on the heads, or behind them), or loaded.
-    timing.push_str(&format!(", merge;desc=\"fast={} behind={} loaded={}\"", stats.fast_path, stats.behind_heads, stats.loaded));
+    timing.push_str(&format!(", merge;desc=\"fast={} behind={} loaded={} tail={}\"", stats.fast_path, stats.behind_heads, stats.loaded, stats.tail_hits));
     if stats.waited_micros > 0 {
         timing.push_str(&format!(", wait;dur={:.3}", ms(stats.waited_micros)));
     }

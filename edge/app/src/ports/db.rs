@@ -36,6 +36,9 @@ pub struct Rows {
     pub affected: u64,
 }
 
+/// What [`Database::batch_then`] runs once a batch has committed.
+pub type Committed = Box<dyn FnOnce() + Send>;
+
 /// Why a database call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
@@ -58,6 +61,19 @@ pub trait Database: Send + Sync + 'static {
     /// Runs statements in order inside one transaction on the primary: either all take
     /// effect or none does. Returns one `Rows` per statement.
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>>;
+
+    /// [`Database::batch`], then `committed` once the statements have committed (not when they
+    /// fail). A backend that commits batches in an order of its own (the native server's group
+    /// commit) runs it before the next transaction commits, so what follows commits in memory
+    /// (the sync's kept tails) follows them in the database's order; the others run it when
+    /// the batch returns.
+    fn batch_then(&self, statements: Vec<Statement>, committed: Committed) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
+        Box::pin(async move {
+            let rows = self.batch(statements).await?;
+            committed();
+            Ok(rows)
+        })
+    }
 
     /// Runs a script of statements without parameters (migrations), outside a transaction.
     fn execute_script(&self, sql: &'static str) -> BoxFuture<'_, Result<(), DbError>>;

@@ -12,7 +12,7 @@ pub mod wakeups;
 
 pub use clock::{Clock, SystemClock, UnixMillis};
 pub use compute::{Compute, Inline};
-pub use db::{Database, DbError, ReplicaStatus, Rows, Statement, Value};
+pub use db::{Committed, Database, DbError, ReplicaStatus, Rows, Statement, Value};
 pub use http::{Fetched, HttpGet, NoHttp};
 pub use random::{OsRandom, Random};
 pub use wakeups::{NoWaiting, Wakeups};

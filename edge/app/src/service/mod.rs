@@ -8,4 +8,5 @@ pub mod presence;
 pub mod provider_keys;
 pub mod repo;
 pub mod sync;
+pub mod tails;
 pub mod wait;

@@ -11,7 +11,7 @@ use sync_core::{DocRequest, DocResponse, DocStatus, Heads, SyncRequest, SyncResp
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
-use crate::ports::{DbError, Statement};
+use crate::ports::{Committed, DbError, Statement};
 use crate::service::loaded::Shared;
 use crate::service::{load, repo};
 use crate::state::AppState;
@@ -29,6 +29,8 @@ pub struct SyncStats {
     pub behind_heads: usize,
     /// Second and third reads of the fast path (the heads moved, or the window was too short).
     pub reread: usize,
+    /// Reads of the fast path answered from a document's kept tail instead of the database.
+    pub tail_hits: usize,
     /// Documents loaded whole to be merged (the full merge).
     pub loaded: usize,
     /// Pushes refused because they would leave a document with too many heads.
@@ -96,6 +98,8 @@ pub async fn sync_with_tips(
     let limits = state.config.sync_limits;
     let mut budget = limits.push_budget();
     let mut full_merges = Vec::new();
+    // Writes of the fast path, and the heads each was checked against: the tails follow them.
+    let mut followed = Vec::new();
     for (doc, id) in request.docs.iter().zip(ids) {
         // Not a member, or no such document: the same answer.
         let Some((role, tip)) = tips.get(id).cloned() else {
@@ -150,7 +154,7 @@ pub async fn sync_with_tips(
         }
         if new && let Some(first) = creating.take() {
             // The paths below read the stored document: it must exist first.
-            commit(state, first.statements, true).await?;
+            commit(state, first.statements, true, Box::new(|| ())).await?;
         }
         // A push on the current heads, or from a client a few changes behind, needs no load
         // however long the document's history: only the stored ops it refers to and the
@@ -158,12 +162,13 @@ pub async fn sync_with_tips(
         let plan = server::plan(&server_heads, doc, &pushed, access, &limits);
         stats.crdt_micros += state.clock.now_micros() - t;
         let appended = match plan {
-            Some(plan) => append(state, id, plan, &mut stats).await?,
+            Some(plan) => append(state, id, &server_heads, plan, &mut stats).await?,
             None => None,
         };
-        if let Some(appended) = appended {
+        if let Some((appended, checked_on)) = appended {
             stats.fast_path += 1;
             stats.behind_heads += usize::from(!appended.pull.is_empty() || doc.have != server_heads);
+            followed.push((writes.len(), checked_on));
             writes.push(DocWrite { doc_id: id.clone(), changes: appended.new_changes });
             responses.push(appended.response);
             continue;
@@ -201,7 +206,15 @@ pub async fn sync_with_tips(
     let mut statements = creating.map(|c| c.statements).unwrap_or_default();
     let creates = !statements.is_empty();
     statements.extend(Store::sync_statements(&writes, state.now())?);
-    commit(state, statements, creates).await?;
+    // The kept tails follow the fast path's writes as they commit, in the database's order.
+    let follow: Vec<_> = followed.into_iter().map(|(i, checked_on)| (writes[i].doc_id.clone(), checked_on, writes[i].changes.clone())).collect();
+    let tails = state.tails.clone();
+    let committed: Committed = Box::new(move || {
+        for (id, checked_on, changes) in follow {
+            tails.advance(&id, &checked_on, &changes);
+        }
+    });
+    commit(state, statements, creates, committed).await?;
     stats.db_micros += state.clock.now_micros() - t;
     // `HeadsOnly`: the caller announces, once its kept copy stands at the new heads (the
     // connections woken then answer from it instead of catching up a copy of their own).
@@ -213,13 +226,13 @@ pub async fn sync_with_tips(
     Ok((SyncResponse { docs: responses }, stats))
 }
 
-/// Runs `statements` in one transaction (none: nothing to do). `creates`: they create a
-/// document, whose id may turn out to be taken.
-async fn commit(state: &AppState, statements: Vec<Statement>, creates: bool) -> ApiResult<()> {
+/// Runs `statements` in one transaction (none: nothing to do), and `committed` once they have
+/// committed. `creates`: they create a document, whose id may turn out to be taken.
+async fn commit(state: &AppState, statements: Vec<Statement>, creates: bool, committed: Committed) -> ApiResult<()> {
     if statements.is_empty() {
         return Ok(());
     }
-    match state.store.db().batch(statements).await {
+    match state.store.db().batch_then(statements, committed).await {
         Ok(_) => Ok(()),
         Err(DbError::Constraint(_)) if creates => Err(ApiError::Conflict("a document with this id already exists")),
         Err(e) => Err(e.into()),
@@ -266,14 +279,32 @@ async fn check_kept(
     checked.ok_or_else(|| ApiError::Internal("the check of a push on a kept copy was lost".into()))
 }
 
-/// The fast path's second step: read what `plan` names, check the push (reading again, wider,
-/// when the plan says that might answer), and read the stored changes the client lacks. `None`
-/// sends the document down the full merge.
-async fn append(state: &AppState, id: &str, mut plan: server::Plan<'_>, stats: &mut SyncStats) -> ApiResult<Option<server::Appended>> {
+/// The fast path's second step: read what `plan` names (from the document's kept tail when it
+/// stands at `server_heads`, just read, and settles it; otherwise from the database), check the
+/// push (reading again, wider, when the plan says that might answer), and read the stored
+/// changes the client lacks. `None` sends the document down the full merge; otherwise the
+/// answer and the heads the push was checked against (sorted).
+async fn append(
+    state: &AppState,
+    id: &str,
+    server_heads: &Heads,
+    mut plan: server::Plan<'_>,
+    stats: &mut SyncStats,
+) -> ApiResult<Option<(server::Appended, Vec<sync_core::automerge::ChangeHash>)>> {
     let mut reads = 0;
-    let mut appended = loop {
+    let (mut appended, checked_on) = loop {
         let t = state.clock.now_micros();
-        let found = state.store.find_ops(id, plan.lookup()).await?;
+        let found = match state.tails.answer(id, server_heads, plan.lookup(), plan.pushed()) {
+            Some(found) => {
+                stats.tail_hits += 1;
+                found
+            }
+            None => {
+                let found = state.store.find_ops(id, plan.lookup()).await?;
+                state.tails.seed(id, &found);
+                found
+            }
+        };
         reads += 1;
         let t2 = state.clock.now_micros();
         stats.db_micros += t2 - t;
@@ -281,7 +312,7 @@ async fn append(state: &AppState, id: &str, mut plan: server::Plan<'_>, stats: &
         let again = appended.is_none() && reads < server::MAX_READS && plan.widen(&found);
         stats.crdt_micros += state.clock.now_micros() - t2;
         match appended {
-            Some(appended) => break appended,
+            Some(appended) => break (appended, Heads::new(found.heads).as_slice().to_vec()),
             None if again => stats.reread += 1,
             None => return Ok(None),
         }
@@ -296,7 +327,7 @@ async fn append(state: &AppState, id: &str, mut plan: server::Plan<'_>, stats: &
         stats.db_micros += state.clock.now_micros() - t;
         read
     };
-    Ok(read.and_then(|read| appended.fill(read)).map(|()| appended))
+    Ok(read.and_then(|read| appended.fill(read)).map(|()| (appended, checked_on)))
 }
 
 /// A document of the request that the full merge answers: where its answer goes and what it

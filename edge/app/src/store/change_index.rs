@@ -53,14 +53,18 @@ fn parse_hash(text: &str) -> Option<ChangeHash> {
 /// A window row as [`Store::find_ops`] reads it.
 fn graph_row(hash: Option<&str>, pos: Option<u64>, actor: &Value, ops: &Value, deps: &Value) -> Result<GraphRow, DbError> {
     let bad = || DbError::Other("malformed change_graph row".into());
-    let (start_op, last_op) = ops.as_str().and_then(|o| o.split_once(',')).ok_or_else(bad)?;
+    // "start_op,last_op,seq"
+    let mut ops = ops.as_str().ok_or_else(bad)?.split(',').map(|n| n.parse::<u64>().map_err(|_| bad()));
+    let mut next = || ops.next().unwrap_or_else(|| Err(bad()));
+    let (start_op, last_op, seq) = (next()?, next()?, next()?);
     let deps = deps.as_str().ok_or_else(bad)?;
     Ok(GraphRow {
         hash: hash.and_then(parse_hash).ok_or_else(bad)?,
         deps: deps.split(',').filter(|d| !d.is_empty()).map(parse_hash).collect::<Option<_>>().ok_or_else(bad)?,
         actor: actor.as_str().and_then(|a| ActorId::from_str(a).ok()).ok_or_else(bad)?,
-        start_op: start_op.parse().map_err(|_| bad())?,
-        last_op: last_op.parse().map_err(|_| bad())?,
+        seq,
+        start_op,
+        last_op,
         pos: pos.ok_or_else(bad)?,
         bytes: None,
     })
@@ -102,7 +106,7 @@ impl Store {
             // the newest. The whole statement on a shared document of 800 changes: 0.85× the
             // time for a client 8 changes behind, 0.66× at 50 behind, 0.55× at 300.
             "UNION ALL SELECT * FROM (SELECT 5, g.hash, g.pos, ",
-            "CASE WHEN g.pos > (SELECT pos FROM anchor) AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op, g.deps ",
+            "CASE WHEN g.pos > (SELECT pos FROM anchor) AND LENGTH(i.bytes) <= ?8 THEN i.bytes END, i.actor, i.start_op || ',' || i.last_op || ',' || i.seq, g.deps ",
             "FROM change_graph g JOIN change_index i ON i.doc_id = g.doc_id AND i.hash = g.hash ",
             "WHERE g.doc_id = ?1 AND g.pos >= (SELECT pos FROM anchor) - ?6 ORDER BY g.pos DESC LIMIT ?7 + 0)"
         );

@@ -18,7 +18,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 
-use edge_app::ports::{DbError, Rows, Statement};
+use edge_app::ports::{Committed, DbError, Rows, Statement};
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
@@ -38,18 +38,37 @@ pub(super) struct Queue {
 
 struct Job {
     statements: Arc<[Statement]>,
+    committed: Hook,
     reply: oneshot::Sender<Result<Vec<Rows>, DbError>>,
+}
+
+/// A batch's [`Committed`], shared by its attempts (a BUSY one is queued again) and run once,
+/// by the group that commits it, before the next group's transaction.
+#[derive(Clone)]
+pub(super) struct Hook(Arc<std::sync::Mutex<Option<Committed>>>);
+
+impl Hook {
+    pub(super) fn new(committed: Committed) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Some(committed))))
+    }
+
+    fn run(&self) {
+        let committed = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(committed) = committed {
+            committed();
+        }
+    }
 }
 
 impl LibsqlDatabase {
     /// Runs `statements` in one transaction, together with the batches of other callers that
     /// arrived meanwhile.
-    pub(super) async fn batch_grouped(&self, statements: Arc<[Statement]>) -> Result<Vec<Rows>, DbError> {
+    pub(super) async fn batch_grouped(&self, statements: Arc<[Statement]>, committed: Hook) -> Result<Vec<Rows>, DbError> {
         let (reply, answer) = oneshot::channel();
         let me = self.me.upgrade().ok_or_else(|| DbError::Unavailable("the database is closing".into()))?;
         let lead = {
             let mut queue = self.group.lock().unwrap_or_else(|e| e.into_inner());
-            queue.waiting.push(Job { statements, reply });
+            queue.waiting.push(Job { statements, committed, reply });
             !std::mem::replace(&mut queue.leading, true)
         };
         if lead {
@@ -90,6 +109,13 @@ impl LibsqlDatabase {
                     jobs.iter().map(|_| Err(DbError::Unavailable("the write transaction failed".into()))).collect()
                 }
             };
+            // In the order the batches committed, before the writer goes to the next group (a
+            // panic in one is logged; the group's callers are answered all the same).
+            for (job, result) in jobs.iter().zip(&results) {
+                if result.is_ok() && std::panic::catch_unwind(AssertUnwindSafe(|| job.committed.run())).is_err() {
+                    tracing::error!("what follows a commit panicked");
+                }
+            }
             drop(conn);
             for (job, result) in jobs.into_iter().zip(results) {
                 job.reply.send(result).ok();
@@ -169,6 +195,37 @@ mod tests {
         want.push("taken".into());
         want.sort();
         assert_eq!(keys(&db).await, want.into_iter().map(Value::Text).collect::<Vec<_>>());
+    }
+
+    /// What follows a commit runs once for each batch that committed (not for one rolled back),
+    /// before its caller is answered, whichever attempt committed it.
+    #[tokio::test]
+    async fn what_follows_a_commit_runs_once_for_each_committed_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LibsqlDatabase::open_local(&dir.path().join("db")).await.unwrap();
+        db.batch(vec![Statement::new("CREATE TABLE t (k TEXT PRIMARY KEY)", []), insert("taken")]).await.unwrap();
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let busy = db.writer.lock().await;
+        let mut callers = Vec::new();
+        for i in 0..8 {
+            let (db, ran) = (db.clone(), ran.clone());
+            let key = if i == 3 { "taken".to_owned() } else { format!("k{i}") };
+            callers.push(tokio::spawn(async move {
+                let seen = ran.clone();
+                let result = db.batch_then(vec![insert(&key)], Box::new(move || seen.lock().unwrap().push(i))).await;
+                (result.is_ok(), ran.lock().unwrap().contains(&i))
+            }));
+        }
+        while db.group.lock().unwrap().waiting.len() < 8 {
+            tokio::task::yield_now().await;
+        }
+        drop(busy);
+        for (i, caller) in callers.into_iter().enumerate() {
+            assert_eq!(caller.await.unwrap(), (i != 3, i != 3), "batch {i}: committed, and followed before its answer");
+        }
+        let mut ran = ran.lock().unwrap().clone();
+        ran.sort();
+        assert_eq!(ran, [0, 1, 2, 4, 5, 6, 7]);
     }
 
     /// A caller that goes away while its group waits does not take the group with it: the

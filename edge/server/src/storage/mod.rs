@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use edge_app::ports::{BoxFuture, Database, DbError, ReplicaStatus, Rows, Statement, Value};
+use edge_app::ports::{BoxFuture, Committed, Database, DbError, ReplicaStatus, Rows, Statement, Value};
 use libsql::params::Params;
 use tokio::sync::Mutex;
 
@@ -282,15 +282,22 @@ impl Database for LibsqlDatabase {
     }
 
     fn batch(&self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
+        self.batch_then(statements, Box::new(|| ()))
+    }
+
+    fn batch_then(&self, statements: Vec<Statement>, committed: Committed) -> BoxFuture<'_, Result<Vec<Rows>, DbError>> {
         // Another writer holding the primary's write lock (other edges, other processes)
         // makes a transaction fail with BUSY; waiting briefly is better than a 503.
         Box::pin(async move {
             if self.local {
-                // Shared, not copied, by every attempt.
+                // Shared, not copied, by every attempt; `committed` runs in the group that commits.
                 let statements: Arc<[Statement]> = statements.into();
-                return retry_busy(|| self.batch_grouped(statements.clone())).await;
+                let committed = group::Hook::new(committed);
+                return retry_busy(|| self.batch_grouped(statements.clone(), committed.clone())).await;
             }
-            retry_busy(|| self.batch_once(&statements)).await
+            let rows = retry_busy(|| self.batch_once(&statements)).await?;
+            committed();
+            Ok(rows)
         })
     }
 
