@@ -77,6 +77,11 @@ impl Tails {
         self.put(&mut inner, id, tail);
     }
 
+    /// Whether a tail of `id` is kept (only then is there a commit to follow).
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().docs.contains_key(id)
+    }
+
     /// Follows a commit of `changes` to `id`, checked against the store at heads `before`. A
     /// tail that cannot follow it stays where it stands (still exact there; the next read of
     /// the store replaces it).
