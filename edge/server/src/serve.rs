@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// answered and pushed to all its connections from one load; 0 loads for every message.
     #[arg(long, env = "EDGESYNC_LOADED_DOCS_MB", default_value_t = 64)]
     pub loaded_docs_mb: u64,
+    /// Memory (MiB) the newest changes kept per shared document may take, so that a sync a
+    /// few changes behind is merged without reading them from the database; 0 keeps none.
+    #[arg(long, env = "EDGESYNC_TAILS_MB", default_value_t = 8)]
+    pub tails_mb: usize,
     /// Log format: `json` (one object per line, for collectors), `pretty` (for people), or
     /// `auto`: pretty when stdout is a terminal, JSON otherwise.
     #[arg(long, env = "EDGESYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
@@ -154,7 +158,8 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<(), String> {
     let state = state
         .with_wakeups(wakeups.clone())
         .with_http(Arc::new(crate::http_get::ReqwestGet::new()), Arc::default())
-        .with_loaded_docs(args.loaded_docs_mb.saturating_mul(1 << 20));
+        .with_loaded_docs(args.loaded_docs_mb.saturating_mul(1 << 20))
+        .with_tails(Arc::new(service::tails::Tails::new(args.tails_mb.saturating_mul(1 << 20))));
     let prometheus = crate::metrics::install()?;
     spawn_replica_sync(db);
     {
