@@ -52,10 +52,7 @@ for run in $(seq 1 "$runs"); do
       per_round=$(echo "scale=3; ($after - $before) / ($clients * $rounds)" | bc)
       echo "$run $label $mode $per_round $(awk '{ print $1 + $2 }' "$times") $row"
       rm -f "$times"
-      stop_pid "$pid"
-      pid=''
-      rm -rf "$work"
-      work=''
+      stop_pid "$pid" && pid='' && rm -rf "$work" && work=''
     done
   done
 done
