@@ -184,6 +184,13 @@ impl Plan<'_> {
         &self.ordered
     }
 
+    /// Asks the store for the window on the heads too (behind them it is always asked for): a
+    /// caller that keeps the newest changes seeds them from it ([`super::Tail`]). The checks
+    /// on the heads do not read it.
+    pub fn read_window(&mut self) {
+        self.lookup.window = true;
+    }
+
     /// The second step: checks every pushed op against the stored ops it refers to and, behind
     /// the heads, what the client lacks. `None` when something is not as the stored rows vouch
     /// (the full merge then decides).

@@ -295,6 +295,11 @@ async fn append(
     mut plan: server::Plan<'_>,
     stats: &mut SyncStats,
 ) -> ApiResult<Option<(server::Appended, Vec<sync_core::automerge::ChangeHash>)>> {
+    if state.tails.wants(id) {
+        // A push on the heads reads no window otherwise: this one seeds the document's tail,
+        // so that its next pushes (a single writer's, usually) are checked without a read.
+        plan.read_window();
+    }
     let mut reads = 0;
     let (mut appended, checked_on) = loop {
         let t = state.clock.now_micros();

@@ -82,6 +82,12 @@ impl Tails {
         self.lock().docs.contains_key(id)
     }
 
+    /// Whether a read of `id` from the store should bring the window to seed a tail from:
+    /// tails are kept, and none of `id` is.
+    pub fn wants(&self, id: &str) -> bool {
+        self.max_memory > 0 && !self.contains(id)
+    }
+
     /// Follows a commit of `changes` to `id`, checked against the store at heads `before`. A
     /// tail that cannot follow it stays where it stands (still exact there; the next read of
     /// the store replaces it).
