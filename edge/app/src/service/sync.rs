@@ -207,17 +207,7 @@ pub async fn sync_with_tips(
     let creates = !statements.is_empty();
     statements.extend(Store::sync_statements(&writes, state.now())?);
     // The kept tails follow the fast path's writes as they commit, in the database's order.
-    let follow: Vec<_> = followed
-        .into_iter()
-        .filter(|(i, _)| !writes[*i].changes.is_empty() && state.tails.contains(&writes[*i].doc_id))
-        .map(|(i, checked_on)| (writes[i].doc_id.clone(), checked_on, writes[i].changes.clone()))
-        .collect();
-    let tails = state.tails.clone();
-    let committed: Committed = Box::new(move || {
-        for (id, checked_on, changes) in follow {
-            tails.advance(&id, &checked_on, &changes);
-        }
-    });
+    let committed = state.tails.follow(followed.into_iter().map(|(i, checked_on)| (&writes[i].doc_id, checked_on, &writes[i].changes[..])));
     commit(state, statements, creates, committed).await?;
     stats.db_micros += state.clock.now_micros() - t;
     // `HeadsOnly`: the caller announces, once its kept copy stands at the new heads (the

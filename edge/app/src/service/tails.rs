@@ -9,11 +9,13 @@
 //! take; the least recently used are evicted first.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sync_core::Heads;
 use sync_core::automerge::{Change, ChangeHash};
 use sync_core::server::{Found, Lookup, NewChange, Tail};
+
+use crate::ports::Committed;
 
 pub struct Tails {
     max_memory: usize,
@@ -86,6 +88,20 @@ impl Tails {
     /// tails are kept, and none of `id` is.
     pub fn wants(&self, id: &str) -> bool {
         self.max_memory > 0 && !self.contains(id)
+    }
+
+    /// What follows the commit of `writes` (document, the heads its push was checked against,
+    /// its changes): each document's kept tail follows its changes ([`Tails::advance`]).
+    /// Documents without a kept tail, and writes without changes, are left out (nothing copied).
+    pub fn follow<'w>(self: &Arc<Self>, writes: impl Iterator<Item = (&'w String, Vec<ChangeHash>, &'w [NewChange])>) -> Committed {
+        let follow: Vec<_> =
+            writes.filter(|(id, _, changes)| !changes.is_empty() && self.contains(id)).map(|(id, on, changes)| (id.clone(), on, changes.to_vec())).collect();
+        let tails = self.clone();
+        Box::new(move || {
+            for (id, checked_on, changes) in follow {
+                tails.advance(&id, &checked_on, &changes);
+            }
+        })
     }
 
     /// Follows a commit of `changes` to `id`, checked against the store at heads `before`. A
