@@ -57,7 +57,7 @@ fn edit(peer: &mut Peer, doc: usize, rng: &mut StdRng, counter: &mut i64, expect
     expected.hashes.push(hash.expect("edit made a change"));
 }
 
-fn run_schedule(seed: u64) -> Result<(usize, usize, usize), String> {
+fn run_schedule(seed: u64) -> Result<(usize, usize, usize, usize), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = base_document();
     let doc_ids = [DocumentId::from_bytes([1; 16]), DocumentId::from_bytes([2; 16])];
@@ -145,7 +145,7 @@ fn run_schedule(seed: u64) -> Result<(usize, usize, usize), String> {
     check(&mut peers, &edge, &doc_ids, &expected)
 }
 
-fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<(usize, usize, usize), String> {
+fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<(usize, usize, usize, usize), String> {
     for (d, id) in doc_ids.iter().enumerate() {
         let server = edge.docs[id].load();
         let server_value = server.hydrate(None);
@@ -193,7 +193,7 @@ fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Exp
     if let Some(m) = edge.mismatches.first() {
         return Err(format!("fast path disagreed with merge: {m}"));
     }
-    Ok((edge.appended, edge.behind, edge.kept_checked))
+    Ok((edge.appended, edge.behind, edge.kept_checked, edge.tail_answered))
 }
 
 #[test]
@@ -207,15 +207,15 @@ fn every_schedule_converges_without_losing_edits() {
     };
     // Schedules are independent: spread them over the cores (each seed still replays alone).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len().max(1));
-    let results: Vec<((usize, usize, usize), Vec<String>)> = std::thread::scope(|scope| {
+    let results: Vec<((usize, usize, usize, usize), Vec<String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let seeds = &seeds;
                 scope.spawn(move || {
-                    let (mut appended, mut failures) = ((0, 0, 0), Vec::new());
+                    let (mut appended, mut failures) = ((0, 0, 0, 0), Vec::new());
                     for &seed in seeds.iter().skip(w).step_by(workers) {
                         match run_schedule(seed) {
-                            Ok((n, behind, kept)) => appended = (appended.0 + n, appended.1 + behind, appended.2 + kept),
+                            Ok((n, behind, kept, tail)) => appended = (appended.0 + n, appended.1 + behind, appended.2 + kept, appended.3 + tail),
                             Err(e) => failures.push(format!("seed {seed}: {e} (replay: SYNC_SEED={seed})")),
                         }
                     }
@@ -225,18 +225,20 @@ fn every_schedule_converges_without_losing_edits() {
             .collect();
         handles.into_iter().map(|h| h.join().expect("a schedule panicked")).collect()
     });
-    let appended: usize = results.iter().map(|((n, _, _), _)| n).sum();
-    let behind: usize = results.iter().map(|((_, b, _), _)| b).sum();
-    let kept: usize = results.iter().map(|((_, _, k), _)| k).sum();
+    let appended: usize = results.iter().map(|((n, _, _, _), _)| n).sum();
+    let behind: usize = results.iter().map(|((_, b, _, _), _)| b).sum();
+    let kept: usize = results.iter().map(|((_, _, k, _), _)| k).sum();
+    let tail: usize = results.iter().map(|((_, _, _, t), _)| t).sum();
     let failures: Vec<String> = results.into_iter().flat_map(|(_, f)| f).collect();
     assert!(failures.is_empty(), "{} of {} schedules failed:\n{}", failures.len(), seeds.len(), failures.join("\n"));
     if seeds.len() >= 100 {
         assert!(appended >= seeds.len(), "the append fast path took only {appended} requests in {} schedules", seeds.len());
         assert!(behind >= seeds.len(), "the window answered only {behind} requests behind the heads in {} schedules", seeds.len());
         assert!(kept >= seeds.len(), "a kept copy accepted only {kept} pushes in {} schedules", seeds.len());
+        assert!(tail >= seeds.len(), "a kept tail answered only {tail} reads in {} schedules", seeds.len());
     }
     println!(
-        "{} schedules converged; {appended} requests took the append fast path, {behind} of them behind the heads; {kept} pushes checked on a kept copy",
+        "{} schedules converged; {appended} requests took the append fast path, {behind} of them behind the heads; {kept} pushes checked on a kept copy; {tail} reads answered by a kept tail",
         seeds.len()
     );
 }

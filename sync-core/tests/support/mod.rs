@@ -42,6 +42,12 @@ pub struct Edge {
     /// Requests whose push [`server::check_kept`] accepted (each cross-checked against `merge`,
     /// and against the same check on the kept copy).
     pub kept_checked: usize,
+    /// Each document's newest changes as an HTTP edge keeps them ([`server::Tail`]): seeded
+    /// from the store's reads, following the changes stored.
+    pub tails: HashMap<DocumentId, server::Tail>,
+    /// Requests whose fast-path read the tail answered (each answer cross-checked against the
+    /// store's).
+    pub tail_answered: usize,
     /// Requests where the fast path and the full merge disagreed (must stay empty).
     pub mismatches: Vec<String>,
 }
@@ -78,6 +84,7 @@ impl Edge {
                 }
                 self.kept_checked += usize::from(!checked.new_changes.is_empty());
             }
+            check_tail(&mut self.tails, &mut self.tail_answered, &mut self.mismatches, doc, &server_heads, &pushed, &history, &merged, access);
             let (new_changes, answer) = match server::append(&server_heads, doc, access, &Limits::DEFAULT, &history) {
                 Some(appended) => {
                     // The fast path must agree with the full merge on what is new and on the answer.
@@ -97,6 +104,9 @@ impl Edge {
                 }
                 None => (merged.new_changes, merged.response),
             };
+            if let Some(tail) = self.tails.get_mut(&doc.doc_id) {
+                tail.advance(server_heads.as_slice(), &new_changes);
+            }
             let added: Vec<Vec<u8>> = new_changes.into_iter().map(|c| c.bytes).collect();
             if let Some(kept) = self.kept.get_mut(&doc.doc_id) {
                 kept.apply(&added).expect("stored changes apply to the kept copy");
@@ -118,6 +128,49 @@ impl Edge {
                 .changes
                 .retain(|c| !folded.contains(&automerge::Change::try_from(c.as_slice()).unwrap().hash()));
         }
+    }
+}
+
+/// The fast path's read answered by the document's tail, when it answers, must lead to the
+/// answer of the full merge (`merged`), as the store's read must. Otherwise the store's read
+/// seeds the tail.
+#[allow(clippy::too_many_arguments)]
+fn check_tail(
+    tails: &mut HashMap<DocumentId, server::Tail>,
+    answered: &mut usize,
+    mismatches: &mut Vec<String>,
+    doc: &sync_core::DocRequest,
+    server_heads: &Heads,
+    pushed: &[automerge::Change],
+    history: &[automerge::Change],
+    merged: &server::Merged,
+    access: Access,
+) {
+    let Some(mut plan) = server::plan(server_heads, doc, pushed, access, &Limits::DEFAULT) else { return };
+    plan.read_window();
+    let tail = tails.get(&doc.doc_id);
+    let Some(found) = tail.filter(|t| t.heads() == server_heads.as_slice()).and_then(|t| t.answer(plan.lookup(), plan.pushed())) else {
+        if let Some(seeded) = server::Tail::seed(&server::Found::in_history(history, plan.lookup()), tail) {
+            tails.insert(doc.doc_id, seeded);
+        }
+        return;
+    };
+    *answered += 1;
+    let Some(mut appended) = plan.finish(&found) else { return };
+    let by_hash: HashMap<_, _> = history.iter().map(|c| (c.hash(), c.raw_bytes().to_vec())).collect();
+    let read: Option<Vec<Vec<u8>>> = appended.to_read().iter().map(|h| by_hash.get(h).cloned()).collect();
+    if read.and_then(|read| appended.fill(read)).is_none() {
+        mismatches.push("the tail's read named changes the store does not hold".into());
+        return;
+    }
+    let hashes = |cs: &[server::NewChange]| cs.iter().map(|c| c.hash).collect::<std::collections::BTreeSet<_>>();
+    let unordered = |r: &sync_core::DocResponse| {
+        let mut r = r.clone();
+        r.chunks.sort();
+        r
+    };
+    if hashes(&appended.new_changes) != hashes(&merged.new_changes) || unordered(&appended.response) != unordered(&merged.response) {
+        mismatches.push(format!("append on the tail's read {:?} vs merge {:?}", appended.response, merged.response));
     }
 }
 
