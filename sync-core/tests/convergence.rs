@@ -57,7 +57,11 @@ fn edit(peer: &mut Peer, doc: usize, rng: &mut StdRng, counter: &mut i64, expect
     expected.hashes.push(hash.expect("edit made a change"));
 }
 
-fn run_schedule(seed: u64) -> Result<(usize, usize, usize, usize), String> {
+/// Per schedule: requests the append fast path took, those behind the heads, pushes checked on
+/// a kept copy, fast-path reads a kept tail answered.
+type Counts = (usize, usize, usize, usize);
+
+fn run_schedule(seed: u64) -> Result<Counts, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = base_document();
     let doc_ids = [DocumentId::from_bytes([1; 16]), DocumentId::from_bytes([2; 16])];
@@ -145,7 +149,7 @@ fn run_schedule(seed: u64) -> Result<(usize, usize, usize, usize), String> {
     check(&mut peers, &edge, &doc_ids, &expected)
 }
 
-fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<(usize, usize, usize, usize), String> {
+fn check(peers: &mut [Peer], edge: &Edge, doc_ids: &[DocumentId], expected: &Expected) -> Result<Counts, String> {
     for (d, id) in doc_ids.iter().enumerate() {
         let server = edge.docs[id].load();
         let server_value = server.hydrate(None);
@@ -207,7 +211,7 @@ fn every_schedule_converges_without_losing_edits() {
     };
     // Schedules are independent: spread them over the cores (each seed still replays alone).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len().max(1));
-    let results: Vec<((usize, usize, usize, usize), Vec<String>)> = std::thread::scope(|scope| {
+    let results: Vec<(Counts, Vec<String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let seeds = &seeds;
