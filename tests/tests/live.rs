@@ -96,6 +96,11 @@ async fn collaborators_behind_the_heads_are_merged_without_loading_the_document(
     let (status, timing) = a.sync_waiting(&t, &owner, 0).await;
     assert_eq!(status, 200);
     assert!(timing.contains(r#"merge;desc="fast=1 behind=1 loaded=0 "#), "a pull behind the heads: {timing}");
+    // Read from the document's kept tail, which followed B's push (Spin keeps nothing between
+    // requests).
+    if std::env::var("EDGESYNC_TARGET").is_ok_and(|t| t != "spin") {
+        assert!(timing.contains("tail=1"), "a pull behind the heads, from the kept tail: {timing}");
+    }
     assert_eq!(a.doc.get_heads(), b.doc.get_heads());
     assert_eq!((get(&a, "x"), get(&a, "y")), (Some(2), Some(3)));
     // A fresh replica is sent the whole document by the full merge, with the same content.
