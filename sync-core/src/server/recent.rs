@@ -122,7 +122,8 @@ impl Recent {
 }
 
 /// `heads` after a change `hash` with `deps` is applied.
-fn step(heads: &mut Vec<ChangeHash>, hash: ChangeHash, deps: &[ChangeHash]) {
+/// The heads (sorted) once `hash`, whose dependencies are all applied, is applied too.
+pub(super) fn step(heads: &mut Vec<ChangeHash>, hash: ChangeHash, deps: &[ChangeHash]) {
     heads.retain(|h| !deps.contains(h));
     heads.push(hash);
     heads.sort_unstable();

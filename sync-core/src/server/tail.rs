@@ -58,8 +58,8 @@ pub struct Tail {
 
 impl Tail {
     /// A tail from a read of the store that carried a window (`None` when it did not, or the
-    /// store does not index every change of the document, or `previous` is newer than the read
-    /// and agrees with it: keep that one).
+    /// store does not index every change of the document, or `previous` stands at the read's
+    /// heads, or is newer than the read and agrees with it: keep that one).
     ///
     /// `previous`: the tail kept until now, if any. The new tail keeps the bytes of its changes
     /// that the read did not carry and, when the read holds the previous tail's rows it covers
@@ -72,14 +72,17 @@ impl Tail {
         if !found.complete || found.window.is_empty() {
             return None;
         }
+        let mut heads = found.heads.clone();
+        heads.sort_unstable();
+        heads.dedup();
+        if previous.is_some_and(|p| p.heads == heads) {
+            return None;
+        }
         let mut rows = found.window.clone();
         rows.sort_by_key(|r| r.pos);
         if rows.windows(2).any(|w| w[1].pos != w[0].pos + 1) {
             return None;
         }
-        let mut heads = found.heads.clone();
-        heads.sort_unstable();
-        heads.dedup();
         let mut tail = Tail { heads, rows: VecDeque::new(), at: HashMap::new(), passed: VecDeque::new() };
         for mut row in rows {
             row.bytes = row.bytes.filter(|b| b.len() <= CARRIED_BYTES);
@@ -245,12 +248,9 @@ impl Tail {
         if self.first_pos() > since + 1 {
             return false;
         }
-        let covered: HashSet<ChangeHash> = added.iter().flat_map(|c| c.deps.iter().copied()).collect();
-        let mut heads: Vec<ChangeHash> = self.heads.iter().chain(added.iter().map(|c| &c.hash)).filter(|h| !covered.contains(h)).copied().collect();
-        heads.sort_unstable();
-        heads.dedup();
-        self.passed.push_back((std::mem::replace(&mut self.heads, heads), self.newest_pos()));
+        self.passed.push_back((self.heads.clone(), self.newest_pos()));
         for c in added {
+            super::recent::step(&mut self.heads, c.hash, &c.deps);
             let pos = self.newest_pos() + 1;
             let bytes = (c.bytes.len() <= CARRIED_BYTES).then(|| c.bytes.clone());
             let row = GraphRow { hash: c.hash, deps: c.deps.clone(), actor: c.actor.clone(), seq: c.seq, start_op: c.start_op, last_op: c.last_op, pos, bytes };

@@ -63,19 +63,14 @@ impl Tails {
         entry.tail.answer(lookup, pushed)
     }
 
-    /// Keeps the tail a read of `id` from the store (`found`) gives, unless the one kept stands
-    /// at the same heads already (see [`Tail::seed`]).
+    /// Keeps the tail a read of `id` from the store (`found`) gives, unless the one kept is as
+    /// new (see [`Tail::seed`]).
     pub fn seed(&self, id: &str, found: &Found) {
         if self.max_memory == 0 {
             return;
         }
-        let heads = Heads::new(found.heads.clone());
         let mut inner = self.lock();
-        let previous = inner.docs.get(id).map(|e| &e.tail);
-        if previous.is_some_and(|t| t.heads() == heads.as_slice()) {
-            return;
-        }
-        let Some(tail) = Tail::seed(found, previous) else { return };
+        let Some(tail) = Tail::seed(found, inner.docs.get(id).map(|e| &e.tail)) else { return };
         self.put(&mut inner, id, tail);
     }
 
