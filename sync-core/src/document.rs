@@ -108,7 +108,7 @@ pub enum ViewError {
 
 /// The document as it was at `heads`, saved as a standalone automerge document.
 pub fn snapshot_at(doc: &Automerge, heads: &Heads) -> Result<Vec<u8>, ViewError> {
-    if let Some(unknown) = heads.as_slice().iter().find(|h| doc.get_change_meta_by_hash(h).is_none()) {
+    if let Some(unknown) = heads.as_slice().iter().find(|h| !crate::chunk::has_change(doc, h)) {
         return Err(ViewError::UnknownHead(*unknown));
     }
     let fork = doc.fork_at(heads.as_slice()).map_err(|_| ViewError::UnknownHead(heads.as_slice()[0]))?;

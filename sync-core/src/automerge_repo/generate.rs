@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::sync::{BloomFilter, Capability, ChunkList, Have, Message, MessageFlags, MessageVersion, State, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 
+use crate::chunk::has_change;
 use crate::server::KeptDoc;
 use crate::server::recent::Recent;
 
@@ -46,7 +47,7 @@ fn nothing_to_send(doc: &Automerge, state: &State, heads: &[ChangeHash]) -> bool
         && state.last_sent_heads == heads
         && state.their_heads.as_deref() == Some(heads)
         && state.their_need.as_ref().is_none_or(Vec::is_empty)
-        && state.their_have.as_ref().and_then(|have| have.first()).is_none_or(|have| have.last_sync.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        && state.their_have.as_ref().and_then(|have| have.first()).is_none_or(|have| have.last_sync.iter().all(|h| has_change(doc, h)))
 }
 
 /// [`generate_sync_message`] on a kept document: built from the copy's log of recent changes
@@ -74,7 +75,7 @@ struct Plan {
 /// automerge's `generate_sync_message` up to the message's contents, from `recent`; `None`
 /// where that would need more than the log.
 fn plan(doc: &Automerge, recent: &Recent, state: &State) -> Option<Plan> {
-    let known = |hash: &ChangeHash| recent.contains(hash) || doc.get_change_meta_by_hash(hash).is_some();
+    let known = |hash: &ChangeHash| recent.contains(hash) || has_change(doc, hash);
     // Their heads all known: we need nothing (automerge would ask for the others), and send
     // our filter of what we added since the last sync.
     if !state.read_only && !state.their_heads.iter().flatten().all(known) {

@@ -19,6 +19,8 @@ use std::collections::HashSet;
 use automerge::sync::{Capability, Message, MessageFlags, State};
 use automerge::{Automerge, ChangeHash};
 
+use crate::chunk::has_change;
+
 /// Applies `message` (which carries no changes: `Err` gives it back otherwise) to `state` as
 /// [`automerge::sync::SyncDoc::receive_sync_message`] does, without changing `doc`.
 pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Message) -> Result<(), Message> {
@@ -38,25 +40,19 @@ pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Mess
         }
         state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
     }
-    // The heads the document knows, and where the newest of them starts.
-    let (mut known, mut newest_start) = (Vec::with_capacity(heads.len()), None);
-    for head in &heads {
-        if let Some(meta) = doc.get_change_meta_by_hash(head) {
-            known.push(*head);
-            newest_start = newest_start.max(Some(meta.start_op));
-        }
-    }
+    // The heads the document knows.
+    let known: Vec<ChangeHash> = heads.iter().filter(|head| has_change(doc, head)).copied().collect();
     // The peer has what was sent in the past of the heads it names (those the document knows):
     // a change of the document outside that past, or one it does not hold, is still owed. An
     // acknowledgement usually names what was sent among its heads: those go without a look at
-    // the history.
+    // the history (or at where the heads start).
     state.sent_hashes.retain(|h| !known.contains(h));
-    if let Some(newest_start) = newest_start
-        && !state.sent_hashes.is_empty()
+    if !state.sent_hashes.is_empty()
+        && let Some(newest_start) = known.iter().filter_map(|head| doc.get_change_meta_by_hash(head)).map(|meta| meta.start_op).max()
         && !all_after(doc, &state.sent_hashes, newest_start)
     {
         let outside: HashSet<ChangeHash> = doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect();
-        state.sent_hashes.retain(|h| outside.contains(h) || doc.get_change_meta_by_hash(h).is_none());
+        state.sent_hashes.retain(|h| outside.contains(h) || !has_change(doc, h));
     }
     if heads == doc.get_heads() {
         state.last_sent_heads.clone_from(&heads);

@@ -105,7 +105,7 @@ impl KeptDoc {
             return chunks.iter().try_for_each(|bytes| self.doc.load_incremental(bytes).map(drop));
         };
         let mut authors = self.authors.take().filter(|authors| authors.is_at(&self.doc));
-        let new: HashSet<ChangeHash> = parsed.iter().map(Change::hash).filter(|hash| self.doc.get_change_meta_by_hash(hash).is_none()).collect();
+        let new: HashSet<ChangeHash> = parsed.iter().map(Change::hash).filter(|hash| !chunk::has_change(&self.doc, hash)).collect();
         if let Some(authors) = authors.as_mut() {
             authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
         }
@@ -135,7 +135,7 @@ impl KeptDoc {
             }
         }
         // automerge queues a change whose dependencies it lacks instead of applying it.
-        let applied = new.iter().all(|hash| self.doc.get_change_meta_by_hash(hash).is_some());
+        let applied = new.iter().all(|hash| chunk::has_change(&self.doc, hash));
         let heads = self.doc.get_heads();
         self.authors = authors.filter(|_| applied).map(|authors| authors.at(heads.clone()));
         // Something may stay queued, for good: no log then.
