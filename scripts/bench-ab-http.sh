@@ -5,13 +5,14 @@
 #   scripts/bench-ab-http.sh RUNS CLIENTS ROUNDS LABEL=BINARY ...
 # e.g. `scripts/bench-ab-http.sh 5 8 400 before=/tmp/edgesync-A after=/tmp/edgesync-B` (release
 # binaries of the two builds copied aside). PIN=1 puts the server's threads on core 0 and the
-# clients on core 1, so that neither takes the other's CPU.
+# clients on core 1, so that neither takes the other's CPU. MODES="thin:own thin:shared" drives
+# the same load with edge-load's thin clients (they apply nothing they receive).
 # Each run starts a fresh server on a fresh local libSQL file per build and mode and prints one
 # line: run, build, mode, the server's CPU per round (ms, user + system from /proc, ticks of 10
 # ms), the clients' CPU (s), then edge-load's row (rounds/s, p50, p99, full merges, 503s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 runs=$1 clients=$2 rounds=$3
 shift 3
 export EDGESYNC_WASM_PROFILE=release
@@ -26,7 +27,7 @@ trap 'stop_pid "$pid"; [ -z "$work" ] || rm -rf "$work"' EXIT
 
 echo "run build mode server_cpu_ms_per_round clients_cpu_s | edge-load row"
 for run in $(seq 1 "$runs"); do
-  for mode in own shared; do
+  for mode in ${MODES:-own shared}; do
     for spec in "$@"; do
       label=${spec%%=*} bin=${spec#*=}
       export EDGESYNC_NATIVE_BIN=$bin

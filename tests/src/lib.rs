@@ -6,6 +6,7 @@
 //! `EDGESYNC_REQUIRE_TARGET` is set (as in the test command).
 
 pub mod provider;
+pub mod thin;
 
 use automerge::{ActorId, Automerge};
 use edge_app::auth::{self, TokenClaims};

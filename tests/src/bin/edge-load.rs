@@ -7,7 +7,9 @@
 //! few changes behind the others), or creates a new document per round (`create`: the document,
 //! then one sync pushing its one change). Prints one Markdown table row: label, mode, clients,
 //! rounds/s, p50 ms, p99 ms, how many syncs the server answered by loading the document (its
-//! `Server-Timing`), and how many 503s were retried.
+//! `Server-Timing`), and how many 503s were retried. With `thin:` before the mode (`thin:own`,
+//! `thin:shared:N`), each client is a [`ThinReplica`]: real changes, nothing applied (so that on
+//! one machine the clients' automerge work does not hide the server's; `edgesync_blackbox::thin`).
 //!
 //! `offline`: the clients share one document, and each makes its rounds of edits offline (one
 //! change each); then they sync in turn until all hold the same heads, through a TCP relay that
@@ -23,8 +25,58 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use automerge::{ROOT, transaction::Transactable};
+use automerge::{ROOT, ReadDoc, transaction::Transactable};
+use edgesync_blackbox::thin::ThinReplica;
 use edgesync_blackbox::{Replica, Target};
+
+/// One client's copy of a document: the SDK's (a full automerge document), or a thin one.
+enum Client {
+    Full(Box<Replica>),
+    Thin(ThinReplica),
+}
+
+impl Client {
+    fn new(id: &str, actor: u8, thin: bool) -> Self {
+        if thin { Client::Thin(ThinReplica::new(id, actor)) } else { Client::Full(Box::new(Replica::new(id, actor))) }
+    }
+
+    /// Puts `value` on this client's key and syncs: the status and `Server-Timing`. The time
+    /// to make the change is not counted (`t` is set after).
+    async fn edit_and_sync(&mut self, target: &Target, token: &str, key: &str, value: i64, t: &mut Instant, counted_edit: bool) -> (u16, String) {
+        let thin = match self {
+            Client::Full(replica) => {
+                let mut tx = replica.doc.transaction();
+                tx.put(ROOT, key, value).unwrap();
+                tx.commit();
+                None
+            }
+            Client::Thin(thin) => Some(thin.edit(key, value)),
+        };
+        if !counted_edit {
+            *t = Instant::now();
+        }
+        let mut status = (0, String::new());
+        // As clients do (docs/protocol.md): a 503 is retried after a pause.
+        for retry in 0..100 {
+            if retry > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            status = match (&mut *self, &thin) {
+                (Client::Full(replica), _) => replica.sync_waiting(target, token, 0).await,
+                (Client::Thin(replica), Some(change)) => replica.sync(target, token, change).await,
+                (Client::Thin(_), None) => unreachable!(),
+            };
+            if status.0 != 503 {
+                break;
+            }
+            RETRIES.fetch_add(1, Ordering::Relaxed);
+        }
+        status
+    }
+}
+
+/// 503s retried, all clients.
+static RETRIES: AtomicU64 = AtomicU64::new(0);
 
 #[tokio::main]
 async fn main() {
@@ -46,6 +98,10 @@ async fn main() {
     if mode == "offline" {
         return offline(&target, &label, clients, rounds).await;
     }
+    let (thin, mode) = match mode.strip_prefix("thin:") {
+        Some(rest) => (true, rest.to_owned()),
+        None => (false, mode),
+    };
     let create = mode == "create";
     // How many documents all clients share (0: each its own).
     let shared = match mode.as_str() {
@@ -69,53 +125,60 @@ async fn main() {
     }
     let mut tasks = Vec::new();
     let start = Instant::now();
+    let written: Vec<(String, Vec<String>)> = users.iter().map(|(_, token)| token.clone()).zip(docs.iter().cloned()).collect();
     for (c, ((_, token), ids)) in users.into_iter().zip(docs).enumerate() {
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let mut replicas: Vec<Replica> = ids.iter().map(|id| Replica::new(id, c as u8 + 1)).collect();
+            let mut replicas: Vec<Client> = ids.iter().map(|id| Client::new(id, c as u8 + 1, thin)).collect();
             let mut latencies = Vec::with_capacity(rounds);
-            let (mut loads, mut retries) = (0, 0);
+            let mut loads = 0;
             for n in 0..rounds {
-                // A round's time: from the create (`create`), else from the sync.
+                // A round's time: from the create (`create`), else from the sync (retries
+                // included).
                 let mut t = Instant::now();
                 if create {
-                    replicas = vec![Replica::new(&target.create_doc(&token).await, c as u8 + 1)];
+                    replicas = vec![Client::new(&target.create_doc(&token).await, c as u8 + 1, thin)];
                 }
                 let replicas_len = replicas.len();
                 let replica = &mut replicas[n % replicas_len];
-                let mut tx = replica.doc.transaction();
-                tx.put(ROOT, format!("n{c}").as_str(), n as i64).unwrap();
-                tx.commit();
-                if !create {
-                    t = Instant::now();
-                }
-                // As clients do (docs/protocol.md): a 503 is retried after a pause; the round's
-                // time includes it, and the retries are counted.
-                let (mut status, mut timing) = replica.sync_waiting(&target, &token, 0).await;
-                while status == 503 && retries < 100 {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    (status, timing) = replica.sync_waiting(&target, &token, 0).await;
-                }
+                let (status, timing) = replica.edit_and_sync(&target, &token, &format!("n{c}"), n as i64, &mut t, create).await;
                 assert_eq!(status, 200, "sync round {n} of client {c}");
                 latencies.push(t.elapsed());
                 // `merge;desc="fast=N behind=N loaded=N"`
                 loads += timing.split("loaded=").nth(1).and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()).unwrap_or(0);
             }
-            (latencies, loads, retries)
+            (latencies, loads)
         }));
     }
-    let (mut all, mut loads, mut retries): (Vec<Duration>, usize, usize) = (Vec::new(), 0, 0);
+    let (mut all, mut loads): (Vec<Duration>, usize) = (Vec::new(), 0);
     for t in tasks {
-        let (latencies, l, r) = t.await.unwrap();
+        let (latencies, l) = t.await.unwrap();
         all.extend(latencies);
         loads += l;
-        retries += r;
     }
+    let retries = RETRIES.load(Ordering::Relaxed);
     let elapsed = start.elapsed();
+    if thin && !create {
+        check_thin(&target, &written, rounds).await;
+    }
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    let mode = if thin { format!("thin:{mode}") } else { mode };
     println!("| {label} | {mode} | {clients} | {:.0} | {:.2} | {:.2} | {loads} | {retries} |", all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99));
+}
+
+/// What thin clients wrote, as an SDK client reads it: in every document, each client's last
+/// value on its key (client `c` wrote round `n` to document `n mod` its documents).
+async fn check_thin(target: &Target, written: &[(String, Vec<String>)], rounds: usize) {
+    for (c, (token, ids)) in written.iter().enumerate() {
+        for (d, id) in ids.iter().enumerate() {
+            let Some(last) = (0..rounds).rev().find(|n| n % ids.len() == d) else { continue };
+            let mut reader = Replica::new(id, 200);
+            assert_eq!(reader.sync(target, token).await, 200);
+            let value = reader.doc.get(ROOT, format!("n{c}").as_str()).unwrap().map(|(v, _)| v.as_i64());
+            assert_eq!(value, Some(Some(last as i64)), "client {c}'s last edit of document {id}");
+        }
+    }
 }
 
 /// The `offline` mode (see the module docs).
