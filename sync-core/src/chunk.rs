@@ -145,7 +145,6 @@ pub fn chunks_since(doc: &Automerge, base: &[ChangeHash]) -> Vec<Vec<u8>> {
 
 /// How many changes `doc` holds.
 pub fn change_count(doc: &Automerge) -> usize {
-    use automerge::ReadDoc;
     doc.stats().num_changes as usize
 }
 

@@ -1,6 +1,7 @@
 //! The black-box suite: HTTP only, the same assertions for every runtime.
 
 use automerge::{ROOT, ReadDoc, transaction::Transactable};
+use edgesync_blackbox::thin::ThinReplica;
 use edgesync_blackbox::{Replica, Target};
 use serde_json::{Value, json};
 
@@ -71,6 +72,32 @@ async fn limits_and_malformed_input() {
     let id = t.create_doc(&token).await;
     let r = t.http.post(t.url(&format!("/v1/docs/{id}/sync"))).bearer_auth(&token).header("content-type", sync_core::MEDIA_TYPE).body(vec![7u8, 7, 7]).send().await.unwrap();
     problem(r, 400, "malformed-body").await;
+}
+
+/// The load tool's thin clients (edge-load `thin:`) send changes they build without applying
+/// what they receive: the server takes them as any client's, and an SDK client reads each
+/// client's last value (the benchmarks rely on it).
+#[tokio::test]
+async fn thin_clients_changes_are_taken_as_any_clients() {
+    let Some(t) = Target::from_env() else { return };
+    let (_, alice) = t.user("alice");
+    let (bob_id, bob) = t.user("bob");
+    let id = t.create_doc(&alice).await;
+    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{bob_id}"))).bearer_auth(&alice).json(&json!({"role": "editor"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut clients = [(ThinReplica::new(&id, 1), &alice), (ThinReplica::new(&id, 2), &bob)];
+    for round in 0..5 {
+        for (n, (client, token)) in clients.iter_mut().enumerate() {
+            let change = client.edit(&format!("n{n}"), round);
+            assert_eq!(client.sync(&t, token, &change).await.0, 200, "round {round} of client {n}");
+        }
+    }
+    let mut reader = Replica::new(&id, 3);
+    assert_eq!(reader.sync(&t, &alice).await, 200);
+    for n in 0..2 {
+        assert_eq!(reader.doc.get(ROOT, format!("n{n}").as_str()).unwrap().and_then(|(v, _)| v.as_i64()), Some(4));
+    }
+    assert_eq!(reader.doc.get_changes(&[]).len(), 10);
 }
 
 #[tokio::test]
