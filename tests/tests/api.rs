@@ -74,17 +74,23 @@ async fn limits_and_malformed_input() {
     problem(r, 400, "malformed-body").await;
 }
 
+/// A document of alice's that bob may edit: its id, alice's token, bob's.
+async fn alice_and_bob(t: &Target) -> (String, String, String) {
+    let (_, alice) = t.user("alice");
+    let (bob_id, bob) = t.user("bob");
+    let id = t.create_doc(&alice).await;
+    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{bob_id}"))).bearer_auth(&alice).json(&json!({"role": "editor"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    (id, alice, bob)
+}
+
 /// The load tool's thin clients (edge-load `thin:`) send changes they build without applying
 /// what they receive: the server takes them as any client's, and an SDK client reads each
 /// client's last value (the benchmarks rely on it).
 #[tokio::test]
 async fn thin_clients_changes_are_taken_as_any_clients() {
     let Some(t) = Target::from_env() else { return };
-    let (_, alice) = t.user("alice");
-    let (bob_id, bob) = t.user("bob");
-    let id = t.create_doc(&alice).await;
-    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{bob_id}"))).bearer_auth(&alice).json(&json!({"role": "editor"})).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    let (id, alice, bob) = alice_and_bob(&t).await;
     let mut clients = [(ThinReplica::new(&id, 1), &alice), (ThinReplica::new(&id, 2), &bob)];
     for round in 0..5 {
         for (n, (client, token)) in clients.iter_mut().enumerate() {
@@ -103,11 +109,7 @@ async fn thin_clients_changes_are_taken_as_any_clients() {
 #[tokio::test]
 async fn three_clients_edit_offline_and_converge_through_the_api() {
     let Some(t) = Target::from_env() else { return };
-    let (_, alice) = t.user("alice");
-    let (bob_id, bob) = t.user("bob");
-    let id = t.create_doc(&alice).await;
-    let r = t.http.put(t.url(&format!("/v1/docs/{id}/members/{bob_id}"))).bearer_auth(&alice).json(&json!({"role": "editor"})).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    let (id, alice, bob) = alice_and_bob(&t).await;
     let mut clients = [(Replica::new(&id, 1), &alice), (Replica::new(&id, 2), &bob), (Replica::new(&id, 3), &alice)];
     for round in 0..3 {
         for (n, (replica, _)) in clients.iter_mut().enumerate() {
