@@ -121,8 +121,7 @@ impl Recent {
     }
 }
 
-/// `heads` after a change `hash` with `deps` is applied.
-/// The heads (sorted) once `hash`, whose dependencies are all applied, is applied too.
+/// `heads` (sorted) once `hash`, whose dependencies `deps` are all applied, is applied too.
 pub(super) fn step(heads: &mut Vec<ChangeHash>, hash: ChangeHash, deps: &[ChangeHash]) {
     heads.retain(|h| !deps.contains(h));
     heads.push(hash);
