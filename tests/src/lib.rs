@@ -11,7 +11,7 @@ pub mod thin;
 use automerge::{ActorId, Automerge};
 use edge_app::auth::{self, TokenClaims};
 use edge_app::ports::{Clock, SystemClock};
-use sync_core::{DocumentId, Heads, Limits, MEDIA_TYPE, SyncRequest, SyncResponse, client};
+use sync_core::{DocRequest, DocResponse, DocumentId, Heads, Limits, MEDIA_TYPE, SyncRequest, SyncResponse, client};
 
 pub struct Target {
     pub base: String,
@@ -89,11 +89,38 @@ impl Target {
         self.http.post(self.url(path)).bearer_auth(token).header("content-type", MEDIA_TYPE).body(body).send().await.unwrap()
     }
 
+    /// One `POST /v1/docs/{id}/sync{query}` of `request`: the status, the `Server-Timing`
+    /// header, the request body's bytes, and on 200 the document's answer with the response
+    /// body's bytes.
+    pub async fn sync_doc(&self, token: &str, request: DocRequest, query: &str) -> DocRound {
+        let path = format!("/v1/docs/{}/sync{query}", request.doc_id);
+        let body = SyncRequest { docs: vec![request] }.encode();
+        let sent = body.len();
+        let r = self.post_sync_body(&path, token, body).await;
+        let status = r.status().as_u16();
+        let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let mut answer = None;
+        if status == 200 {
+            let body = r.bytes().await.unwrap();
+            let mut response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response");
+            answer = Some((response.docs.remove(0), body.len()));
+        }
+        DocRound { status, timing, sent, answer }
+    }
+
     pub async fn create_doc(&self, token: &str) -> String {
         let r = self.http.post(self.url("/v1/docs")).bearer_auth(token).json(&serde_json::json!({"title": "bb"})).send().await.unwrap();
         assert_eq!(r.status(), 201);
         r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// What [`Target::sync_doc`] saw.
+pub struct DocRound {
+    pub status: u16,
+    pub timing: String,
+    pub sent: usize,
+    pub answer: Option<(DocResponse, usize)>,
 }
 
 /// A client replica of one document, synced through the API.
@@ -121,22 +148,15 @@ impl Replica {
     /// One sync round that may wait up to `wait_ms` for a change (`?wait_ms=`, docs/protocol.md
     /// "Live updates"); the HTTP status and the `Server-Timing` header.
     pub async fn sync_waiting(&mut self, target: &Target, token: &str, wait_ms: u32) -> (u16, String) {
-        let request = SyncRequest { docs: vec![client::build_request(self.id, &self.doc, &self.acked)] };
         let query = if wait_ms > 0 { format!("?wait_ms={wait_ms}") } else { String::new() };
-        let body = request.encode();
+        let round = target.sync_doc(token, client::build_request(self.id, &self.doc, &self.acked), &query).await;
         self.requests += 1;
-        self.bytes_sent += body.len();
-        let r = target.post_sync_body(&format!("/v1/docs/{}/sync{query}", self.id), token, body).await;
-        let status = r.status().as_u16();
-        let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        if status == 200 {
-            let body = r.bytes().await.unwrap();
-            self.bytes_received += body.len();
-            let response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response");
-            let applied = client::apply_response(&mut self.doc, self.id, &self.acked, &response.docs[0]).unwrap();
-            self.acked = applied.acked;
+        self.bytes_sent += round.sent;
+        if let Some((response, bytes)) = &round.answer {
+            self.bytes_received += bytes;
+            self.acked = client::apply_response(&mut self.doc, self.id, &self.acked, response).unwrap().acked;
         }
-        (status, timing)
+        (round.status, round.timing)
     }
 }
 

@@ -14,7 +14,7 @@ use std::num::NonZeroU64;
 
 use automerge::legacy::{Key, ObjectId, Op, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ExpandedChange, ScalarValue};
-use sync_core::{DocRequest, DocStatus, DocumentId, Heads, Limits, SyncRequest, SyncResponse};
+use sync_core::{DocRequest, DocStatus, DocumentId, Heads};
 
 use crate::Target;
 
@@ -26,16 +26,27 @@ pub struct ThinReplica {
     max_op: u64,
     /// The op id of this client's last put on each key it wrote.
     last_put: HashMap<String, u64>,
+    /// The change made since the last sync the server took.
+    pending: Option<Change>,
 }
 
 impl ThinReplica {
     pub fn new(id: &str, actor: u8) -> Self {
-        Self { id: id.parse().unwrap(), actor: ActorId::from(vec![actor; 8]), acked: Heads::empty(), seq: 0, max_op: 0, last_put: HashMap::new() }
+        Self {
+            id: id.parse().unwrap(),
+            actor: ActorId::from(vec![actor; 8]),
+            acked: Heads::empty(),
+            seq: 0,
+            max_op: 0,
+            last_put: HashMap::new(),
+            pending: None,
+        }
     }
 
     /// Puts `value` on `key` (which no other client writes): a change on the heads the server
-    /// last sent.
-    pub fn edit(&mut self, key: &str, value: i64) -> Change {
+    /// last sent, pushed by the next [`Self::sync`]. One edit per sync.
+    pub fn edit(&mut self, key: &str, value: i64) {
+        assert!(self.pending.is_none(), "one edit per sync");
         let start_op = self.max_op + 1;
         self.seq += 1;
         let put = Op {
@@ -59,26 +70,25 @@ impl ThinReplica {
         };
         self.max_op = start_op;
         self.last_put.insert(key.to_owned(), start_op);
-        Change::from(change)
+        self.pending = Some(Change::from(change));
     }
 
-    /// One sync round pushing `change`: the HTTP status and the `Server-Timing` header.
-    pub async fn sync(&mut self, target: &Target, token: &str, change: &Change) -> (u16, String) {
+    /// One sync round pushing the pending change: the HTTP status and the `Server-Timing`
+    /// header. The change stays pending unless the server took it.
+    pub async fn sync(&mut self, target: &Target, token: &str) -> (u16, String) {
+        let change = self.pending.as_ref().expect("an edit to push");
         let request =
             DocRequest { doc_id: self.id, have: self.acked.clone(), heads: Heads::new(vec![change.hash()]), chunks: vec![change.raw_bytes().to_vec()] };
-        let r = target.post_sync_body(&format!("/v1/docs/{}/sync", self.id), token, SyncRequest { docs: vec![request] }.encode()).await;
-        let status = r.status().as_u16();
-        let timing = r.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        if status == 200 {
-            let body = r.bytes().await.unwrap();
-            let response = SyncResponse::decode(&body, &Limits::DEFAULT).expect("valid sync response").docs.remove(0);
+        let round = target.sync_doc(token, request, "").await;
+        if let Some((response, _)) = round.answer {
             assert_eq!(response.status, DocStatus::Ok, "the server took the change");
             for chunk in &response.chunks {
                 self.max_op = self.max_op.max(max_op(chunk));
             }
             self.acked = response.heads;
+            self.pending = None;
         }
-        (status, timing)
+        (round.status, round.timing)
     }
 }
 
