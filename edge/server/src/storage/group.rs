@@ -9,6 +9,13 @@
 //! transaction holding its batch has committed, so an acknowledged write is as durable as
 //! before. SQLite has no group commit of its own, and the `libsql` crate none either.
 //!
+//! A group is first run with no savepoints at all: a savepoint per batch made SQLite copy every
+//! page a batch changed that an earlier batch of the group had changed too into its statement
+//! journal (with the savepoints' own statements, about 3% of the server's CPU per edit on
+//! shared documents, docs/benchmarks.md). Batches rarely fail (the store's writes are
+//! idempotent); when one does, that transaction is rolled back and the group runs again, each
+//! batch in its savepoint.
+//!
 //! The group runs in a task of its own: a caller that goes away (its client disconnected)
 //! cannot cut short a transaction holding other callers' batches (its own batch, once queued,
 //! commits too; the store's writes are idempotent, so its client's retry is harmless). What
@@ -129,9 +136,44 @@ impl LibsqlDatabase {
     }
 }
 
+/// The group's results, each job's own; `Err` when the transaction itself failed (nothing
+/// committed).
+type Results = Vec<Result<Vec<Rows>, DbError>>;
+
+/// One transaction for every job; see the module docs.
+async fn commit_group(conn: &mut Conn, jobs: &[Job]) -> Result<Results, DbError> {
+    match commit_together(conn, jobs).await? {
+        Some(results) => Ok(results),
+        None => {
+            metrics::counter!("edgesync_db_write_groups_retried_total").increment(1);
+            commit_apart(conn, jobs).await
+        }
+    }
+}
+
+/// Every job's statements in one transaction, no savepoints; `None` when a job failed in a
+/// group of several (then nothing was committed). A lone job's failure is its own result.
+async fn commit_together(conn: &mut Conn, jobs: &[Job]) -> Result<Option<Results>, DbError> {
+    let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match run_all(&tx, conn.prepared.as_mut(), &job.statements).await {
+            Ok(rows) => results.push(Ok(rows)),
+            Err(e) => {
+                // Fails when SQLite already rolled the transaction back itself (an I/O error,
+                // a full disk): then there is nothing left to undo.
+                let _ = tx.rollback().await;
+                return Ok((jobs.len() == 1).then(|| vec![Err(e)]));
+            }
+        }
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(Some(results))
+}
+
 /// One transaction for every job: each job's statements inside a savepoint, rolled back alone
-/// when one of them fails. `Err` when the transaction itself failed (nothing committed).
-async fn commit_group(conn: &mut Conn, jobs: &[Job]) -> Result<Vec<Result<Vec<Rows>, DbError>>, DbError> {
+/// when one of them fails.
+async fn commit_apart(conn: &mut Conn, jobs: &[Job]) -> Result<Results, DbError> {
     let [savepoint, release, rollback_to] = ["SAVEPOINT batch", "RELEASE batch", "ROLLBACK TO batch"].map(|sql| Statement::new(sql, []));
     let tx = conn.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await.map_err(map_err)?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -200,6 +242,19 @@ mod tests {
         want.push("taken".into());
         want.sort();
         assert_eq!(keys(&db).await, want.into_iter().map(Value::Text).collect::<Vec<_>>());
+    }
+
+    /// A batch alone in its group that fails gets its own error, nothing of it is stored, and
+    /// the writer is left ready for the next one.
+    #[tokio::test]
+    async fn a_lone_batch_that_fails_is_rolled_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LibsqlDatabase::open_local(&dir.path().join("db")).await.unwrap();
+        db.batch(vec![Statement::new("CREATE TABLE t (k TEXT PRIMARY KEY)", []), insert("taken")]).await.unwrap();
+        let failed = db.batch(vec![insert("first"), insert("taken")]).await;
+        assert!(matches!(failed, Err(DbError::Constraint(_))), "{failed:?}");
+        db.batch(vec![insert("next")]).await.unwrap();
+        assert_eq!(keys(&db).await, [Value::Text("next".into()), Value::Text("taken".into())]);
     }
 
     /// What follows a commit runs once for each batch that committed (not for one rolled back),
