@@ -146,18 +146,20 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         match pushed.status {
             DocStatus::Ok => {
                 missing = pushed.missing.into_vec();
-                let before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
+                let mut before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
                 if before != stored_heads {
-                    let chunks = std::mem::take(&mut request.docs[0].chunks);
-                    let advanced = if missing.is_empty() { advance(state, &id, &before, chunks).await } else { None };
-                    match advanced {
-                        // Announced by the copy's move (later than the push's when another
-                        // writer's commit reached it first): the answer comes from that copy.
-                        Some(now) => stored_heads = now,
-                        // Committed all the same: the document's other connections answer
-                        // once they have read its heads.
-                        None => state.wakeups.announce_moved(&id, &before, &stored_heads),
+                    if missing.is_empty() {
+                        let chunks = std::mem::take(&mut request.docs[0].chunks);
+                        // The copy's own move: later than the push's when another writer's
+                        // commit reached it first, so the answer and the announcement say
+                        // what the copy holds.
+                        if let Some(moved) = advance(state, &id, &before, chunks).await {
+                            (before, stored_heads) = moved;
+                        }
                     }
+                    // Committed: the document's other connections answer from the copy just
+                    // advanced.
+                    state.wakeups.announce_moved(&id, &before, &stored_heads);
                 }
             }
             // Deleted, or the membership ended, since the roles were read.
@@ -206,12 +208,10 @@ pub async fn announce_read(state: &AppState, doc: DocumentId, membership: Option
 /// wherever it stands afterwards it is the document at those heads, and is kept as such: at
 /// the push's own heads, or later when another writer's commit to the document reached the
 /// copy first (writers editing one document at once: its pushes are checked at the same heads
-/// and commit together). The move is announced under the copy's lock, so the live hub hears
-/// the moves of racing writers in the order the copy took them, each from where the last one
-/// ended. Returns the copy's heads after; `None` (nothing announced) when no copy is kept, or
-/// the one kept lacks part of `before` (the next answer catches it up), or it could not take
-/// the changes (dropped; the next answer loads it).
-async fn advance(state: &AppState, id: &str, before: &str, changes: Vec<Vec<u8>>) -> Option<String> {
+/// and commit together). Returns the copy's heads before and after; `None` when no copy is
+/// kept, or the one kept lacks part of `before` (the next answer catches it up), or it could
+/// not take the changes (dropped; the next answer loads it).
+async fn advance(state: &AppState, id: &str, before: &str, changes: Vec<Vec<u8>>) -> Option<(String, String)> {
     let doc = match state.loaded.get_any(id) {
         Some(doc) => doc,
         // Nothing was stored before (a document just created): it was the empty document.
@@ -224,7 +224,7 @@ async fn advance(state: &AppState, id: &str, before: &str, changes: Vec<Vec<u8>>
     };
     let read = Heads::parse_list(before, usize::MAX).ok()?;
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let (loaded, wakeups, key) = (state.loaded.clone(), state.wakeups.clone(), id.to_owned());
+    let (loaded, key) = (state.loaded.clone(), id.to_owned());
     let moved = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut copy = doc.lock().unwrap_or_else(|e| e.into_inner());
         if !read.as_slice().iter().all(|hash| chunk::has_change(&copy, hash)) {
@@ -242,8 +242,7 @@ async fn advance(state: &AppState, id: &str, before: &str, changes: Vec<Vec<u8>>
             if to != from {
                 loaded.advanced(&key, &doc, &from, &to, added, loaded::memory(&copy));
             }
-            wakeups.announce_moved(&key, &from, &to);
-            Ok(Some(to))
+            Ok(Some((from, to)))
         }))
         .unwrap_or(Err(()))
     })
