@@ -110,52 +110,6 @@ async fn peers_and_http_writers_converge_and_a_sync_with_changes_creates_the_doc
     assert_eq!((value(&server, "a"), value(&server, "b"), value(&server, "http")), (Some(2), Some(3), Some(4)));
 }
 
-/// Writers editing one document at once: their pushes are checked at the same stored heads and
-/// commit in one group. Each commit is applied to the kept copy all the same, and announced as
-/// the copy's own move, so the announcements follow one another up to the stored heads (the
-/// live hub takes each without reading the database) and both writers are answered from that
-/// copy, with what the other wrote.
-#[tokio::test]
-async fn writers_racing_on_one_document_advance_the_kept_copy_in_turn() {
-    let app = TestApp::new().await;
-    let wakeups = std::sync::Arc::new(edgesync_server::wakeups::LocalWakeups::default());
-    let state = app.state.clone().with_wakeups(wakeups.clone());
-    let doc = fresh_id(12);
-    let mut alice = Peer::owning(&app, "alice", doc).await;
-    app.add_member("alice", &doc.to_string(), "bob", "editor").await;
-    let mut bob = Peer::new("bob");
-    bob.sync(&app, doc).await;
-    let mut commits = wakeups.commits();
-
-    alice.edit("a", 1);
-    bob.edit("b", 2);
-    let from_alice = alice.doc.generate_sync_message(&mut alice.state).unwrap().encode();
-    let from_bob = bob.doc.generate_sync_message(&mut bob.state).unwrap().encode();
-    // One thread: each push reads the stored heads, is checked, and waits for the group commit,
-    // which then takes both.
-    let (to_alice, to_bob) = tokio::join!(
-        receive(&state, "alice", doc, &mut alice.server, &from_alice, false),
-        receive(&state, "bob", doc, &mut bob.server, &from_bob, false)
-    );
-    alice.take(to_alice.unwrap());
-    bob.take(to_bob.unwrap());
-
-    let stored_heads = Heads::new(stored(&app, doc).await.get_heads()).to_string();
-    let mut moves = Vec::new();
-    while let Some(Some(seen)) = commits.try_next() {
-        if let edgesync_server::wakeups::Seen::Moved(moved) = seen {
-            moves.push((moved.before.clone(), moved.after.clone()));
-        }
-    }
-    assert_eq!(moves.len(), 2, "{moves:?}");
-    assert_eq!(moves[1].0, moves[0].1, "the second move starts where the first ended: {moves:?}");
-    assert_eq!(moves[1].1, stored_heads, "and ends at the stored heads");
-    assert!(state.loaded.get(&doc.to_string(), &stored_heads).is_some(), "the copy is kept at the stored heads");
-    // The second writer's answer came from the copy holding both edits.
-    let both = |peer: &Peer| (value(&peer.doc, "a"), value(&peer.doc, "b")) == (Some(1), Some(2));
-    assert!(both(&alice) || both(&bob), "the second writer was sent the other's edit");
-}
-
 /// automerge answers every message that carried changes (its heads moved): automerge-repo
 /// clients take that answer as the server's acknowledgement. The server strips the changes
 /// before automerge sees the message (they are stored already), and must answer all the same,

@@ -173,19 +173,10 @@ impl LoadedDocs {
 
     /// Document `id` as loaded at exactly `heads` (the stored heads' text form), if kept.
     pub fn get(&self, id: &str, heads: &str) -> Option<Shared> {
-        self.touch(id, |e| e.heads == heads)
-    }
-
-    /// The kept copy of `id`, at whatever heads it stands (to apply changes just committed).
-    pub fn get_any(&self, id: &str) -> Option<Shared> {
-        self.touch(id, |_| true)
-    }
-
-    fn touch(&self, id: &str, wanted: impl FnOnce(&Entry) -> bool) -> Option<Shared> {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
-        let entry = inner.docs.get_mut(id).filter(|e| wanted(e))?;
+        let entry = inner.docs.get_mut(id).filter(|e| e.heads == heads)?;
         entry.used = clock;
         Some(entry.doc.clone())
     }

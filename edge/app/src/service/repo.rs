@@ -21,9 +21,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::automerge::sync::{ChunkList, Message, State, SyncDoc};
-use sync_core::automerge::{Automerge, ChangeHash, ReadDoc};
+use sync_core::automerge::{Automerge, ChangeHash};
 use sync_core::automerge_repo::{decode_sync_message, generate_kept_sync_message, receive_without_changes};
-use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest, chunk};
+use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
@@ -146,16 +146,11 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         match pushed.status {
             DocStatus::Ok => {
                 missing = pushed.missing.into_vec();
-                let mut before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
+                let before = std::mem::replace(&mut stored_heads, pushed.heads.to_string());
                 if before != stored_heads {
                     if missing.is_empty() {
                         let chunks = std::mem::take(&mut request.docs[0].chunks);
-                        // The copy's own move: later than the push's when another writer's
-                        // commit reached it first, so the answer and the announcement say
-                        // what the copy holds.
-                        if let Some(moved) = advance(state, &id, &before, chunks).await {
-                            (before, stored_heads) = moved;
-                        }
+                        advance(state, &id, &before, &stored_heads, chunks).await;
                     }
                     // Committed: the document's other connections answer from the copy just
                     // advanced.
@@ -202,57 +197,25 @@ pub async fn announce_read(state: &AppState, doc: DocumentId, membership: Option
     answer(state, &id, &tip.heads, peer, None, Vec::new()).await
 }
 
-/// Applies `changes`, just committed (so already checked by the store) by a push checked at the
-/// stored heads `before`, to the kept copy of `id`: that costs far less than loading the
-/// document again for the answer and every push. The copy holds committed changes only, so
-/// wherever it stands afterwards it is the document at those heads, and is kept as such: at
-/// the push's own heads, or later when another writer's commit to the document reached the
-/// copy first (writers editing one document at once: its pushes are checked at the same heads
-/// and commit together). Returns the copy's heads before and after; `None` when no copy is
-/// kept, or the one kept lacks part of `before` (the next answer catches it up), or it could
-/// not take the changes (dropped; the next answer loads it).
-async fn advance(state: &AppState, id: &str, before: &str, changes: Vec<Vec<u8>>) -> Option<(String, String)> {
-    let doc = match state.loaded.get_any(id) {
+/// Brings a kept copy of `id` from `before` to `after` with `changes`, just committed (so
+/// already checked by the store): applying them costs far less than loading the document
+/// again for the answer and every push. A copy that does not end at `after` (another commit
+/// came in between) is dropped, and the next answer loads it.
+async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
+    let doc = match state.loaded.get(id, before) {
         Some(doc) => doc,
         // Nothing was stored before (a document just created): it was the empty document.
         // (Unless the cache keeps nothing: then there is nothing to advance.)
         None if before.is_empty() => match state.loaded.put(id, String::new(), 0, Automerge::new(), 0) {
             seeded if state.loaded.bytes(id).is_some() => seeded,
-            _ => return None,
+            _ => return,
         },
-        None => return None,
+        None => return,
     };
-    let read = Heads::parse_list(before, usize::MAX).ok()?;
     let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let (loaded, key) = (state.loaded.clone(), id.to_owned());
-    let moved = run(state, &doc.clone(), heavy(state, id, added), move || {
-        let mut copy = doc.lock().unwrap_or_else(|e| e.into_inner());
-        if !read.as_slice().iter().all(|hash| chunk::has_change(&copy, hash)) {
-            return Ok(None);
-        }
-        let from = Heads::new(copy.get_heads()).to_string();
-        catch_unwind(AssertUnwindSafe(|| {
-            // Whole, or not at all: automerge queues a change whose dependencies it lacks.
-            if copy.apply(&changes).is_err() || !copy.get_missing_deps(&[]).is_empty() {
-                return Err(());
-            }
-            let to = Heads::new(copy.get_heads()).to_string();
-            // Recorded under the copy's lock, so that a concurrent advance finds it at the
-            // heads it stands at.
-            if to != from {
-                loaded.advanced(&key, &doc, &from, &to, added, loaded::memory(&copy));
-            }
-            Ok(Some((from, to)))
-        }))
-        .unwrap_or(Err(()))
-    })
-    .await;
-    match moved {
-        Some(Ok(moved)) => moved,
-        _ => {
-            state.loaded.forget(id);
-            None
-        }
+    match apply(state, id, doc.clone(), changes, added, after.to_owned()).await {
+        Some(memory) => state.loaded.advanced(id, &doc, before, after, added, memory),
+        None => state.loaded.forget(id),
     }
 }
 
