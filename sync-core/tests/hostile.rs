@@ -11,7 +11,7 @@ use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ExpandedChange, ObjType, ROOT, ReadDoc, transaction::Transactable};
 use sync_core::chunk::{self, ChunkError};
 use sync_core::document::StoredDoc;
-use sync_core::server::{self, Access};
+use sync_core::server::{self, Access, KeptDoc};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, Limits, client};
 
 const ID: DocumentId = DocumentId::from_bytes([9; 16]);
@@ -207,6 +207,14 @@ fn push_both(doc: &Automerge, change: &Change) -> (bool, DocStatus) {
             }
             None => assert!(!fast, "a kept copy refused what the fast path took"),
         }
+        // A copy that applied the stored changes itself finds the ops they made in its log of
+        // recent changes, not in the document: it judges the same.
+        let mut kept = KeptDoc::default();
+        kept.apply(&doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>()).unwrap();
+        assert_eq!(kept.get_heads(), doc.get_heads());
+        let logged = kept.check(req.doc_id, &pushed, Access::ReadWrite, &Limits::DEFAULT);
+        let unlogged = server::check_kept(doc, req.doc_id, &pushed, Access::ReadWrite, &Limits::DEFAULT);
+        assert_eq!(logged.map(|c| (c.response, c.new_changes)), unlogged.map(|c| (c.response, c.new_changes)), "the log judged unlike the document");
     }
     assert_eq!(server::automerge_panics(), 0, "automerge panicked on a checked change");
     if merged.response.status != DocStatus::Ok {

@@ -7,7 +7,10 @@
 //! rules as the append fast path ([`super::index::check_references`]). automerge has no public
 //! lookup of an op by id; the ops come from the changes holding them, rebuilt by automerge in
 //! one pass over the op range they span (`Automerge::bundle`), so a push that refers to many
-//! stored ops costs one walk of the document, not one per op.
+//! stored ops costs one walk of the document, not one per op. That walk visits every op of the
+//! document (automerge keeps them by object, not by counter), so a copy kept loaded first
+//! parses the changes it applied last from its log ([`Recent`]): an edit mostly refers to ops
+//! made a moment before (the value it overwrites, the character it types after).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -16,6 +19,7 @@ use automerge::legacy::OpId;
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 
 use super::index::{self, OpInfo};
+use super::recent::Recent;
 
 /// What a pushed change is checked against in a document's history, whatever it pushes: each
 /// author's last seq and the op range of each author's changes. Read in one pass over every
@@ -81,6 +85,15 @@ impl Authors {
     }
 }
 
+/// What a caller keeping a document loaded keeps beside it for the checks
+/// ([`KeptDoc`](super::kept::KeptDoc)): its authors, read at its heads, and its log of the
+/// changes it applied last (every logged change is one the document holds).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Beside<'a> {
+    pub(super) authors: Option<&'a Authors>,
+    pub(super) recent: Option<&'a Recent>,
+}
+
 /// The loaded document's authors and the stored ops a push refers to.
 pub(super) struct History<'a> {
     authors: Cow<'a, Authors>,
@@ -88,11 +101,11 @@ pub(super) struct History<'a> {
 }
 
 impl<'a> History<'a> {
-    /// Reads what checking `pushed` needs from `doc`: its [`Authors`] (unless given, read at
-    /// `doc`'s heads), and one pass over the op range of the changes holding the referenced
-    /// ops (if any).
-    pub(super) fn read<'c>(doc: &Automerge, authors: Option<&'a Authors>, pushed: impl IntoIterator<Item = &'c Change>) -> Self {
-        let authors = authors.map_or_else(|| Cow::Owned(Authors::read(doc)), Cow::Borrowed);
+    /// Reads what checking `pushed` needs from `doc`: its [`Authors`] (unless kept beside it,
+    /// read at `doc`'s heads), and the ops it refers to, from the changes holding them: those
+    /// in the log kept beside it parsed from their bytes, the rest rebuilt in one pass.
+    pub(super) fn read<'c>(doc: &Automerge, beside: Beside<'a>, pushed: impl IntoIterator<Item = &'c Change>) -> Self {
+        let authors = beside.authors.map_or_else(|| Cow::Owned(Authors::read(doc)), Cow::Borrowed);
         // The push's size bounds its references (every op names at most a handful).
         let refs = index::references(pushed, usize::MAX).unwrap_or_default();
         let mut wanted = HashSet::with_capacity(refs.len());
@@ -107,7 +120,18 @@ impl<'a> History<'a> {
                 wanted.insert(OpId(counter, actor));
             }
         }
-        let ops = index::ops_among(&changes_holding(doc, holding), &wanted);
+        let mut changes = Vec::with_capacity(holding.len());
+        if let Some(recent) = beside.recent {
+            holding.retain(|hash| match recent.bytes(hash).map(Change::try_from) {
+                Some(Ok(change)) => {
+                    changes.push(change);
+                    false
+                }
+                _ => true,
+            });
+        }
+        changes.extend(changes_holding(doc, holding));
+        let ops = index::ops_among(&changes, &wanted);
         History { authors, ops }
     }
 

@@ -21,7 +21,7 @@ use std::ops::{Deref, DerefMut};
 
 use automerge::{Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
 
-use super::history::Authors;
+use super::history::{Authors, Beside};
 use super::recent::Recent;
 use super::validate::check_changes_strict_on;
 use super::{Access, NewChange, applicable, heads_after, over_heads_limit, unseen};
@@ -48,7 +48,7 @@ pub struct Checked {
 /// changes and 1.4 ms for 10,000 (`cargo bench -p edgesync-sync-core --bench kept`); a caller
 /// that keeps the document checks on a [`KeptDoc`], which reads that once.
 pub fn check_kept(doc: &Automerge, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
-    check_with(doc, None, doc_id, pushed, access, limits)
+    check_with(doc, Beside::default(), doc_id, pushed, access, limits)
 }
 
 /// New changes applied one at a time, in the order given, so that the log knows their order.
@@ -63,7 +63,9 @@ const ONE_BY_ONE: usize = 8;
 /// only makes the next check read its history again.
 ///
 /// It also logs the changes [`KeptDoc::apply`] applies last ([`Recent`]), for
-/// [`crate::automerge_repo::generate_kept_sync_message`]; a change to the document through
+/// [`crate::automerge_repo::generate_kept_sync_message`] and for its checks (the stored ops a
+/// push refers to are mostly in them: parsed from the log, they cost no walk of the
+/// document); a change to the document through
 /// `DerefMut` ends that log for the copy's life (automerge may have queued a change then,
 /// which the log cannot tell).
 pub struct KeptDoc {
@@ -148,7 +150,7 @@ impl KeptDoc {
         if !self.authors.as_ref().is_some_and(|authors| authors.is_at(&self.doc)) {
             self.authors = Some(Authors::read(&self.doc));
         }
-        check_with(&self.doc, self.authors.as_ref(), doc_id, pushed, access, limits)
+        check_with(&self.doc, Beside { authors: self.authors.as_ref(), recent: self.recent.as_ref() }, doc_id, pushed, access, limits)
     }
 }
 
@@ -190,7 +192,7 @@ impl DerefMut for KeptDoc {
     }
 }
 
-fn check_with(doc: &Automerge, authors: Option<&Authors>, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
+fn check_with(doc: &Automerge, beside: Beside<'_>, doc_id: DocumentId, pushed: &[Change], access: Access, limits: &Limits) -> Option<Checked> {
     let before = chunk::heads_of(doc);
     let answer = |status, heads, missing| DocResponse { doc_id, status, heads, missing, chunks: Vec::new() };
     let fresh = unseen(doc, pushed.to_vec());
@@ -206,7 +208,7 @@ fn check_with(doc: &Automerge, authors: Option<&Authors>, doc_id: DocumentId, pu
         let why = ChunkError::TooManyHeads { heads: heads.len(), limit: limits.max_doc_heads };
         return Some(Checked { new_changes: Vec::new(), response: answer(DocStatus::TooLarge, before, Heads::empty()), rejection: Some(why) });
     }
-    check_changes_strict_on(doc, authors, &ready).ok()?;
+    check_changes_strict_on(doc, beside, &ready).ok()?;
     let new_changes = ready.iter().map(NewChange::of).collect();
     Some(Checked { new_changes, response: answer(DocStatus::Ok, heads, missing), rejection: None })
 }

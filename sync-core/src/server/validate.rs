@@ -32,7 +32,7 @@ use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType};
 
 use super::causal::{Seen, Stored};
-use super::history::{Authors, History};
+use super::history::{Beside, History};
 use super::index::{Action, OpIndex, OpInfo, check_references};
 
 /// Why a pushed change was refused, for [`crate::chunk::ChunkError::InvalidChange`].
@@ -49,35 +49,34 @@ pub enum Known<'d> {
 /// Checks `changes` (in causal order: each one's pushed deps come before it) against `known`.
 /// Returns the index of the first refused change and why.
 pub fn check_changes<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
-    check_changes_with(known, None, matches!(known, Known::Document(_)), changes)
+    check_changes_with(known, Beside::default(), matches!(known, Known::Document(_)), changes)
 }
 
 /// [`check_changes`] as the append fast path checks, which stores what it accepts without
 /// applying it: strict about elements that are marks (the full merge accepts those and then
 /// verifies them by applying), whatever `known` is.
 pub fn check_changes_strict<'c>(known: Known<'_>, changes: impl IntoIterator<Item = &'c Change> + Clone) -> Result<(), (usize, Refusal)> {
-    check_changes_with(known, None, false, changes)
+    check_changes_with(known, Beside::default(), false, changes)
 }
 
-/// [`check_changes_strict`] against a loaded document, with its [`Authors`] if they were read
-/// already (at its heads).
+/// [`check_changes_strict`] against a loaded document, with what is kept beside it.
 pub(super) fn check_changes_strict_on<'c>(
     doc: &Automerge,
-    authors: Option<&Authors>,
+    beside: Beside<'_>,
     changes: impl IntoIterator<Item = &'c Change> + Clone,
 ) -> Result<(), (usize, Refusal)> {
-    check_changes_with(Known::Document(doc), authors, false, changes)
+    check_changes_with(Known::Document(doc), beside, false, changes)
 }
 
 fn check_changes_with<'c>(
     known: Known<'_>,
-    authors: Option<&Authors>,
+    beside: Beside<'_>,
     mark_elements: bool,
     changes: impl IntoIterator<Item = &'c Change> + Clone,
 ) -> Result<(), (usize, Refusal)> {
     let mut pushed = Pushed { mark_elements, ..Pushed::default() };
     if let Known::Document(doc) = known {
-        pushed.history = Some(History::read(doc, authors, changes.clone()));
+        pushed.history = Some(History::read(doc, beside, changes.clone()));
     }
     for (index, change) in changes.into_iter().enumerate() {
         check_change(known, &mut pushed, change).map_err(|why| (index, why))?;
