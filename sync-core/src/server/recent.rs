@@ -17,8 +17,12 @@ pub const RECENT_CHANGES: usize = 32;
 /// Change bytes kept at most; a change logged beyond this is logged without its bytes (a
 /// message sending it asks automerge to encode it).
 pub const RECENT_BYTES: usize = 8 << 10;
-/// The memory a log takes at most, bytes and bookkeeping (hashes, dependencies) included.
-pub const RECENT_MEMORY: u64 = (RECENT_BYTES + RECENT_CHANGES * 256) as u64;
+/// The memory a log takes at most, bytes and bookkeeping (hashes, dependencies, the heads
+/// after each change) included.
+pub const RECENT_MEMORY: u64 = (RECENT_BYTES + RECENT_CHANGES * 384) as u64;
+/// The heads after a logged change are kept while there are at most this many (for
+/// [`Recent::since`] to stop early).
+const KEPT_HEADS: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Recent {
@@ -35,6 +39,8 @@ struct Entry {
     hash: ChangeHash,
     deps: Vec<ChangeHash>,
     bytes: Option<Vec<u8>>,
+    /// The document's heads once this change was applied (sorted), while few.
+    heads_after: Option<Box<[ChangeHash]>>,
 }
 
 impl Recent {
@@ -62,7 +68,8 @@ impl Recent {
         let bytes = (self.bytes + bytes.len() <= RECENT_BYTES).then(|| bytes.to_vec());
         self.bytes += bytes.as_ref().map_or(0, Vec::len);
         step(&mut self.heads, hash, deps);
-        self.entries.push(Entry { hash, deps: deps.to_vec(), bytes });
+        let heads_after = (self.heads.len() <= KEPT_HEADS).then(|| self.heads.clone().into_boxed_slice());
+        self.entries.push(Entry { hash, deps: deps.to_vec(), bytes, heads_after });
     }
 
     pub(crate) fn contains(&self, hash: &ChangeHash) -> bool {
@@ -77,7 +84,9 @@ impl Recent {
     /// One pass from the newest change back: the log is in causal order, so a change is in
     /// the past of `heads` exactly when it is one of them or a dependency of one met before
     /// it (the frontier, a few hashes); what the frontier holds at the end is older than the
-    /// log.
+    /// log. The pass stops where the frontier is exactly the heads the document had once the
+    /// change there was applied: that change and everything before it are in the past (a peer
+    /// kept in sync names such heads, a few changes back).
     pub(crate) fn since(&self, heads: &[ChangeHash], known: impl Fn(&ChangeHash) -> bool) -> Option<Vec<ChangeHash>> {
         if !heads.iter().all(known) {
             return None;
@@ -85,6 +94,13 @@ impl Recent {
         let mut frontier = heads.to_vec();
         let mut since = Vec::new();
         for entry in self.entries.iter().rev() {
+            if let Some(after) = &entry.heads_after
+                && after.len() == frontier.len()
+                && after.iter().all(|h| frontier.contains(h))
+            {
+                since.reverse();
+                return Some(since);
+            }
             match frontier.iter().position(|h| *h == entry.hash) {
                 Some(at) => {
                     frontier.swap_remove(at);
@@ -141,6 +157,8 @@ mod tests {
         doc.put(ROOT, "a", 0).unwrap();
         doc.commit();
         let mut log = Recent::new(doc.get_heads());
+        // The document's heads after each step, and (where the pass cannot stop early) heads
+        // it never had: one of two concurrent changes.
         let mut seen = vec![doc.get_heads()];
         for i in 1..=40 {
             let before = doc.get_heads();
@@ -149,6 +167,7 @@ mod tests {
             doc.commit();
             fork.put(ROOT, "b", i).unwrap();
             fork.commit();
+            seen.push(fork.get_heads());
             doc.merge(&mut fork).unwrap();
             for change in doc.get_changes(&before) {
                 log.push(change.hash(), change.deps(), change.raw_bytes());
