@@ -13,8 +13,8 @@
 //! ([`KeptDoc`]'s log), and are listed without the two walks; those changes' bytes come from
 //! the log too instead of automerge encoding them again. automerge has no entry point taking
 //! those lists, so its message building is repeated here, step by step; anything the log
-//! cannot answer (a peer further behind, heads the document lacks, a reset, the whole
-//! document to send) goes to automerge. `tests/automerge_repo_generate.rs` checks both
+//! cannot answer (a peer further behind, a last sync naming changes the document lacks, a
+//! reset, the whole document to send) goes to automerge. `tests/automerge_repo_generate.rs` checks both
 //! against automerge's answer and the state it leaves, on random histories and states.
 
 use std::collections::{HashMap, HashSet};
@@ -67,6 +67,8 @@ pub fn generate_kept_sync_message(kept: &KeptDoc, state: &mut State) -> Option<M
 /// What automerge would put in the message before its last checks: our `have`, and the
 /// changes to send (their hashes and bytes).
 struct Plan {
+    /// Their heads that the document lacks (what automerge asks for).
+    need: Vec<ChangeHash>,
     have: Vec<Have>,
     hashes: Vec<ChangeHash>,
     changes: Vec<Vec<u8>>,
@@ -76,11 +78,13 @@ struct Plan {
 /// where that would need more than the log.
 fn plan(doc: &Automerge, recent: &Recent, state: &State) -> Option<Plan> {
     let known = |hash: &ChangeHash| recent.contains(hash) || has_change(doc, hash);
-    // Their heads all known: we need nothing (automerge would ask for the others), and send
-    // our filter of what we added since the last sync.
-    if !state.read_only && !state.their_heads.iter().flatten().all(known) {
-        return None;
-    }
+    // We ask for their heads that we lack (automerge's `missing_deps_from`, which also follows
+    // queued changes: a document with a log has none), and send our filter of what we added
+    // since the last sync.
+    let mut need: Vec<ChangeHash> =
+        if state.read_only { Vec::new() } else { state.their_heads.iter().flatten().filter(|hash| !known(hash)).copied().collect() };
+    need.sort_unstable();
+    need.dedup();
     let since_shared = recent.since(&state.shared_heads, known)?;
     let have = vec![Have { last_sync: state.shared_heads.clone(), bloom: BloomFilter::from_hashes(since_shared.iter()) }];
     // A last sync naming a change we lack: automerge answers with a reset.
@@ -109,7 +113,7 @@ fn plan(doc: &Automerge, recent: &Recent, state: &State) -> Option<Plan> {
         .iter()
         .map(|hash| recent.bytes(hash).map(<[u8]>::to_vec).or_else(|| Some(doc.get_change_by_hash(hash)?.raw_bytes().to_vec())))
         .collect::<Option<_>>()?;
-    Some(Plan { have, hashes, changes })
+    Some(Plan { need, have, hashes, changes })
 }
 
 /// automerge's `get_hashes_to_send`: what they asked for, then our changes since their last
@@ -145,7 +149,7 @@ fn to_send(recent: &Recent, have: &[Have], need: &[ChangeHash], known: impl Fn(&
 
 /// The rest of automerge's `generate_sync_message`: whether to say anything, the state's
 /// bookkeeping, the flags and the message.
-fn build(state: &mut State, heads: Vec<ChangeHash>, Plan { have, hashes, changes }: Plan) -> Option<Message> {
+fn build(state: &mut State, heads: Vec<ChangeHash>, Plan { need, have, hashes, changes }: Plan) -> Option<Message> {
     if state.last_sent_heads == heads && state.have_responded {
         if (state.their_heads.as_ref() == Some(&heads) || state.read_only) && hashes.is_empty() {
             return None;
@@ -181,7 +185,7 @@ fn build(state: &mut State, heads: Vec<ChangeHash>, Plan { have, hashes, changes
         (MessageVersion::V1, changes)
     };
     state.in_flight = true;
-    Some(Message { heads, need: Vec::new(), have, changes: ChunkList::from(changes), flags: Some(flags), version })
+    Some(Message { heads, need, have, changes: ChunkList::from(changes), flags: Some(flags), version })
 }
 
 fn supports(state: &State, capability: Capability) -> bool {
