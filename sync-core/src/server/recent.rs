@@ -19,10 +19,10 @@ pub const RECENT_CHANGES: usize = 32;
 pub const RECENT_BYTES: usize = 8 << 10;
 /// The memory a log takes at most, bytes and bookkeeping (hashes, dependencies, the heads
 /// after each change) included.
-pub const RECENT_MEMORY: u64 = (RECENT_BYTES + RECENT_CHANGES * 384) as u64;
+pub const RECENT_MEMORY: u64 = (RECENT_BYTES + RECENT_CHANGES * 512) as u64;
 /// The heads after a logged change are kept while there are at most this many (for
-/// [`Recent::since`] to stop early).
-const KEPT_HEADS: usize = 4;
+/// [`Recent::since`] to stop early; a document edited by a few people at once has as many).
+const KEPT_HEADS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Recent {
@@ -84,9 +84,10 @@ impl Recent {
     /// One pass from the newest change back: the log is in causal order, so a change is in
     /// the past of `heads` exactly when it is one of them or a dependency of one met before
     /// it (the frontier, a few hashes); what the frontier holds at the end is older than the
-    /// log. The pass stops where the frontier is exactly the heads the document had once the
+    /// log. The pass stops where the frontier holds every head the document had once the
     /// change there was applied: that change and everything before it are in the past (a peer
-    /// kept in sync names such heads, a few changes back).
+    /// kept in sync names such heads, a few changes back, or heads of its own whose past
+    /// reaches them).
     pub(crate) fn since(&self, heads: &[ChangeHash], known: impl Fn(&ChangeHash) -> bool) -> Option<Vec<ChangeHash>> {
         if !heads.iter().all(known) {
             return None;
@@ -95,7 +96,7 @@ impl Recent {
         let mut since = Vec::new();
         for entry in self.entries.iter().rev() {
             if let Some(after) = &entry.heads_after
-                && after.len() == frontier.len()
+                && after.len() <= frontier.len()
                 && after.iter().all(|h| frontier.contains(h))
             {
                 since.reverse();
