@@ -323,6 +323,14 @@ async fn roles_counters_and_idempotency(store: &Store) {
     assert_eq!(tip.heads, hash.to_string());
     assert_eq!(tip.stored_bytes, bytes);
     assert_eq!(tips[&empty], (edge_app::model::Role::Owner, edge_app::store::Tip { heads: String::new(), stored_bytes: 0 }));
+    // Several heads (concurrent changes): sorted, comma-separated, as `Heads` prints them.
+    let forked = create(store, "bob").await;
+    let (mut a, mut b) = (Automerge::new().with_actor(ActorId::from(vec![7])), Automerge::new().with_actor(ActorId::from(vec![8])));
+    let (one, two) = (change(&mut a, "y"), change(&mut b, "z"));
+    let mut heads = [one.hash.to_string(), two.hash.to_string()];
+    heads.sort();
+    store.commit_sync(&[DocWrite { doc_id: forked.clone(), changes: vec![two, one] }], NOW).await.unwrap();
+    assert_eq!(store.roles_and_tips("bob", std::slice::from_ref(&forked)).await.unwrap()[&forked].1.heads, heads.join(","));
     // Several users of one document at once (the pushes of one commit): members only, one tip.
     let users = ["alice", "bob", "carol", "nobody"].map(String::from);
     let (roles, tip) = store.roles_of_users_and_tip(&id, &users).await.unwrap();

@@ -11,35 +11,28 @@ impl Store {
     /// `doc_ids` that exists and `user` is a member of, the user's role and the document's tip
     /// (heads and stored size). The id list travels as one bound JSON parameter.
     pub async fn roles_and_tips(&self, user: &str, doc_ids: &[String]) -> Result<HashMap<String, (Role, Tip)>, DbError> {
+        // One row per document: its heads joined in SQL (a row per head cost a row's values each).
         const SQL: &str = concat!(
-            "SELECT m.doc_id, m.role, d.change_bytes + d.snapshot_bytes, h.hash FROM members m ",
-            "JOIN documents d ON d.id = m.doc_id LEFT JOIN heads h ON h.doc_id = m.doc_id ",
-            "WHERE m.user_id = ?1 AND m.doc_id IN (SELECT value FROM json_each(?2))"
+            "SELECT m.doc_id, m.role, d.change_bytes + d.snapshot_bytes, ",
+            "(SELECT group_concat(h.hash, ',') FROM heads h WHERE h.doc_id = m.doc_id) FROM members m ",
+            "JOIN documents d ON d.id = m.doc_id WHERE m.user_id = ?1 AND m.doc_id IN (SELECT value FROM json_each(?2))"
         );
         let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
         let rows = self.db().query(Statement::new(SQL, [user.into(), ids.into()])).await?;
-        let mut found: HashMap<String, (Role, Tip, Vec<String>)> = HashMap::new();
-        for row in &rows.rows {
-            let [doc_id, role, bytes, head] = row.as_slice() else { return Err(DbError::Other("roles_and_tips: expected 4 columns".into())) };
-            let entry = match found.entry(text(doc_id)?) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let role = Role::parse(&text(role)?).ok_or_else(|| DbError::Other("unknown role".into()))?;
-                    e.insert((role, Tip { heads: String::new(), stored_bytes: int(bytes)? }, Vec::new()))
-                }
+        let mut found = HashMap::with_capacity(rows.rows.len());
+        for row in rows.rows {
+            let Ok([doc_id, role, bytes, heads]) = <[Value; 4]>::try_from(row) else {
+                return Err(DbError::Other("roles_and_tips: expected 4 columns".into()));
             };
-            if !matches!(head, Value::Null) {
-                entry.2.push(text(head)?);
-            }
+            let role = Role::parse(&text(&role)?).ok_or_else(|| DbError::Other("unknown role".into()))?;
+            let heads = match heads {
+                Value::Null => String::new(),
+                Value::Text(heads) => sorted_list(heads),
+                other => return Err(DbError::Other(format!("roles_and_tips: expected heads as text, got {other:?}"))),
+            };
+            found.insert(text(&doc_id)?, (role, Tip { heads, stored_bytes: int(&bytes)? }));
         }
-        Ok(found
-            .into_iter()
-            .map(|(id, (role, mut tip, mut heads))| {
-                heads.sort_unstable();
-                tip.heads = heads.join(",");
-                (id, (role, tip))
-            })
-            .collect())
+        Ok(found)
     }
 
     /// The roles of those of `users` who are members of `doc_id`, and its heads (the stored size
@@ -111,5 +104,28 @@ impl Store {
         // Kept by triggers on `members` (migration 0007): one row, however many documents.
         let rows = self.db().query(Statement::new("SELECT documents FROM owned_documents WHERE user_id = ?1", [user.into()])).await?;
         first_int(&rows, 0)
+    }
+}
+
+/// A comma-separated list in sorted order (`group_concat` promises none; the heads index
+/// usually gives it, and then the text is kept as it is).
+fn sorted_list(list: String) -> String {
+    if list.split(',').is_sorted() {
+        return list;
+    }
+    let mut items: Vec<&str> = list.split(',').collect();
+    items.sort_unstable();
+    items.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sorted_list;
+
+    #[test]
+    fn a_list_is_sorted_and_kept_as_it_is_when_it_was() {
+        assert_eq!(sorted_list("b1,a2,c3".into()), "a2,b1,c3");
+        assert_eq!(sorted_list("a2,b1".into()), "a2,b1");
+        assert_eq!(sorted_list("a2".into()), "a2");
     }
 }
