@@ -19,8 +19,11 @@ use std::collections::{BTreeSet, HashMap};
 use automerge::legacy::{Op, OpId};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 
+use crate::chunk::has_change;
+
 use super::graph::Window;
 use super::index::op_references;
+use super::recent::Recent;
 use super::validate::Refusal;
 
 /// Op ranges (start op, last op) of changes, by author, sorted.
@@ -29,7 +32,8 @@ type Ranges = HashMap<ActorId, Vec<(u64, u64)>>;
 /// What the check knows of the stored document.
 #[derive(Clone, Copy)]
 pub(super) enum Stored<'d> {
-    Document(&'d Automerge),
+    /// The loaded document, with the log of the changes it applied last if it keeps one.
+    Document(&'d Automerge, Option<&'d Recent>),
     /// The heads the push builds on (the append fast path on the current heads).
     Heads(&'d [ChangeHash]),
     /// The newest stored changes (the append fast path behind the heads): the push is merged
@@ -102,7 +106,7 @@ impl Seen {
                     }
                     None
                 }
-                Stored::Document(doc) => Some(self.concurrent.entry(key).or_insert_with_key(|key| concurrent_ranges(doc, key))),
+                Stored::Document(doc, recent) => Some(self.concurrent.entry(key).or_insert_with_key(|key| concurrent_ranges(doc, recent, key))),
                 Stored::Graph(window) => match self.concurrent.entry(key) {
                     std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
                     std::collections::hash_map::Entry::Vacant(e) => {
@@ -145,11 +149,25 @@ impl Seen {
 /// The fast path's refusal when the window cannot tell what lies outside a change's past.
 pub(super) const WINDOW_CANNOT_TELL: &str = "the window does not answer for its past";
 
-/// The op ranges, by author, of the stored changes outside the past of `past`.
-fn concurrent_ranges(doc: &Automerge, past: &[ChangeHash]) -> Ranges {
+/// The op ranges, by author, of the stored changes outside the past of `past`: from the log of
+/// the changes the document applied last when they are all there (a push builds on heads a
+/// moment old), else from automerge, which walks the change graph to its vector clocks.
+fn concurrent_ranges(doc: &Automerge, recent: Option<&Recent>, past: &[ChangeHash]) -> Ranges {
     let mut ranges = Ranges::new();
-    for meta in doc.get_changes_meta(past) {
-        ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
+    let logged = recent.and_then(|recent| recent.since(past, |hash| recent.contains(hash) || has_change(doc, hash)));
+    match logged {
+        Some(outside) => {
+            for hash in outside {
+                if let Some(meta) = doc.get_change_meta_by_hash(&hash) {
+                    ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
+                }
+            }
+        }
+        None => {
+            for meta in doc.get_changes_meta(past) {
+                ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
+            }
+        }
     }
     for list in ranges.values_mut() {
         list.sort_unstable();

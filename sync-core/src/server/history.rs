@@ -97,6 +97,7 @@ pub(super) struct Beside<'a> {
 /// The loaded document's authors and the stored ops a push refers to.
 pub(super) struct History<'a> {
     authors: Cow<'a, Authors>,
+    recent: Option<&'a Recent>,
     ops: HashMap<OpId, OpInfo>,
 }
 
@@ -132,7 +133,12 @@ impl<'a> History<'a> {
         }
         changes.extend(changes_holding(doc, holding));
         let ops = index::ops_among(&changes, &wanted);
-        History { authors, ops }
+        History { authors, recent: beside.recent, ops }
+    }
+
+    /// The log of the changes the document applied last, if one is kept beside it.
+    pub(super) fn recent(&self) -> Option<&'a Recent> {
+        self.recent
     }
 
     /// The seq of `actor`'s last change, `None` when the document does not know the actor.

@@ -159,7 +159,7 @@ fn check_change(known: Known<'_>, pushed: &mut Pushed<'_>, change: &Change) -> R
         previous = Some((&op.action, &op.obj));
     }
     let stored = match known {
-        Known::Document(doc) => Stored::Document(doc),
+        Known::Document(doc) => Stored::Document(doc, pushed.history.as_ref().and_then(History::recent)),
         Known::Index(index) => index.window().map_or(Stored::Heads(index.heads()), Stored::Graph),
     };
     pushed.seen.check(stored, change, &expanded.operations)?;
