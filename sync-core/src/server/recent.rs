@@ -14,8 +14,9 @@ use automerge::ChangeHash;
 
 /// Changes logged at most; at this count the older half is dropped.
 pub const RECENT_CHANGES: usize = 32;
-/// Change bytes kept at most; a change logged beyond this is logged without its bytes (a
-/// message sending it asks automerge to encode it).
+/// Change bytes kept at most: the oldest logged changes' bytes are dropped to make room for a
+/// new change's (the newest are the ones peers ask for); a change larger than this is logged
+/// without its bytes (a message sending it asks automerge to encode it).
 pub const RECENT_BYTES: usize = 8 << 10;
 /// The memory a log takes at most, bytes and bookkeeping (hashes, dependencies, the heads
 /// after each change) included.
@@ -65,7 +66,14 @@ impl Recent {
                 self.bytes -= e.bytes.map_or(0, |b| b.len());
             }
         }
-        let bytes = (self.bytes + bytes.len() <= RECENT_BYTES).then(|| bytes.to_vec());
+        let bytes = (bytes.len() <= RECENT_BYTES).then(|| bytes.to_vec());
+        if let Some(new) = &bytes {
+            let mut oldest = self.entries.iter_mut();
+            while self.bytes + new.len() > RECENT_BYTES {
+                let Some(entry) = oldest.next() else { break };
+                self.bytes -= entry.bytes.take().map_or(0, |b| b.len());
+            }
+        }
         self.bytes += bytes.as_ref().map_or(0, Vec::len);
         step(&mut self.heads, hash, deps);
         let heads_after = (self.heads.len() <= KEPT_HEADS).then(|| self.heads.clone().into_boxed_slice());
@@ -186,8 +194,30 @@ mod tests {
         }
         assert_eq!(log.since(&doc.get_heads(), all), Some(Vec::new()));
         assert!(log.entries.len() <= RECENT_CHANGES && log.bytes <= RECENT_BYTES);
+        assert_eq!(log.bytes, log.entries.iter().filter_map(|e| e.bytes.as_ref()).map(Vec::len).sum::<usize>());
+        // The newest changes keep their bytes; the oldest gave theirs up to make room.
+        let last = doc.get_last_local_change().unwrap();
+        assert_eq!(log.bytes(&last.hash()), Some(last.raw_bytes()));
         // A change the document lacks, and heads older than the log.
         assert_eq!(log.since(&[ChangeHash([7; 32])], |_| false), None);
         assert_eq!(log.since(&seen[0], all), None);
+    }
+
+    #[test]
+    fn the_oldest_changes_give_up_their_bytes_to_the_newest() {
+        let hash = |i: u8| ChangeHash([i; 32]);
+        let mut log = Recent::new(Vec::new());
+        for i in 1..=5u8 {
+            let deps: Vec<ChangeHash> = (i > 1).then(|| hash(i - 1)).into_iter().collect();
+            log.push(hash(i), &deps, &[i; 3000]);
+        }
+        // 8 KiB hold two changes of 3,000 bytes: the last two.
+        assert_eq!(log.bytes, 6000);
+        assert_eq!((1..=5).map(|i| log.bytes(&hash(i)).is_some()).collect::<Vec<_>>(), [false, false, false, true, true]);
+        assert_eq!(log.bytes(&hash(5)), Some(&[5u8; 3000][..]));
+        // A change larger than the whole budget is logged without its bytes, and takes none.
+        log.push(hash(6), &[hash(5)], &[6; RECENT_BYTES + 1]);
+        assert_eq!((log.bytes(&hash(6)), log.bytes), (None, 6000));
+        assert_eq!(log.heads(), [hash(6)]);
     }
 }
