@@ -153,21 +153,14 @@ pub(super) const WINDOW_CANNOT_TELL: &str = "the window does not answer for its 
 /// the changes the document applied last when they are all there (a push builds on heads a
 /// moment old), else from automerge, which walks the change graph to its vector clocks.
 fn concurrent_ranges(doc: &Automerge, recent: Option<&Recent>, past: &[ChangeHash]) -> Ranges {
-    let mut ranges = Ranges::new();
     let logged = recent.and_then(|recent| recent.since(past, |hash| recent.contains(hash) || has_change(doc, hash)));
-    match logged {
-        Some(outside) => {
-            for hash in outside {
-                if let Some(meta) = doc.get_change_meta_by_hash(&hash) {
-                    ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
-                }
-            }
-        }
-        None => {
-            for meta in doc.get_changes_meta(past) {
-                ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
-            }
-        }
+    let outside = match logged {
+        Some(hashes) => hashes.iter().filter_map(|hash| doc.get_change_meta_by_hash(hash)).collect(),
+        None => doc.get_changes_meta(past),
+    };
+    let mut ranges = Ranges::new();
+    for meta in outside {
+        ranges.entry(meta.actor.into_owned()).or_default().push((meta.start_op, meta.max_op));
     }
     for list in ranges.values_mut() {
         list.sort_unstable();
