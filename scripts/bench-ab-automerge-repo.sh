@@ -10,7 +10,7 @@
 # WORKLOAD (reply, the default; unpaced; create; offline) is load.mjs's last argument.
 # Each run starts a fresh server on a fresh local libSQL file, runs the clients, and prints one
 # line per build: edits, timeouts, p50 (ms), messages the clients sent and received, the
-# server's CPU per edit (ms, user + system from /proc, ticks of 10 ms), its resident set (MB).
+# server's CPU per edit (ms, scripts/cpu-meter.sh), its resident set (MB).
 # The builds take turns within each run, so a slow minute of the machine hits all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,7 @@ cargo build -q --release -p edgesync-blackbox --bin edge-load
 peer=bench/automerge-repo
 [ -d "$peer/node_modules" ] || (cd "$peer" && npm install --no-audit --no-fund --loglevel=error)
 
-tick=$(getconf CLK_TCK)
-cpu_ms() { awk -v t="$tick" '{ print ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
+source scripts/cpu-meter.sh
 rss_mb() { awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 pid='' work=''
 trap 'stop_pid "$pid"; [ -z "$work" ] || rm -rf "$work"' EXIT
@@ -50,17 +49,17 @@ for run in $(seq 1 "$runs"); do
       EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" "$out/release/edge-load" token bench)
     server=$(pgrep -f "edgesync.*--port $port" | head -1 || true)
     [ -n "$server" ] || server=$pid
-    before=$(cpu_ms "$server")
+    cpu_start "$server"
     json=$(node "$peer/load.mjs" "ws://127.0.0.1:$port/v1/automerge-repo?token=$token" "$clients" "$rounds" "$docs" "${WORKLOAD:-reply}")
-    after=$(cpu_ms "$server")
+    cpu=$(cpu_ms)
     echo "$json" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 run, label, cpu, rss = sys.argv[1:5]
 edits = r.get("edits") or r.get("documents") or 1
 print(run, label, edits, r.get("timeouts", 0), round(r.get("p50_ms", 0), 2), r.get("messages_sent"), r.get("messages_received"),
-      round(float(cpu) / edits, 3), rss)
-' "$run" "$label" "$(echo "$after - $before" | bc)" "$(rss_mb "$server")"
+      round(float(cpu) / edits, 4), rss)
+' "$run" "$label" "$cpu" "$(rss_mb "$server")"
     stop_pid "$pid"
     pid=''
     rm -rf "$work"

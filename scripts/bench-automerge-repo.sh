@@ -20,9 +20,9 @@
 #                    (bench/automerge-repo/server.mjs), driven by unchanged automerge-repo
 #                    clients (bench/automerge-repo/load.mjs, offline.mjs)
 # Each server is fresh per run; the runs alternate between the three, RUNS times, and the table
-# shows the medians and each edgesync row's ratio to automerge-repo. Server CPU is the server process's
-# user + system time (/proc) from before the clients start until they are done; memory its
-# resident set when they are done and its peak (VmHWM).
+# shows the medians and each edgesync row's ratio to automerge-repo. Server CPU is the CPU time of
+# all the server process's threads from before the clients start until they are done
+# (scripts/cpu-meter.sh); memory its resident set when they are done and its peak (VmHWM).
 #   scripts/bench-automerge-repo.sh [CLIENTS=8] [ROUNDS=200] [DOCS=10] [RUNS=3] [WORKLOAD=reply]
 # e.g. `8 1250 0 3 create` (10,000 documents), `2 1000 1 3 offline`.
 set -euo pipefail
@@ -44,17 +44,16 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-tick=$(getconf CLK_TCK)
-cpu_ms() { awk -v t="$tick" '{ print ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
+source scripts/cpu-meter.sh
 mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # peer_run LABEL URL: bench/automerge-repo's clients against the server $pid listens on at URL;
 # appends LABEL's row to $results and stops the server.
 peer_run() {
-  local before cpu json
-  before=$(cpu_ms "$pid")
+  local cpu json
+  cpu_start "$pid"
   json=$(node "$peer/load.mjs" "$2" "$clients" "$rounds" "$docs" "$workload")
-  cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
+  cpu=$(cpu_ms)
   echo "$json" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -78,11 +77,11 @@ for run in $(seq 1 "$runs"); do
   port=$(free_port)
   start_target native "$port" "$work"
   wait_healthy "$port" "$work"
-  before=$(cpu_ms "$pid")
+  cpu_start "$pid"
   row=$(EDGESYNC_BASE_URL="http://127.0.0.1:$port" EDGESYNC_TEST_HS256_SECRET="$JWT_HS256_SECRET" \
     EDGESYNC_TEST_ISSUER="$JWT_ISSUER" EDGESYNC_TEST_AUDIENCE="$JWT_AUDIENCE" \
     "$out/release/edge-load" edgesync "$clients" "$rounds" "$mode")
-  cpu=$(echo "$(cpu_ms "$pid") - $before" | bc)
+  cpu=$(cpu_ms)
   # Rows: | label | mode | clients | rounds/s | p50 | p99 | loads | retries |, or for offline
   # | label | offline | clients | edits | request bytes | response bytes | messages | seconds |
   # wire bytes to the server | wire bytes from it |.
