@@ -244,11 +244,14 @@ async fn the_change_graph_answers_the_window(store: &Store) {
     let branch: Vec<NewChange> = (0..3).map(|i| change(&mut b, &format!("b{i}"))).collect();
     let more: Vec<NewChange> = (12..20).map(|i| change(&mut a, &format!("a{i}"))).collect();
     store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: first.clone() }], NOW).await.unwrap();
-    // A replayed change is not placed again.
-    let replayed = [branch.clone(), vec![first[11].clone()], more.clone()].concat();
+    // A replayed change, and one listed twice, are neither placed nor counted again.
+    let replayed = [branch.clone(), vec![first[11].clone(), more[0].clone()], more.clone()].concat();
     store.commit_sync(&[DocWrite { doc_id: id.clone(), changes: replayed }], NOW).await.unwrap();
     let history: Vec<automerge::Change> =
-        [first, branch.clone(), more].concat().iter().map(|c| automerge::Change::try_from(c.bytes.as_slice()).unwrap()).collect();
+        [first, branch.clone(), more.clone()].concat().iter().map(|c| automerge::Change::try_from(c.bytes.as_slice()).unwrap()).collect();
+    let row = store.document_for(&id, "alice").await.unwrap().unwrap();
+    assert_eq!((row.change_rows, row.change_bytes), (23, history.iter().map(|c| c.raw_bytes().len() as i64).sum()));
+    assert_eq!(store.load_heads(&id).await.unwrap(), Some(Heads::new(vec![more[7].hash, branch[2].hash]).to_string()));
 
     let lookup = Lookup { deps: vec![history[22].hash(), history[21].hash(), automerge::ChangeHash([3; 32])], window: true, ..Lookup::default() };
     let mut found = store.find_ops(&id, &lookup).await.unwrap();

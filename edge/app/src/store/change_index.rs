@@ -22,17 +22,6 @@ pub(super) fn index_change(doc_id: &str, c: &NewChange) -> Statement {
     )
 }
 
-/// The statement placing a change of `doc_id` last in the document's order, with its
-/// dependencies, when the statement just before it stored the change (see `change_graph`).
-pub(super) fn order_change(doc_id: &str, c: &NewChange) -> Statement {
-    let deps: Vec<String> = c.deps.iter().map(ToString::to_string).collect();
-    Statement::new(
-        "INSERT OR IGNORE INTO change_graph (doc_id, pos, hash, deps) \
-         SELECT ?1, (SELECT COALESCE(MAX(pos), 0) + 1 FROM change_graph WHERE doc_id = ?1), ?2, ?3 WHERE changes() = 1",
-        [doc_id.into(), c.hash.to_string().into(), deps.join(",").into()],
-    )
-}
-
 /// The statement recording that every change of `doc_id` is indexed (at creation, or once a
 /// compaction has indexed an older document).
 pub(super) fn indexed(doc_id: &str) -> Statement {
@@ -70,7 +59,7 @@ fn graph_row(hash: Option<&str>, pos: Option<u64>, actor: &Value, ops: &Value, d
     })
 }
 
-fn op(counter: u64) -> Value {
+pub(super) fn op(counter: u64) -> Value {
     // Op counters and seqs fit: sync_core::server::check_changes caps counters at u32::MAX, and
     // a seq counts an actor's changes.
     Value::Integer(i64::try_from(counter).unwrap_or(i64::MAX))

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "provider_keys", include_str!("../../migrations/0005_provider_keys.sql")),
     (6, "presence", include_str!("../../migrations/0006_presence.sql")),
     (7, "owned_documents", include_str!("../../migrations/0007_owned_documents.sql")),
+    (8, "change_writes", include_str!("../../migrations/0008_change_writes.sql")),
 ];
 
 impl Store {
