@@ -112,9 +112,9 @@ impl KeptDoc {
             authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
         }
         // The new changes in the order given, each once, with their bytes.
-        let mut fresh: Vec<(&Change, &[u8])> = Vec::with_capacity(new.len());
+        let (mut fresh, mut pending): (Vec<(&Change, &[u8])>, _) = (Vec::with_capacity(new.len()), new.clone());
         for (change, bytes) in parsed.iter().zip(changes.iter()) {
-            if new.contains(&change.hash()) && fresh.iter().all(|(c, _)| c.hash() != change.hash()) {
+            if pending.remove(&change.hash()) {
                 fresh.push((change, bytes));
             }
         }
