@@ -1,7 +1,8 @@
 //! `receive_without_changes` leaves a sync state exactly as automerge's `receive_sync_message`
 //! does, on random histories (several actors forking and merging), sync states and messages:
 //! heads the document knows, does not know, or lacks in part; sent hashes inside and outside
-//! their past; every flag; with and without a `have`.
+//! their past; every flag; with and without a `have`. The same on a kept copy, whose log of the
+//! changes it applied last answers for heads that reach into it.
 
 mod forks;
 
@@ -10,7 +11,8 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ROOT};
 use forks::history;
 use proptest::prelude::*;
-use sync_core::automerge_repo::receive_without_changes;
+use sync_core::automerge_repo::{receive_kept_without_changes, receive_without_changes};
+use sync_core::server::KeptDoc;
 
 fn pick(all: &[ChangeHash], mask: u64) -> Vec<ChangeHash> {
     let mut picked: Vec<ChangeHash> = all.iter().enumerate().filter(|(i, _)| mask >> (i % 64) & 1 == 1).map(|(_, h)| *h).collect();
@@ -71,10 +73,18 @@ proptest! {
             version: if v2 { MessageVersion::V2 } else { MessageVersion::V1 },
         };
 
-        let (mut theirs, mut ours) = (state.clone(), state);
+        let (mut theirs, mut ours, mut kept_ours) = (state.clone(), state.clone(), state);
         doc.clone().receive_sync_message(&mut theirs, message.clone()).unwrap();
-        receive_without_changes(&doc, &mut ours, message).unwrap();
-        prop_assert_eq!(ours, theirs);
+        receive_without_changes(&doc, &mut ours, message.clone()).unwrap();
+        prop_assert_eq!(&ours, &theirs);
+        // A kept copy that applied the history change by change: its log holds the newest
+        // changes, and answers for heads that reach into it.
+        let mut kept = KeptDoc::new(automerge::Automerge::new());
+        for change in doc.get_changes(&[]) {
+            kept.apply(&[change.raw_bytes().to_vec()]).unwrap();
+        }
+        receive_kept_without_changes(&kept, &mut kept_ours, message).unwrap();
+        prop_assert_eq!(kept_ours, theirs);
     }
 }
 

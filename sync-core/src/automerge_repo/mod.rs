@@ -27,7 +27,7 @@ mod sync_message;
 pub use codec::DecodeError;
 pub use generate::{generate_kept_sync_message, generate_sync_message};
 pub use ids::{ParseRepoIdError, from_repo_document_id, repo_document_id};
-pub use receive::receive_without_changes;
+pub use receive::{receive_kept_without_changes, receive_without_changes};
 pub use session::{EphemeralFilter, Event, Session, SessionLimits};
 pub use sync_message::{MAX_BLOOM_BITS_PER_ENTRY, MAX_BLOOM_PROBES, MAX_HAVES, SyncMessageError, decode_sync_message};
 

@@ -20,10 +20,24 @@ use automerge::sync::{Capability, Message, MessageFlags, State};
 use automerge::{Automerge, ChangeHash};
 
 use crate::chunk::has_change;
+use crate::server::KeptDoc;
+use crate::server::recent::Recent;
 
 /// Applies `message` (which carries no changes: `Err` gives it back otherwise) to `state` as
 /// [`automerge::sync::SyncDoc::receive_sync_message`] does, without changing `doc`.
 pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Message) -> Result<(), Message> {
+    receive_with(doc, None, state, message)
+}
+
+/// [`receive_without_changes`] on a kept copy: the changes outside the past of the peer's
+/// heads come from its log of the changes it applied last when the heads reach into it (a
+/// peer kept in sync names heads a few changes old), without automerge's walk to its vector
+/// clocks.
+pub fn receive_kept_without_changes(kept: &KeptDoc, state: &mut State, message: Message) -> Result<(), Message> {
+    receive_with(kept, kept.recent_at(&kept.get_heads()), state, message)
+}
+
+fn receive_with(doc: &Automerge, recent: Option<&Recent>, state: &mut State, message: Message) -> Result<(), Message> {
     if !message.changes.is_empty() {
         return Err(message);
     }
@@ -51,7 +65,11 @@ pub fn receive_without_changes(doc: &Automerge, state: &mut State, message: Mess
         && let Some(newest_start) = known.iter().filter_map(|head| doc.get_change_meta_by_hash(head)).map(|meta| meta.start_op).max()
         && !all_after(doc, &state.sent_hashes, newest_start)
     {
-        let outside: HashSet<ChangeHash> = doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect();
+        let logged = recent.and_then(|recent| recent.since(&known, |hash| recent.contains(hash) || has_change(doc, hash)));
+        let outside: HashSet<ChangeHash> = match logged {
+            Some(hashes) => hashes.into_iter().collect(),
+            None => doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect(),
+        };
         state.sent_hashes.retain(|h| outside.contains(h) || !has_change(doc, h));
     }
     if heads == doc.get_heads() {

@@ -8,7 +8,7 @@
 //! committed before the answer is generated. The answer comes from the stored document: the
 //! changes are stripped from the message before automerge sees it (they are stored already,
 //! or refused), the message is applied to the connection's state without walking the
-//! document's history ([`receive_without_changes`]), then `generate_sync_message` runs. The
+//! document's history ([`receive_kept_without_changes`]), then `generate_sync_message` runs. The
 //! document is loaded once per stored heads and kept
 //! ([`LoadedDocs`](crate::service::loaded::LoadedDocs)): the answer to the writer and the
 //! pushes to every other connection share one load.
@@ -22,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::automerge::sync::{ChunkList, Message, State, SyncDoc};
 use sync_core::automerge::{Automerge, ChangeHash};
-use sync_core::automerge_repo::{decode_sync_message, generate_kept_sync_message, receive_without_changes};
+use sync_core::automerge_repo::{decode_sync_message, generate_kept_sync_message, receive_kept_without_changes};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
 use crate::error::{ApiError, ApiResult};
@@ -315,7 +315,7 @@ async fn answer_from(
             if let Some(Received { message, carried_changes }) = received {
                 let sent = carried_changes.then(|| st.last_sent_heads.clone());
                 // Without walking the document's history (the changes were stripped above).
-                if let Err(message) = receive_without_changes(&doc, &mut st, message) {
+                if let Err(message) = receive_kept_without_changes(&doc, &mut st, message) {
                     doc.receive_sync_message(&mut st, message).map_err(|e| e.to_string())?;
                 }
                 if let Some(sent) = sent {
