@@ -15,7 +15,6 @@
 //! The answer holds the heads and status the full merge would send, but no changes to pull: a
 //! caller that needs those takes another path.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::{Deref, DerefMut};
 
@@ -99,36 +98,42 @@ impl KeptDoc {
     /// document (how an automerge-repo client sends a document it made offline) is applied as
     /// its changes.
     pub fn apply(&mut self, chunks: &[Vec<u8>]) -> Result<(), AutomergeError> {
-        let Some((parsed, changes)) = expand(chunks) else {
+        let Some(parsed) = expand(chunks) else {
             // Chunks automerge loads but that are neither changes nor a document: the history
             // is read again at the next check, and the log ends.
             self.authors = None;
             self.recent = None;
             return chunks.iter().try_for_each(|bytes| self.doc.load_incremental(bytes).map(drop));
         };
+        self.apply_changes(parsed)
+    }
+
+    /// [`KeptDoc::apply`] for changes already read (those a push's check read): without
+    /// parsing their bytes again.
+    pub fn apply_changes(&mut self, parsed: Vec<Change>) -> Result<(), AutomergeError> {
         let mut authors = self.authors.take().filter(|authors| authors.is_at(&self.doc));
         let new: HashSet<ChangeHash> = parsed.iter().map(Change::hash).filter(|hash| !chunk::has_change(&self.doc, hash)).collect();
         if let Some(authors) = authors.as_mut() {
             authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
         }
         // The new changes in the order given, each once, with their bytes.
-        let (mut fresh, mut pending): (Vec<(&Change, &[u8])>, _) = (Vec::with_capacity(new.len()), new.clone());
-        for (change, bytes) in parsed.iter().zip(changes.iter()) {
+        let (mut fresh, mut pending): (Vec<&Change>, _) = (Vec::with_capacity(new.len()), new.clone());
+        for change in &parsed {
             if pending.remove(&change.hash()) {
-                fresh.push((change, bytes));
+                fresh.push(change);
             }
         }
         // automerge applies a batch in a topological order of its own, which the log cannot
         // tell: a few changes, each after its dependencies, are applied one at a time, in the
         // order given, and logged; otherwise the log starts again after the batch.
-        let in_order = |i: usize, change: &Change| fresh[i..].iter().all(|(later, _)| !change.deps().contains(&later.hash()));
-        let one_by_one = fresh.len() <= ONE_BY_ONE && fresh.iter().enumerate().all(|(i, (change, _))| in_order(i, change));
+        let in_order = |i: usize, change: &Change| fresh[i..].iter().all(|later| !change.deps().contains(&later.hash()));
+        let one_by_one = fresh.len() <= ONE_BY_ONE && fresh.iter().enumerate().all(|(i, change)| in_order(i, change));
         let mut recent = self.recent.take().filter(|recent| recent.heads() == self.doc.get_heads());
         match recent.as_mut() {
             Some(recent) if one_by_one => {
-                for (change, bytes) in fresh {
+                for change in fresh {
                     self.doc.apply_changes([change.clone()])?;
-                    recent.push(change.hash(), change.deps(), bytes);
+                    recent.push(change.hash(), change.deps(), change.raw_bytes());
                 }
             }
             _ => {
@@ -154,27 +159,19 @@ impl KeptDoc {
     }
 }
 
-/// Changes, and the bytes of each.
-type Expanded<'a> = (Vec<Change>, Vec<Cow<'a, [u8]>>);
-
-/// `chunks` as changes, each with its bytes: a change chunk as it is, a document chunk as the
-/// changes it holds.
-fn expand(chunks: &[Vec<u8>]) -> Option<Expanded<'_>> {
-    let (mut parsed, mut bytes) = (Vec::with_capacity(chunks.len()), Vec::with_capacity(chunks.len()));
+/// `chunks` as changes: a change chunk as it is, a document chunk as the changes it holds.
+fn expand(chunks: &[Vec<u8>]) -> Option<Vec<Change>> {
+    let mut parsed = Vec::with_capacity(chunks.len());
     for chunk in chunks {
         if let Ok(change) = Change::try_from(chunk.as_slice()) {
             parsed.push(change);
-            bytes.push(Cow::Borrowed(chunk.as_slice()));
         } else if chunk.get(chunk::CHUNK_TYPE_OFFSET) == Some(&chunk::CHUNK_TYPE_DOCUMENT) {
-            for change in chunk::load_document(0, chunk).ok()? {
-                bytes.push(Cow::Owned(change.raw_bytes().to_vec()));
-                parsed.push(change);
-            }
+            parsed.extend(chunk::load_document(0, chunk).ok()?);
         } else {
             return None;
         }
     }
-    Some((parsed, bytes))
+    Some(parsed)
 }
 
 impl Deref for KeptDoc {
@@ -279,5 +276,22 @@ mod tests {
         let mut queued = kept.doc.clone();
         queued.load_incremental(&bytes_after(&a, &before)[1]).unwrap();
         assert!(KeptDoc::new(queued).recent.is_none());
+    }
+
+    #[test]
+    fn changes_already_read_apply_and_log_as_their_bytes_do() {
+        let mut a = Automerge::new().with_actor(ActorId::from(b"a".to_vec()));
+        edit(&mut a, "x");
+        let (mut from_bytes, mut from_read) = (KeptDoc::new(a.clone()), KeptDoc::new(a.clone()));
+        let before = a.get_heads();
+        edit(&mut a, "y");
+        edit(&mut a, "z");
+        from_bytes.apply(&bytes_after(&a, &before)).unwrap();
+        from_read.apply_changes(a.get_changes(&before)).unwrap();
+        assert_eq!(from_read.get_heads(), a.get_heads());
+        let (read, bytes) = (from_read.recent_at(&a.get_heads()).expect("logged"), from_bytes.recent_at(&a.get_heads()).expect("logged"));
+        assert_eq!(read.since(&before, |_| true), bytes.since(&before, |_| true));
+        let newest = a.get_heads()[0];
+        assert_eq!(read.bytes(&newest), Some(a.get_change_by_hash(&newest).unwrap().raw_bytes()), "with its bytes");
     }
 }

@@ -21,7 +21,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sync_core::automerge::sync::{ChunkList, Message, State, SyncDoc};
-use sync_core::automerge::{Automerge, ChangeHash};
+use sync_core::automerge::{Automerge, Change, ChangeHash};
 use sync_core::automerge_repo::{decode_sync_message, generate_kept_sync_message, receive_kept_without_changes};
 use sync_core::{DocRequest, DocStatus, DocumentId, Heads, SyncRequest};
 
@@ -137,7 +137,7 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
         let mut request = SyncRequest { docs: vec![DocRequest { doc_id: doc, have, heads: Heads::new(message.heads.clone()), chunks }] };
         let creates = creating.is_some();
         let synced = sync::sync_with_tips(state, &request, std::slice::from_ref(&id), &tips, sync::Pull::HeadsOnly, creating).await;
-        let (mut response, _) = match synced {
+        let (mut response, _, mut read) = match synced {
             // The id was taken meanwhile, by a document the user may not read.
             Err(ApiError::Conflict(_)) if creates => return Ok(Answer::Unavailable),
             synced => synced?,
@@ -150,7 +150,11 @@ pub async fn receive(state: &AppState, user: &str, doc: DocumentId, peer: &mut D
                 if before != stored_heads {
                     if missing.is_empty() {
                         let chunks = std::mem::take(&mut request.docs[0].chunks);
-                        advance(state, &id, &before, &stored_heads, chunks).await;
+                        let changes = match read.pop() {
+                            Some((read_id, read)) if read_id == id => Changes::Read(read),
+                            _ => Changes::Chunks(chunks),
+                        };
+                        advance(state, &id, &before, &stored_heads, changes).await;
                     }
                     // Committed: the document's other connections answer from the copy just
                     // advanced.
@@ -201,7 +205,7 @@ pub async fn announce_read(state: &AppState, doc: DocumentId, membership: Option
 /// already checked by the store): applying them costs far less than loading the document
 /// again for the answer and every push. A copy that does not end at `after` (another commit
 /// came in between) is dropped, and the next answer loads it.
-async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Vec<Vec<u8>>) {
+async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes: Changes) {
     let doc = match state.loaded.get(id, before) {
         Some(doc) => doc,
         // Nothing was stored before (a document just created): it was the empty document.
@@ -212,7 +216,7 @@ async fn advance(state: &AppState, id: &str, before: &str, after: &str, changes:
         },
         None => return,
     };
-    let added = changes.iter().map(Vec::len).sum::<usize>() as u64;
+    let added = changes.bytes();
     match apply(state, id, doc.clone(), changes, added, after.to_owned()).await {
         Some(memory) => state.loaded.advanced(id, &doc, before, after, added, memory),
         None => state.loaded.forget(id),
@@ -245,24 +249,44 @@ async fn loaded(state: &AppState, id: &str, heads: &str) -> ApiResult<Option<Sha
 async fn catch_up(state: &AppState, id: &str, stale: Stale) -> ApiResult<Option<Fresh>> {
     let Some(after) = state.store.changes_after(id, stale.seq).await? else { return Ok(None) };
     let added = after.changes.iter().map(Vec::len).sum::<usize>() as u64;
-    let applied = apply(state, id, stale.doc.clone(), after.changes, added, after.heads.clone()).await;
+    let applied = apply(state, id, stale.doc.clone(), Changes::Chunks(after.changes), added, after.heads.clone()).await;
     Ok(applied.map(|memory| Fresh::CaughtUp { doc: stale.doc, heads: after.heads, seq: after.max_seq, added, memory }))
 }
 
 /// Applies stored `changes` (`added` bytes, already checked by the store) to a kept copy; if
 /// it then stands exactly at `expected` (the stored heads' text form), the memory it takes
 /// ([`loaded::memory`]).
-async fn apply(state: &AppState, id: &str, doc: Shared, changes: Vec<Vec<u8>>, added: u64, expected: String) -> Option<u64> {
+async fn apply(state: &AppState, id: &str, doc: Shared, changes: Changes, added: u64, expected: String) -> Option<u64> {
     let applied = run(state, &doc.clone(), heavy(state, id, added), move || {
         let mut doc = doc.lock().unwrap_or_else(|e| e.into_inner());
         catch_unwind(AssertUnwindSafe(|| {
-            let applied = doc.apply(&changes).is_ok() && Heads::new(doc.get_heads()).to_string() == expected;
+            let applied = match changes {
+                Changes::Chunks(chunks) => doc.apply(&chunks),
+                Changes::Read(read) => doc.apply_changes(read),
+            };
+            let applied = applied.is_ok() && Heads::new(doc.get_heads()).to_string() == expected;
             applied.then(|| loaded::memory(&doc))
         }))
         .unwrap_or(None)
     })
     .await;
     applied.flatten()
+}
+
+/// Changes committed to a document, for its kept copy: as stored (chunks), or as the push's
+/// check read them (then not parsed again).
+enum Changes {
+    Chunks(Vec<Vec<u8>>),
+    Read(Vec<Change>),
+}
+
+impl Changes {
+    fn bytes(&self) -> u64 {
+        match self {
+            Changes::Chunks(chunks) => chunks.iter().map(Vec::len).sum::<usize>() as u64,
+            Changes::Read(read) => read.iter().map(|c| c.raw_bytes().len()).sum::<usize>() as u64,
+        }
+    }
 }
 
 /// A client's sync message with its changes stripped (stored already, or refused).

@@ -49,10 +49,15 @@ pub async fn sync(state: &AppState, user: &str, request: &SyncRequest) -> ApiRes
     let t = state.clock.now_micros();
     let tips = state.store.roles_and_tips(user, &ids).await?;
     let db_micros = state.clock.now_micros() - t;
-    let (response, mut stats) = sync_with_tips(state, request, &ids, &tips, Pull::Changes, None).await?;
+    let (response, mut stats, _) = sync_with_tips(state, request, &ids, &tips, Pull::Changes, None).await?;
     stats.db_micros += db_micros;
     Ok((response, stats))
 }
+
+/// The pushes [`sync_with_tips`] checked on a kept copy and committed, as their check read
+/// them (by document id): the caller that advances the copy applies them without parsing their
+/// bytes again.
+pub type ReadChanges = Vec<(String, Vec<sync_core::automerge::Change>)>;
 
 /// What the caller of [`sync_with_tips`] sends back for each document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +92,7 @@ pub async fn sync_with_tips(
     tips: &HashMap<String, (Role, Tip)>,
     pull: Pull,
     mut creating: Option<Creating>,
-) -> ApiResult<(SyncResponse, SyncStats)> {
+) -> ApiResult<(SyncResponse, SyncStats, ReadChanges)> {
     debug_assert_eq!(ids.len(), request.docs.len(), "one id per document of the request");
     let mut stats = SyncStats::default();
 
@@ -100,6 +105,7 @@ pub async fn sync_with_tips(
     let mut full_merges = Vec::new();
     // Writes of the fast path, and the heads each was checked against: the tails follow them.
     let mut followed = Vec::new();
+    let mut read = Vec::new();
     for (doc, id) in request.docs.iter().zip(ids) {
         // Not a member, or no such document: the same answer.
         let Some((role, tip)) = tips.get(id).cloned() else {
@@ -134,7 +140,7 @@ pub async fn sync_with_tips(
         let new = creating.as_ref().is_some_and(|c| c.id == *id);
         if pull == Pull::HeadsOnly && !pushed.is_empty() {
             match check_kept(state, id, &tip.heads, doc, pushed, access, new).await? {
-                Ok(checked) => {
+                Ok((checked, pushed)) => {
                     stats.crdt_micros += state.clock.now_micros() - t;
                     stats.fast_path += 1;
                     if let Some(why) = &checked.rejection {
@@ -145,6 +151,7 @@ pub async fn sync_with_tips(
                     }
                     if !checked.new_changes.is_empty() {
                         writes.push(DocWrite { doc_id: id.clone(), changes: checked.new_changes });
+                        read.push((id.clone(), pushed));
                     }
                     responses.push(checked.response);
                     continue;
@@ -217,7 +224,7 @@ pub async fn sync_with_tips(
         state.wakeups.announce(&written);
     }
     stats.changes_applied = writes.iter().map(|w| w.changes.len()).sum();
-    Ok((SyncResponse { docs: responses }, stats))
+    Ok((SyncResponse { docs: responses }, stats, read))
 }
 
 /// Runs `statements` in one transaction (none: nothing to do), and `committed` once they have
@@ -244,7 +251,7 @@ async fn check_kept(
     pushed: Vec<sync_core::automerge::Change>,
     access: Access,
     new: bool,
-) -> ApiResult<Result<server::Checked, Vec<sync_core::automerge::Change>>> {
+) -> ApiResult<Result<(server::Checked, Vec<sync_core::automerge::Change>), Vec<sync_core::automerge::Change>>> {
     let kept = if new { Some(Shared::default()) } else { state.loaded.get(id, heads) };
     let Some(kept) = kept else { return Ok(Err(pushed)) };
     let (doc_id, limits, expected) = (doc.doc_id, state.config.sync_limits, heads.to_owned());
@@ -260,12 +267,12 @@ async fn check_kept(
         // merge would panic on it too, and record the document as damaged for everyone). Not
         // answered there: the usual path decides (its full merge applies and verifies).
         match catch_unwind(AssertUnwindSafe(|| copy.check(doc_id, &pushed, access, &limits))) {
-            Ok(Some(checked)) => Ok(checked),
+            Ok(Some(checked)) => Ok((checked, pushed)),
             Ok(None) => Err(pushed),
             Err(_) => {
                 let why = chunk::ChunkError::InvalidChange { index: 0, reason: "automerge could not check it".into() };
                 let response = DocResponse { heads: at, ..status_only(doc_id, DocStatus::InvalidChanges) };
-                Ok(server::Checked { new_changes: Vec::new(), response, rejection: Some(why) })
+                Ok((server::Checked { new_changes: Vec::new(), response, rejection: Some(why) }, Vec::new()))
             }
         }
     })
