@@ -1,7 +1,8 @@
 //! A document's sync state (snapshot + change log) and the guarded writes that move it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use sync_core::ChangeHash;
 use sync_core::server::NewChange;
 
 use super::change_index::op;
@@ -169,35 +170,38 @@ impl Store {
     /// Side by side (docs/benchmarks.md), one statement per change was 3% faster than the list
     /// for shared documents' one or two, and the list 8% faster for an offline client's 1,000.
     pub fn sync_statements(writes: &[DocWrite], now: UnixMillis) -> Result<Vec<Statement>, DbError> {
-        const STORE_ONE: &str = "INSERT INTO change_writes (doc_id, hash, hash_bytes, bytes, actor, seq, start_op, last_op, deps, now) \
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+        const STORE_ONE: &str = "INSERT INTO change_writes (doc_id, hash, hash_bytes, bytes, actor, seq, start_op, last_op, deps, head, now) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
         const STORE_LIST: &str = concat!(
-            "INSERT INTO change_writes (doc_id, hash, hash_bytes, bytes, actor, seq, start_op, last_op, deps, now) ",
-            "SELECT ?1, hash, substr(?3, 32 * k + 1, 32), substr(?4, off + 1, len), actor, seq, start_op, last_op, deps, ?5 FROM (",
+            "INSERT INTO change_writes (doc_id, hash, hash_bytes, bytes, actor, seq, start_op, last_op, deps, head, now) ",
+            "SELECT ?1, hash, substr(?3, 32 * k + 1, 32), substr(?4, off + 1, len), actor, seq, start_op, last_op, deps, head, ?5 FROM (",
             "SELECT key AS k, json_extract(value, '$[0]') AS hash, json_extract(value, '$[1]') AS off, json_extract(value, '$[2]') AS len, ",
             "json_extract(value, '$[3]') AS actor, json_extract(value, '$[4]') AS seq, json_extract(value, '$[5]') AS start_op, ",
             // `LIMIT -1` keeps the subquery from being merged into the INSERT's SELECT, which
             // would parse `off` and `len` twice.
-            "json_extract(value, '$[6]') AS last_op, json_extract(value, '$[7]') AS deps FROM json_each(?2) ORDER BY key LIMIT -1)"
+            "json_extract(value, '$[6]') AS last_op, json_extract(value, '$[7]') AS deps, json_extract(value, '$[8]') AS head ",
+            "FROM json_each(?2) ORDER BY key LIMIT -1)"
         );
         let mut statements = Vec::new();
         for w in writes.iter().filter(|w| !w.changes.is_empty()) {
             let doc = || Value::from(w.doc_id.as_str());
+            // The changes of this write another of them depends on: never heads once it is done.
+            let depended: HashSet<ChangeHash> = w.changes.iter().flat_map(|c| c.deps.iter().copied()).collect();
             if w.changes.len() < LISTED_FROM {
                 for c in &w.changes {
-                    let fields = ChangeFields::of(c);
-                    let (hash, bytes, actor, deps) = (fields.hash.into(), c.hash.0.to_vec().into(), fields.actor.into(), fields.deps.into());
-                    let [seq, start_op, last_op] = [fields.seq, fields.start_op, fields.last_op].map(op);
-                    let params = [doc(), hash, bytes, c.bytes.clone().into(), actor, seq, start_op, last_op, deps, Value::Integer(now.0)];
-                    statements.push(Statement::new(STORE_ONE, params));
+                    let f = ChangeFields::of(c, &depended);
+                    let (hash, bytes, actor, deps) = (f.hash.into(), c.hash.0.to_vec().into(), f.actor.into(), f.deps.into());
+                    let [seq, start_op, last_op] = [f.seq, f.start_op, f.last_op].map(op);
+                    let (head, now) = (Value::Integer(i64::from(f.head)), Value::Integer(now.0));
+                    statements.push(Statement::new(STORE_ONE, [doc(), hash, bytes, c.bytes.clone().into(), actor, seq, start_op, last_op, deps, head, now]));
                 }
             } else {
-                let list = ChangeList::of(&w.changes)?;
+                let list = ChangeList::of(&w.changes, &depended)?;
                 statements.push(Statement::new(STORE_LIST, [doc(), list.json.into(), list.hashes.into(), list.bytes.into(), Value::Integer(now.0)]));
             }
             statements.push(Statement::new(
                 "DELETE FROM heads WHERE doc_id = ?1 AND hash IN (SELECT value FROM json_each(?2))",
-                [doc(), json(&w.changes.iter().flat_map(|c| c.deps.iter().map(ToString::to_string)).collect::<Vec<_>>())?],
+                [doc(), json(&depended.iter().map(ToString::to_string).collect::<Vec<_>>())?],
             ));
         }
         Ok(statements)
@@ -249,17 +253,20 @@ struct ChangeFields {
     start_op: u64,
     last_op: u64,
     deps: String,
+    /// No other change of the write depends on it.
+    head: bool,
 }
 
 impl ChangeFields {
-    fn of(c: &NewChange) -> Self {
+    fn of(c: &NewChange, depended: &HashSet<ChangeHash>) -> Self {
         let deps: Vec<String> = c.deps.iter().map(ToString::to_string).collect();
-        ChangeFields { hash: c.hash.to_string(), actor: c.actor.to_hex_string(), seq: c.seq, start_op: c.start_op, last_op: c.last_op, deps: deps.join(",") }
+        let (hash, actor, head) = (c.hash.to_string(), c.actor.to_hex_string(), !depended.contains(&c.hash));
+        ChangeFields { hash, actor, seq: c.seq, start_op: c.start_op, last_op: c.last_op, deps: deps.join(","), head }
     }
 }
 
 /// The changes of one document write as [`Store::sync_statements`] lists them: one JSON array
-/// of `[hash, offset, length, actor, seq, start_op, last_op, deps]` in the order given, their
+/// of `[hash, offset, length, actor, seq, start_op, last_op, deps, head]` in the order given, their
 /// bytes end to end in one blob, their hashes' 32 bytes in another.
 struct ChangeList {
     json: String,
@@ -268,12 +275,12 @@ struct ChangeList {
 }
 
 impl ChangeList {
-    fn of(changes: &[NewChange]) -> Result<Self, DbError> {
+    fn of(changes: &[NewChange], depended: &HashSet<ChangeHash>) -> Result<Self, DbError> {
         let (mut bytes, mut hashes) = (Vec::new(), Vec::with_capacity(32 * changes.len()));
         let mut rows = Vec::with_capacity(changes.len());
         for c in changes {
-            let f = ChangeFields::of(c);
-            rows.push((f.hash, bytes.len(), c.bytes.len(), f.actor, f.seq, f.start_op, f.last_op, f.deps));
+            let f = ChangeFields::of(c, depended);
+            rows.push((f.hash, bytes.len(), c.bytes.len(), f.actor, f.seq, f.start_op, f.last_op, f.deps, u8::from(f.head)));
             bytes.extend_from_slice(&c.bytes);
             hashes.extend_from_slice(&c.hash.0);
         }
