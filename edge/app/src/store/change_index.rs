@@ -10,7 +10,7 @@ use sync_core::ChangeHash;
 use sync_core::automerge::ActorId;
 use sync_core::server::{Found, GraphRow, Lookup, NewChange, graph};
 
-use super::{Store, first_int, int, text};
+use super::{Store, first_int, int, json, text};
 use crate::ports::{DbError, Statement, Value};
 
 /// The statement indexing one change of `doc_id` (part of the transaction that stores it).
@@ -26,10 +26,6 @@ pub(super) fn index_change(doc_id: &str, c: &NewChange) -> Statement {
 /// compaction has indexed an older document).
 pub(super) fn indexed(doc_id: &str) -> Statement {
     Statement::new("INSERT OR IGNORE INTO indexed_documents (doc_id) SELECT ?1 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)", [doc_id.into()])
-}
-
-fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
-    serde_json::to_string(value).map(Value::from).map_err(|e| DbError::Other(e.to_string()))
 }
 
 /// A change hash from its stored text (lowercase hex, as stored), without allocating:

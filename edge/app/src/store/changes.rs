@@ -6,7 +6,7 @@ use sync_core::ChangeHash;
 use sync_core::server::NewChange;
 
 use super::change_index::op;
-use super::{Store, int, text};
+use super::{Store, int, json, text};
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
 /// Everything needed to merge into a document, read in one consistent statement.
@@ -63,8 +63,7 @@ impl Store {
             "UNION ALL SELECT h.doc_id, 1, 0, h.hash, NULL FROM heads h WHERE h.doc_id IN wanted ",
             "UNION ALL SELECT c.doc_id, 2, c.seq, NULL, c.bytes FROM changes c WHERE c.doc_id IN wanted ORDER BY 1, 2, 3"
         );
-        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
-        let rows = self.db().query(Statement::new(SQL, [ids.into()])).await?;
+        let rows = self.db().query(Statement::new(SQL, [json(&doc_ids)?])).await?;
         let mut states: HashMap<String, DocState> = HashMap::with_capacity(doc_ids.len());
         let mut heads: HashMap<String, Vec<String>> = HashMap::new();
         for row in rows.rows {
@@ -197,7 +196,7 @@ impl Store {
                 }
             } else {
                 let list = ChangeList::of(&w.changes, &depended)?;
-                statements.push(Statement::new(STORE_LIST, [doc(), list.json.into(), list.hashes.into(), list.bytes.into(), Value::Integer(now.0)]));
+                statements.push(Statement::new(STORE_LIST, [doc(), list.json, list.hashes.into(), list.bytes.into(), Value::Integer(now.0)]));
             }
             statements.push(Statement::new(
                 "DELETE FROM heads WHERE doc_id = ?1 AND hash IN (SELECT value FROM json_each(?2))",
@@ -269,7 +268,7 @@ impl ChangeFields {
 /// of `[hash, offset, length, actor, seq, start_op, last_op, deps, head]` in the order given, their
 /// bytes end to end in one blob, their hashes' 32 bytes in another.
 struct ChangeList {
-    json: String,
+    json: Value,
     bytes: Vec<u8>,
     hashes: Vec<u8>,
 }
@@ -284,11 +283,6 @@ impl ChangeList {
             bytes.extend_from_slice(&c.bytes);
             hashes.extend_from_slice(&c.hash.0);
         }
-        let json = serde_json::to_string(&rows).map_err(|e| DbError::Other(e.to_string()))?;
-        Ok(ChangeList { json, bytes, hashes })
+        Ok(ChangeList { json: json(&rows)?, bytes, hashes })
     }
-}
-
-fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
-    serde_json::to_string(value).map(Value::from).map_err(|e| DbError::Other(e.to_string()))
 }

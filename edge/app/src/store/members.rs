@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Store, Tip, first_int, int, text};
+use super::{Store, Tip, first_int, int, json, text};
 use crate::model::Role;
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
@@ -17,8 +17,7 @@ impl Store {
             "(SELECT group_concat(h.hash, ',') FROM heads h WHERE h.doc_id = m.doc_id) FROM members m ",
             "JOIN documents d ON d.id = m.doc_id WHERE m.user_id = ?1 AND m.doc_id IN (SELECT value FROM json_each(?2))"
         );
-        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
-        let rows = self.db().query(Statement::new(SQL, [user.into(), ids.into()])).await?;
+        let rows = self.db().query(Statement::new(SQL, [user.into(), json(&doc_ids)?])).await?;
         let mut found = HashMap::with_capacity(rows.rows.len());
         for row in rows.rows {
             let Ok([doc_id, role, bytes, heads]) = <[Value; 4]>::try_from(row) else {
@@ -44,8 +43,7 @@ impl Store {
             "WHERE m.doc_id = ?1 AND m.user_id IN (SELECT value FROM json_each(?2)) ",
             "UNION ALL SELECT 1, h.hash, NULL, NULL FROM heads h WHERE h.doc_id = ?1"
         );
-        let users = serde_json::to_string(users).map_err(|e| DbError::Other(e.to_string()))?;
-        let rows = self.db().query(Statement::new(SQL, [doc_id.into(), users.into()])).await?;
+        let rows = self.db().query(Statement::new(SQL, [doc_id.into(), json(&users)?])).await?;
         let (mut roles, mut heads, mut stored_bytes) = (HashMap::new(), Vec::new(), 0);
         for row in &rows.rows {
             let [kind, key, role, bytes] = row.as_slice() else { return Err(DbError::Other("roles_of_users_and_tip: expected 4 columns".into())) };
@@ -65,8 +63,7 @@ impl Store {
     pub async fn heads_of(&self, doc_ids: &[String]) -> Result<HashMap<String, Vec<String>>, DbError> {
         const SQL: &str =
             concat!("SELECT d.id, h.hash FROM documents d LEFT JOIN heads h ON h.doc_id = d.id ", "WHERE d.id IN (SELECT value FROM json_each(?1))");
-        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
-        let rows = self.db().query(Statement::new(SQL, [ids.into()])).await?;
+        let rows = self.db().query(Statement::new(SQL, [json(&doc_ids)?])).await?;
         let mut found: HashMap<String, Vec<String>> = HashMap::new();
         for row in &rows.rows {
             let heads = found.entry(text(&row[0])?).or_default();

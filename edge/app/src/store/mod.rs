@@ -42,6 +42,11 @@ fn text(v: &Value) -> Result<String, DbError> {
     v.as_str().map(str::to_owned).ok_or_else(|| DbError::Other(format!("expected text, got {v:?}")))
 }
 
+/// `value` as JSON text, the form a list is bound in (read back with `json_each`).
+fn json(value: &impl serde::Serialize) -> Result<Value, DbError> {
+    serde_json::to_string(value).map(Value::from).map_err(|e| DbError::Other(e.to_string()))
+}
+
 fn int(v: &Value) -> Result<i64, DbError> {
     v.as_i64().ok_or_else(|| DbError::Other(format!("expected integer, got {v:?}")))
 }

@@ -1,7 +1,7 @@
 //! Presence sent over HTTP (docs/protocol.md §10.1): rows relayed between edges through the
 //! database, served for a few seconds and then deleted. Never part of a document.
 
-use super::{Store, first_int, int, text};
+use super::{Store, first_int, int, json, text};
 use crate::ports::{DbError, Statement, UnixMillis, Value};
 
 /// One relayed presence message.
@@ -68,8 +68,7 @@ impl Store {
             "WHERE p.doc_id IN (SELECT value FROM json_each(?2)) AND p.seq > ?3 AND p.sent_at >= ?4 AND (?6 = '' OR NOT (p.sender = ?1 AND p.session = ?6)) ",
             "ORDER BY p.seq LIMIT ?5"
         );
-        let ids = serde_json::to_string(doc_ids).map_err(|e| DbError::Other(e.to_string()))?;
-        let params = [user.into(), ids.into(), Value::Integer(after), Value::Integer(since.0), Value::Integer(limit), session.into()];
+        let params = [user.into(), json(&doc_ids)?, Value::Integer(after), Value::Integer(since.0), Value::Integer(limit), session.into()];
         let rows = self.db().query(Statement::new(SQL, params)).await?;
         rows.rows
             .iter()
