@@ -65,7 +65,7 @@ fn receive_with(doc: &Automerge, recent: Option<&Recent>, state: &mut State, mes
         && let Some(newest_start) = known.iter().filter_map(|head| doc.get_change_meta_by_hash(head)).map(|meta| meta.start_op).max()
         && !all_after(doc, &state.sent_hashes, newest_start)
     {
-        let logged = recent.and_then(|recent| recent.since(&known, |hash| recent.contains(hash) || has_change(doc, hash)));
+        let logged = recent.and_then(|recent| recent.since_in(doc, &known));
         let outside: HashSet<ChangeHash> = match logged {
             Some(hashes) => hashes.into_iter().collect(),
             None => doc.get_changes_meta(&known).into_iter().map(|c| c.hash).collect(),

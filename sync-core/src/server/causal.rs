@@ -19,8 +19,6 @@ use std::collections::{BTreeSet, HashMap};
 use automerge::legacy::{Op, OpId};
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 
-use crate::chunk::has_change;
-
 use super::graph::Window;
 use super::index::op_references;
 use super::recent::Recent;
@@ -153,7 +151,7 @@ pub(super) const WINDOW_CANNOT_TELL: &str = "the window does not answer for its 
 /// the changes the document applied last when they are all there (a push builds on heads a
 /// moment old), else from automerge, which walks the change graph to its vector clocks.
 fn concurrent_ranges(doc: &Automerge, recent: Option<&Recent>, past: &[ChangeHash]) -> Ranges {
-    let logged = recent.and_then(|recent| recent.since(past, |hash| recent.contains(hash) || has_change(doc, hash)));
+    let logged = recent.and_then(|recent| recent.since_in(doc, past));
     let outside = match logged {
         Some(hashes) => hashes.iter().filter_map(|hash| doc.get_change_meta_by_hash(hash)).collect(),
         None => doc.get_changes_meta(past),

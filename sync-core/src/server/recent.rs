@@ -10,7 +10,9 @@
 //! change (then everything older is in its past). When it does not, or names a change the
 //! document lacks, [`Recent::since`] does not answer and automerge is asked.
 
-use automerge::ChangeHash;
+use automerge::{Automerge, ChangeHash};
+
+use crate::chunk::has_change;
 
 /// Changes logged at most; at this count the older half is dropped.
 pub const RECENT_CHANGES: usize = 32;
@@ -127,6 +129,12 @@ impl Recent {
         }
         since.reverse();
         Some(since)
+    }
+
+    /// [`Recent::since`] on `doc`, the document this log describes: a change is known when it
+    /// is logged or `doc` holds it.
+    pub(crate) fn since_in(&self, doc: &Automerge, heads: &[ChangeHash]) -> Option<Vec<ChangeHash>> {
+        self.since(heads, |hash| self.contains(hash) || has_change(doc, hash))
     }
 
     /// The dependencies of a logged change.
