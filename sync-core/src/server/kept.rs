@@ -116,7 +116,7 @@ impl KeptDoc {
         if let Some(authors) = authors.as_mut() {
             authors.extend(parsed.iter().filter(|change| new.contains(&change.hash())));
         }
-        // The new changes in the order given, each once, with their bytes.
+        // The new changes in the order given, each once.
         let (mut fresh, mut pending): (Vec<&Change>, _) = (Vec::with_capacity(new.len()), new.clone());
         for change in &parsed {
             if pending.remove(&change.hash()) {
